@@ -1,0 +1,56 @@
+# dynamodb-triggers: build, test and run everything from here.
+#   make dev      create .venv with the project and its pinned dev dependencies
+#   make test     every test (Python, Terraform, security scan); installs what it needs
+#   make package  build/handlers.zip, byte-identical across rebuilds of the same source
+#   make dist     refresh the committed dist/handlers.zip (the module's default code)
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# First interpreter that is Python 3.11+ (pyenv shims of absent versions fail the check).
+PYTHON ?= $(shell for p in python3.12 python3.13 python3 python; do \
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 && { echo $$p; break; }; done)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+BUILD := build
+PYTEST_ARGS ?=
+
+.PHONY: help dev test py-test lint package dist check-dist clean
+
+help:
+	@sed -n 's/^#   //p' $(MAKEFILE_LIST) | head -40
+
+$(STAMP): requirements-dev.txt pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: Python 3.11+ not found (set PYTHON=...)" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	@touch $@
+
+dev: $(STAMP)
+
+package: $(BUILD)/handlers.zip
+
+$(BUILD)/handlers.zip: $(shell find handlers -name '*.py' 2>/dev/null) scripts/package.py
+	@mkdir -p $(BUILD)
+	$(or $(wildcard $(PY)),$(PYTHON)) scripts/package.py handlers $@
+
+dist: $(BUILD)/handlers.zip
+	@mkdir -p dist
+	cp $(BUILD)/handlers.zip dist/handlers.zip
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check handlers tests scripts
+	$(VENV)/bin/ruff format --check handlers
+	$(VENV)/bin/mypy
+
+py-test: $(STAMP) package
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test: lint py-test tf-test
+
+clean:
+	rm -rf $(BUILD) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+-include mk/*.mk
