@@ -1,0 +1,48 @@
+"""boto3 clients: created lazily on first use and cached for the life of the runtime.
+
+boto3 itself is imported on first use too, so a handler that never reaches a sink (or a test
+that injects its own client) does not pay for it. Tests replace clients with ``set_client``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["client", "error_code", "reset_clients", "set_client"]
+
+_clients: dict[str, Any] = {}
+
+
+def client(service: str) -> Any:
+    """The cached client for ``service`` (standard retry mode, bounded timeouts)."""
+    found = _clients.get(service)
+    if found is None:
+        import boto3
+        from botocore.config import Config
+
+        found = boto3.client(
+            service,
+            config=Config(
+                retries={"mode": "standard", "max_attempts": 4},
+                connect_timeout=3,
+                read_timeout=15,
+            ),
+        )
+        _clients[service] = found
+    return found
+
+
+def set_client(service: str, value: Any) -> None:
+    _clients[service] = value
+
+
+def reset_clients() -> None:
+    _clients.clear()
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ``ClientError`` ('' for anything else)."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""

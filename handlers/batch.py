@@ -1,0 +1,313 @@
+"""Running processors over one Lambda batch with Lambda's partial-failure rules.
+
+The rules this module implements (ESM-SEMANTICS.md section 3):
+
+* Every processor applies a *prefix* of the batch and stops at its first failure: Lambda
+  restarts from the lowest reported record and redelivers every later one, so side effects
+  for later records would only be repeated. Later processors of a pipeline stop at the
+  lowest failure found so far, for the same reason.
+* The response reports the lowest failed record and every later one. Success is never
+  reported for a record some processor has not applied.
+* When the lowest failure is the batch's *first* record and it is a poison record (or the
+  time budget ran out before anything was done), the handler raises instead: with
+  ``BisectBatchOnFunctionError`` Lambda then narrows the batch down to that record (splits
+  do not use up retries), whereas a partial-failure report would send it, with every later
+  record of the batch, to the failure destination once retries run out. Transient sink
+  failures on the first record are reported instead (a whole-batch retry without bisecting).
+* Progress past the restart point is recorded in the checkpoint table (see checkpoint.py),
+  so the redelivery skips what a processor already applied.
+* The remaining time is watched; processors stop early and report the rest rather than
+  being killed at the timeout (a killed function can report nothing).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Protocol
+
+from handlers.checkpoint import CheckpointStore
+from handlers.observe import emit_metrics, log
+from handlers.stream import StreamRecord, parse_event, sequence_problem
+
+__all__ = [
+    "Batch",
+    "BatchFailed",
+    "Budget",
+    "Failure",
+    "Outcome",
+    "Processor",
+    "run_batch",
+]
+
+
+class Failure(Enum):
+    POISON = "poison"  # the record itself (or the sink's permanent rejection of it)
+    TRANSIENT = "transient"  # the sink is unavailable; the same record may succeed later
+    TIME = "time"  # not attempted: the invocation's time budget ran out
+
+
+class BatchFailed(RuntimeError):
+    """Raised to make Lambda retry (and, with bisect on, split) the whole batch."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a processor did with the records it was given.
+
+    ``done`` records (a prefix) were applied; when ``done`` is short of the records given,
+    the record at ``done`` failed with ``failure`` for ``reason``.
+    """
+
+    done: int
+    failure: Failure | None = None
+    reason: str = ""
+
+
+class Budget:
+    """The invocation's time budget, minus a reserve to report before the timeout.
+
+    Guess (documented): reserve 10% of the time left at the start, at least 250 ms and at
+    most 3 s; Lambda gives no signal before killing a function at its timeout.
+    """
+
+    def __init__(self, context: object, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        remaining = getattr(context, "get_remaining_time_in_millis", None)
+        if callable(remaining):
+            seconds = float(remaining()) / 1000.0
+            reserve = min(3.0, max(0.25, 0.1 * seconds))
+            self._deadline = clock() + seconds - reserve
+        else:
+            self._deadline = float("inf")
+
+    def expired(self) -> bool:
+        return self._clock() >= self._deadline
+
+    def remaining(self) -> float:
+        return max(0.0, self._deadline - self._clock())
+
+
+@dataclass
+class Batch:
+    """One invocation's records and what processors share about it."""
+
+    records: Sequence[StreamRecord]
+    stream_arn: str
+    budget: Budget
+    store: CheckpointStore | None = None
+    loaded: dict[str, int] = field(default_factory=dict)
+    loaded_item: dict[str, Any] = field(default_factory=dict)
+    window: dict[str, Any] | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+    new_state: dict[str, Any] = field(default_factory=dict)
+    final_window: bool = False
+    shard_id: str = ""
+
+    def restart_points(self) -> list[int]:
+        """Indexes where the next delivery of these records can start after a function
+        error: the first record (same batch again), or a bisected half. Guess: AWS's split
+        point for an odd count is not documented, so both neighbours are covered."""
+        n = len(self.records)
+        return sorted({0, n // 2, (n + 1) // 2} - {n})
+
+
+class Processor(Protocol):
+    name: str
+
+    def process(self, records: Sequence[StreamRecord], batch: Batch) -> Outcome: ...
+
+
+def _skip_count(records: Sequence[StreamRecord], through: int | None) -> int:
+    """Leading records already applied (sequence numbers <= ``through``, same shard)."""
+    if through is None:
+        return 0
+    count = 0
+    for record in records:
+        if record.seq > through:
+            break
+        count += 1
+    return count
+
+
+def run_batch(
+    event: object,
+    context: object,
+    processors: Sequence[Processor],
+    store: CheckpointStore | None,
+) -> dict[str, Any]:
+    """Run ``processors`` over the event's records; return Lambda's batch response."""
+    started = time.monotonic()
+    records = parse_event(event)
+    assert isinstance(event, dict)  # parse_event rejected anything else
+    window = event.get("window") if isinstance(event.get("window"), dict) else None
+    batch = Batch(
+        records=records,
+        stream_arn=records[0].stream_arn if records else str(event.get("eventSourceARN", "")),
+        budget=Budget(context),
+        store=store,
+        window=window,
+        state=dict(event.get("state") or {}) if window is not None else {},
+        final_window=bool(event.get("isFinalInvokeForWindow")),
+        shard_id=str(event.get("shardId", "")),
+    )
+    if not records:
+        return _response([], batch)
+    problem = sequence_problem(records)
+    if problem:
+        log("ERROR", "batch cannot be reported per record; failing it whole", reason=problem)
+        raise BatchFailed(problem)
+
+    n = len(records)
+    if store is not None:
+        batch.loaded_item = store.load_item(batch.stream_arn, records[0].sequence_number)
+        batch.loaded = store.progress(batch.loaded_item)
+        _protect_redelivery(batch)
+    limit = n
+    lowest: tuple[str, Outcome] | None = None
+    through: dict[str, int] = {}
+    counts: dict[str, tuple[int, int]] = {}
+    for processor in processors:
+        previous = batch.loaded.get(processor.name)
+        start = _skip_count(records, previous)
+        end = start
+        if start < limit:
+            outcome = processor.process(records[start:limit], batch)
+            end = start + min(max(outcome.done, 0), limit - start)
+            if end < limit:
+                limit = end
+                lowest = (processor.name, outcome)
+        applied_seq = records[end - 1].seq if end else None
+        best = max((v for v in (previous, applied_seq) if v is not None), default=None)
+        if best is not None:
+            through[processor.name] = best
+        counts[processor.name] = (end - start, start)
+
+    failed = records[limit:]
+    _report(batch, processors, counts, limit, lowest, started)
+    if not failed:
+        return _response([], batch)
+
+    assert lowest is not None
+    name, outcome = lowest
+    raise_now = limit == 0 and outcome.failure in (Failure.POISON, Failure.TIME, None)
+    starts = batch.restart_points() if raise_now else [limit]
+    entries: dict[str, dict[str, int]] = {}
+    for index in starts:
+        seq = records[index].seq
+        progress = {p: t for p, t in through.items() if t >= seq}
+        if progress:
+            entries[records[index].sequence_number] = progress
+    if store is not None and entries:
+        store.save(batch.stream_arn, entries)
+    if raise_now:
+        raise BatchFailed(
+            f"{name}: the first record of the batch failed ({outcome.reason}); raising so "
+            "that Lambda retries the batch and bisects it down to the failing record"
+        )
+    return _response(failed, batch)
+
+
+def _protect_redelivery(batch: Batch) -> None:
+    """In a redelivery, record progress at this batch's own bisect points first.
+
+    When the loaded entry says a processor already applied records past this batch's
+    bisect point and the invocation then dies (timeout, out of memory), Lambda bisects and
+    the second half starts at a record no entry names: it would be applied again. Writing
+    the entries up front closes that; it costs a write only on such redeliveries.
+    """
+    assert batch.store is not None
+    entries: dict[str, dict[str, int]] = {}
+    for index in batch.restart_points():
+        if index == 0:
+            continue
+        record = batch.records[index]
+        progress = {p: t for p, t in batch.loaded.items() if t >= record.seq}
+        if progress:
+            entries[record.sequence_number] = progress
+    if entries:
+        batch.store.save(batch.stream_arn, entries)
+
+
+def _response(failed: Sequence[StreamRecord], batch: Batch) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "batchItemFailures": [{"itemIdentifier": r.sequence_number} for r in failed]
+    }
+    if batch.window is not None:
+        # Tumbling windows: the response must carry state, or the invocation counts as failed.
+        response["state"] = batch.new_state
+    return response
+
+
+def _report(
+    batch: Batch,
+    processors: Sequence[Processor],
+    counts: dict[str, tuple[int, int]],
+    limit: int,
+    lowest: tuple[str, Outcome] | None,
+    started: float,
+) -> None:
+    records = batch.records
+    failed = len(records) - limit
+    newest = 0
+    for record in records:
+        value = record.dynamodb.get("ApproximateCreationDateTime")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > newest:
+            newest = int(value)
+    lag_ms = max(0, int(time.time() * 1000) - newest * 1000) if newest else 0
+    by_event: dict[str, int] = {}
+    for record in records[:limit]:
+        name = record.raw.get("eventName")
+        if isinstance(name, str):
+            by_event[name] = by_event.get(name, 0) + 1
+    fields: dict[str, Any] = {
+        "records": len(records),
+        "failed": failed,
+        "first_sequence_number": records[0].sequence_number,
+        "last_sequence_number": records[-1].sequence_number,
+        "iterator_lag_ms": lag_ms,
+        "duration_ms": int((time.monotonic() - started) * 1000),
+        "processors": {
+            name: {"applied": done, "skipped": skipped} for name, (done, skipped) in counts.items()
+        },
+    }
+    if lowest is not None:
+        name, outcome = lowest
+        bad = records[limit]
+        fields["failure"] = {
+            "processor": name,
+            "kind": outcome.failure.value if outcome.failure else "unknown",
+            "reason": outcome.reason,
+        }
+        log(
+            "ERROR",
+            "record failed",
+            processor=name,
+            kind=fields["failure"]["kind"],
+            reason=outcome.reason,
+            sequence_number=bad.sequence_number,
+            event_id=bad.event_id,
+            event_name=bad.raw.get("eventName"),
+        )
+    log("INFO" if not failed else "WARNING", "batch processed", **fields)
+    function = _function_name()
+    for processor in processors:
+        done, skipped = counts.get(processor.name, (0, 0))
+        emit_metrics(
+            {
+                "RecordsProcessed": (float(done + skipped), "Count"),
+                "RecordsFailed": (float(failed), "Count"),
+                "InsertRecords": (float(by_event.get("INSERT", 0)), "Count"),
+                "ModifyRecords": (float(by_event.get("MODIFY", 0)), "Count"),
+                "RemoveRecords": (float(by_event.get("REMOVE", 0)), "Count"),
+                "IteratorLagMs": (float(lag_ms), "Milliseconds"),
+            },
+            {"Function": function, "Processor": processor.name},
+        )
+
+
+def _function_name() -> str:
+    return os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "local")

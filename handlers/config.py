@@ -1,0 +1,48 @@
+"""Environment configuration: read once per cold start, validated, with errors that name the
+variable and what it expects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+__all__ = ["ConfigError", "env_list", "env_optional", "env_required"]
+
+
+class ConfigError(RuntimeError):
+    """A missing or malformed environment variable."""
+
+
+def env_required(env: Mapping[str, str], name: str, expects: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"environment variable {name} is required: {expects}")
+    return value
+
+
+def env_optional(env: Mapping[str, str], name: str, default: str = "") -> str:
+    return env.get(name, default).strip()
+
+
+def env_list(
+    env: Mapping[str, str],
+    name: str,
+    *,
+    allowed: Iterable[str] | None = None,
+    default: tuple[str, ...] = (),
+) -> tuple[str, ...]:
+    """A comma-separated list; blanks ignored, order kept, duplicates rejected."""
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    items = tuple(part.strip() for part in raw.split(",") if part.strip())
+    allowed_set = None if allowed is None else tuple(allowed)
+    if allowed_set is not None:
+        bad = [item for item in items if item not in allowed_set]
+        if bad:
+            raise ConfigError(
+                f"environment variable {name} has {', '.join(map(repr, bad))}: "
+                f"expected a comma-separated subset of {','.join(allowed_set)}"
+            )
+    if len(set(items)) != len(items):
+        raise ConfigError(f"environment variable {name} lists an entry twice: {raw!r}")
+    return items

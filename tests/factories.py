@@ -1,0 +1,115 @@
+"""Builders of realistic Lambda DynamoDB stream events (the shape live AWS sends)."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import Binary, TypeSerializer
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+TABLE = "applications"
+STREAM_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{TABLE}/stream/2026-01-01T00:00:00.000"
+BASE_SEQ = 4_421_584_500_000_000_017_450_439_091
+VIEW_TYPES = ("KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES")
+EVENT_NAMES = ("INSERT", "MODIFY", "REMOVE")
+
+_serializer = TypeSerializer()
+_counter = itertools.count()
+
+
+def typed(value: Any) -> dict[str, Any]:
+    """Lambda-event form of a Python value: boto3's wire form with B/BS base64-encoded."""
+    return _event_form(_serializer.serialize(value))
+
+
+def _event_form(av: dict[str, Any]) -> dict[str, Any]:
+    (tag, value), = av.items()
+    if tag == "B":
+        raw = value.value if isinstance(value, Binary) else value
+        return {"B": base64.b64encode(raw).decode()}
+    if tag == "BS":
+        return {"BS": [base64.b64encode(v.value if isinstance(v, Binary) else v).decode()
+                       for v in value]}
+    if tag == "M":
+        return {"M": {k: _event_form(v) for k, v in value.items()}}
+    if tag == "L":
+        return {"L": [_event_form(v) for v in value]}
+    return {tag: value}
+
+
+def typed_image(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: typed(v) for k, v in item.items()}
+
+
+def record(
+    event_name: str = "INSERT",
+    keys: Mapping[str, Any] | None = None,
+    new: Mapping[str, Any] | None = None,
+    old: Mapping[str, Any] | None = None,
+    *,
+    view_type: str = "NEW_AND_OLD_IMAGES",
+    seq: int | None = None,
+    created: int = 1_767_225_600,  # 2026-01-01T00:00:00Z
+    stream_arn: str = STREAM_ARN,
+    ttl: bool = False,
+) -> dict[str, Any]:
+    """One stream record; images are dropped as the view type and event name dictate."""
+    keys = dict(keys or {"application_id": f"app-{next(_counter)}"})
+    n = next(_counter)
+    block: dict[str, Any] = {
+        "ApproximateCreationDateTime": created,
+        "Keys": typed_image(keys),
+        "SequenceNumber": str(seq if seq is not None else BASE_SEQ + n * 100),
+        "SizeBytes": 100,
+        "StreamViewType": view_type,
+    }
+    if event_name in ("INSERT", "MODIFY") and view_type in ("NEW_IMAGE", "NEW_AND_OLD_IMAGES"):
+        block["NewImage"] = typed_image({**keys, **(new or {})})
+    if event_name in ("MODIFY", "REMOVE") and view_type in ("OLD_IMAGE", "NEW_AND_OLD_IMAGES"):
+        block["OldImage"] = typed_image({**keys, **(old or {})})
+    rec: dict[str, Any] = {
+        "eventID": f"{n:032x}",
+        "eventName": event_name,
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": REGION,
+        "dynamodb": block,
+        "eventSourceARN": stream_arn,
+    }
+    if ttl:
+        rec["userIdentity"] = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+    return rec
+
+
+def event(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    return {"Records": [dict(r) for r in records]}
+
+
+def sequential(records: Iterable[dict[str, Any]], start: int = BASE_SEQ) -> list[dict[str, Any]]:
+    """Renumber records with increasing sequence numbers (one shard, in order)."""
+    out = []
+    for i, rec in enumerate(records):
+        rec = dict(rec)
+        rec["dynamodb"] = dict(rec["dynamodb"], SequenceNumber=str(start + i * 100))
+        out.append(rec)
+    return out
+
+
+class Context:
+    """The parts of a Lambda context object the handlers use."""
+
+    def __init__(self, remaining_ms: int = 60_000, name: str = "test-fn") -> None:
+        self._remaining = remaining_ms
+        self.function_name = name
+        self.aws_request_id = "00000000-0000-0000-0000-000000000000"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self._remaining
+
+
+__all__ = ["Decimal"]
