@@ -54,7 +54,9 @@ def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
 
 
 def make_client(service: str) -> Any:
-    return boto3.client(service, region_name="us-east-1", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+    return boto3.client(
+        service, region_name="us-east-1", endpoint_url=os.environ["AWS_ENDPOINT_URL"]
+    )
 
 
 def create_table(name: str, key: str = "pk") -> None:

@@ -28,13 +28,16 @@ def typed(value: Any) -> dict[str, Any]:
 
 
 def _event_form(av: dict[str, Any]) -> dict[str, Any]:
-    (tag, value), = av.items()
+    ((tag, value),) = av.items()
     if tag == "B":
         raw = value.value if isinstance(value, Binary) else value
         return {"B": base64.b64encode(raw).decode()}
     if tag == "BS":
-        return {"BS": [base64.b64encode(v.value if isinstance(v, Binary) else v).decode()
-                       for v in value]}
+        return {
+            "BS": [
+                base64.b64encode(v.value if isinstance(v, Binary) else v).decode() for v in value
+            ]
+        }
     if tag == "M":
         return {"M": {k: _event_form(v) for k, v in value.items()}}
     if tag == "L":

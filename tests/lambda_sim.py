@@ -19,7 +19,7 @@ from tests.factories import Context
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
-class Crash(BaseException):  # noqa: N818 - a process death, not an error a handler catches
+class Crash(BaseException):  # a process death, not an error a handler catches
     """The function died (timeout, out of memory) after whatever it already did."""
 
 

@@ -55,7 +55,9 @@ def store(aws_env: str) -> tuple[CheckpointStore, list[str]]:
     create_table("checkpoints")
     client = make_client("dynamodb")
     calls: list[str] = []
-    client.meta.events.register("before-call.dynamodb.*", lambda model, **_: calls.append(model.name))
+    client.meta.events.register(
+        "before-call.dynamodb.*", lambda model, **_: calls.append(model.name)
+    )
     return CheckpointStore("checkpoints", "fn", lambda: client), calls
 
 
@@ -117,7 +119,7 @@ def test_a_record_without_sequence_number_fails_the_batch_before_any_side_effect
     recs = records(3)
     del recs[1]["dynamodb"]["SequenceNumber"]
     p = Recorder("a")
-    with pytest.raises(BatchFailed, match="record 1 .*SequenceNumber"):
+    with pytest.raises(BatchFailed, match=r"record 1 .*SequenceNumber"):
         run_batch(f.event(recs), f.Context(), [p], None)
     assert p.given == []
 
@@ -137,8 +139,13 @@ def test_empty_batch() -> None:
 
 
 def test_tumbling_window_responses_carry_state() -> None:
-    event = {"Records": records(2), "window": {"start": "a", "end": "b"}, "state": {"x": 1},
-             "shardId": "s", "isFinalInvokeForWindow": False}
+    event = {
+        "Records": records(2),
+        "window": {"start": "a", "end": "b"},
+        "state": {"x": 1},
+        "shardId": "s",
+        "isFinalInvokeForWindow": False,
+    }
     response = run_batch(event, f.Context(), [Recorder("a")], None)
     assert response == {"batchItemFailures": [], "state": {}}
 
@@ -186,8 +193,9 @@ class Flaky:
 
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(seed=st.integers(0, 10_000), size=st.integers(1, 40), n=st.integers(1, 80))
-def test_every_record_applied_exactly_once_or_reported(aws_env: str, seed: int, size: int,
-                                                        n: int) -> None:
+def test_every_record_applied_exactly_once_or_reported(
+    aws_env: str, seed: int, size: int, n: int
+) -> None:
     """Randomized: several processors, random transient failures, poison records and
     crashes after side effects; Lambda's rules replayed. Afterwards each record was applied
     by each processor exactly once, unless it reached the failure destination, where a
