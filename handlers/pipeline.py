@@ -8,6 +8,7 @@ processor must not repeat the side effects of the others.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -22,17 +23,9 @@ PROCESSOR_NAMES = ("analytics", "notification", "etl")
 
 def _builder(name: str) -> Callable[[Mapping[str, str]], Processor]:
     # Imported on demand: a pipeline without notification never imports its module.
-    if name == "analytics":
-        from handlers import analytics
-
-        return analytics.build
-    if name == "notification":
-        from handlers import notification
-
-        return notification.build
-    from handlers import etl
-
-    return etl.build
+    module = importlib.import_module(f"handlers.{name}")
+    factory: Callable[[Mapping[str, str]], Processor] = module.build
+    return factory
 
 
 def build(env: Mapping[str, str]) -> list[Processor]:

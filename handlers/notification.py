@@ -1,0 +1,430 @@
+"""Notification: one SNS message per qualifying item change, published with ``PublishBatch``.
+
+Which changes qualify (applied in code, because in pipeline mode the mapping's filter applies
+to every processor): the event name is in ``NOTIFY_EVENTS``; for a ``MODIFY`` with both
+images, at least one attribute of ``NOTIFY_ATTRIBUTES`` changed (any attribute when empty),
+comparing *decoded* values, so set order or number formatting is not a change. A ``MODIFY``
+without both images (``KEYS_ONLY``, ``NEW_IMAGE``, ``OLD_IMAGE`` view types) cannot tell
+what changed: it is notified (never silently dropped) with ``changedAttributes: null``.
+
+Message body (JSON, keys in this order)::
+
+    {"eventName": "MODIFY", "table": "<table>", "keys": {...}, "eventID": "<id>",
+     "sequenceNumber": "<digits>", "approximateCreationDateTime": "2026-01-01T00:00:00Z",
+     "ttlExpired": false,
+     "changedAttributes": {"<name>": {"old": <value>, "new": <value>}, ...} | null,
+     "newImage" | "oldImage": {...} | null, "imagesOmitted": false}
+
+Values keep DynamoDB's exact numbers, bytes as base64, sets as sorted lists. In
+``changedAttributes`` (MODIFY with both images only, names sorted) an added attribute has no
+``old`` key and a removed one no ``new`` key; a changed attribute named in ``NOTIFY_REDACT``
+is ``{"redacted": true}``. Redacted attributes are left out of ``keys`` and of the image.
+``newImage`` is sent for INSERT and MODIFY, ``oldImage`` for REMOVE (null when the view type
+lacks it). A message above SNS's 256 KiB limit (body plus message attributes) is sent without
+its image and changed values (``{"omitted": true}`` per changed attribute) and with
+``imagesOmitted: true``: never dropped.
+
+Message attributes for subscription filter policies: ``eventName`` (String) and, when
+``changedAttributes`` is known, ``changedAttributes`` (String.Array: JSON array of names).
+FIFO topics (ARN ending ``.fifo``): ``MessageGroupId`` = hex SHA-256 of the table name and the
+item's key values (changes of one item stay in order), ``MessageDeduplicationId`` = eventID
+(its SHA-256 when it is not a valid deduplication id).
+
+Delivery guarantee: **at least once**. A record is reported done only after SNS accepted its
+message; the first record whose entry failed (and every later one) is reported for
+redelivery, and no later ``PublishBatch`` call is made in that invocation. Duplicates can
+still arise exactly where SNS accepted a message that is published again later:
+
+* entries *after* the failed entry within the same ``PublishBatch`` call were published, and
+  are published again when Lambda redelivers from the failed record;
+* a crash or timeout after a call succeeded (the function killed at its timeout or out of
+  memory, or an error after publishing such as a failed checkpoint write): the invocation
+  reports nothing, Lambda redelivers the batch (whole or bisected) and its messages are
+  published again.
+
+FIFO topics drop such duplicates by ``MessageDeduplicationId`` (= eventID) only when the
+duplicate arrives within SNS's 5-minute deduplication window; standard topics never do.
+Subscribers should be idempotent on ``eventID``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from decimal import Context, Decimal
+from json.encoder import encode_basestring as _quote
+from typing import Any
+
+from handlers import aws
+from handlers.batch import Batch, Failure, Outcome, run_batch
+from handlers.config import ConfigError, env_list, env_required
+from handlers.runtime import checkpoint_store, once
+from handlers.stream import (
+    EventName,
+    MalformedValue,
+    RecordError,
+    StreamRecord,
+    deserialize,
+    image_to_json,
+    to_json,
+)
+
+__all__ = [
+    "MAX_BATCH_ENTRIES",
+    "MAX_MESSAGE_BYTES",
+    "NotificationProcessor",
+    "build",
+    "handler",
+    "processor",
+]
+
+MAX_BATCH_ENTRIES = 10  # PublishBatch entries per call
+MAX_MESSAGE_BYTES = 262_144  # 256 KiB: per message and per PublishBatch call
+_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(?:\.fifo)?\Z")
+_DEDUP_ID = re.compile(r"[\x21-\x7e]{1,128}\Z")  # alphanumerics and punctuation, <= 128
+_KEY_CONTEXT = Context(prec=38)
+_ABSENT: Any = object()
+_EVENT_ATTRIBUTE = {name: {"DataType": "String", "StringValue": name.value} for name in EventName}
+# Size SNS counts for a message attribute: its name, data type and value.
+_EVENT_ATTRIBUTE_BYTES = {
+    name: len("eventName") + len("String") + len(name.value) for name in EventName
+}
+_CHANGED_ATTRIBUTE_BYTES = len("changedAttributes") + len("String.Array")
+_REDACTED = '{"redacted":true}'
+_OMITTED = '{"omitted":true}'
+
+Entry = dict[str, Any]
+
+
+class NotificationProcessor:
+    """Publishes one SNS message per qualifying change, in record order."""
+
+    name = "notification"
+
+    def __init__(
+        self,
+        topic_arn: str,
+        client: Callable[[], Any],
+        *,
+        events: Iterable[EventName] = tuple(EventName),
+        attributes: Iterable[str] = (),
+        redact: Iterable[str] = (),
+    ) -> None:
+        self.topic_arn = topic_arn
+        self.fifo = topic_arn.endswith(".fifo")
+        self.events = frozenset(events)
+        self.attributes = tuple(attributes)
+        self.redact = frozenset(redact)
+        self._client = client
+        self._tables: dict[str, str] = {}
+
+    # -- building messages ------------------------------------------------------------
+    def message(self, record: StreamRecord) -> tuple[Entry, int] | None:
+        """The PublishBatch entry for ``record`` and its size in bytes as SNS counts it
+        (body plus message attributes), or None when the change does not qualify.
+
+        Raises ``RecordError`` for a record whose message cannot be built.
+        """
+        name = record.event_name
+        if name not in self.events:
+            return None
+        changed: list[str] | None = None
+        raw_old: dict[str, Any] | None = None
+        if name is EventName.INSERT:
+            image_key, raw_image = "newImage", record.raw_new_image
+        elif name is EventName.REMOVE:
+            image_key, raw_image = "oldImage", record.raw_old_image
+        else:
+            image_key, raw_image = "newImage", record.raw_new_image
+            raw_old = record.raw_old_image
+            if raw_image is not None and raw_old is not None:
+                if self.attributes and not any(
+                    self._differs(raw_old, raw_image, a) for a in self.attributes
+                ):
+                    return None
+                changed = self._changed(raw_old, raw_image)
+                if not changed:
+                    return None
+            # Without both images nothing tells which attributes changed. Choice: notify
+            # (with changedAttributes null), even when NOTIFY_ATTRIBUTES is set, rather than
+            # silently drop a change that may concern a watched attribute.
+
+        head = (
+            '{"eventName":"'
+            + name.value
+            + '","table":'
+            + self._table_json(record.table_name)
+            + ',"keys":'
+            + self._image_json(record.raw_keys, "Keys")
+            + ',"eventID":'
+            + _quote(record.event_id)
+            + ',"sequenceNumber":'
+            + _quote(record.sequence_number)
+            + ',"approximateCreationDateTime":"'
+            + record.creation_iso
+            + ('","ttlExpired":true' if record.ttl_expired else '","ttlExpired":false')
+            + ',"changedAttributes":'
+        )
+        attributes: dict[str, Any] = {"eventName": _EVENT_ATTRIBUTE[name]}
+        attribute_bytes = _EVENT_ATTRIBUTE_BYTES[name]
+        if changed is None:
+            changes = "null"
+        else:
+            assert raw_image is not None and raw_old is not None
+            changes = self._changes_json(raw_old, raw_image, changed)
+            names = "[" + ",".join(map(_quote, changed)) + "]"
+            attributes["changedAttributes"] = {"DataType": "String.Array", "StringValue": names}
+            attribute_bytes += _CHANGED_ATTRIBUTE_BYTES + _utf8_len(names)
+        image = "null" if raw_image is None else self._image_json(raw_image, image_key)
+        body = head + changes + ',"' + image_key + '":' + image + ',"imagesOmitted":false}'
+        size = _utf8_len(body) + attribute_bytes
+        if size > MAX_MESSAGE_BYTES:
+            # Too large for SNS: send the change without values rather than drop it.
+            if changed is not None:
+                changes = (
+                    "{"
+                    + ",".join(
+                        _quote(a) + ":" + (_REDACTED if a in self.redact else _OMITTED)
+                        for a in changed
+                    )
+                    + "}"
+                )
+            body = head + changes + ',"' + image_key + '":null,"imagesOmitted":true}'
+            size = _utf8_len(body) + attribute_bytes
+            if size > MAX_MESSAGE_BYTES and changed is not None:
+                # Only conceivable with a huge number of changed attribute names.
+                attributes.pop("changedAttributes")
+                attribute_bytes = _EVENT_ATTRIBUTE_BYTES[name]
+                body = head + 'null,"' + image_key + '":null,"imagesOmitted":true}'
+                size = _utf8_len(body) + attribute_bytes
+            if size > MAX_MESSAGE_BYTES:
+                raise RecordError(
+                    f"the notification is {size} bytes even without images, above SNS's "
+                    f"{MAX_MESSAGE_BYTES}-byte limit"
+                )
+        entry: Entry = {"Id": str(record.index), "Message": body, "MessageAttributes": attributes}
+        if self.fifo:
+            entry["MessageGroupId"] = self._group_id(record)
+            entry["MessageDeduplicationId"] = _dedup_id(record)
+        return entry, size
+
+    def _table_json(self, table: str) -> str:
+        found = self._tables.get(table)
+        if found is None:
+            found = self._tables[table] = _quote(table)
+        return found
+
+    def _image_json(self, raw: dict[str, Any], path: str) -> str:
+        if self.redact and not self.redact.isdisjoint(raw):
+            raw = {k: v for k, v in raw.items() if k not in self.redact}
+        return image_to_json(raw, path)
+
+    @staticmethod
+    def _differs(old: Mapping[str, Any], new: Mapping[str, Any], name: str) -> bool:
+        """Whether attribute ``name`` changed, comparing decoded values (set order and
+        number formatting are not changes; a number is never equal to a boolean)."""
+        before = old.get(name, _ABSENT)
+        after = new.get(name, _ABSENT)
+        if before == after:  # identical typed values (the common case): no decoding
+            return False
+        if before is _ABSENT or after is _ABSENT:
+            return True
+        return not _same(
+            deserialize(before, f"OldImage.{name}"), deserialize(after, f"NewImage.{name}")
+        )
+
+    def _changed(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+        """Names of added, removed and changed attributes, sorted."""
+        names = []
+        get = old.get
+        for a, after in new.items():
+            before = get(a, _ABSENT)
+            if before != after and (
+                before is _ABSENT
+                or not _same(
+                    deserialize(before, f"OldImage.{a}"), deserialize(after, f"NewImage.{a}")
+                )
+            ):
+                names.append(a)
+        names.extend(a for a in old if a not in new)
+        names.sort()
+        return names
+
+    def _changes_json(
+        self, old: Mapping[str, Any], new: Mapping[str, Any], changed: list[str]
+    ) -> str:
+        parts = []
+        for a in changed:
+            if a in self.redact:
+                value = _REDACTED
+            elif a not in old:
+                value = '{"new":' + to_json(new[a], f"NewImage.{a}") + "}"
+            elif a not in new:
+                value = '{"old":' + to_json(old[a], f"OldImage.{a}") + "}"
+            else:
+                value = (
+                    '{"old":'
+                    + to_json(old[a], f"OldImage.{a}")
+                    + ',"new":'
+                    + to_json(new[a], f"NewImage.{a}")
+                    + "}"
+                )
+            parts.append(_quote(a) + ":" + value)
+        return "{" + ",".join(parts) + "}"
+
+    @staticmethod
+    def _group_id(record: StreamRecord) -> str:
+        """Hex SHA-256 of the table name and the item's key values (64 characters)."""
+        digest = hashlib.sha256(record.table_name.encode("utf-8", "surrogatepass"))
+        keys = record.keys
+        for name in sorted(keys):
+            value = keys[name]
+            if isinstance(value, str):
+                token = b"S" + value.encode("utf-8", "surrogatepass")
+            elif isinstance(value, Decimal):
+                token = b"N" + str(value.normalize(_KEY_CONTEXT)).encode()
+            elif isinstance(value, bytes):
+                token = b"B" + value
+            else:  # not a valid key type; still deterministic
+                token = b"J" + to_json(record.raw_keys[name]).encode("utf-8", "surrogatepass")
+            digest.update(b"\x00" + name.encode("utf-8", "surrogatepass") + b"\x00" + token)
+        return digest.hexdigest()
+
+    # -- publishing -------------------------------------------------------------------
+    def process(self, records: Sequence[StreamRecord], batch: Batch) -> Outcome:
+        pending: list[tuple[int, Entry]] = []
+        pending_bytes = 0
+        for position, record in enumerate(records):
+            try:
+                record.check()
+                built = self.message(record)
+            except RecordError as exc:
+                return self._send(pending, batch) or Outcome(position, Failure.POISON, str(exc))
+            if built is None:
+                continue  # does not qualify: done without a message
+            entry, size = built
+            if len(pending) == MAX_BATCH_ENTRIES or pending_bytes + size > MAX_MESSAGE_BYTES:
+                failed = self._send(pending, batch)
+                if failed is not None:
+                    return failed
+                pending = []
+                pending_bytes = 0
+            pending.append((position, entry))
+            pending_bytes += size
+        return self._send(pending, batch) or Outcome(len(records))
+
+    def _send(self, pending: list[tuple[int, Entry]], batch: Batch) -> Outcome | None:
+        """Publish ``pending`` in one call; the failure at the lowest unpublished entry, or
+        None when every entry was accepted."""
+        if not pending:
+            return None
+        first = pending[0][0]
+        if batch.budget.expired():
+            return Outcome(first, Failure.TIME, "time budget ran out before PublishBatch")
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            response = self._client().publish_batch(
+                TopicArn=self.topic_arn,
+                PublishBatchRequestEntries=[entry for _, entry in pending],
+            )
+        except ClientError as exc:
+            return Outcome(
+                first, Failure.TRANSIENT, f"PublishBatch failed ({aws.error_code(exc)}): {exc}"
+            )
+        except BotoCoreError as exc:
+            return Outcome(first, Failure.TRANSIENT, f"PublishBatch failed: {exc}")
+        failed = {f.get("Id"): f for f in response.get("Failed") or ()}
+        accepted = {s.get("Id") for s in response.get("Successful") or ()}
+        for position, entry in pending:
+            entry_id = entry["Id"]
+            if entry_id in accepted and entry_id not in failed:
+                continue
+            problem = failed.get(entry_id)
+            if problem is None:
+                return Outcome(
+                    position, Failure.TRANSIENT, "PublishBatch returned no result for the entry"
+                )
+            kind = Failure.POISON if problem.get("SenderFault") else Failure.TRANSIENT
+            return Outcome(
+                position,
+                kind,
+                f"SNS rejected the message ({problem.get('Code', '?')}"
+                f"{', sender fault' if problem.get('SenderFault') else ''}): "
+                f"{problem.get('Message', '')}",
+            )
+        return None
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equality of decoded values that also requires equal types (1 is not true)."""
+    if type(a) is not type(b):
+        return False
+    if type(a) is dict:
+        return a.keys() == b.keys() and all(_same(v, b[k]) for k, v in a.items())
+    if type(a) is list:
+        return len(a) == len(b) and all(map(_same, a, b))
+    return bool(a == b)
+
+
+def _utf8_len(text: str) -> int:
+    if text.isascii():
+        return len(text)
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise MalformedValue(f"the message is not valid UTF-8 text ({exc.reason})") from None
+
+
+def _dedup_id(record: StreamRecord) -> str:
+    """eventID when it is a valid deduplication id, else its hex SHA-256 (a record without
+    eventID uses the stream ARN and sequence number instead)."""
+    event_id = record.event_id
+    if _DEDUP_ID.match(event_id):
+        return event_id
+    source = event_id or f"{record.stream_arn}#{record.sequence_number}"
+    return hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def build(env: Mapping[str, str]) -> NotificationProcessor:
+    """The processor configured by ``NOTIFY_*`` variables (raises ``ConfigError``)."""
+    topic = env_required(
+        env,
+        "NOTIFY_TOPIC_ARN",
+        "the ARN of the SNS topic to publish to (arn:aws:sns:<region>:<account>:<name>)",
+    )
+    if not _TOPIC_ARN.match(topic):
+        raise ConfigError(
+            f"environment variable NOTIFY_TOPIC_ARN must be an SNS topic ARN "
+            f"(arn:aws:sns:<region>:<12-digit account>:<topic name>[.fifo]), got {topic!r:.200}"
+        )
+    topic_region = topic.split(":")[3]
+    region = env.get("AWS_REGION", "").strip() or env.get("AWS_DEFAULT_REGION", "").strip()
+    if region and region != topic_region:
+        # The SNS client is the function's regional client; another region's topic would
+        # fail every batch at run time, so say it at the cold start.
+        raise ConfigError(
+            f"environment variable NOTIFY_TOPIC_ARN names a topic in {topic_region}, but the "
+            f"function runs in {region}: expected a topic in the function's region"
+        )
+    events = env_list(
+        env, "NOTIFY_EVENTS", allowed=[e.value for e in EventName], default=tuple(EventName)
+    )
+    return NotificationProcessor(
+        topic,
+        lambda: aws.client("sns"),
+        events=(EventName(e) for e in events),
+        attributes=env_list(env, "NOTIFY_ATTRIBUTES"),
+        redact=env_list(env, "NOTIFY_REDACT"),
+    )
+
+
+def processor() -> NotificationProcessor:
+    """The processor configured from the environment (once per cold start)."""
+    return once("notification", build)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda entry point: ``handlers.notification.handler``."""
+    return run_batch(event, context, [processor()], checkpoint_store())
