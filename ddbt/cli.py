@@ -1,0 +1,484 @@
+"""``ddbt``: the project's command line.
+
+ddbt local up        start the local endpoint and the pollers in the background
+ddbt local down      stop them (the pollers print a summary into their log)
+ddbt local status    what runs, the endpoint, per-mapping counters
+ddbt local wait      wait until the pollers have processed everything written so far
+ddbt local env       shell exports that point AWS CLIs/SDKs/Terraform at the endpoint
+ddbt local server    the endpoint in the foreground
+ddbt local run       the pollers in the foreground (local endpoint, or --no-endpoint for
+                     a real account)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+DEFAULT_STATE_DIR = Path("build/local")
+
+
+def _state_dir(args: argparse.Namespace) -> Path:
+    return Path(args.state_dir).resolve()
+
+
+def _endpoint(args: argparse.Namespace) -> str | None:
+    if getattr(args, "no_endpoint", False):
+        return None
+    if getattr(args, "endpoint_url", None):
+        return str(args.endpoint_url)
+    if os.environ.get("DDBT_ENDPOINT_URL"):
+        return os.environ["DDBT_ENDPOINT_URL"]
+    path = _state_dir(args) / "endpoint"
+    if path.exists():
+        return path.read_text().strip()
+    raise SystemExit(
+        f"ddbt: no local endpoint ({path} missing): run `ddbt local up`, pass --endpoint-url, "
+        "or --no-endpoint to poll a real account"
+    )
+
+
+def _regions(args: argparse.Namespace) -> list[str]:
+    raw = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    return [r.strip() for r in (raw or "us-east-1").split(",") if r.strip()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def _wait_health(url: str, timeout: float) -> bool:
+    import urllib.request
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_ddbt/health", timeout=1) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+# -- commands ---------------------------------------------------------------------------
+def cmd_server(args: argparse.Namespace) -> int:
+    from ddbt import server
+
+    argv = [
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(args.port),
+        "--endpoint-file",
+        str(_state_dir(args) / "endpoint"),
+    ]
+    return server.main(argv)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    state = _state_dir(args)
+    state.mkdir(parents=True, exist_ok=True)
+    server_pid = _read_pid(state / "server.pid")
+    endpoint_file = state / "endpoint"
+    if server_pid is None:
+        for stale in ("endpoint", "checkpoints.json", "status.json", "undeliverable.jsonl"):
+            (state / stale).unlink(missing_ok=True)  # a new endpoint has no old state
+        log = open(state / "server.log", "ab")
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ddbt.server",
+                "--port",
+                str(args.port),
+                "--endpoint-file",
+                str(endpoint_file),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        (state / "server.pid").write_text(f"{proc.pid}\n")
+        deadline = time.time() + 60
+        while not endpoint_file.exists():
+            if proc.poll() is not None or time.time() > deadline:
+                print(
+                    f"ddbt: the endpoint did not start; see {state / 'server.log'}", file=sys.stderr
+                )
+                return 1
+            time.sleep(0.1)
+    url = endpoint_file.read_text().strip()
+    if not _wait_health(url, 30):
+        print(f"ddbt: endpoint {url} does not answer", file=sys.stderr)
+        return 1
+    print(f"endpoint  {url}  (pid {_read_pid(state / 'server.pid')}, log {state / 'server.log'})")
+    if not args.no_pollers:
+        runner_pid = _read_pid(state / "runner.pid")
+        if runner_pid is None:
+            log = open(state / "runner.log", "ab")
+            cmd = [
+                sys.executable,
+                "-m",
+                "ddbt.cli",
+                "local",
+                "run",
+                "--endpoint-url",
+                url,
+                "--state-dir",
+                str(state),
+                "--region",
+                ",".join(_regions(args)),
+            ]
+            proc = subprocess.Popen(
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            (state / "runner.pid").write_text(f"{proc.pid}\n")
+            runner_pid = proc.pid
+        print(f"pollers   pid {runner_pid}, live lines in {state / 'runner.log'}")
+    print(
+        f"\n  export AWS_ENDPOINT_URL={url} AWS_ACCESS_KEY_ID=testing "
+        f"AWS_SECRET_ACCESS_KEY=testing AWS_REGION={_regions(args)[0]}"
+    )
+    return 0
+
+
+def _stop(path: Path, name: str, timeout: float) -> None:
+    pid = _read_pid(path)
+    if pid is None:
+        path.unlink(missing_ok=True)
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.time() + timeout
+    while _alive(pid) and time.time() < deadline:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.1)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    path.unlink(missing_ok=True)
+    print(f"stopped {name} (pid {pid})")
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    state = _state_dir(args)
+    _stop(state / "runner.pid", "pollers", 40)
+    log = state / "runner.log"
+    if log.exists():
+        text = log.read_text(errors="replace")
+        marker = text.rfind("== summary ==")
+        if marker >= 0:
+            print(text[marker:].rstrip())
+    _stop(state / "server.pid", "endpoint", 10)
+    (state / "endpoint").unlink(missing_ok=True)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    state = _state_dir(args)
+    server = _read_pid(state / "server.pid")
+    runner = _read_pid(state / "runner.pid")
+    endpoint = (state / "endpoint").read_text().strip() if (state / "endpoint").exists() else "-"
+    print(f"endpoint {endpoint} ({'pid ' + str(server) if server else 'not running'})")
+    print(f"pollers  {'pid ' + str(runner) if runner else 'not running'}")
+    status = state / "status.json"
+    if status.exists():
+        data = json.loads(status.read_text())
+        for uuid, m in data.get("mappings", {}).items():
+            s = m.get("stats") or {}
+            print(
+                f"  {uuid[:8]} {m['function'].split(':', 6)[-1]}: "
+                f"{s.get('invocations', 0)} invocations, {s.get('records_done', 0)} records ok, "
+                f"{s.get('filtered', 0)} filtered, {s.get('to_destination', 0)} to destination"
+            )
+    return 0
+
+
+def wait_status(state: Path, since: float, timeout: float) -> bool:
+    """True once the background pollers report they caught up with everything before
+    ``since`` (every enabled mapping discovered, its shards read and idle)."""
+    deadline = time.time() + timeout
+    path = state / "status.json"
+    while time.time() < deadline:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            data = {}
+        if data.get("discovered_at", 0) >= since and data.get("updated", 0) >= since:
+            mappings = data.get("mappings", {})
+            ok = all(
+                m["shards"]
+                and all(s["idle"] and s["caught_up_at"] >= since for s in m["shards"].values())
+                for m in mappings.values()
+            )
+            if ok:
+                return True
+        time.sleep(0.2)
+    return False
+
+
+def cmd_wait(args: argparse.Namespace) -> int:
+    state = _state_dir(args)
+    if _read_pid(state / "runner.pid") is None:
+        print("ddbt: the pollers are not running (ddbt local up)", file=sys.stderr)
+        return 1
+    since = time.time()
+    if wait_status(state, since, args.timeout):
+        return 0
+    print(f"ddbt: not caught up after {args.timeout:g}s", file=sys.stderr)
+    return 1
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    url = _endpoint(args)
+    print(f"export AWS_ENDPOINT_URL={url}")
+    print("export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing")
+    print(f"export AWS_REGION={_regions(args)[0]} AWS_DEFAULT_REGION={_regions(args)[0]}")
+    return 0
+
+
+def _parse_kv(values: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"ddbt: {what} expects NAME=VALUE, got {value!r}")
+        out[key] = rest
+    return out
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ddbt.model import FunctionSpec, MappingSettings
+    from ddbt.poller import PollerOptions
+    from ddbt.report import Report
+    from ddbt.runtime import Runtime, RuntimeConfig
+
+    endpoint = _endpoint(args)
+    state = _state_dir(args)
+    regions = _regions(args)
+    static = []
+    if args.stream_arn:
+        if not args.handler:
+            raise SystemExit("ddbt: --stream-arn needs --handler and --code")
+        region = args.stream_arn.split(":")[3]
+        fn_arn = f"arn:aws:lambda:{region}:000000000000:function:{args.function_name}"
+        settings = MappingSettings.from_api(
+            {
+                "UUID": f"adhoc-{args.function_name}",
+                "FunctionArn": fn_arn,
+                "EventSourceArn": args.stream_arn,
+                "State": "Enabled",
+                "BatchSize": args.batch_size,
+                "MaximumBatchingWindowInSeconds": args.batching_window,
+                "StartingPosition": args.starting_position,
+                "ParallelizationFactor": args.parallelization_factor,
+                "BisectBatchOnFunctionError": args.bisect,
+                "MaximumRetryAttempts": args.max_retries,
+                "MaximumRecordAgeInSeconds": args.max_record_age,
+                "FunctionResponseTypes": ["ReportBatchItemFailures"]
+                if args.report_failures
+                else [],
+                "TumblingWindowInSeconds": args.tumbling_window,
+                "DestinationConfig": {"OnFailure": {"Destination": args.destination}}
+                if args.destination
+                else {},
+                "FilterCriteria": {"Filters": [{"Pattern": p} for p in args.filter]}
+                if args.filter
+                else None,
+                "LastModified": time.time(),
+            }
+        )
+        spec = FunctionSpec(
+            arn=fn_arn,
+            name=args.function_name,
+            handler=args.handler,
+            runtime="python3.12",
+            timeout=args.timeout,
+            memory=args.memory,
+            environment=_parse_kv(args.env, "--env"),
+            code_sha256="",
+            code_location=None,
+        )
+        static.append((settings, spec))
+    overrides = {k: Path(v).resolve() for k, v in _parse_kv(args.code, "--code").items()}
+    if args.stream_arn and args.code_path:
+        overrides[args.function_name] = Path(args.code_path).resolve()
+    if endpoint is None and not args.mapping and not static:
+        raise SystemExit(
+            "ddbt: with --no-endpoint name the mappings to take over (--mapping UUID or "
+            "function name; disable them on AWS first) or give an ad-hoc --stream-arn"
+        )
+    if args.fresh:
+        (state / "checkpoints.json").unlink(missing_ok=True)
+    options = PollerOptions(
+        retry_delay=args.retry_delay,
+        latest_from_mapping_time=endpoint is not None,
+    )
+    report = Report(out=None if args.quiet else sys.stdout)
+    runtime = Runtime(
+        RuntimeConfig(
+            endpoint_url=endpoint,
+            regions=regions,
+            state_dir=state,
+            options=options,
+            only_mappings=set(args.mapping),
+            include_disabled=endpoint is None,
+            code_overrides=overrides,
+            static=static,
+            status_file=state / "status.json",
+        ),
+        report,
+    )
+    where = endpoint or f"AWS ({', '.join(regions)})"
+    report.line(
+        f"ddbt local run: polling {where}; state in {state}; function logs in {state / 'logs'}"
+    )
+    stop = threading.Event()
+
+    def on_signal(*_: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    thread = threading.Thread(target=runtime.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        while not stop.is_set():
+            stop.wait(0.5)
+    finally:
+        thread.join(10)
+        runtime.close()
+        print("== summary ==")
+        print(report.summary(), flush=True)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ddbt", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    top = parser.add_subparsers(dest="group", required=True)
+    local = top.add_parser("local", help="the Docker-free local runtime")
+    sub = local.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument(
+            "--state-dir",
+            default=str(DEFAULT_STATE_DIR),
+            help="endpoint file, pids, logs, checkpoints (default build/local)",
+        )
+        p.add_argument(
+            "--region",
+            help="region(s) to discover mappings in, comma-separated "
+            "(default $AWS_REGION, else us-east-1)",
+        )
+        return p
+
+    p = common(sub.add_parser("up", help="start endpoint and pollers in the background"))
+    p.add_argument("--port", type=int, default=0, help="endpoint port (default: a free one)")
+    p.add_argument("--no-pollers", action="store_true", help="start only the endpoint")
+    p.set_defaults(func=cmd_up)
+    p = common(sub.add_parser("down", help="stop endpoint and pollers"))
+    p.set_defaults(func=cmd_down)
+    p = common(sub.add_parser("status", help="what runs"))
+    p.set_defaults(func=cmd_status)
+    p = common(sub.add_parser("wait", help="wait until the pollers caught up"))
+    p.add_argument("--timeout", type=float, default=120)
+    p.set_defaults(func=cmd_wait)
+    p = common(sub.add_parser("env", help="shell exports for the endpoint"))
+    p.add_argument("--endpoint-url")
+    p.set_defaults(func=cmd_env)
+    p = common(sub.add_parser("server", help="the endpoint in the foreground"))
+    p.add_argument("--port", type=int, default=0)
+    p.set_defaults(func=cmd_server)
+
+    p = common(sub.add_parser("run", help="the pollers in the foreground"))
+    p.add_argument("--endpoint-url", help="default: $DDBT_ENDPOINT_URL or <state-dir>/endpoint")
+    p.add_argument(
+        "--no-endpoint",
+        action="store_true",
+        help="poll a real account with the normal credential chain",
+    )
+    p.add_argument(
+        "--mapping",
+        action="append",
+        default=[],
+        help="only this mapping (UUID or function name); repeatable",
+    )
+    p.add_argument(
+        "--code",
+        action="append",
+        default=[],
+        metavar="FUNCTION=PATH",
+        help="run this zip or directory instead of the deployed code",
+    )
+    p.add_argument("--fresh", action="store_true", help="forget checkpoints")
+    p.add_argument("--quiet", action="store_true", help="no live lines")
+    p.add_argument(
+        "--retry-delay",
+        type=float,
+        default=0.5,
+        help="first retry delay in seconds, doubling up to 5 s (AWS: undocumented)",
+    )
+    adhoc = p.add_argument_group("ad-hoc mapping (no deployed function needed)")
+    adhoc.add_argument("--stream-arn")
+    adhoc.add_argument("--handler", help="e.g. handlers.pipeline.handler")
+    adhoc.add_argument("--code-path", help="zip or directory with the handler's code")
+    adhoc.add_argument("--function-name", default="local-function")
+    adhoc.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
+    adhoc.add_argument("--timeout", type=float, default=30)
+    adhoc.add_argument("--memory", type=int, default=256)
+    adhoc.add_argument("--batch-size", type=int, default=100)
+    adhoc.add_argument("--batching-window", type=float, default=0)
+    adhoc.add_argument("--starting-position", default="LATEST", choices=["LATEST", "TRIM_HORIZON"])
+    adhoc.add_argument("--parallelization-factor", type=int, default=1)
+    adhoc.add_argument("--bisect", action="store_true")
+    adhoc.add_argument("--max-retries", type=int, default=-1)
+    adhoc.add_argument("--max-record-age", type=int, default=-1)
+    adhoc.add_argument("--report-failures", action="store_true")
+    adhoc.add_argument("--tumbling-window", type=int, default=0)
+    adhoc.add_argument("--destination", help="on-failure destination ARN (SQS, SNS, S3)")
+    adhoc.add_argument("--filter", action="append", default=[], help="a filter pattern (JSON)")
+    p.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,257 @@
+"""What the runtime knows about a mapping and a function, parsed from the Lambda API."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from ddbt.filters import Matcher, compile_filters
+
+__all__ = [
+    "DEFAULT_RETENTION_SECONDS",
+    "FunctionSpec",
+    "MappingSettings",
+    "Rec",
+    "epoch",
+    "lambda_record",
+]
+
+# Stream records live 24 hours; with MaximumRecordAgeInSeconds = -1 that is the limit.
+DEFAULT_RETENTION_SECONDS = 86_400
+PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024
+
+
+def epoch(value: Any) -> float:
+    """A boto3 timestamp (datetime), ISO string or number -> epoch seconds."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value.timestamp()
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    raise TypeError(f"not a timestamp: {value!r}")
+
+
+@dataclass(frozen=True)
+class MappingSettings:
+    """An event source mapping (ListEventSourceMappings / GetEventSourceMapping item)."""
+
+    uuid: str
+    function_arn: str
+    stream_arn: str
+    enabled: bool = True
+    batch_size: int = 100
+    batching_window: float = 0.0
+    starting_position: str = "LATEST"
+    parallelization_factor: int = 1
+    bisect: bool = False
+    max_retries: int = -1
+    max_record_age: int = -1
+    report_item_failures: bool = False
+    tumbling_window: int = 0
+    destination_arn: str | None = None
+    filter_criteria: dict[str, Any] | None = None
+    last_modified: float = 0.0
+    matcher: Matcher = field(default_factory=lambda: Matcher([]), compare=False, repr=False)
+
+    @classmethod
+    def from_api(cls, item: dict[str, Any]) -> MappingSettings:
+        criteria = item.get("FilterCriteria") or None
+        last_modified = item.get("LastModified")
+        return cls(
+            uuid=item["UUID"],
+            function_arn=item["FunctionArn"],
+            stream_arn=item["EventSourceArn"],
+            enabled=str(item.get("State", "Enabled")) in ("Enabled", "Enabling", "Updating"),
+            batch_size=int(item.get("BatchSize") or 100),
+            batching_window=float(item.get("MaximumBatchingWindowInSeconds") or 0),
+            starting_position=str(item.get("StartingPosition") or "LATEST"),
+            parallelization_factor=max(1, int(item.get("ParallelizationFactor") or 1)),
+            bisect=bool(item.get("BisectBatchOnFunctionError")),
+            max_retries=_int(item.get("MaximumRetryAttempts"), -1),
+            max_record_age=_int(item.get("MaximumRecordAgeInSeconds"), -1),
+            report_item_failures="ReportBatchItemFailures"
+            in (item.get("FunctionResponseTypes") or []),
+            tumbling_window=int(item.get("TumblingWindowInSeconds") or 0),
+            destination_arn=((item.get("DestinationConfig") or {}).get("OnFailure") or {}).get(
+                "Destination"
+            )
+            or None,
+            filter_criteria=criteria,
+            last_modified=epoch(last_modified) if last_modified is not None else 0.0,
+            matcher=compile_filters(criteria),
+        )
+
+    @property
+    def record_age_limit(self) -> float:
+        """Seconds after which a record goes to the destination instead of the function."""
+        if self.max_record_age is None or self.max_record_age < 0:
+            return float(DEFAULT_RETENTION_SECONDS)
+        return float(self.max_record_age)
+
+    @property
+    def retry_limit(self) -> float:
+        """Retries after the first attempt (``math.inf`` for -1)."""
+        return math.inf if self.max_retries is None or self.max_retries < 0 else self.max_retries
+
+    def delivery_key(self) -> tuple[Any, ...]:
+        """Settings whose change restarts the mapping's pollers (the checkpoint is kept)."""
+        return (
+            self.function_arn,
+            self.stream_arn,
+            self.batch_size,
+            self.batching_window,
+            self.parallelization_factor,
+            self.bisect,
+            self.max_retries,
+            self.max_record_age,
+            self.report_item_failures,
+            self.tumbling_window,
+            self.destination_arn,
+            json.dumps(self.filter_criteria, sort_keys=True),
+        )
+
+
+def _int(value: Any, default: int) -> int:
+    return default if value is None else int(value)
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A function as GetFunction describes it, plus where its zip can be downloaded."""
+
+    arn: str  # the ARN the mapping invokes (may carry a qualifier)
+    name: str
+    handler: str
+    runtime: str
+    timeout: float
+    memory: int
+    environment: dict[str, str]
+    code_sha256: str
+    code_location: str | None
+    version: str = "$LATEST"
+    log_group: str = ""
+
+    @classmethod
+    def from_api(cls, arn: str, response: dict[str, Any]) -> FunctionSpec:
+        config = response["Configuration"]
+        return cls(
+            arn=arn,
+            name=config["FunctionName"],
+            handler=config.get("Handler") or "",
+            runtime=config.get("Runtime") or "",
+            timeout=float(config.get("Timeout") or 3),
+            memory=int(config.get("MemorySize") or 128),
+            environment=dict((config.get("Environment") or {}).get("Variables") or {}),
+            code_sha256=config.get("CodeSha256") or "",
+            code_location=(response.get("Code") or {}).get("Location"),
+            version=str(config.get("Version") or "$LATEST"),
+            log_group=((config.get("LoggingConfig") or {}).get("LogGroup"))
+            or f"/aws/lambda/{config['FunctionName']}",
+        )
+
+    def fingerprint(self) -> str:
+        """Changes when a warm worker can no longer be reused (code or configuration)."""
+        blob = json.dumps(
+            [
+                self.handler,
+                self.runtime,
+                self.timeout,
+                self.memory,
+                self.environment,
+                self.code_sha256,
+                self.version,
+            ],
+            sort_keys=True,
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Rec:
+    """One stream record on its way to a function."""
+
+    seq: str
+    key: str  # partition key identity: records with the same key keep their order
+    arrival: float  # ApproximateCreationDateTime, epoch seconds (sub-second when known)
+    size: int
+    event: dict[str, Any]  # exactly what the function receives
+
+    @property
+    def seq_int(self) -> int:
+        return int(self.seq)
+
+
+def _jsonable_attr(value: Any) -> Any:
+    """A typed attribute value from boto3 (bytes for B/BS) -> the JSON Lambda sends."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for type_key, inner in value.items():
+            if type_key == "B":
+                out[type_key] = _b64(inner)
+            elif type_key == "BS":
+                out[type_key] = [_b64(v) for v in inner]
+            elif type_key == "M":
+                out[type_key] = {k: _jsonable_attr(v) for k, v in inner.items()}
+            elif type_key == "L":
+                out[type_key] = [_jsonable_attr(v) for v in inner]
+            else:
+                out[type_key] = inner
+        return out
+    return value
+
+
+def _b64(value: Any) -> str:
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    return str(value)
+
+
+def lambda_record(raw: dict[str, Any], stream_arn: str) -> dict[str, Any]:
+    """A GetRecords record -> the record as Lambda delivers it (ESM-SEMANTICS section 1).
+
+    Live AWS sends eventVersion "1.1", the region of the stream, ApproximateCreationDateTime as
+    whole epoch seconds, and adds eventSourceARN. moto's own values for these are replaced.
+    """
+    ddb_in = raw.get("dynamodb") or {}
+    ddb: dict[str, Any] = {}
+    for name, value in ddb_in.items():
+        if name == "ApproximateCreationDateTime":
+            ddb[name] = math.floor(epoch(value))
+        elif name in ("Keys", "NewImage", "OldImage"):
+            ddb[name] = {k: _jsonable_attr(v) for k, v in value.items()}
+        else:
+            ddb[name] = value
+    record: dict[str, Any] = {
+        "eventID": raw.get("eventID"),
+        "eventName": raw.get("eventName"),
+        "eventVersion": "1.1",
+        "eventSource": raw.get("eventSource") or "aws:dynamodb",
+        "awsRegion": stream_arn.split(":")[3],
+        "dynamodb": ddb,
+        "eventSourceARN": stream_arn,
+    }
+    if raw.get("userIdentity"):
+        record["userIdentity"] = raw["userIdentity"]
+    return record
+
+
+def make_rec(raw: dict[str, Any], stream_arn: str, hash_key: str | None) -> Rec:
+    event = lambda_record(raw, stream_arn)
+    ddb = raw.get("dynamodb") or {}
+    keys = event["dynamodb"].get("Keys") or {}
+    if hash_key and hash_key in keys:
+        key = json.dumps({hash_key: keys[hash_key]}, sort_keys=True)
+    else:  # unknown key schema: the whole key (finer than the partition key, still ordered)
+        key = json.dumps(keys, sort_keys=True)
+    created = ddb.get("ApproximateCreationDateTime")
+    arrival = epoch(created) if created is not None else 0.0
+    size = int(ddb.get("SizeBytes") or len(json.dumps(event)))
+    return Rec(seq=str(ddb["SequenceNumber"]), key=key, arrival=arrival, size=size, event=event)

@@ -1,0 +1,130 @@
+"""What the runtime shows: one line per invocation and a summary per mapping."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from ddbt.engine import Attempt, Failure
+from ddbt.model import Rec
+
+__all__ = ["Report", "Stats"]
+
+
+@dataclass
+class Stats:
+    function: str = ""
+    invocations: int = 0
+    records_delivered: int = 0  # records handed to the function (retries count again)
+    records_done: int = 0  # records processed successfully
+    filtered: int = 0
+    ok: int = 0
+    partial: int = 0
+    errors: int = 0
+    timeouts: int = 0
+    invalid: int = 0
+    not_invoked: int = 0
+    to_destination: int = 0  # records given up on
+    destination_messages: int = 0
+    max_lag: float = 0.0
+    last_activity: float = field(default_factory=time.time)
+
+
+class Report:
+    """Thread-safe counters plus the live lines (to ``out``; None: silent)."""
+
+    def __init__(self, out: IO[str] | None = sys.stdout, clock: Any = time.time) -> None:
+        self.out = out
+        self.clock = clock
+        self.stats: dict[str, Stats] = defaultdict(Stats)
+        self._lock = threading.Lock()
+
+    def line(self, text: str) -> None:
+        if self.out is not None:
+            with self._lock:
+                self.out.write(f"{time.strftime('%H:%M:%S')} {text}\n")
+                self.out.flush()
+
+    def attempt(self, mapping: str, function: str, shard: str, attempt: Attempt) -> None:
+        records = attempt.records
+        lag = self.clock() - records[-1].arrival if records else 0.0
+        with self._lock:
+            s = self.stats[mapping]
+            s.function = function
+            s.last_activity = time.time()
+            if attempt.verdict == "not-invoked":
+                s.not_invoked += 1
+            else:
+                s.invocations += 1
+                s.records_delivered += len(records)
+                s.max_lag = max(s.max_lag, lag)
+                if attempt.verdict == "ok":
+                    s.ok += 1
+                elif attempt.verdict == "partial":
+                    s.partial += 1
+                elif attempt.verdict == "timeout":
+                    s.timeouts += 1
+                elif attempt.verdict == "error":
+                    s.errors += 1
+                else:
+                    s.invalid += 1
+        result = attempt.verdict
+        r = attempt.result
+        if attempt.verdict == "partial":
+            result = f"partial: {len(records) - (attempt.failed_from or 0)} to retry"
+        elif attempt.verdict in ("error", "timeout", "not-invoked"):
+            result = f"{attempt.verdict}: {r.error_type} {r.error_message[:80]}".rstrip()
+        window = ""
+        if attempt.window is not None:
+            window = " window" + (" final" if attempt.window.final else "")
+        span = f"{records[0].seq[-6:]}..{records[-1].seq[-6:]}" if records else "-"
+        self.line(
+            f"{_short(function):<28} {shard[-8:]} {len(records):>4} rec {span:<14} "
+            f"{result:<24} {r.duration * 1000:6.0f} ms  lag {lag:5.1f}s{window}"
+        )
+
+    def done(self, mapping: str, records: Sequence[Rec]) -> None:
+        with self._lock:
+            self.stats[mapping].records_done += len(records)
+
+    def filtered(self, mapping: str, count: int) -> None:
+        with self._lock:
+            self.stats[mapping].filtered += count
+
+    def failure(self, mapping: str, function: str, failure: Failure) -> None:
+        with self._lock:
+            s = self.stats[mapping]
+            s.to_destination += len(failure.records)
+            s.destination_messages += 1
+            s.records_done -= len(failure.records)  # on_done also counts them
+        dest = failure.settings.destination_arn or "(no destination: skipped)"
+        self.line(
+            f"{_short(function):<28} {failure.shard_id[-8:]} {len(failure.records):>4} rec "
+            f"-> {failure.condition} after {failure.invoke_count} invocations -> "
+            f"{dest.split(':')[-1]}"
+        )
+
+    def summary(self) -> str:
+        rows = [
+            "mapping   function                     invocations  ok partial err "
+            "timeout  records ok  filtered  to-dest  max lag"
+        ]
+        with self._lock:
+            for mapping, s in sorted(self.stats.items()):
+                rows.append(
+                    f"{mapping[:8]:<9} {_short(s.function):<28} {s.invocations:>11} "
+                    f"{s.ok:>3} {s.partial:>7} {s.errors + s.invalid:>3} {s.timeouts:>7} "
+                    f"{s.records_done:>11} {s.filtered:>9} {s.to_destination:>8} "
+                    f"{s.max_lag:7.1f}s"
+                )
+        return "\n".join(rows)
+
+
+def _short(function_arn: str) -> str:
+    parts = function_arn.split(":")
+    return ":".join(parts[6:]) if len(parts) > 6 else function_arn

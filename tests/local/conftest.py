@@ -1,0 +1,202 @@
+"""The patched local endpoint (``python -m ddbt.server``) as its own process, once per session,
+reset between tests, plus helpers to deploy a fake function and run the pollers in-process."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+
+from ddbt.poller import PollerOptions
+from ddbt.report import Report
+from ddbt.runtime import Runtime, RuntimeConfig
+
+REGION = "eu-west-1"  # not us-east-1: events must carry the stream's region
+
+FAKE = """
+import json, os, time
+
+def handler(event, context):
+    recs = event["Records"]
+    keys = [r["dynamodb"]["Keys"]["pk"]["S"] for r in recs]
+    with open(os.environ["OUT"], "a") as out:
+        out.write(json.dumps({"seqs": [r["dynamodb"]["SequenceNumber"] for r in recs],
+                              "keys": keys, "event": event,
+                              "env": {k: os.environ.get(k) for k in
+                                      ("AWS_ENDPOINT_URL", "GREETING", "AWS_REGION",
+                                       "AWS_LAMBDA_FUNCTION_NAME")},
+                              "remaining": context.get_remaining_time_in_millis()}) + "\\n")
+    for k in keys:
+        if k.startswith("raise"):
+            raise RuntimeError("cannot process " + k)
+        if k.startswith("sleep"):
+            time.sleep(30)
+    failed = [r["dynamodb"]["SequenceNumber"] for r in recs
+              if r["dynamodb"]["Keys"]["pk"]["S"].startswith("partial")]
+    response = {"batchItemFailures": [{"itemIdentifier": s} for s in failed[:1]]}
+    if "window" in event:
+        response["state"] = {"n": event["state"].get("n", 0) + len(recs)}
+    return response
+"""
+
+
+def fake_zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("fake.py", FAKE)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def local_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    state = tmp_path_factory.mktemp("endpoint")
+    endpoint_file = state / "endpoint"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ddbt.server", "--port", "0", "--endpoint-file", str(endpoint_file)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 60
+    while not endpoint_file.exists():
+        assert proc.poll() is None and time.time() < deadline, "endpoint did not start"
+        time.sleep(0.05)
+    try:
+        yield endpoint_file.read_text().strip()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+class Cloud:
+    """Clients of the local endpoint and a fake-function stack: table, DLQ, function."""
+
+    def __init__(self, endpoint: str, tmp: Path) -> None:
+        self.endpoint = endpoint
+        self.tmp = tmp
+        kw = {
+            "endpoint_url": endpoint,
+            "region_name": REGION,
+            "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing",
+        }
+        self.ddb = boto3.client("dynamodb", **kw)
+        self.lam = boto3.client("lambda", **kw)
+        self.sqs = boto3.client("sqs", **kw)
+        self.iam = boto3.client("iam", **kw)
+        self.out = tmp / "invocations.jsonl"
+        self.runtimes: list[Runtime] = []
+
+    def table(self, name: str = "t", view: str = "NEW_AND_OLD_IMAGES") -> str:
+        self.ddb.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": view},
+        )
+        return str(self.ddb.describe_table(TableName=name)["Table"]["LatestStreamArn"])
+
+    def queue(self, name: str = "dlq") -> tuple[str, str]:
+        url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        return url, arn["Attributes"]["QueueArn"]
+
+    def function(self, name: str = "fake", timeout: int = 10) -> str:
+        role = self.iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument="{}")["Role"][
+            "Arn"
+        ]
+        fn = self.lam.create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=role,
+            Handler="fake.handler",
+            Code={"ZipFile": fake_zip()},
+            Timeout=timeout,
+            Environment={"Variables": {"OUT": str(self.out), "GREETING": "hello"}},
+        )
+        return str(fn["FunctionArn"])
+
+    def mapping(self, stream: str, function: str = "fake", **kw: Any) -> str:
+        kw.setdefault("StartingPosition", "TRIM_HORIZON")
+        return str(
+            self.lam.create_event_source_mapping(
+                EventSourceArn=stream, FunctionName=function, **kw
+            )["UUID"]
+        )
+
+    def put(self, pk: str, table: str = "t", **attrs: str) -> None:
+        item = {"pk": {"S": pk}, **{k: {"S": v} for k, v in attrs.items()}}
+        self.ddb.put_item(TableName=table, Item=item)
+
+    def runtime(self, state: Path | None = None, **options: Any) -> Runtime:
+        opts = PollerOptions(poll_interval=0.05, shard_refresh=0.5, retry_delay=0, window_grace=0.2)
+        for k, v in options.items():
+            setattr(opts, k, v)
+        rt = Runtime(
+            RuntimeConfig(
+                endpoint_url=self.endpoint,
+                regions=[REGION],
+                state_dir=state or self.tmp / "state",
+                options=opts,
+                discover_interval=0.2,
+            ),
+            Report(out=None),
+        )
+        rt.start()
+        self.runtimes.append(rt)
+        return rt
+
+    def invocations(self) -> list[dict[str, Any]]:
+        if not self.out.exists():
+            return []
+        return [json.loads(line) for line in self.out.read_text().splitlines()]
+
+    def dlq(self, url: str) -> list[dict[str, Any]]:
+        out = []
+        while True:
+            msgs = (
+                self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages") or []
+            )
+            if not msgs:
+                return out
+            for m in msgs:
+                out.append(json.loads(m["Body"]))
+                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+    def close(self) -> None:
+        for rt in self.runtimes:
+            rt.close()
+        self.runtimes.clear()
+
+
+@pytest.fixture
+def cloud(local_endpoint: str, tmp_path: Path) -> Iterator[Cloud]:
+    requests.post(f"{local_endpoint}/moto-api/reset", timeout=10)
+    c = Cloud(local_endpoint, tmp_path)
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def wait_for(predicate: Any, timeout: float = 20.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+__all__ = ["Cloud", "threading", "wait_for"]
