@@ -1,0 +1,112 @@
+################################################################################
+# Dashboard: stream lag, function health, dead-letter queues and the handlers' EMF metrics
+# (namespace METRICS_NAMESPACE, dimensions Function and Processor)
+################################################################################
+
+locals {
+  handler_metric_series = flatten([for k, f in local.functions : [
+    for p in f.processors : { function = f.name, processor = p }
+  ]])
+
+  dashboard_widgets = concat(
+    [
+      {
+        type = "metric"
+        properties = {
+          title       = "Iterator age (ms)"
+          region      = local.region
+          view        = "timeSeries"
+          stat        = "Maximum"
+          period      = 60
+          metrics     = [for k, f in local.functions : ["AWS/Lambda", "IteratorAge", "FunctionName", f.name]]
+          annotations = { horizontal = [{ label = "alarm", value = var.alarm_iterator_age_threshold_ms }] }
+        }
+      },
+      {
+        type = "metric"
+        properties = {
+          title  = "Errors and throttles"
+          region = local.region
+          view   = "timeSeries"
+          stat   = "Sum"
+          period = 60
+          metrics = flatten([for k, f in local.functions : [
+            ["AWS/Lambda", "Errors", "FunctionName", f.name],
+            ["AWS/Lambda", "Throttles", "FunctionName", f.name],
+          ]])
+        }
+      },
+      {
+        type = "metric"
+        properties = {
+          title   = "Records processed (handlers)"
+          region  = local.region
+          view    = "timeSeries"
+          stat    = "Sum"
+          period  = 60
+          metrics = [for s in local.handler_metric_series : [var.metrics_namespace, "RecordsProcessed", "Function", s.function, "Processor", s.processor]]
+        }
+      },
+      {
+        type = "metric"
+        properties = {
+          title   = "Records failed (handlers)"
+          region  = local.region
+          view    = "timeSeries"
+          stat    = "Sum"
+          period  = 60
+          metrics = [for s in local.handler_metric_series : [var.metrics_namespace, "RecordsFailed", "Function", s.function, "Processor", s.processor]]
+        }
+      },
+      {
+        type = "metric"
+        properties = {
+          title   = "Iterator lag seen by the handlers (ms)"
+          region  = local.region
+          view    = "timeSeries"
+          stat    = "Maximum"
+          period  = 60
+          metrics = [for s in local.handler_metric_series : [var.metrics_namespace, "IteratorLagMs", "Function", s.function, "Processor", s.processor]]
+        }
+      },
+      {
+        type = "metric"
+        properties = {
+          title   = "Invocations"
+          region  = local.region
+          view    = "timeSeries"
+          stat    = "Sum"
+          period  = 60
+          metrics = [for k, f in local.functions : ["AWS/Lambda", "Invocations", "FunctionName", f.name]]
+        }
+      },
+    ],
+    local.failure_to_sqs ? [
+      {
+        type = "metric"
+        properties = {
+          title   = "Dead-letter queue depth"
+          region  = local.region
+          view    = "timeSeries"
+          stat    = "Maximum"
+          period  = 60
+          metrics = [for k, f in local.functions : ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "${f.name}-dlq"]]
+        }
+      },
+    ] : [],
+  )
+}
+
+resource "aws_cloudwatch_dashboard" "this" {
+  count = var.create_dashboard && length(local.functions) > 0 ? 1 : 0
+
+  dashboard_name = "${var.name}-stream-processing"
+  dashboard_body = jsonencode({
+    widgets = [for i, w in local.dashboard_widgets : merge(w, {
+      x      = (i % 2) * 12
+      y      = floor(i / 2) * 6
+      width  = 12
+      height = 6
+    })]
+  })
+}

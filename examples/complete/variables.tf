@@ -1,0 +1,23 @@
+variable "region" {
+  description = "AWS region to deploy to."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "deletion_protection_enabled" {
+  description = "Deletion protection of the tables. Off in this example so that `terraform destroy` works; turn it on for real data."
+  type        = bool
+  default     = false
+}
+
+variable "force_destroy" {
+  description = "Let `terraform destroy` delete the ETL bucket with its objects (example only)."
+  type        = bool
+  default     = true
+}
+
+variable "alarm_actions" {
+  description = "ARNs (e.g. an SNS topic) notified when an alarm fires."
+  type        = list(string)
+  default     = []
+}

@@ -1,0 +1,142 @@
+################################################################################
+# One execution role per function, least privilege: each statement names the exact resource the
+# handler code (or the event source mapping acting with the role) uses.
+################################################################################
+
+locals {
+  kms_grants = { for k, f in local.functions : k => [for g in [
+    # Reading the stream of a table encrypted with a customer managed key.
+    { sid = "DecryptSourceTableStream", key = var.table_kms_key_arn, actions = ["kms:Decrypt"] },
+    { sid = "UseCheckpointTableKey", key = var.checkpoint_table_kms_key_arn, actions = ["kms:Decrypt"] },
+    {
+      sid     = "UseAggregatesTableKey"
+      key     = contains(f.processors, "analytics") ? var.analytics_table_kms_key_arn : null
+      actions = ["kms:Decrypt"]
+    },
+    {
+      sid     = "UseEtlBucketKey"
+      key     = contains(f.processors, "etl") ? var.etl_bucket_kms_key_arn : null
+      actions = ["kms:GenerateDataKey", "kms:Encrypt"]
+    },
+    {
+      sid     = "UseNotificationTopicKey"
+      key     = contains(f.processors, "notification") ? var.notification_topic_kms_key_arn : null
+      actions = ["kms:GenerateDataKey", "kms:Decrypt"]
+    },
+    {
+      sid     = "UseDeadLetterQueueKey"
+      key     = local.failure_to_sqs ? var.dlq_kms_key_arn : null
+      actions = ["kms:GenerateDataKey", "kms:Decrypt"]
+    },
+    {
+      sid     = "UseFailureBucketKey"
+      key     = local.failure_to_s3 ? var.failure_bucket_kms_key_arn : null
+      actions = ["kms:GenerateDataKey", "kms:Encrypt"]
+    },
+  ] : g if g.key != null] }
+
+  policy_statements = { for k, f in local.functions : k => concat(
+    [
+      {
+        Sid      = "WriteOwnLogs"
+        Effect   = "Allow"
+        Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+        Resource = ["${try(aws_cloudwatch_log_group.this[k].arn, "")}:log-stream:*"]
+      },
+      {
+        Sid      = "ReadTableStream"
+        Effect   = "Allow"
+        Action   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
+        Resource = [local.stream_arn]
+      },
+      {
+        # dynamodb:ListStreams supports no resource-level permission (Service Authorization
+        # Reference: no resource type), so "*" is the narrowest resource AWS accepts.
+        Sid      = "ListStreams"
+        Effect   = "Allow"
+        Action   = ["dynamodb:ListStreams"]
+        Resource = ["*"]
+      },
+      {
+        Sid      = "Checkpoints"
+        Effect   = "Allow"
+        Action   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem"]
+        Resource = [local.checkpoint_table_arn]
+      },
+    ],
+    contains(f.processors, "analytics") ? [{
+      Sid      = "WriteAggregates"
+      Effect   = "Allow"
+      Action   = ["dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:ConditionCheckItem"]
+      Resource = [local.analytics_table_arn]
+    }] : [],
+    contains(f.processors, "notification") ? [{
+      Sid      = "PublishNotifications"
+      Effect   = "Allow"
+      Action   = ["sns:Publish"]
+      Resource = [local.notification_topic_arn]
+    }] : [],
+    contains(f.processors, "etl") ? [{
+      Sid      = "WriteEtlObjects"
+      Effect   = "Allow"
+      Action   = ["s3:PutObject"]
+      Resource = [local.etl_bucket_arn == null ? null : "${local.etl_bucket_arn}/${var.etl_prefix}*"]
+    }] : [],
+    local.failure_to_sqs ? [{
+      Sid      = "SendToOwnDeadLetterQueue"
+      Effect   = "Allow"
+      Action   = ["sqs:SendMessage"]
+      Resource = [try(aws_sqs_queue.dlq[k].arn, "")]
+    }] : [],
+    # Lambda documents s3:PutObject and s3:ListBucket for an S3 on-failure destination.
+    local.failure_to_s3 ? [
+      {
+        Sid      = "WriteFailedBatches"
+        Effect   = "Allow"
+        Action   = ["s3:PutObject"]
+        Resource = [local.failure_bucket_arn == null ? null : "${local.failure_bucket_arn}/*"]
+      },
+      {
+        Sid      = "ListFailureBucket"
+        Effect   = "Allow"
+        Action   = ["s3:ListBucket"]
+        Resource = [local.failure_bucket_arn]
+      },
+    ] : [],
+    [for g in local.kms_grants[k] : {
+      Sid      = g.sid
+      Effect   = "Allow"
+      Action   = g.actions
+      Resource = [g.key]
+    }],
+  ) }
+}
+
+resource "aws_iam_role" "this" {
+  for_each = local.functions
+
+  name        = each.value.name
+  description = "Execution role of the ${each.value.name} stream processor"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "LambdaAssumeRole"
+      Effect    = "Allow"
+      Action    = "sts:AssumeRole"
+      Principal = { Service = "lambda.amazonaws.com" }
+    }]
+  })
+
+  tags = var.tags
+}
+
+resource "aws_iam_role_policy" "this" {
+  for_each = local.functions
+
+  name = "least-privilege"
+  role = aws_iam_role.this[each.key].id
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = local.policy_statements[each.key]
+  })
+}

@@ -1,0 +1,395 @@
+data "aws_caller_identity" "current" {
+  count = var.create ? 1 : 0
+}
+
+data "aws_region" "current" {
+  count = var.create ? 1 : 0
+}
+
+locals {
+  create = var.create
+
+  account_id = try(data.aws_caller_identity.current[0].account_id, "")
+  # `id` is the region name in both the 5.x and 6.x providers (`name` is deprecated in 6.x).
+  region = try(data.aws_region.current[0].id, "")
+
+  ##############################################################################
+  # Processors and functions
+  ##############################################################################
+
+  processor_switches = {
+    analytics    = var.create_analytics
+    notification = var.create_notification
+    etl          = var.create_etl
+  }
+  processors = [for p in ["analytics", "notification", "etl"] : p if local.processor_switches[p]]
+  run        = { for p, on in local.processor_switches : p => local.create && on }
+
+  # combined: one function (and one stream reader) running every processor; separate: one each.
+  function_keys = var.function_layout == "combined" ? (length(local.processors) > 0 ? ["pipeline"] : []) : local.processors
+
+  functions = { for k in(local.create ? local.function_keys : []) : k => {
+    name       = "${var.name}-${k}"
+    handler    = "handlers.${k}.handler"
+    processors = k == "pipeline" ? tolist(local.processors) : tolist([k])
+    overrides  = lookup(var.function_overrides, k, null)
+  } }
+
+  function_settings = { for k, f in local.functions : k => {
+    memory_size                        = try(coalesce(f.overrides.memory_size, var.memory_size), var.memory_size)
+    timeout                            = try(coalesce(f.overrides.timeout, var.timeout), var.timeout)
+    reserved_concurrent_executions     = try(f.overrides.reserved_concurrent_executions, null) != null ? f.overrides.reserved_concurrent_executions : var.reserved_concurrent_executions
+    batch_size                         = try(coalesce(f.overrides.batch_size, var.batch_size), var.batch_size)
+    maximum_batching_window_in_seconds = try(coalesce(f.overrides.maximum_batching_window_in_seconds, var.maximum_batching_window_in_seconds), var.maximum_batching_window_in_seconds)
+    parallelization_factor             = try(coalesce(f.overrides.parallelization_factor, var.parallelization_factor), var.parallelization_factor)
+    maximum_retry_attempts             = try(coalesce(f.overrides.maximum_retry_attempts, var.maximum_retry_attempts), var.maximum_retry_attempts)
+    maximum_record_age_in_seconds      = try(coalesce(f.overrides.maximum_record_age_in_seconds, var.maximum_record_age_in_seconds), var.maximum_record_age_in_seconds)
+    enabled                            = try(coalesce(f.overrides.enabled, var.event_source_mapping_enabled), var.event_source_mapping_enabled)
+  } }
+
+  ##############################################################################
+  # Code
+  ##############################################################################
+
+  package_path   = coalesce(var.local_package_path, "${path.module}/dist/handlers.zip")
+  package_on_s3  = var.s3_package != null
+  package_exists = local.package_on_s3 || fileexists(local.package_path)
+
+  ##############################################################################
+  # Table and stream
+  ##############################################################################
+
+  table_name = coalesce(var.table_name, var.name)
+  stream_arn = var.create_table ? try(aws_dynamodb_table.this[0].stream_arn, null) : var.stream_arn
+  table_arn = var.create_table ? try(aws_dynamodb_table.this[0].arn, null) : (
+    var.stream_arn == null ? null : regex("^(.+)/stream/[^/]+$", var.stream_arn)[0]
+  )
+  attached_table_name = var.stream_arn == null ? null : regex("table/([^/]+)/stream/", var.stream_arn)[0]
+
+  # Creating the table: start at the oldest record (nothing is older than the table). Attaching:
+  # start at the newest, so a day of old changes is not replayed (e.g. as notifications).
+  starting_position = coalesce(var.starting_position, var.create_table ? "TRIM_HORIZON" : "LATEST")
+
+  stream_reader_limit = var.global_table ? 1 : 2
+  stream_readers      = length(local.function_keys) + var.additional_stream_readers
+
+  # What identifies the stream the mappings read. Any change gives them a new stream.
+  stream_identity = var.create_table ? {
+    table            = local.table_name
+    stream_view_type = var.stream_view_type
+    stream_arn       = null
+    } : {
+    table            = null
+    stream_view_type = null
+    stream_arn       = var.stream_arn
+  }
+
+  ##############################################################################
+  # Checkpoint table and sinks (created here or brought by the caller)
+  ##############################################################################
+
+  create_checkpoint_table = local.create && var.create_checkpoint_table
+  checkpoint_table_arn    = var.create_checkpoint_table ? try(aws_dynamodb_table.checkpoint[0].arn, null) : var.checkpoint_table_arn
+  checkpoint_table_name = var.create_checkpoint_table ? try(aws_dynamodb_table.checkpoint[0].name, null) : (
+    var.checkpoint_table_arn == null ? null : element(split("/", var.checkpoint_table_arn), 1)
+  )
+
+  create_analytics_table = local.run.analytics && var.create_analytics_table
+  analytics_table_arn = !local.run.analytics ? null : (
+    var.create_analytics_table ? try(aws_dynamodb_table.aggregates[0].arn, null) : var.analytics_table_arn
+  )
+  analytics_table_name = !local.run.analytics ? null : (
+    var.create_analytics_table ? try(aws_dynamodb_table.aggregates[0].name, null) : (
+      var.analytics_table_arn == null ? null : element(split("/", var.analytics_table_arn), 1)
+    )
+  )
+
+  create_notification_topic = local.run.notification && var.create_notification_topic
+  notification_topic_arn = !local.run.notification ? null : (
+    var.create_notification_topic ? try(aws_sns_topic.this[0].arn, null) : var.notification_topic_arn
+  )
+
+  failure_to_sqs = local.create && var.on_failure_destination == "sqs"
+  failure_to_s3  = local.create && var.on_failure_destination == "s3"
+
+  # Buckets the module creates, with one set of hardening resources for both.
+  buckets = merge(
+    local.run.etl && var.create_etl_bucket ? {
+      etl = {
+        name            = coalesce(var.etl_bucket_name, "${lower(var.name)}-etl-${local.account_id}")
+        kms_key_arn     = var.etl_bucket_kms_key_arn
+        expiration_days = var.etl_bucket_expiration_days
+        prefix          = var.etl_prefix
+        force_destroy   = var.etl_bucket_force_destroy
+      }
+    } : {},
+    local.failure_to_s3 && var.create_failure_bucket && length(local.functions) > 0 ? {
+      failures = {
+        name            = coalesce(var.failure_bucket_name, "${lower(var.name)}-failures-${local.account_id}")
+        kms_key_arn     = var.failure_bucket_kms_key_arn
+        expiration_days = var.failure_bucket_expiration_days
+        prefix          = ""
+        force_destroy   = var.failure_bucket_force_destroy
+      }
+    } : {},
+  )
+
+  etl_bucket_arn = !local.run.etl ? null : (
+    var.create_etl_bucket ? try(aws_s3_bucket.this["etl"].arn, null) : var.etl_bucket_arn
+  )
+  etl_bucket_name = !local.run.etl ? null : (
+    var.create_etl_bucket ? try(aws_s3_bucket.this["etl"].id, null) : (
+      var.etl_bucket_arn == null ? null : element(split(":::", var.etl_bucket_arn), 1)
+    )
+  )
+
+  failure_bucket_arn = !local.failure_to_s3 ? null : (
+    var.create_failure_bucket ? try(aws_s3_bucket.this["failures"].arn, null) : var.failure_bucket_arn
+  )
+}
+
+################################################################################
+# Plan-time checks across inputs (one resource per concern, so a failure names its concern)
+################################################################################
+
+# Which processors and functions run.
+resource "terraform_data" "check_processors" {
+  count = local.create ? 1 : 0
+
+  lifecycle {
+    precondition {
+      condition     = length(local.processors) > 0
+      error_message = "Enable at least one processor (create_analytics, create_notification, create_etl), or set create = false."
+    }
+
+    precondition {
+      condition     = length(setsubtract(keys(var.function_overrides), local.function_keys)) == 0
+      error_message = "function_overrides has keys for functions this configuration does not create (it creates: ${join(", ", local.function_keys)})."
+    }
+  }
+}
+
+# The source table or the attached stream.
+resource "terraform_data" "check_stream" {
+  count = local.create ? 1 : 0
+
+  lifecycle {
+    precondition {
+      condition     = var.create_table || var.stream_arn != null
+      error_message = "create_table = false attaches to an existing table: pass its stream_arn (aws dynamodb describe-table --query Table.LatestStreamArn)."
+    }
+
+    precondition {
+      condition     = !var.create_table || var.stream_arn == null
+      error_message = "stream_arn is only used with create_table = false; the module reads the stream of the table it creates."
+    }
+
+    precondition {
+      condition     = var.create_table || var.table_range_key == null
+      error_message = "table_range_key describes the table the module creates; with create_table = false leave it null."
+    }
+
+    precondition {
+      condition     = !var.create_table || var.table_billing_mode == "PAY_PER_REQUEST" || (var.table_read_capacity != null && var.table_write_capacity != null)
+      error_message = "table_billing_mode = \"PROVISIONED\" needs table_read_capacity and table_write_capacity."
+    }
+
+    precondition {
+      condition     = !local.run.notification || length(var.notification_attributes) == 0 || var.stream_view_type == "NEW_AND_OLD_IMAGES"
+      error_message = "notification_attributes compares an attribute's old and new value, which needs stream_view_type = \"NEW_AND_OLD_IMAGES\"."
+    }
+  }
+}
+
+# Readers per stream shard: DynamoDB Streams throttles beyond 2 (1 on global tables).
+resource "terraform_data" "check_stream_readers" {
+  count = local.create ? 1 : 0
+
+  lifecycle {
+    precondition {
+      condition     = var.allow_excess_stream_readers || local.stream_readers <= local.stream_reader_limit
+      error_message = "This configuration puts ${local.stream_readers} readers on the stream (${length(local.function_keys)} event source mapping(s) from this module plus additional_stream_readers = ${var.additional_stream_readers}). DynamoDB Streams throttles reads beyond ${local.stream_reader_limit} concurrent reader(s) per shard${var.global_table ? " on a global table" : ""}, so every reader would lag. Use function_layout = \"combined\" (one reader runs all processors), switch processors off, or set allow_excess_stream_readers = true to accept the throttling."
+    }
+  }
+}
+
+# The Lambda code and its versions.
+resource "terraform_data" "check_code" {
+  count = local.create ? 1 : 0
+
+  lifecycle {
+    precondition {
+      condition     = local.package_exists
+      error_message = "No Lambda code: ${local.package_path} does not exist. Pass local_package_path (a zip of the handlers/ package, built by `make dist` in the module's repository) or s3_package = { bucket = ..., key = ... }."
+    }
+
+    precondition {
+      condition     = !var.create_alias || var.publish
+      error_message = "create_alias = true needs publish = true: an alias points at a published version."
+    }
+  }
+}
+
+# Sinks, checkpoint table and failure destination brought by the caller.
+resource "terraform_data" "check_sinks" {
+  count = local.create ? 1 : 0
+
+  lifecycle {
+    precondition {
+      condition     = var.create_checkpoint_table || var.checkpoint_table_arn != null
+      error_message = "create_checkpoint_table = false needs checkpoint_table_arn: every function gets CHECKPOINT_TABLE."
+    }
+
+    precondition {
+      condition     = !local.run.etl || var.create_etl_bucket || var.etl_bucket_arn != null
+      error_message = "create_etl_bucket = false needs etl_bucket_arn (or set create_etl = false)."
+    }
+
+    precondition {
+      condition     = !local.run.notification || var.create_notification_topic || var.notification_topic_arn != null
+      error_message = "create_notification_topic = false needs notification_topic_arn (or set create_notification = false)."
+    }
+
+    precondition {
+      condition     = !local.run.analytics || var.create_analytics_table || var.analytics_table_arn != null
+      error_message = "create_analytics_table = false needs analytics_table_arn (or set create_analytics = false)."
+    }
+
+    precondition {
+      condition     = !local.failure_to_s3 || var.create_failure_bucket || var.failure_bucket_arn != null
+      error_message = "on_failure_destination = \"s3\" with create_failure_bucket = false needs failure_bucket_arn."
+    }
+
+    precondition {
+      condition     = !var.create_checkpoint_table || var.checkpoint_table_billing_mode == "PAY_PER_REQUEST" || (var.checkpoint_table_read_capacity != null && var.checkpoint_table_write_capacity != null)
+      error_message = "checkpoint_table_billing_mode = \"PROVISIONED\" needs checkpoint_table_read_capacity and checkpoint_table_write_capacity."
+    }
+  }
+}
+
+################################################################################
+# Stream change guard
+#
+# A new stream_view_type (or table name, or attached stream_arn) gives the mappings a new stream:
+# the old one stops, and records written between the switch and the new mapping are never
+# processed. `input` below remembers the stream identity of the last acknowledged apply
+# (ignore_changes keeps the old value); a plan that changes it fails unless
+# stream_arn_change_acknowledged = true, which also re-records the identity.
+################################################################################
+
+resource "terraform_data" "stream_guard" {
+  count = local.create ? 1 : 0
+
+  input            = local.stream_identity
+  triggers_replace = var.stream_arn_change_acknowledged ? local.stream_identity : null
+
+  lifecycle {
+    ignore_changes = [input]
+  }
+}
+
+resource "terraform_data" "stream_change_check" {
+  count = local.create ? 1 : 0
+
+  input = terraform_data.stream_guard[0].output
+
+  lifecycle {
+    precondition {
+      condition     = var.stream_arn_change_acknowledged || terraform_data.stream_guard[0].output == local.stream_identity
+      error_message = "This plan changes the stream the mappings read (from ${jsonencode(terraform_data.stream_guard[0].output)} to ${jsonencode(local.stream_identity)}). The table gets a new stream ARN and changes written in between are not processed. If that is intended, apply once with stream_arn_change_acknowledged = true (then set it back to false)."
+    }
+  }
+}
+
+################################################################################
+# Source table
+################################################################################
+
+resource "aws_dynamodb_table" "this" {
+  count = local.create && var.create_table ? 1 : 0
+
+  name                        = local.table_name
+  billing_mode                = var.table_billing_mode
+  read_capacity               = var.table_billing_mode == "PROVISIONED" ? var.table_read_capacity : null
+  write_capacity              = var.table_billing_mode == "PROVISIONED" ? var.table_write_capacity : null
+  hash_key                    = var.table_hash_key
+  range_key                   = var.table_range_key
+  deletion_protection_enabled = var.deletion_protection_enabled
+
+  stream_enabled   = true
+  stream_view_type = var.stream_view_type
+
+  attribute {
+    name = var.table_hash_key
+    type = var.table_hash_key_type
+  }
+
+  dynamic "attribute" {
+    for_each = var.table_range_key == null ? [] : [var.table_range_key]
+
+    content {
+      name = attribute.value
+      type = var.table_range_key_type
+    }
+  }
+
+  point_in_time_recovery {
+    enabled = var.table_point_in_time_recovery_enabled
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = var.table_kms_key_arn
+  }
+
+  dynamic "ttl" {
+    for_each = var.table_ttl_attribute_name == null ? [] : [var.table_ttl_attribute_name]
+
+    content {
+      enabled        = true
+      attribute_name = ttl.value
+    }
+  }
+
+  tags = var.tags
+
+  depends_on = [terraform_data.stream_change_check]
+}
+
+################################################################################
+# Checkpoint table (the handlers' CHECKPOINT_TABLE)
+################################################################################
+
+resource "aws_dynamodb_table" "checkpoint" {
+  count = local.create_checkpoint_table ? 1 : 0
+
+  #checkov:skip=CKV_AWS_28:Checkpoints are short-lived (TTL) and rebuilt from the stream; point-in-time recovery is optional (checkpoint_table_point_in_time_recovery_enabled).
+
+  name                        = "${var.name}-checkpoints"
+  billing_mode                = var.checkpoint_table_billing_mode
+  read_capacity               = var.checkpoint_table_billing_mode == "PROVISIONED" ? var.checkpoint_table_read_capacity : null
+  write_capacity              = var.checkpoint_table_billing_mode == "PROVISIONED" ? var.checkpoint_table_write_capacity : null
+  hash_key                    = "pk"
+  deletion_protection_enabled = var.deletion_protection_enabled
+
+  attribute {
+    name = "pk"
+    type = "S"
+  }
+
+  ttl {
+    enabled        = true
+    attribute_name = "expires_at"
+  }
+
+  point_in_time_recovery {
+    enabled = var.checkpoint_table_point_in_time_recovery_enabled
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = var.checkpoint_table_kms_key_arn
+  }
+
+  tags = var.tags
+}

@@ -1,0 +1,66 @@
+# Terraform module: format, validate, plan-level tests, security scan, README tables.
+#   make tf-test       terraform fmt -check, validate (root + examples), terraform test, checkov
+#   make tf-docs       regenerate the README inputs/outputs tables
+#   make tf-fmt        format every .tf / .tftest.hcl file
+# Providers come from the public registry, or from a local filesystem mirror when one exists:
+# TF_PLUGIN_MIRROR=<dir> (or discovery of /opt/tf-plugins, ~/.terraform.d/plugins, ...) writes
+# build/terraformrc and points TF_CLI_CONFIG_FILE at it (scripts/terraform.sh).
+# terraform apply of examples/complete against a local moto endpoint runs in py-test
+# (tests/terraform/test_apply_moto.py).
+
+TF := scripts/terraform.sh
+TF_EXAMPLES := $(sort $(dir $(wildcard examples/*/main.tf)))
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+# Files per `terraform test` process; the test files run in parallel (2 at a time).
+TF_TEST_JOBS ?= 2
+
+.PHONY: tf-test tf-fmt tf-fmt-check tf-init tf-validate tf-unit tf-scan tf-docs tf-docs-check
+
+tf-test: tf-fmt-check tf-validate tf-unit tf-scan tf-docs-check
+
+tf-fmt:
+	$(TF) fmt -recursive .
+
+tf-fmt-check:
+	$(TF) fmt -check -recursive -diff .
+
+# Each directory gets its own .terraform (lock files are not committed: see .gitignore).
+tf-init:
+	@for dir in . $(TF_EXAMPLES); do \
+		echo "terraform init $$dir"; \
+		(cd $$dir && $(CURDIR)/$(TF) init -backend=false -input=false -no-color >/dev/null) || exit 1; \
+	done
+
+tf-validate: tf-init
+	@for dir in . $(TF_EXAMPLES); do \
+		echo "terraform validate $$dir"; \
+		(cd $$dir && $(CURDIR)/$(TF) validate -no-color) || exit 1; \
+	done
+
+# The module's default code (dist/handlers.zip) must exist for the plan-level tests.
+tf-unit: tf-init
+	@test -f dist/handlers.zip || { echo "error: dist/handlers.zip is missing (make dist)" >&2; exit 1; }
+	@ls tests/*.tftest.hcl | xargs -P $(TF_TEST_JOBS) -I{} sh -c \
+		'out=$$($(TF) test -no-color -filter={} 2>&1); rc=$$?; echo "$$out" | tail -n 1 | sed "s|^|{}: |"; \
+		 [ $$rc -eq 0 ] || { echo "$$out"; exit 255; }'
+
+$(CHECKOV_STAMP): requirements-scan.txt
+	@test -n "$(PYTHON)" || { echo "error: Python 3.11+ not found (set PYTHON=...)" >&2; exit 1; }
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-scan.txt
+	@touch $@
+
+# Fails on any failed check; a check may only be skipped inline with a written reason
+# (#checkov:skip=<ID>:<reason>), which checkov_skips.py enforces.
+tf-scan: $(CHECKOV_STAMP)
+	$(or $(wildcard $(PY)),$(PYTHON)) scripts/checkov_skips.py .
+	$(CHECKOV_VENV)/bin/checkov --directory . --framework terraform --skip-path tests \
+		--download-external-modules false --skip-download --compact --quiet
+
+tf-docs:
+	$(or $(wildcard $(PY)),$(PYTHON)) scripts/tfdocs.py README.md
+
+tf-docs-check:
+	$(or $(wildcard $(PY)),$(PYTHON)) scripts/tfdocs.py --check README.md

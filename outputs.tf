@@ -1,0 +1,194 @@
+################################################################################
+# Source table and stream
+################################################################################
+
+output "table_name" {
+  description = "Name of the source table (created, or the one whose stream the module attached to)."
+  value       = var.create ? (var.create_table ? try(aws_dynamodb_table.this[0].name, null) : local.attached_table_name) : null
+}
+
+output "table_arn" {
+  description = "ARN of the source table."
+  value       = var.create ? local.table_arn : null
+}
+
+output "table_stream_arn" {
+  description = "ARN of the stream the event source mappings read."
+  value       = var.create ? local.stream_arn : null
+}
+
+output "table_stream_label" {
+  description = "Label (timestamp) of the created table's stream; it changes whenever the stream is re-created."
+  value       = try(aws_dynamodb_table.this[0].stream_label, null)
+}
+
+output "starting_position" {
+  description = "Starting position of the event source mappings (TRIM_HORIZON or LATEST)."
+  value       = var.create ? local.starting_position : null
+}
+
+################################################################################
+# Functions
+################################################################################
+
+output "processors" {
+  description = "Enabled processors (analytics, notification, etl)."
+  value       = var.create ? local.processors : []
+}
+
+output "function_names" {
+  description = "Function name per function key (pipeline, or analytics/notification/etl)."
+  value       = { for k, v in aws_lambda_function.this : k => v.function_name }
+}
+
+output "function_arns" {
+  description = "Function ARN per function key."
+  value       = { for k, v in aws_lambda_function.this : k => v.arn }
+}
+
+output "function_versions" {
+  description = "Latest published version per function key ($LATEST unless publish = true)."
+  value       = { for k, v in aws_lambda_function.this : k => v.version }
+}
+
+output "function_alias_arns" {
+  description = "Alias ARN per function key (create_alias = true); the mappings invoke these."
+  value       = { for k, v in aws_lambda_alias.this : k => v.arn }
+}
+
+output "function_role_arns" {
+  description = "Execution role ARN per function key."
+  value       = { for k, v in aws_iam_role.this : k => v.arn }
+}
+
+output "function_role_names" {
+  description = "Execution role name per function key (to attach further policies)."
+  value       = { for k, v in aws_iam_role.this : k => v.name }
+}
+
+output "log_group_names" {
+  description = "CloudWatch log group name per function key."
+  value       = { for k, v in aws_cloudwatch_log_group.this : k => v.name }
+}
+
+output "log_group_arns" {
+  description = "CloudWatch log group ARN per function key."
+  value       = { for k, v in aws_cloudwatch_log_group.this : k => v.arn }
+}
+
+################################################################################
+# Event source mappings and failure destinations
+################################################################################
+
+output "event_source_mapping_uuids" {
+  description = "Event source mapping UUID per function key (the S3 failure destination keys objects by it)."
+  value       = { for k, v in aws_lambda_event_source_mapping.this : k => v.uuid }
+}
+
+output "event_source_mapping_arns" {
+  description = "Event source mapping ARN per function key."
+  value       = { for k, v in aws_lambda_event_source_mapping.this : k => v.arn }
+}
+
+output "dlq_urls" {
+  description = "Dead-letter queue URL per function key (on_failure_destination = \"sqs\")."
+  value       = { for k, v in aws_sqs_queue.dlq : k => v.url }
+}
+
+output "dlq_arns" {
+  description = "Dead-letter queue ARN per function key (on_failure_destination = \"sqs\")."
+  value       = { for k, v in aws_sqs_queue.dlq : k => v.arn }
+}
+
+output "dlq_names" {
+  description = "Dead-letter queue name per function key (on_failure_destination = \"sqs\")."
+  value       = { for k, v in aws_sqs_queue.dlq : k => v.name }
+}
+
+output "failure_bucket_arn" {
+  description = "ARN of the bucket receiving failed batches (on_failure_destination = \"s3\")."
+  value       = local.failure_bucket_arn
+}
+
+output "failure_bucket_name" {
+  description = "Name of the bucket receiving failed batches (on_failure_destination = \"s3\")."
+  value       = try(element(split(":::", local.failure_bucket_arn), 1), null)
+}
+
+################################################################################
+# Sinks and checkpoint table
+################################################################################
+
+output "etl_bucket_name" {
+  description = "Name of the ETL bucket (ETL_BUCKET)."
+  value       = local.etl_bucket_name
+}
+
+output "etl_bucket_arn" {
+  description = "ARN of the ETL bucket."
+  value       = local.etl_bucket_arn
+}
+
+output "etl_prefix" {
+  description = "Key prefix of the ETL objects (ETL_PREFIX)."
+  value       = local.run.etl ? var.etl_prefix : null
+}
+
+output "notification_topic_arn" {
+  description = "ARN of the notification SNS topic (NOTIFY_TOPIC_ARN)."
+  value       = local.notification_topic_arn
+}
+
+output "notification_topic_name" {
+  description = "Name of the notification SNS topic created by the module."
+  value       = try(aws_sns_topic.this[0].name, null)
+}
+
+output "analytics_table_name" {
+  description = "Name of the aggregates table (AGGREGATES_TABLE)."
+  value       = local.analytics_table_name
+}
+
+output "analytics_table_arn" {
+  description = "ARN of the aggregates table."
+  value       = local.analytics_table_arn
+}
+
+output "checkpoint_table_name" {
+  description = "Name of the checkpoint table (CHECKPOINT_TABLE)."
+  value       = var.create ? local.checkpoint_table_name : null
+}
+
+output "checkpoint_table_arn" {
+  description = "ARN of the checkpoint table."
+  value       = var.create ? local.checkpoint_table_arn : null
+}
+
+################################################################################
+# Operations
+################################################################################
+
+output "alarm_arns" {
+  description = "Alarm ARNs: iterator_age, errors and throttles per function key, dlq per function key."
+  value = {
+    iterator_age = { for k, v in aws_cloudwatch_metric_alarm.iterator_age : k => v.arn }
+    errors       = { for k, v in aws_cloudwatch_metric_alarm.errors : k => v.arn }
+    throttles    = { for k, v in aws_cloudwatch_metric_alarm.throttles : k => v.arn }
+    dlq          = { for k, v in aws_cloudwatch_metric_alarm.dlq : k => v.arn }
+  }
+}
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard."
+  value       = try(aws_cloudwatch_dashboard.this[0].dashboard_name, null)
+}
+
+output "dashboard_arn" {
+  description = "ARN of the CloudWatch dashboard."
+  value       = try(aws_cloudwatch_dashboard.this[0].dashboard_arn, null)
+}
+
+output "function_environment" {
+  description = "Environment variables of each function (the handlers' contract), per function key."
+  value       = local.function_environment
+}

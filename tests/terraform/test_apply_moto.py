@@ -1,0 +1,253 @@
+"""`terraform apply` of examples/complete succeeds against a local moto server, the result is
+what the module promises (read back through the AWS APIs), a second plan shows no drift, and
+`terraform destroy` removes everything.
+
+The moto server is a subprocess on a free port; Terraform reaches it through AWS_ENDPOINT_URL
+with fake credentials and installs the AWS provider from the local mirror when
+scripts/terraform.sh finds one. Skipped when terraform is not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from botocore.exceptions import ClientError
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "complete"
+REGION = "us-east-1"
+NAME = "ex-complete"  # ex-${basename(path.cwd)}
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = _free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with log.open("wb") as sink:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, f"moto server exited: {log.read_text()[-2000:]}"
+            try:
+                if requests.get(f"{endpoint}/moto-api/", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, "moto server did not start"
+            time.sleep(0.2)
+        yield endpoint
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _env(endpoint: str, data_dir: Path) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("AWS_") and not k.startswith("TF_VAR_") and k != "TF_DATA_DIR"
+    }
+    env.update(
+        {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "TF_DATA_DIR": str(data_dir),  # keeps examples/complete/.terraform untouched
+            "TF_IN_AUTOMATION": "1",
+            "TF_INPUT": "0",
+            "CHECKPOINT_DISABLE": "1",
+        }
+    )
+    return env
+
+
+def _terraform(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ROOT / "scripts" / "terraform.sh"), *args, "-no-color"],
+        cwd=EXAMPLE,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+
+
+def _ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, f"{result.args}\n{result.stdout[-6000:]}\n{result.stderr}"
+    return result.stdout
+
+
+def _clients(endpoint: str) -> dict[str, Any]:
+    kw = {
+        "endpoint_url": endpoint,
+        "region_name": REGION,
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+    }
+    services = ("dynamodb", "lambda", "sqs", "sns", "s3", "iam", "logs", "cloudwatch")
+    return {s: boto3.client(s, **kw) for s in services}
+
+
+def _check_applied(aws: dict[str, Any], out: dict[str, Any]) -> None:
+    # The job applications table and its stream
+    table = aws["dynamodb"].describe_table(TableName=out["table_name"])["Table"]
+    assert table["TableName"] == f"{NAME}-applications"
+    assert table["KeySchema"] == [{"AttributeName": "application_id", "KeyType": "HASH"}]
+    assert table["StreamSpecification"] == {
+        "StreamEnabled": True,
+        "StreamViewType": "NEW_AND_OLD_IMAGES",
+    }
+    assert table["LatestStreamArn"] == out["table_stream_arn"]
+
+    # One function (combined layout) with the handlers' environment contract
+    fn = aws["lambda"].get_function_configuration(FunctionName=out["function_names"]["pipeline"])
+    assert fn["Handler"] == "handlers.pipeline.handler"
+    assert fn["Runtime"] == "python3.12"
+    assert fn["Architectures"] == ["arm64"]
+    assert fn["Environment"]["Variables"] == {
+        "PROCESSORS": "analytics,notification,etl",
+        "CHECKPOINT_TABLE": out["checkpoint_table_name"],
+        "METRICS_NAMESPACE": "DynamoDBTriggers",
+        "LOG_LEVEL": "INFO",
+        "ETL_BUCKET": out["etl_bucket_name"],
+        "ETL_PREFIX": "changes/",
+        "NOTIFY_TOPIC_ARN": out["notification_topic_arn"],
+        "NOTIFY_EVENTS": "MODIFY",
+        "NOTIFY_ATTRIBUTES": "status",
+        "AGGREGATES_TABLE": out["analytics_table_name"],
+        "ANALYTICS_GROUP_BY": "job_id,status",
+    }
+
+    # One mapping = one stream reader, as configured
+    mappings = [  # (moto ignores the FunctionName filter of ListEventSourceMappings)
+        m
+        for m in aws["lambda"].list_event_source_mappings()["EventSourceMappings"]
+        if m["FunctionArn"] == fn["FunctionArn"]
+    ]
+    assert len(mappings) == 1
+    mapping = mappings[0]
+    assert mapping["UUID"] == out["event_source_mapping_uuids"]["pipeline"]
+    assert mapping["EventSourceArn"] == out["table_stream_arn"]
+    assert mapping["StartingPosition"] == "TRIM_HORIZON"
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert mapping["MaximumRetryAttempts"] == 5
+    assert mapping["MaximumRecordAgeInSeconds"] == 3600
+    dlq_url = out["dlq_urls"]["pipeline"]
+    dlq = aws["sqs"].get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["All"])["Attributes"]
+    assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == dlq["QueueArn"]
+
+    # Dead-letter queue: 14 days, encrypted, HTTPS only
+    assert dlq["MessageRetentionPeriod"] == "1209600"
+    assert dlq["SqsManagedSseEnabled"] == "true"
+    assert json.loads(dlq["Policy"])["Statement"][0]["Condition"] == {
+        "Bool": {"aws:SecureTransport": "false"}
+    }
+
+    # Sinks
+    bucket = out["etl_bucket_name"]
+    block = aws["s3"].get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values()) and len(block) == 4
+    sse = aws["s3"].get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]
+    assert sse["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    assert aws["s3"].get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    topic = aws["sns"].get_topic_attributes(TopicArn=out["notification_topic_arn"])["Attributes"]
+    assert topic["KmsMasterKeyId"] == "alias/aws/sns"
+    for name in (out["analytics_table_name"], out["checkpoint_table_name"]):
+        t = aws["dynamodb"].describe_table(TableName=name)["Table"]
+        assert t["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+        ttl = aws["dynamodb"].describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        assert ttl["AttributeName"] == "expires_at"
+
+    # Least privilege: the role reads exactly this stream and writes only its sinks
+    policy = aws["iam"].get_role_policy(RoleName=fn["FunctionName"], PolicyName="least-privilege")
+    statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+    assert statements["ReadTableStream"]["Resource"] == [out["table_stream_arn"]]
+    assert statements["SendToOwnDeadLetterQueue"]["Resource"] == [dlq["QueueArn"]]
+    assert statements["WriteEtlObjects"]["Resource"] == [f"arn:aws:s3:::{bucket}/changes/*"]
+    wildcard = [sid for sid, s in statements.items() if "*" in s["Resource"]]
+    assert wildcard == ["ListStreams"]
+
+    # Operations
+    groups = aws["logs"].describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{NAME}-")
+    assert [g["logGroupName"] for g in groups["logGroups"]] == [f"/aws/lambda/{NAME}-pipeline"]
+    alarms = aws["cloudwatch"].describe_alarms(AlarmNamePrefix=NAME)["MetricAlarms"]
+    assert sorted(a["MetricName"] for a in alarms) == [
+        "ApproximateNumberOfMessagesVisible",
+        "Errors",
+        "IteratorAge",
+        "Throttles",
+    ]
+    assert aws["cloudwatch"].get_dashboard(DashboardName=out["dashboard_name"])["DashboardBody"]
+
+
+def _check_destroyed(aws: dict[str, Any], out: dict[str, Any]) -> None:
+    for name in (out["table_name"], out["analytics_table_name"], out["checkpoint_table_name"]):
+        with pytest.raises(ClientError, match="ResourceNotFoundException"):
+            aws["dynamodb"].describe_table(TableName=name)
+    functions = aws["lambda"].list_functions()["Functions"]
+    assert [f["FunctionName"] for f in functions if f["FunctionName"].startswith(NAME)] == []
+    assert aws["lambda"].list_event_source_mappings()["EventSourceMappings"] == []
+    buckets = aws["s3"].list_buckets()["Buckets"]
+    assert [b["Name"] for b in buckets if b["Name"].startswith(NAME)] == []
+    assert aws["sqs"].list_queues(QueueNamePrefix=NAME).get("QueueUrls", []) == []
+
+
+def test_complete_example_applies_and_destroys_on_moto(moto_server: str, tmp_path: Path) -> None:
+    env = _env(moto_server, tmp_path / ".terraform")
+    state = f"-state={tmp_path / 'terraform.tfstate'}"
+    aws = _clients(moto_server)
+    _ok(_terraform(env, "init", "-input=false"))
+    applied = False
+    try:
+        _ok(_terraform(env, "apply", "-auto-approve", "-input=false", state))
+        applied = True
+        raw = json.loads(_ok(_terraform(env, "output", "-json", state)))
+        out = {k: v["value"] for k, v in raw.items()}
+        _check_applied(aws, out)
+
+        plan = _terraform(env, "plan", "-detailed-exitcode", "-input=false", state)
+        assert plan.returncode == 0, f"drift after apply:\n{plan.stdout[-6000:]}\n{plan.stderr}"
+    finally:
+        if applied:
+            _ok(_terraform(env, "destroy", "-auto-approve", "-input=false", state))
+    _check_destroyed(aws, out)
