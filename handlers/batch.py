@@ -22,6 +22,7 @@ The rules this module implements (ESM-SEMANTICS.md section 3):
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -255,7 +256,12 @@ def _report(
     newest = 0
     for record in records:
         value = record.dynamodb.get("ApproximateCreationDateTime")
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > newest:
+        if (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and newest < value < 1e12
+        ):
             newest = int(value)
     lag_ms = max(0, int(time.time() * 1000) - newest * 1000) if newest else 0
     by_event: dict[str, int] = {}

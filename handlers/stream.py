@@ -5,17 +5,30 @@ Python exactly as boto3's ``TypeDeserializer`` does (``N`` as an exact ``Decimal
 ``bytes``, sets as ``set``), and ``to_json`` writes the same value as JSON text without going
 through Python objects (numbers kept digit for digit, bytes as base64, sets as sorted lists).
 Both raise ``MalformedValue`` naming what is wrong; a record that carries one fails alone.
+
+Speed: each decoder has a fast path that builds no attribute paths and checks only what it
+must; when it fails for any reason, a second, careful walk (``_checked``) finds the first
+problem and raises ``MalformedValue`` with its path (or, should the fast path ever reject a
+valid value, returns the right result). Errors are rare, so their cost does not matter.
+
+Numbers differ from boto3 in two deliberate ways, both where boto3 raises on a number that
+DynamoDB itself stores and sends: numbers whose text has more than 38 digits only because of
+trailing zeros (DynamoDB writes ``1E+100`` as a 1 and 100 zeros; boto3 issue 2500, fixed the
+same way in Powertools) decode to the normalised value, and numbers of 38 digits near the
+lower end of the range (``1.2345678901234567890123456789012345678E-130``) decode exactly.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
-from collections import Counter
-from collections.abc import Mapping, Sequence
+import reprlib
+from binascii import a2b_base64, b2a_base64
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import (
+    MAX_EMAX,
+    MAX_PREC,
+    MIN_EMIN,
     Clamped,
     Context,
     Decimal,
@@ -23,10 +36,12 @@ from decimal import (
     InvalidOperation,
     Overflow,
     Rounded,
+    Subnormal,
     Underflow,
 )
 from enum import StrEnum
-from json import dumps as _json_dumps
+from itertools import islice
+from json.encoder import encode_basestring as _quote  # C; non-ASCII kept as is
 from typing import Any
 
 __all__ = [
@@ -44,19 +59,54 @@ __all__ = [
     "to_json",
 ]
 
-# boto3.dynamodb.types.DYNAMODB_CONTEXT, copied so that decoding does not import boto3.
+# boto3.dynamodb.types.DYNAMODB_CONTEXT, for reference (decoding uses _EXACT below).
 DYNAMODB_CONTEXT = Context(
     Emin=-128,
     Emax=126,
     prec=38,
     traps=[Clamped, Overflow, Inexact, Rounded, Underflow],
 )
-# DynamoDB documents 32 levels of nesting for maps and lists.
+# DynamoDB's own number range: 38 significant digits, magnitude 1E-130 to 9.99..E+125. Any
+# signal (syntax, rounding, overflow, a subnormal result) raises, so a value that comes back
+# is exactly the number the text spells.
+_EXACT = Context(
+    Emin=-130,
+    Emax=125,
+    prec=38,
+    traps=[Clamped, Overflow, Inexact, Rounded, Underflow, Subnormal, InvalidOperation],
+)
+# Unlimited: only for numbers _EXACT rejected (to tell trailing zeros from a real problem).
+_UNLIMITED = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[InvalidOperation])
+_create_decimal = _EXACT.create_decimal
+
+# Levels of nesting, counting the item as the first (DynamoDB's documented limit of 32): an
+# attribute value may hold 31 maps or lists inside each other. Observed on AWS: an item with
+# 31 nested maps is accepted, 32 are rejected ("Nesting Levels have exceeded supported limits").
 MAX_DEPTH = 32
-_NUMBER = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
-_JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?\Z")
-_B64 = re.compile(r"[A-Za-z0-9+/]*={0,2}\Z")
-_ISO = "%Y-%m-%dT%H:%M:%SZ"
+# A JSON number; without exponent and at most 38 characters it is also within DynamoDB's range.
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z").match
+_SHORT_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?\Z").match
+
+
+class _ShortRepr(reprlib.Repr):
+    """reprlib's bounded repr, keeping a dict's own key order (reprlib sorts keys)."""
+
+    def repr_dict(self, x: dict[Any, Any], level: int) -> str:
+        if not x:
+            return "{}"
+        if level <= 0:
+            return "{...}"
+        pieces = [
+            f"{self.repr1(k, level - 1)}: {self.repr1(v, level - 1)}"
+            for k, v in islice(x.items(), self.maxdict)
+        ]
+        if len(x) > self.maxdict:
+            pieces.append("...")
+        return "{" + ", ".join(pieces) + "}"
+
+
+_REPR = _ShortRepr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, 120, 120
 
 
 class EventName(StrEnum):
@@ -84,193 +134,382 @@ class MalformedValue(RecordError):
     """A typed attribute value that DynamoDB would never produce."""
 
 
+def _show(value: object, limit: int) -> str:
+    """A short repr for messages, safe for huge or deeply nested garbage."""
+    return _REPR.repr(value)[:limit]
+
+
+class _Invalid(Exception):
+    """Raised by the fast paths; the careful walk then says what and where."""
+
+
 # --------------------------------------------------------------------------------------
-# Decoding to Python (boto3 TypeDeserializer semantics)
+# Scalars (shared by both decoders)
 # --------------------------------------------------------------------------------------
 
 
-def _number(value: object, path: str) -> Decimal:
-    if type(value) is not str or not _NUMBER.match(value):
-        raise MalformedValue(f"{path}: N must be a decimal number string, got {value!r:.60}")
+def _number(value: object) -> Decimal:
+    """An ``N`` value as an exact Decimal; ``_Invalid`` unless DynamoDB could have sent it."""
+    if type(value) is str and value.isascii():  # Decimal also reads non-ASCII digits
+        try:
+            number = _create_decimal(value)
+        except ArithmeticError:
+            return _long_number(value)
+        if number.is_finite():  # NaN and Infinity convert without a signal
+            return number
+    raise _Invalid
+
+
+def _long_number(value: str) -> Decimal:
+    # More than 38 digits (valid when the extra ones are trailing zeros) or out of range.
     try:
-        return DYNAMODB_CONTEXT.create_decimal(value)
-    except (InvalidOperation, ArithmeticError) as exc:
-        raise MalformedValue(
-            f"{path}: N {value!r:.60} is outside DynamoDB's number range "
-            "(38 significant digits, magnitude 1E-130 to 9.99E+125)"
-        ) from exc
+        number = _UNLIMITED.create_decimal(value).normalize(_UNLIMITED)
+    except ArithmeticError:
+        raise _Invalid from None
+    if not number.is_finite():
+        raise _Invalid
+    if number and (len(number.as_tuple().digits) > 38 or not -130 <= number.adjusted() <= 125):
+        raise _Invalid
+    return number
 
 
-def _binary(value: object, path: str) -> bytes:
-    if type(value) is not str or len(value) % 4 or not _B64.match(value):
-        raise MalformedValue(f"{path}: B must be base64 text, got {value!r:.60}")
+def _number_problem(value: object) -> str:
+    if type(value) is not str:
+        return f"N must be a string, got {type(value).__name__}"
     try:
-        return base64.b64decode(value, validate=True)
-    except binascii.Error as exc:
-        raise MalformedValue(f"{path}: B is not valid base64 ({exc})") from exc
+        syntax_ok = value.isascii() and _UNLIMITED.create_decimal(value).is_finite()
+    except ArithmeticError:
+        syntax_ok = False
+    if not syntax_ok:
+        return f"N must be a decimal number string, got {value!r:.60}"
+    return (
+        f"N {value!r:.60} is outside DynamoDB's number range "
+        "(38 significant digits, magnitude 1E-130 to 9.99E+125)"
+    )
 
 
-def _members(value: object, tag: str, path: str) -> list[Any]:
-    if type(value) is not list:
-        raise MalformedValue(f"{path}: {tag} must be a list, got {type(value).__name__}")
-    if not value:
-        raise MalformedValue(f"{path}: {tag} is empty (DynamoDB sets hold at least one member)")
-    return value
+def _json_number(value: object) -> str:
+    """JSON text of an ``N`` value: its own digits when they already form a JSON number."""
+    if type(value) is str and len(value) <= 38:
+        # At most 38 digits and no exponent: always within DynamoDB's range.
+        if value.isdigit() and value.isascii() and (value[0] != "0" or len(value) == 1):
+            return value  # the common case, an integer: cheaper than the regex
+        if _SHORT_JSON_NUMBER(value):
+            return value
+    number = _number(value)
+    text: str = value  # type: ignore[assignment]  # _number checked it is a str
+    return text if _JSON_NUMBER(text) else str(number)
 
 
-def _pair(av: object, path: str) -> tuple[str, Any]:
-    if type(av) is not dict or len(av) != 1:
+def _binary(value: object) -> bytes:
+    if type(value) is str:
+        return a2b_base64(value, strict_mode=True)  # binascii.Error (a ValueError) if bad
+    raise _Invalid
+
+
+def _base64_json(raw: bytes) -> str:
+    # Canonical base64 (the input may pad with non-zero bits and still decode the same).
+    return '"' + b2a_base64(raw, newline=False).decode("ascii") + '"'
+
+
+# --------------------------------------------------------------------------------------
+# Decoding to Python (boto3 TypeDeserializer semantics): fast path
+# --------------------------------------------------------------------------------------
+
+
+def _value(av: Any, depth: int) -> Any:
+    ((tag, value),) = av.items()  # not exactly one tag: ValueError
+    if tag == "S" and type(value) is str:
+        return value
+    if tag == "N":
+        return _number(value)
+    return _DECODERS[tag](value, depth)  # unknown tag (or S not a str): KeyError
+
+
+def _map(value: Any, depth: int) -> dict[Any, Any]:
+    if type(value) is not dict or depth >= MAX_DEPTH:
+        raise _Invalid
+    return _attributes(value, depth + 1)
+
+
+def _attributes(image: Any, depth: int) -> dict[Any, Any]:
+    # The hot loop: S and N (most values) decoded inline, without a call per value.
+    out: dict[Any, Any] = {}
+    for name, av in image.items():
+        ((tag, value),) = av.items()
+        if tag == "S" and type(value) is str:
+            out[name] = value
+        elif tag == "N":
+            out[name] = _number(value)
+        else:
+            out[name] = _DECODERS[tag](value, depth)  # unknown tag: KeyError
+    return out
+
+
+def _list(value: Any, depth: int) -> list[Any]:
+    if type(value) is not list or depth >= MAX_DEPTH:
+        raise _Invalid
+    depth += 1
+    return [_value(v, depth) for v in value]
+
+
+def _bool(value: Any, depth: int) -> bool:
+    if type(value) is bool:
+        return value
+    raise _Invalid
+
+
+def _null(value: Any, depth: int) -> None:
+    if value is not True:
+        raise _Invalid
+
+
+def _b(value: Any, depth: int) -> bytes:
+    return _binary(value)
+
+
+def _ss(value: Any, depth: int) -> set[str]:
+    if type(value) is list and value:
+        for member in value:
+            if type(member) is not str:
+                raise _Invalid
+        return set(value)
+    raise _Invalid
+
+
+def _ns(value: Any, depth: int) -> set[Decimal]:
+    if type(value) is list and value:
+        return {_number(m) for m in value}
+    raise _Invalid
+
+
+def _bs(value: Any, depth: int) -> set[bytes]:
+    if type(value) is list and value:
+        return {_binary(m) for m in value}
+    raise _Invalid
+
+
+_DECODERS: dict[str, Callable[[Any, int], Any]] = {
+    "M": _map,
+    "L": _list,
+    "BOOL": _bool,
+    "NULL": _null,
+    "B": _b,
+    "SS": _ss,
+    "NS": _ns,
+    "BS": _bs,
+}
+
+
+# --------------------------------------------------------------------------------------
+# The careful walk: same rules, with paths, for error messages
+# --------------------------------------------------------------------------------------
+
+
+def _checked(av: object, path: str, depth: int) -> Any:
+    """Decode like ``_value``, raising ``MalformedValue`` that names the first problem."""
+    if not isinstance(av, Mapping) or len(av) != 1:
         raise MalformedValue(
-            f"{path}: expected an attribute value with exactly one type tag, got {av!r:.80}"
+            f"{path}: expected an attribute value with exactly one type tag, got {_show(av, 80)}"
         )
-    return next(iter(av.items()))
-
-
-def _deserialize(av: object, path: str, depth: int) -> Any:
-    tag, value = _pair(av, path)
+    ((tag, value),) = av.items()
     if tag == "S":
         if type(value) is not str:
             raise MalformedValue(f"{path}: S must be a string, got {type(value).__name__}")
         return value
     if tag == "N":
-        return _number(value, path)
-    if tag == "M":
-        if type(value) is not dict:
-            raise MalformedValue(f"{path}: M must be an object, got {type(value).__name__}")
+        return _checked_number(value, path)
+    if tag in ("M", "L"):
+        kind = dict if tag == "M" else list
+        if type(value) is not kind:
+            what = "an object" if tag == "M" else "a list"
+            raise MalformedValue(f"{path}: {tag} must be {what}, got {type(value).__name__}")
         if depth >= MAX_DEPTH:
-            raise MalformedValue(f"{path}: nested deeper than {MAX_DEPTH} levels")
-        return {k: _deserialize(v, f"{path}.{k}", depth + 1) for k, v in value.items()}
-    if tag == "L":
-        if type(value) is not list:
-            raise MalformedValue(f"{path}: L must be a list, got {type(value).__name__}")
-        if depth >= MAX_DEPTH:
-            raise MalformedValue(f"{path}: nested deeper than {MAX_DEPTH} levels")
-        return [_deserialize(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]
+            raise MalformedValue(f"{path}: nested deeper than DynamoDB's {MAX_DEPTH} levels")
+        if isinstance(value, dict):
+            return {k: _checked(v, f"{path}.{k}", depth + 1) for k, v in value.items()}
+        return [_checked(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]
     if tag == "BOOL":
         if type(value) is not bool:
-            raise MalformedValue(f"{path}: BOOL must be true or false, got {value!r:.40}")
+            raise MalformedValue(f"{path}: BOOL must be true or false, got {_show(value, 40)}")
         return value
     if tag == "NULL":
         if value is not True:
-            raise MalformedValue(f"{path}: NULL must be true, got {value!r:.40}")
+            raise MalformedValue(f"{path}: NULL must be true, got {_show(value, 40)}")
         return None
     if tag == "B":
-        return _binary(value, path)
-    if tag == "SS":
-        members = _members(value, tag, path)
-        if any(type(m) is not str for m in members):
-            raise MalformedValue(f"{path}: SS members must be strings")
-        return set(members)
-    if tag == "NS":
-        return {_number(m, path) for m in _members(value, tag, path)}
-    if tag == "BS":
-        return {_binary(m, path) for m in _members(value, tag, path)}
-    raise MalformedValue(f"{path}: unknown type tag {tag!r:.40}")
+        return _checked_binary(value, path)
+    if tag in ("SS", "NS", "BS"):
+        if type(value) is not list:
+            raise MalformedValue(f"{path}: {tag} must be a list, got {type(value).__name__}")
+        if not value:
+            raise MalformedValue(f"{path}: {tag} is empty (DynamoDB sets hold at least one member)")
+        if tag == "NS":
+            return {_checked_number(m, f"{path}[{i}]") for i, m in enumerate(value)}
+        if tag == "BS":
+            return {_checked_binary(m, f"{path}[{i}]") for i, m in enumerate(value)}
+        for i, member in enumerate(value):
+            if type(member) is not str:
+                raise MalformedValue(
+                    f"{path}[{i}]: SS members must be strings, got {type(member).__name__}"
+                )
+        return set(value)
+    raise MalformedValue(f"{path}: unknown type tag {_show(tag, 40)}")
+
+
+def _checked_number(value: object, path: str) -> Decimal:
+    try:
+        return _number(value)
+    except _Invalid:
+        raise MalformedValue(f"{path}: {_number_problem(value)}") from None
+
+
+def _checked_binary(value: object, path: str) -> bytes:
+    if type(value) is not str:
+        raise MalformedValue(f"{path}: B must be base64 text, got {type(value).__name__}")
+    try:
+        return _binary(value)
+    except ValueError as exc:  # binascii.Error, or non-ASCII text
+        raise MalformedValue(f"{path}: B is not valid base64 ({exc}): {value!r:.60}") from None
+
+
+def _checked_image(image: object, path: str) -> dict[Any, Any]:
+    if not isinstance(image, Mapping):
+        raise MalformedValue(f"{path}: expected an attribute map, got {type(image).__name__}")
+    return {k: _checked(v, f"{path}.{k}", 1) for k, v in image.items()}
+
+
+# --------------------------------------------------------------------------------------
+# Public decoders
+# --------------------------------------------------------------------------------------
 
 
 def deserialize(av: object, path: str = "value") -> Any:
-    """Decode one typed attribute value (Lambda event form) to plain Python."""
-    return _deserialize(av, path, 0)
+    """Decode one typed attribute value (Lambda event form) to plain Python.
+
+    The value is nested as an item attribute is (see ``MAX_DEPTH``); ``path`` names it in
+    errors.
+    """
+    try:
+        return _value(av, 1)
+    except Exception:  # anything: the careful walk says what and where
+        return _checked(av, path, 1)
 
 
 def deserialize_image(image: object, path: str = "image") -> dict[str, Any]:
     """Decode a typed attribute map (``Keys``, ``NewImage``, ``OldImage``)."""
-    if type(image) is not dict:
-        raise MalformedValue(f"{path}: expected an attribute map, got {type(image).__name__}")
-    return {k: _deserialize(v, f"{path}.{k}", 1) for k, v in image.items()}
+    try:
+        return _attributes(image, 1)
+    except Exception:
+        return _checked_image(image, path)
 
 
 # --------------------------------------------------------------------------------------
-# Transcoding to JSON text (exact numbers, base64 bytes, sorted sets)
+# Transcoding to JSON text (exact numbers, base64 bytes, sorted sets): fast path
 # --------------------------------------------------------------------------------------
 
 
-def _json_number(value: object, path: str) -> str:
-    number = _number(value, path)
-    # Keep the digits as DynamoDB sent them when they already form a JSON number; otherwise
-    # (".5", "1.", "007") write Decimal's canonical text, which is always valid JSON.
-    text = str(value)
-    return text if _JSON_NUMBER.match(text) else str(number)
-
-
-def _to_json(av: object, path: str, depth: int, out: list[str]) -> None:
-    tag, value = _pair(av, path)
+def _json(av: Any, depth: int) -> str:
+    ((tag, value),) = av.items()
     if tag == "S":
-        if type(value) is not str:
-            raise MalformedValue(f"{path}: S must be a string, got {type(value).__name__}")
-        out.append(_json_dumps(value, ensure_ascii=False))
-    elif tag == "N":
-        out.append(_json_number(value, path))
-    elif tag == "M":
-        if type(value) is not dict:
-            raise MalformedValue(f"{path}: M must be an object, got {type(value).__name__}")
-        if depth >= MAX_DEPTH:
-            raise MalformedValue(f"{path}: nested deeper than {MAX_DEPTH} levels")
-        _map_to_json(value, path, depth + 1, out)
-    elif tag == "L":
-        if type(value) is not list:
-            raise MalformedValue(f"{path}: L must be a list, got {type(value).__name__}")
-        if depth >= MAX_DEPTH:
-            raise MalformedValue(f"{path}: nested deeper than {MAX_DEPTH} levels")
-        out.append("[")
-        for i, item in enumerate(value):
-            if i:
-                out.append(",")
-            _to_json(item, f"{path}[{i}]", depth + 1, out)
-        out.append("]")
-    elif tag == "BOOL":
-        if type(value) is not bool:
-            raise MalformedValue(f"{path}: BOOL must be true or false, got {value!r:.40}")
-        out.append("true" if value else "false")
-    elif tag == "NULL":
-        if value is not True:
-            raise MalformedValue(f"{path}: NULL must be true, got {value!r:.40}")
-        out.append("null")
-    elif tag == "B":
-        _binary(value, path)
-        out.append(f'"{value}"')
-    elif tag == "SS":
-        members = _members(value, tag, path)
-        if any(type(m) is not str for m in members):
-            raise MalformedValue(f"{path}: SS members must be strings")
-        out.append(_json_dumps(sorted(set(members)), ensure_ascii=False, separators=(",", ":")))
-    elif tag == "NS":
-        numbers = {_number(m, path): m for m in _members(value, tag, path)}
-        out.append("[" + ",".join(_json_number(numbers[n], path) for n in sorted(numbers)) + "]")
-    elif tag == "BS":
-        decoded = {_binary(m, path): m for m in _members(value, tag, path)}
-        out.append("[" + ",".join(f'"{decoded[b]}"' for b in sorted(decoded)) + "]")
-    else:
-        raise MalformedValue(f"{path}: unknown type tag {tag!r:.40}")
+        return _quote(value)  # TypeError unless a str
+    if tag == "N":
+        return _json_number(value)
+    return _ENCODERS[tag](value, depth)
 
 
-def _map_to_json(image: Mapping[str, Any], path: str, depth: int, out: list[str]) -> None:
-    out.append("{")
-    first = True
-    for key, av in image.items():
-        if not first:
-            out.append(",")
-        first = False
-        out.append(_json_dumps(key, ensure_ascii=False))
-        out.append(":")
-        _to_json(av, f"{path}.{key}", depth, out)
-    out.append("}")
+def _map_json(value: Any, depth: int) -> str:
+    if type(value) is not dict or depth >= MAX_DEPTH:
+        raise _Invalid
+    return _object_json(value, depth + 1)
+
+
+def _object_json(image: Any, depth: int) -> str:
+    # The hot loop: S and N (most values) written inline, without a call per value.
+    parts = []
+    for name, av in image.items():
+        ((tag, value),) = av.items()
+        if tag == "S":
+            parts.append(f"{_quote(name)}:{_quote(value)}")  # TypeError unless both are str
+        elif tag == "N":
+            parts.append(f"{_quote(name)}:{_json_number(value)}")
+        else:
+            parts.append(f"{_quote(name)}:{_ENCODERS[tag](value, depth)}")
+    return "{" + ",".join(parts) + "}"
+
+
+def _list_json(value: Any, depth: int) -> str:
+    if type(value) is not list or depth >= MAX_DEPTH:
+        raise _Invalid
+    depth += 1
+    return "[" + ",".join([_json(v, depth) for v in value]) + "]"
+
+
+def _bool_json(value: Any, depth: int) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    raise _Invalid
+
+
+def _null_json(value: Any, depth: int) -> str:
+    if value is not True:
+        raise _Invalid
+    return "null"
+
+
+def _b_json(value: Any, depth: int) -> str:
+    return _base64_json(_binary(value))
+
+
+def _ss_json(value: Any, depth: int) -> str:
+    if type(value) is list and value:
+        return "[" + ",".join([_quote(m) for m in sorted(set(value))]) + "]"
+    raise _Invalid
+
+
+def _ns_json(value: Any, depth: int) -> str:
+    if type(value) is list and value:
+        # Decimal's own text is always a valid JSON number (e.g. 1E+5, 1.5E-7, 100).
+        return "[" + ",".join(map(str, sorted({_number(m) for m in value}))) + "]"
+    raise _Invalid
+
+
+def _bs_json(value: Any, depth: int) -> str:
+    if type(value) is list and value:
+        return "[" + ",".join([_base64_json(b) for b in sorted({_binary(m) for m in value})]) + "]"
+    raise _Invalid
+
+
+_ENCODERS: dict[str, Callable[[Any, int], str]] = {
+    "M": _map_json,
+    "L": _list_json,
+    "BOOL": _bool_json,
+    "NULL": _null_json,
+    "B": _b_json,
+    "SS": _ss_json,
+    "NS": _ns_json,
+    "BS": _bs_json,
+}
 
 
 def to_json(av: object, path: str = "value") -> str:
     """JSON text of one typed attribute value (exact numbers, base64 bytes, sorted sets)."""
-    out: list[str] = []
-    _to_json(av, path, 0, out)
-    return "".join(out)
+    try:
+        return _json(av, 1)
+    except Exception as exc:
+        _checked(av, path, 1)
+        raise MalformedValue(f"{path}: cannot be written as JSON ({exc!r:.80})") from exc
 
 
 def image_to_json(image: object, path: str = "image") -> str:
     """JSON text of a typed attribute map, keys in stream order."""
-    if type(image) is not dict:
-        raise MalformedValue(f"{path}: expected an attribute map, got {type(image).__name__}")
-    out: list[str] = []
-    _map_to_json(image, path, 1, out)
-    return "".join(out)
+    try:
+        return _object_json(image, 1)
+    except Exception as exc:
+        _checked_image(image, path)
+        raise MalformedValue(f"{path}: cannot be written as JSON ({exc!r:.80})") from exc
 
 
 # --------------------------------------------------------------------------------------
@@ -278,6 +517,11 @@ def image_to_json(image: object, path: str = "image") -> str:
 # --------------------------------------------------------------------------------------
 
 _MISSING: Any = object()
+
+
+_MAP = (dict, Mapping)  # isinstance: dicts (every Lambda event) skip the ABC check
+_EVENT_NAMES: dict[object, EventName] = {e.value: e for e in EventName}
+_VIEW_TYPES: dict[object, ViewType] = {v.value: v for v in ViewType}
 
 
 class StreamRecord:
@@ -293,8 +537,8 @@ class StreamRecord:
         self.raw = raw
         self.index = index
         self.stream_arn = stream_arn
-        block = raw.get("dynamodb") if isinstance(raw, Mapping) else None
-        self.dynamodb: Mapping[str, Any] = block if isinstance(block, Mapping) else {}
+        block = raw.get("dynamodb") if isinstance(raw, _MAP) else None
+        self.dynamodb: Mapping[str, Any] = block if isinstance(block, _MAP) else {}
         self._problem = problem
         self._keys: Any = _MISSING
         self._new: Any = _MISSING
@@ -317,7 +561,12 @@ class StreamRecord:
     @property
     def seq(self) -> int:
         """Sequence number as an integer: order within one shard only."""
-        return int(self.sequence_number)
+        value = self.sequence_number
+        if not _is_sequence_number(value):
+            raise RecordError(
+                f"dynamodb.SequenceNumber must be a decimal string, got {value!r:.60}"
+            )
+        return int(value)
 
     def check(self) -> None:
         """Raise ``RecordError`` when the record itself (not its values) is unusable."""
@@ -331,19 +580,23 @@ class StreamRecord:
     def event_name(self) -> EventName:
         name = self.raw.get("eventName")
         try:
-            return EventName(str(name))
-        except ValueError:
+            return _EVENT_NAMES[name]
+        except (KeyError, TypeError):  # TypeError: unhashable garbage
             raise RecordError(
-                f"eventName must be INSERT, MODIFY or REMOVE, got {name!r:.40}"
+                f"eventName must be INSERT, MODIFY or REMOVE, got {_show(name, 40)}"
             ) from None
 
     @property
     def view_type(self) -> ViewType | None:
         value = self.dynamodb.get("StreamViewType")
+        if value is None:
+            return None
         try:
-            return ViewType(value) if value is not None else None
-        except ValueError:
-            raise RecordError(f"dynamodb.StreamViewType {value!r:.40} is not a view type") from None
+            return _VIEW_TYPES[value]
+        except (KeyError, TypeError):
+            raise RecordError(
+                f"dynamodb.StreamViewType {_show(value, 40)} is not a view type"
+            ) from None
 
     @property
     def table_name(self) -> str:
@@ -360,16 +613,20 @@ class StreamRecord:
         value = self.dynamodb.get("ApproximateCreationDateTime")
         if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
             raise RecordError(
-                f"dynamodb.ApproximateCreationDateTime must be epoch seconds, got {value!r:.40}"
+                "dynamodb.ApproximateCreationDateTime must be epoch seconds, got "
+                + _show(value, 40)
             )
         try:
             return datetime.fromtimestamp(int(value), UTC)
-        except (OverflowError, OSError, ValueError) as exc:
-            raise RecordError(f"dynamodb.ApproximateCreationDateTime {value!r} {exc}") from None
+        except (ArithmeticError, OSError, ValueError) as exc:  # NaN, inf, out of range
+            raise RecordError(
+                f"dynamodb.ApproximateCreationDateTime {_show(value, 40)} {exc}"
+            ) from None
 
     @property
     def creation_iso(self) -> str:
-        return self.creation_time.strftime(_ISO)
+        # isoformat is several times faster than strftime; whole seconds, so 19 characters
+        return self.creation_time.isoformat()[:19] + "Z"
 
     @property
     def size_bytes(self) -> int:
@@ -381,7 +638,8 @@ class StreamRecord:
         """True for deletions made by DynamoDB's TTL process."""
         ident = self.raw.get("userIdentity")
         return (
-            isinstance(ident, Mapping)
+            ident is not None
+            and isinstance(ident, _MAP)
             and ident.get("type") == "Service"
             and ident.get("principalId") == "dynamodb.amazonaws.com"
         )
@@ -440,6 +698,11 @@ class StreamRecord:
         return self.new_image
 
 
+def _is_sequence_number(value: str) -> bool:
+    # isdigit alone accepts "²" and other digits int() refuses.
+    return value.isascii() and value.isdigit()
+
+
 def _table_from_arn(arn: str) -> str:
     # arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/stream/LABEL
     _, _, rest = arn.partition(":table/")
@@ -453,11 +716,16 @@ def parse_event(event: object) -> list[StreamRecord]:
     or records none of which come from DynamoDB). Individual records that are malformed are
     kept and fail when processed (``StreamRecord.check``), so the rest of the batch survives.
     """
-    if not isinstance(event, Mapping):
+    if not isinstance(event, _MAP):
         raise NotAStreamEvent(
             f"expected a DynamoDB stream event (object), got {type(event).__name__}"
         )
     records = event.get("Records")
+    if records is not None and not isinstance(records, list):
+        raise NotAStreamEvent(
+            f"expected a DynamoDB stream event: 'Records' must be a list, got "
+            f"{type(records).__name__}"
+        )
     if not isinstance(records, list):
         keys = ", ".join(sorted(map(str, event)))[:200]
         raise NotAStreamEvent(
@@ -465,28 +733,32 @@ def parse_event(event: object) -> list[StreamRecord]:
         )
     if not records:
         return []
-    sources = [r.get("eventSource") if isinstance(r, Mapping) else None for r in records]
-    if "aws:dynamodb" not in sources:
-        seen = ", ".join(sorted({str(s) for s in sources}))[:200]
+    # The batch's stream: the ARN most records carry (in practice, every record's).
+    counts: dict[str, int] = {}
+    from_dynamodb = False
+    for r in records:
+        if isinstance(r, _MAP):
+            from_dynamodb = from_dynamodb or r.get("eventSource") == "aws:dynamodb"
+            arn = r.get("eventSourceARN")
+            if isinstance(arn, str):
+                counts[arn] = counts.get(arn, 0) + 1
+    if not from_dynamodb:
+        sources = {str(r.get("eventSource")) if isinstance(r, _MAP) else "None" for r in records}
+        seen = ", ".join(sorted(sources))[:200]
         raise NotAStreamEvent(f"no record has eventSource 'aws:dynamodb' (found: {seen})")
-    arns: Counter[str] = Counter(
-        str(r["eventSourceARN"])
-        for r in records
-        if isinstance(r, Mapping) and isinstance(r.get("eventSourceARN"), str)
-    )
-    stream_arn = arns.most_common(1)[0][0] if arns else ""
+    stream_arn = max(counts, key=counts.__getitem__) if counts else ""  # ties: the first
     out: list[StreamRecord] = []
     for i, raw in enumerate(records):
         problem = ""
-        if not isinstance(raw, Mapping):
+        if not isinstance(raw, _MAP):
             raw, problem = {}, f"record {i} is not an object"
         elif raw.get("eventSource") != "aws:dynamodb":
-            problem = f"eventSource must be 'aws:dynamodb', got {raw.get('eventSource')!r:.60}"
-        elif not isinstance(raw.get("dynamodb"), Mapping):
+            problem = f"eventSource must be 'aws:dynamodb', got {_show(raw.get('eventSource'), 60)}"
+        elif not isinstance(raw.get("dynamodb"), _MAP):
             problem = "the 'dynamodb' block is missing"
         elif raw.get("eventSourceARN", stream_arn) != stream_arn:
             problem = (
-                f"record comes from another stream ({raw.get('eventSourceARN')!r:.120}) "
+                f"record comes from another stream ({_show(raw.get('eventSourceARN'), 120)}) "
                 f"than the batch ({stream_arn})"
             )
         out.append(StreamRecord(raw, i, stream_arn, problem))
@@ -501,7 +773,7 @@ def sequence_problem(records: Sequence[StreamRecord]) -> str:
     """
     for record in records:
         seq = record.sequence_number
-        if not seq or not seq.isdigit():
+        if not _is_sequence_number(seq):
             return (
                 f"record {record.index} (eventID {record.event_id or '?'}) has no valid "
                 f"dynamodb.SequenceNumber ({seq!r:.60}), so it cannot be reported as a "

@@ -234,3 +234,10 @@ def test_every_record_applied_exactly_once_or_reported(
     if not crashes:
         for p in procs:
             assert all(p.applied[s] == 1 for s in seqs(recs) if s not in in_dlq)
+
+
+def test_a_non_finite_creation_time_does_not_crash_the_report() -> None:
+    recs = records(2)
+    recs[1]["dynamodb"]["ApproximateCreationDateTime"] = float("inf")
+    response = run_batch(f.event(recs), f.Context(), [Recorder("a")], None)
+    assert response == {"batchItemFailures": []}
