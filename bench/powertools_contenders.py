@@ -1,0 +1,394 @@
+"""The same work written the way the Powertools documentation recommends.
+
+Each contender is a ``BatchProcessor(event_type=EventType.DynamoDBStreams)`` driven by
+``process_partial_response`` with a ``record_handler(record: DynamoDBRecord)`` that reads the
+record through Powertools' data class (``record.dynamodb.new_image`` etc., decoded by
+Powertools' ``TypeDeserializer``), and makes the same sink calls with the same output as our
+processor (the smoke test, ``tests/unit/test_bench_smoke.py``, holds them equal): same
+objects, keys, bytes and metadata for ETL; same message bodies, attributes and batching for
+notification; same ``TransactWriteItems`` actions for analytics.
+
+Written to be fast where a careful user would: one ``record.dynamodb`` per record (each
+access builds a new wrapper), images read once, JSON text built by a small exact encoder
+(stdlib ``json`` cannot write a ``Decimal`` as an exact number, and the output format keeps
+38-digit numbers exact).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from base64 import b64encode
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from json.encoder import encode_basestring as _quote
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from boto3.dynamodb.types import TypeSerializer
+
+from bench import workload as w
+from handlers.etl import GZIP_LEVEL  # the level is part of the output format
+
+__all__ = [
+    "NAMES",
+    "PowertoolsAnalytics",
+    "PowertoolsEtl",
+    "PowertoolsNotification",
+    "build",
+    "dumps",
+]
+
+NAMES = ("etl", "notification", "analytics")
+MAX_MESSAGE_BYTES = 256 * 1024
+CHECKPOINT_TTL = 2 * 24 * 3600
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON of a decoded DynamoDB value: exact numbers, sets sorted, bytes base64,
+    non-ASCII kept (as ``json.dumps(..., ensure_ascii=False)`` writes strings)."""
+    kind = type(value)
+    if kind is str:
+        return _quote(value)
+    if kind is Decimal:
+        return str(value)
+    if kind is dict:
+        return "{" + ",".join([_quote(k) + ":" + dumps(v) for k, v in value.items()]) + "}"
+    if kind is list:
+        return "[" + ",".join([dumps(v) for v in value]) + "]"
+    if kind is bool:
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if kind is set:
+        return "[" + ",".join([dumps(v) for v in sorted(value)]) + "]"
+    if kind is bytes:
+        return '"' + b64encode(value).decode() + '"'
+    raise TypeError(f"cannot encode {kind.__name__}")
+
+
+def _table(record: DynamoDBRecord) -> str:
+    return str(record.event_source_arn).split(":table/", 1)[1].split("/", 1)[0]
+
+
+def _ttl_expired(record: DynamoDBRecord) -> bool:
+    identity = record.user_identity
+    return (
+        identity.get("type") == "Service"
+        and identity.get("principalId") == "dynamodb.amazonaws.com"
+    )
+
+
+def _iso(epoch: int | None) -> datetime:
+    return datetime.fromtimestamp(epoch or 0, UTC)
+
+
+class _Contender:
+    processor: BatchProcessor
+
+    def release(self) -> None:
+        """Drop the last batch: ``BatchProcessor`` keeps its records (the whole event) until
+        the next call, which would leave a large heap behind for the next measurement."""
+        self.processor.records = []
+        self.processor.success_messages.clear()
+        self.processor.fail_messages.clear()
+        self.processor.exceptions.clear()
+
+
+class PowertoolsEtl(_Contender):
+    """gzip JSON Lines to S3, one object per partition per batch."""
+
+    name = "etl"
+
+    def __init__(
+        self, s3: Any, bucket: str = w.BUCKET, prefix: str = w.PREFIX, compress: bool = True
+    ) -> None:
+        self.compress = compress  # False: the body is the raw JSON Lines (encode-only figure)
+        self.processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+        self.s3 = s3
+        self.bucket = bucket
+        self.prefix = prefix
+        self.partitions: dict[str, list[Any]] = {}
+
+    def record_handler(self, record: DynamoDBRecord) -> None:
+        ddb = record.dynamodb
+        assert ddb is not None and record.event_name is not None
+        created = _iso(ddb.approximate_creation_date_time)
+        seq = str(ddb.sequence_number)
+        line: dict[str, Any] = {
+            "eventID": record.event_id,
+            "eventName": record.event_name.name,
+            "sequenceNumber": seq,
+            "approximateCreationDateTime": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "keys": ddb.keys,
+        }
+        if "NewImage" in ddb:
+            line["newImage"] = ddb.new_image
+        if "OldImage" in ddb:
+            line["oldImage"] = ddb.old_image
+        line["ttlExpired"] = _ttl_expired(record)
+        partition = f"{self.prefix}table={_table(record)}/" + created.strftime(
+            "dt=%Y-%m-%d/hour=%H/"
+        )
+        run = self.partitions.get(partition)
+        if run is None:
+            run = self.partitions[partition] = [seq, seq, []]
+        run[1] = seq
+        run[2].append((dumps(line) + "\n").encode())
+
+    def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        self.partitions = {}
+        response = process_partial_response(
+            event=event,
+            record_handler=self.record_handler,
+            processor=self.processor,
+            context=context,
+        )
+        label = event["Records"][0]["eventSourceARN"].split("/stream/", 1)[1]
+        label = "".join(c for c in label if c.isdigit() or c == "T")
+        for partition, (first, last, lines) in self.partitions.items():
+            body = b"".join(lines)
+            self.s3.put_object(
+                Bucket=self.bucket,
+                Key=f"{partition}{first.zfill(40)}-{label}.jsonl.gz",
+                Body=gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+                if self.compress
+                else body,
+                ContentType="application/gzip",
+                Metadata={
+                    "records": str(len(lines)),
+                    "first-sequence-number": first,
+                    "last-sequence-number": last,
+                },
+            )
+        return dict(response)
+
+
+class PowertoolsNotification(_Contender):
+    """One SNS message per change, published with PublishBatch (10 per call, 256 KiB)."""
+
+    name = "notification"
+
+    def __init__(self, sns: Any, topic_arn: str = w.TOPIC_ARN) -> None:
+        self.processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+        self.sns = sns
+        self.topic_arn = topic_arn
+        self.entries: list[tuple[dict[str, Any], int]] = []
+        self.index = 0
+
+    def record_handler(self, record: DynamoDBRecord) -> None:
+        index = self.index  # the entry Id: the record's position in the batch
+        self.index += 1
+        ddb = record.dynamodb
+        assert ddb is not None and record.event_name is not None
+        name = record.event_name.name
+        changed: list[str] | None = None
+        changes: dict[str, Any] | None = None
+        if name == "REMOVE":
+            image_key = "oldImage"
+            image = ddb.old_image if "OldImage" in ddb else None
+        else:
+            image_key = "newImage"
+            image = ddb.new_image if "NewImage" in ddb else None
+            if name == "MODIFY" and image is not None and "OldImage" in ddb:
+                old = ddb.old_image
+                changed = sorted(
+                    [a for a, v in image.items() if a not in old or old[a] != v]
+                    + [a for a in old if a not in image]
+                )
+                if not changed:
+                    return
+                changes = {}
+                for a in changed:
+                    if a not in old:
+                        changes[a] = {"new": image[a]}
+                    elif a not in image:
+                        changes[a] = {"old": old[a]}
+                    else:
+                        changes[a] = {"old": old[a], "new": image[a]}
+        message = {
+            "eventName": name,
+            "table": _table(record),
+            "keys": ddb.keys,
+            "eventID": record.event_id,
+            "sequenceNumber": ddb.sequence_number,
+            "approximateCreationDateTime": _iso(ddb.approximate_creation_date_time).strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            ),
+            "ttlExpired": _ttl_expired(record),
+            "changedAttributes": changes,
+            image_key: image,
+            "imagesOmitted": False,
+        }
+        body = dumps(message)
+        attributes: dict[str, Any] = {"eventName": {"DataType": "String", "StringValue": name}}
+        size = len(body.encode()) + len("eventName") + len("String") + len(name)
+        if changed is not None:
+            names = json.dumps(changed, ensure_ascii=False, separators=(",", ":"))
+            attributes["changedAttributes"] = {"DataType": "String.Array", "StringValue": names}
+            size += len("changedAttributes") + len("String.Array") + len(names.encode())
+        if size > MAX_MESSAGE_BYTES:
+            raise ValueError("message too large")  # not reached by the workload
+        self.entries.append(
+            ({"Id": str(index), "Message": body, "MessageAttributes": attributes}, size)
+        )
+
+    def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        self.entries = []
+        self.index = 0
+        response = process_partial_response(
+            event=event,
+            record_handler=self.record_handler,
+            processor=self.processor,
+            context=context,
+        )
+        chunk: list[dict[str, Any]] = []
+        chunk_bytes = 0
+        for entry, size in self.entries:
+            if len(chunk) == 10 or chunk_bytes + size > MAX_MESSAGE_BYTES:
+                self._publish(chunk)
+                chunk, chunk_bytes = [], 0
+            chunk.append(entry)
+            chunk_bytes += size
+        if chunk:
+            self._publish(chunk)
+        return dict(response)
+
+    def _publish(self, entries: list[dict[str, Any]]) -> None:
+        result = self.sns.publish_batch(TopicArn=self.topic_arn, PublishBatchRequestEntries=entries)
+        if result.get("Failed"):
+            raise RuntimeError(f"PublishBatch failed entries: {result['Failed']}")
+
+
+class PowertoolsAnalytics(_Contender):
+    """Per aggregate key (table plus group-by values) counts of event names and of value
+    transitions, in one TransactWriteItems per batch with the same checkpoint marks."""
+
+    name = "analytics"
+
+    def __init__(
+        self,
+        ddb: Any,
+        table: str = w.AGGREGATES_TABLE,
+        group_by: tuple[str, ...] = w.GROUP_BY,
+        scope: str = "bench",
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        import time
+
+        self.processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+        self.ddb = ddb
+        self.table = table
+        self.group_by = group_by
+        self.scope = scope
+        self.clock = clock or time.time
+        self.serializer = TypeSerializer()
+        self.deltas: dict[str, dict[str, Any]] = {}
+
+    def record_handler(self, record: DynamoDBRecord) -> None:
+        ddb = record.dynamodb
+        assert ddb is not None and record.event_name is not None
+        name = record.event_name.name
+        table = _table(record)
+        if name == "REMOVE":
+            source = ddb.old_image if "OldImage" in ddb else ddb.keys
+        else:
+            source = ddb.new_image if "NewImage" in ddb else ddb.keys
+        values = [source.get(a) for a in self.group_by]
+        pk = "|".join(
+            [table] + [f"{a}={dumps(v)}" for a, v in zip(self.group_by, values, strict=True)]
+        )
+        delta = self.deltas.get(pk)
+        if delta is None:
+            group = {
+                a: self.serializer.serialize(v) for a, v in zip(self.group_by, values, strict=True)
+            }
+            delta = self.deltas[pk] = {"table": table, "group": group, "counts": {}}
+        counts = delta["counts"]
+        counts[name] = counts.get(name, 0) + 1
+        if name == "MODIFY" and "NewImage" in ddb and "OldImage" in ddb:
+            old, new = ddb.old_image, ddb.new_image
+            for a in self.group_by:
+                before, after = old.get(a), new.get(a)
+                if before != after:
+                    label = f"{a}: {_label(before)} -> {_label(after)}"
+                    counts[label] = counts.get(label, 0) + 1
+
+    def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        self.deltas = {}
+        response = process_partial_response(
+            event=event,
+            record_handler=self.record_handler,
+            processor=self.processor,
+            context=context,
+        )
+        records = event["Records"]
+        arn = records[0]["eventSourceARN"]
+        n = len(records)
+        through = records[-1]["dynamodb"]["SequenceNumber"]
+        expires = str(int(self.clock()) + CHECKPOINT_TTL)
+        updates = [self._update(pk, d) for pk, d in sorted(self.deltas.items())]
+        marks = [
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": {
+                        "pk": {
+                            "S": f"#checkpoint#{self.scope}#{arn}#"
+                            + records[i]["dynamodb"]["SequenceNumber"]
+                        }
+                    },
+                    "UpdateExpression": "SET #p = :through, #e = :expires",
+                    "ExpressionAttributeNames": {"#p": "applied_analytics", "#e": "expires_at"},
+                    "ExpressionAttributeValues": {
+                        ":through": {"S": through},
+                        ":expires": {"N": expires},
+                    },
+                }
+            }
+            for i in sorted({0, n // 2, (n + 1) // 2} - {n})
+        ]
+        if len(updates) + len(marks) > 100:
+            raise NotImplementedError("more than 100 actions (not reached by the workload)")
+        self.ddb.transact_write_items(TransactItems=updates + marks)
+        return dict(response)
+
+    def _update(self, pk: str, delta: dict[str, Any]) -> dict[str, Any]:
+        names = {"#t": "table", "#g": "group"}
+        values: dict[str, Any] = {":t": {"S": delta["table"]}, ":g": {"M": delta["group"]}}
+        adds = []
+        for i, (name, count) in enumerate(sorted(delta["counts"].items())):
+            names[f"#c{i}"] = name
+            values[f":c{i}"] = {"N": str(count)}
+            adds.append(f"#c{i} :c{i}")
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": {"pk": {"S": pk}},
+                "UpdateExpression": "SET #t = :t, #g = if_not_exists(#g, :g) ADD "
+                + ", ".join(adds),
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+
+def _label(value: Any) -> str:
+    return value if type(value) is str else dumps(value)
+
+
+def build(name: str, client: Any) -> Any:
+    """Contender ``name`` writing through ``client``; call ``.handler(event, context)``."""
+    if name == "etl":
+        return PowertoolsEtl(client)
+    if name == "notification":
+        return PowertoolsNotification(client)
+    if name == "analytics":
+        return PowertoolsAnalytics(client)
+    raise ValueError(name)

@@ -1,0 +1,48 @@
+"""Stubbed sink clients for the CPU figures: they count calls and answer like AWS, nothing more.
+
+A call to moto costs milliseconds and would swamp a per-record comparison, so every contender
+gets the same stub; the API-call figures are taken against moto instead (``bench.api``).
+With ``keep=True`` the stub also keeps each call's parameters (the smoke test compares them).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+__all__ = ["CountingClient"]
+
+
+class CountingClient:
+    """Stands in for the S3, SNS and DynamoDB clients (the methods the processors call)."""
+
+    def __init__(self, keep: bool = False) -> None:
+        self.calls: Counter[str] = Counter()
+        self.keep = keep
+        self.log: list[tuple[str, dict[str, Any]]] = []
+
+    def _note(self, operation: str, params: dict[str, Any]) -> None:
+        self.calls[operation] += 1
+        if self.keep:
+            self.log.append((operation, params))
+
+    def put_object(self, **params: Any) -> dict[str, Any]:
+        self._note("PutObject", params)
+        return {"ETag": '"0"'}
+
+    def publish_batch(self, **params: Any) -> dict[str, Any]:
+        self._note("PublishBatch", params)
+        entries = params["PublishBatchRequestEntries"]
+        return {"Successful": [{"Id": e["Id"], "MessageId": e["Id"]} for e in entries]}
+
+    def transact_write_items(self, **params: Any) -> dict[str, Any]:
+        self._note("TransactWriteItems", params)
+        return {}
+
+    def update_item(self, **params: Any) -> dict[str, Any]:
+        self._note("UpdateItem", params)
+        return {}
+
+    def get_item(self, **params: Any) -> dict[str, Any]:
+        self._note("GetItem", params)
+        return {}
