@@ -8,6 +8,12 @@ ddbt local env       shell exports that point AWS CLIs/SDKs/Terraform at the end
 ddbt local server    the endpoint in the foreground
 ddbt local run       the pollers in the foreground (local endpoint, or --no-endpoint for
                      a real account)
+
+ddbt backfill        feed a table's existing items through a processor (resumable)
+ddbt redrive         re-run (or --to-s3 archive) the records a DLQ's messages describe
+ddbt replay          re-run processors over a stream or time range (--mode skip|overwrite)
+ddbt generate-event  print a realistic Lambda DynamoDB stream event
+ddbt tail            follow a table's stream and print decoded changes
 """
 
 from __future__ import annotations
@@ -472,6 +478,10 @@ def build_parser() -> argparse.ArgumentParser:
     adhoc.add_argument("--destination", help="on-failure destination ARN (SQS, SNS, S3)")
     adhoc.add_argument("--filter", action="append", default=[], help="a filter pattern (JSON)")
     p.set_defaults(func=cmd_run)
+
+    from ddbt.ops.commands import add_parsers
+
+    add_parsers(top)
     return parser
 
 

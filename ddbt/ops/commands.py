@@ -1,0 +1,420 @@
+"""Argument wiring of ``ddbt backfill|redrive|replay|generate-event|tail`` (the logic lives
+in the sibling modules). Clients use the normal credential chain and ``AWS_ENDPOINT_URL``
+(or ``--endpoint-url``), so the same command works against ``ddbt local`` and real AWS."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_parsers"]
+
+
+def _setup(args: argparse.Namespace) -> None:
+    # In-process processors create their clients from the environment (handlers.aws).
+    if getattr(args, "endpoint_url", None):
+        os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
+    if getattr(args, "region", None):
+        os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = args.region
+
+
+def _client(args: argparse.Namespace, service: str) -> Any:
+    import boto3
+
+    return boto3.client(service, region_name=args.region or None)
+
+
+def _env(args: argparse.Namespace) -> dict[str, str]:
+    env: dict[str, str] = {}
+    if args.env_file:
+        data = json.loads(Path(args.env_file).read_text())
+        data = data.get("Variables", data) if isinstance(data, dict) else data
+        env.update({str(k): str(v) for k, v in data.items()})
+    for pair in args.env:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"ddbt: --env expects NAME=VALUE, got {pair!r}")
+        env[name] = value
+    return env
+
+
+def _target(args: argparse.Namespace) -> Any:
+    from ddbt.ops.target import LambdaTarget, in_process
+
+    if getattr(args, "invoke", False):
+        if not args.function:
+            raise SystemExit("ddbt: --invoke needs --function")
+        return LambdaTarget(args.function, _client(args, "lambda"))
+    if not args.processor and not args.function:
+        raise SystemExit(
+            "ddbt: name --processor (etl|analytics|notification|pipeline) or --function"
+        )
+    try:
+        return in_process(
+            args.processor, _env(args), args.function, lambda: _client(args, "lambda")
+        )
+    except Exception as exc:  # ConfigError and friends: say which variable is wrong
+        raise SystemExit(f"ddbt: cannot build the processor: {exc}") from None
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """SIGINT/SIGTERM: finish the current batch (checkpoint written), then stop; a second
+    signal aborts. The previous handlers are restored afterwards."""
+    stop = threading.Event()
+
+    def on_signal(*_: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        print("\nddbt: stopping after the current batch (again to abort)", file=sys.stderr)
+        stop.set()
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s in saved:
+        signal.signal(s, on_signal)
+    try:
+        yield stop
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+
+
+def _epoch(text: str | None) -> int | None:
+    if not text:
+        return None
+    if text.isdigit():
+        return int(text)
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+
+
+def _s3_url(text: str) -> tuple[str, str]:
+    if not text.startswith("s3://"):
+        raise SystemExit(f"ddbt: expected s3://BUCKET/PREFIX, got {text!r}")
+    bucket, _, prefix = text[5:].partition("/")
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    return bucket, prefix
+
+
+# -- commands ----------------------------------------------------------------------------
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from ddbt.ops.backfill import BackfillOptions, backfill
+    from ddbt.ops.progress import Progress
+
+    _setup(args)
+    ddb = _client(args, "dynamodb")
+    target = _target(args)
+    checkpoint = Path(args.checkpoint or f"build/backfill/{args.table}.json")
+    total = ddb.describe_table(TableName=args.table)["Table"].get("ItemCount") or None
+    opts = BackfillOptions(
+        table=args.table,
+        checkpoint=checkpoint,
+        segments=args.segments,
+        page_size=args.page_size,
+        batch_size=args.batch_size,
+        consistent_read=args.consistent_read,
+        read_units=args.read_units,
+        view_type=args.view_type,
+        dry_run=args.dry_run,
+    )
+    with _stop_on_signals() as stop, contextlib.redirect_stdout(sys.stderr):
+        # the processors' JSON log lines go to stderr with the progress; stdout: the report
+        report = backfill(opts, ddb, target, Progress("backfill", total), stop)
+    print(report.summary())
+    for error in report.errors:
+        print(f"  {error}")
+    print(f"  checkpoint {checkpoint}" + (" (dry run: not written)" if args.dry_run else ""))
+    return 0 if report.complete and not report.failed else 1
+
+
+def cmd_redrive(args: argparse.Namespace) -> int:
+    from ddbt.ops.progress import Progress
+    from ddbt.ops.redrive import redrive_s3
+
+    _setup(args)
+    if args.from_s3:
+        bucket, prefix = _s3_url(args.from_s3)
+        with contextlib.redirect_stdout(sys.stderr):  # processor logs
+            report = redrive_s3(
+                s3=_client(args, "s3"),
+                bucket=bucket,
+                prefix=prefix,
+                target=_target(args),
+                dry_run=args.dry_run,
+                progress=Progress("redrive"),
+            )
+    else:
+        if not args.queue:
+            raise SystemExit("ddbt: name the DLQ (--queue) or an S3 destination (--from-s3)")
+        report = _redrive_queue(args)
+    for line in report.lines():
+        print(line)
+    left = report.count("expired") + report.count("failed") + report.count("invalid")
+    return 1 if left else 0
+
+
+def _redrive_queue(args: argparse.Namespace) -> Any:
+    from ddbt.ops.progress import Progress
+    from ddbt.ops.redrive import redrive
+
+    sqs = _client(args, "sqs")
+    url = args.queue
+    if not url.startswith("https://") and not url.startswith("http://"):
+        name = url.rsplit(":", 1)[-1] if url.startswith("arn:") else url
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    to_s3 = _s3_url(args.to_s3) if args.to_s3 else None
+    with contextlib.redirect_stdout(sys.stderr):  # processor logs
+        report = redrive(
+            sqs=sqs,
+            streams=_client(args, "dynamodbstreams"),
+            queue_url=url,
+            target=None if to_s3 else _target(args),
+            s3=_client(args, "s3") if to_s3 else None,
+            to_s3=to_s3,
+            dry_run=args.dry_run,
+            max_messages=args.max_messages,
+            visibility_timeout=args.visibility_timeout,
+            progress=Progress("redrive"),
+        )
+    return report
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from ddbt.ops.progress import Progress
+    from ddbt.ops.replay import read_archive, read_stream, replay
+    from ddbt.ops.tail import stream_of
+
+    _setup(args)
+    target = _target(args)
+    records: Any
+    if args.from_archive:
+        if args.from_archive.startswith("s3://"):
+            bucket, key = args.from_archive[5:].split("/", 1)
+            body = _client(args, "s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+            records = read_archive(body.decode().splitlines())
+        else:
+            records = read_archive(Path(args.from_archive).read_text().splitlines())
+    else:
+        arn = args.stream_arn or stream_of(_client(args, "dynamodb"), args.table)
+        records = read_stream(
+            _client(args, "dynamodbstreams"),
+            arn,
+            shard=args.shard,
+            from_seq=args.from_seq,
+            to_seq=args.to_seq,
+            since=_epoch(args.since),
+            until=_epoch(args.until),
+        )
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # processor logs
+            report = replay(
+                records,
+                target.processors,
+                mode=args.mode,
+                dynamodb=_client(args, "dynamodb"),
+                store=target.store,
+                batch_size=args.batch_size,
+                dry_run=args.dry_run,
+                progress=Progress("replay"),
+            )
+    except ValueError as exc:
+        raise SystemExit(f"ddbt: {exc}") from None
+    for line in report.lines():
+        print(line)
+    return 1 if report.failed else 0
+
+
+def cmd_generate_event(args: argparse.Namespace) -> int:
+    from ddbt.ops.records import generate_event, parse_key_values
+
+    try:
+        if args.item and args.item.lstrip().startswith("{"):
+            item = json.loads(args.item, parse_float=lambda s: __import__("decimal").Decimal(s))
+        else:
+            item = parse_key_values(([args.item] if args.item else []) + args.values)
+        old = None
+        if args.old_item:
+            old = json.loads(args.old_item, parse_float=lambda s: __import__("decimal").Decimal(s))
+        keys = [k for k in args.keys.split(",") if k] if args.keys else [next(iter(item))]
+        event = generate_event(
+            item=item,
+            key_names=keys,
+            event_name=args.event_name,
+            view_type=args.view_type,
+            old_item=old,
+            table=args.table,
+            region=args.region or "us-east-1",
+            ttl=args.ttl,
+        )
+    except (ValueError, StopIteration) as exc:
+        raise SystemExit(f"ddbt: {exc or 'give an item'}") from None
+    print(json.dumps(event, indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    from ddbt.ops.tail import follow, stream_of
+
+    _setup(args)
+    arn = args.stream_arn or stream_of(_client(args, "dynamodb"), args.table)
+    print(f"following {arn} (Ctrl-C to stop)", file=sys.stderr)
+    with _stop_on_signals() as stop:
+        follow(
+            _client(args, "dynamodbstreams"),
+            arn,
+            lambda line: print(line, flush=True),
+            from_start=args.from_start,
+            stop=stop,
+            max_records=args.max_records,
+            idle_exit=args.idle_exit,
+            poll=args.poll,
+        )
+    return 0
+
+
+# -- parsers -----------------------------------------------------------------------------
+def _aws(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--region", help="default: $AWS_REGION / the SDK's default")
+    p.add_argument(
+        "--endpoint-url",
+        help="e.g. the `ddbt local` endpoint (default: $AWS_ENDPOINT_URL, else real AWS)",
+    )
+
+
+def _processor(p: argparse.ArgumentParser, invoke: bool = True) -> None:
+    g = p.add_argument_group("processor (in-process with the function's configuration)")
+    g.add_argument(
+        "--processor", help="etl, analytics, notification, pipeline (or a module with build(env))"
+    )
+    g.add_argument(
+        "--function",
+        help="deployed function: its Handler and Environment (GetFunctionConfiguration) "
+        "configure the processor; --env/--env-file override variables",
+    )
+    g.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
+    g.add_argument("--env-file", help='JSON {"NAME": "VALUE"} (or {"Variables": {...}})')
+    if invoke:
+        g.add_argument(
+            "--invoke",
+            action="store_true",
+            help="invoke the deployed --function (RequestResponse) instead of running in-process",
+        )
+
+
+def add_parsers(top: Any) -> None:
+    """Register the operations subcommands on the top-level subparsers of ``ddbt``."""
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    from ddbt.ops import backfill, redrive, replay, tail
+
+    p = top.add_parser(
+        "backfill",
+        help="feed existing items through a processor as INSERT records",
+        description=backfill.__doc__,
+        formatter_class=fmt,
+    )
+    p.add_argument("table")
+    _aws(p)
+    _processor(p)
+    p.add_argument("--checkpoint", help="resume file (default build/backfill/<table>.json)")
+    p.add_argument("--segments", type=int, default=4, help="parallel scan segments (default 4)")
+    p.add_argument("--page-size", type=int, default=1000, help="items per Scan page")
+    p.add_argument("--batch-size", type=int, default=100, help="records per processor batch")
+    p.add_argument("--consistent-read", action="store_true")
+    p.add_argument("--read-units", type=float, help="rate limit in read capacity units/second")
+    p.add_argument("--view-type", help="default: the table's stream view type")
+    p.add_argument(
+        "--dry-run", action="store_true", help="scan and count; run nothing, write nothing"
+    )
+    p.set_defaults(func=cmd_backfill)
+
+    p = top.add_parser(
+        "redrive",
+        help="re-run (or archive) the records a DLQ's messages describe",
+        description=redrive.__doc__,
+        formatter_class=fmt,
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--queue", help="DLQ URL, name or ARN (SQS on-failure destination)")
+    src.add_argument(
+        "--from-s3", metavar="s3://BUCKET/PREFIX", help="an S3 on-failure destination's objects"
+    )
+    _aws(p)
+    _processor(p)
+    p.add_argument("--to-s3", metavar="s3://BUCKET/PREFIX", help="archive instead of re-running")
+    p.add_argument("--dry-run", action="store_true", help="fetch and report; run/delete nothing")
+    p.add_argument("--max-messages", type=int)
+    p.add_argument(
+        "--visibility-timeout",
+        type=int,
+        default=300,
+        help="seconds a received message stays hidden (default 300)",
+    )
+    p.set_defaults(func=cmd_redrive)
+
+    p = top.add_parser(
+        "replay",
+        help="re-run processors over a stream or time range",
+        description=replay.__doc__,
+        formatter_class=fmt,
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--table")
+    src.add_argument("--stream-arn")
+    src.add_argument("--from-archive", help="JSON Lines file or s3://bucket/key (redrive --to-s3)")
+    p.add_argument("--mode", required=True, choices=["skip", "overwrite"])
+    _aws(p)
+    _processor(p, invoke=False)
+    p.add_argument("--shard", help="only this shard (needed for --from-seq to seek)")
+    p.add_argument("--from-seq")
+    p.add_argument("--to-seq")
+    p.add_argument("--since", help="ISO 8601 time or epoch seconds")
+    p.add_argument("--until", help="ISO 8601 time or epoch seconds")
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--dry-run", action="store_true", help="report what would run; run nothing")
+    p.set_defaults(func=cmd_replay)
+
+    p = top.add_parser(
+        "generate-event",
+        help="print a realistic Lambda DynamoDB stream event",
+        description="Print a one-record Lambda event for a view type, event name and item.",
+    )
+    p.add_argument("item", nargs="?", help="the item as JSON, or a first NAME=VALUE")
+    p.add_argument("values", nargs="*", metavar="NAME=VALUE", help="more attributes")
+    p.add_argument("--keys", help="key attribute names, comma-separated (default: the first)")
+    p.add_argument("--event-name", default="INSERT", choices=["INSERT", "MODIFY", "REMOVE"])
+    p.add_argument(
+        "--view-type",
+        default="NEW_AND_OLD_IMAGES",
+        choices=["KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES"],
+    )
+    p.add_argument("--old-item", help="JSON item before a MODIFY (default: the item)")
+    p.add_argument("--table", default="my-table")
+    p.add_argument("--region")
+    p.add_argument("--ttl", action="store_true", help="a REMOVE by TTL (userIdentity)")
+    p.set_defaults(func=cmd_generate_event)
+
+    p = top.add_parser(
+        "tail",
+        help="follow a table's stream and print decoded changes",
+        description=tail.__doc__,
+        formatter_class=fmt,
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("table", nargs="?")
+    src.add_argument("--stream-arn")
+    _aws(p)
+    p.add_argument("--from-start", action="store_true", help="from TRIM_HORIZON, not LATEST")
+    p.add_argument("--max-records", type=int)
+    p.add_argument("--idle-exit", type=float, help="exit after this many seconds without changes")
+    p.add_argument("--poll", type=float, default=1.0, help="seconds between empty polls")
+    p.set_defaults(func=cmd_tail)
