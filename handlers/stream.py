@@ -550,7 +550,8 @@ class StreamRecord:
     # -- identity ---------------------------------------------------------------------
     @property
     def event_id(self) -> str:
-        return str(self.raw.get("eventID", ""))
+        value = self.raw.get("eventID", "")
+        return value if type(value) is str else str(value)
 
     @property
     def sequence_number(self) -> str:
@@ -561,6 +562,9 @@ class StreamRecord:
     @property
     def seq(self) -> int:
         """Sequence number as an integer: order within one shard only."""
+        value = self.dynamodb.get("SequenceNumber")
+        if type(value) is str and value.isdigit() and value.isascii():
+            return int(value)  # the common case, without the calls below
         value = self.sequence_number
         if not _is_sequence_number(value):
             raise RecordError(
@@ -572,7 +576,10 @@ class StreamRecord:
         """Raise ``RecordError`` when the record itself (not its values) is unusable."""
         if self._problem:
             raise RecordError(self._problem)
-        self.event_name  # noqa: B018 - validates the event name
+        try:
+            _EVENT_NAMES[self.raw.get("eventName")]
+        except (KeyError, TypeError):
+            self.event_name  # noqa: B018 - raises RecordError naming it
         if not isinstance(self.dynamodb.get("Keys"), dict):
             raise RecordError("dynamodb.Keys is missing or not an attribute map")
 
@@ -601,7 +608,10 @@ class StreamRecord:
     @property
     def table_name(self) -> str:
         """Table name from the stream ARN (``arn:...:table/NAME/stream/LABEL``)."""
-        return _table_from_arn(self.stream_arn)
+        try:
+            return _TABLES[self.stream_arn]
+        except KeyError:
+            return _table_name(self.stream_arn)
 
     @property
     def stream_label(self) -> str:
@@ -625,8 +635,20 @@ class StreamRecord:
 
     @property
     def creation_iso(self) -> str:
+        """``creation_time`` as ``YYYY-MM-DDTHH:MM:SSZ``."""
+        value = self.dynamodb.get("ApproximateCreationDateTime")
+        if type(value) is int:  # the common case: the minute's text is cached
+            minute, second = divmod(value, 60)
+            prefix = _MINUTES.get(minute)
+            if prefix is not None:
+                return f"{prefix}{second:02d}Z"
         # isoformat is several times faster than strftime; whole seconds, so 19 characters
-        return self.creation_time.isoformat()[:19] + "Z"
+        text = self.creation_time.isoformat()[:19] + "Z"  # raises RecordError if malformed
+        if type(value) is int:
+            if len(_MINUTES) >= _CACHE_SIZE:
+                _MINUTES.clear()
+            _MINUTES[value // 60] = text[:17]
+        return text
 
     @property
     def size_bytes(self) -> int:
@@ -654,10 +676,16 @@ class StreamRecord:
 
     @property
     def raw_new_image(self) -> dict[str, Any] | None:
+        image = self.dynamodb.get("NewImage")
+        if image is None or type(image) is dict:
+            return image
         return self._raw_image("NewImage")
 
     @property
     def raw_old_image(self) -> dict[str, Any] | None:
+        image = self.dynamodb.get("OldImage")
+        if image is None or type(image) is dict:
+            return image
         return self._raw_image("OldImage")
 
     def _raw_image(self, name: str) -> dict[str, Any] | None:
@@ -709,6 +737,19 @@ def _table_from_arn(arn: str) -> str:
     return rest.split("/", 1)[0]
 
 
+# Small per-process caches (a Lambda sees few streams; creation times cluster), cleared when full.
+_CACHE_SIZE = 1024
+_TABLES: dict[str, str] = {}  # stream ARN -> table name
+_MINUTES: dict[int, str] = {}  # epoch minute -> "YYYY-MM-DDTHH:MM:"
+
+
+def _table_name(arn: str) -> str:
+    if len(_TABLES) >= _CACHE_SIZE:
+        _TABLES.clear()
+    name = _TABLES[arn] = _table_from_arn(arn)
+    return name
+
+
 def parse_event(event: object) -> list[StreamRecord]:
     """Records of a Lambda DynamoDB stream event, in delivery order.
 
@@ -733,6 +774,9 @@ def parse_event(event: object) -> list[StreamRecord]:
         )
     if not records:
         return []
+    fast = _parse_uniform(records)
+    if fast is not None:
+        return fast
     # The batch's stream: the ARN most records carry (in practice, every record's).
     counts: dict[str, int] = {}
     from_dynamodb = False
@@ -762,6 +806,40 @@ def parse_event(event: object) -> list[StreamRecord]:
                 f"than the batch ({stream_arn})"
             )
         out.append(StreamRecord(raw, i, stream_arn, problem))
+    return out
+
+
+def _parse_uniform(records: list[Any]) -> list[StreamRecord] | None:
+    """The common case, checked in one pass: every record an object from DynamoDB with the
+    same stream ARN and a ``dynamodb`` object. None when any is not (``parse_event`` then
+    takes the general path, which gives the same result for such a batch)."""
+    first = records[0]
+    if type(first) is not dict:
+        return None
+    arn = first.get("eventSourceARN")
+    if type(arn) is not str:
+        return None
+    new = StreamRecord.__new__
+    out: list[StreamRecord] = []
+    append = out.append
+    for i, raw in enumerate(records):
+        if type(raw) is not dict:
+            return None
+        block = raw.get("dynamodb")
+        if (
+            type(block) is not dict
+            or raw.get("eventSource") != "aws:dynamodb"
+            or raw.get("eventSourceARN") != arn
+        ):
+            return None
+        record = new(StreamRecord)
+        record.raw = raw
+        record.index = i
+        record.stream_arn = arn
+        record.dynamodb = block
+        record._problem = ""
+        record._keys = record._new = record._old = _MISSING
+        append(record)
     return out
 
 
