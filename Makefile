@@ -48,7 +48,8 @@ lint: $(STAMP)
 py-test: $(STAMP) package
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test: lint py-test tf-test
+# Terraform first: it initialises the root module that some Python tests plan against.
+test: lint tf-test py-test
 
 clean:
 	rm -rf $(BUILD) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -60,14 +60,14 @@ locals {
       {
         Sid      = "Checkpoints"
         Effect   = "Allow"
-        Action   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem"]
+        Action   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
         Resource = [local.checkpoint_table_arn]
       },
     ],
     contains(f.processors, "analytics") ? [{
       Sid      = "WriteAggregates"
       Effect   = "Allow"
-      Action   = ["dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:ConditionCheckItem"]
+      Action   = ["dynamodb:UpdateItem"]
       Resource = [local.analytics_table_arn]
     }] : [],
     contains(f.processors, "notification") ? [{

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from handlers import aws
+from handlers import aws, retry
 from handlers.batch import Batch, Failure, Outcome, run_batch
 from handlers.checkpoint import CheckpointStore, attribute
 from handlers.config import env_list, env_required
@@ -131,6 +131,7 @@ class AnalyticsProcessor:
         return labels
 
     # -- processing -------------------------------------------------------------------
+    @retry.budgeted
     def process(self, records: Sequence[StreamRecord], batch: Batch) -> Outcome:
         store = batch.store or self.own_store
         if batch.window is not None:

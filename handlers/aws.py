@@ -14,7 +14,9 @@ _clients: dict[str, Any] = {}
 
 
 def client(service: str) -> Any:
-    """The cached client for ``service`` (standard retry mode, bounded timeouts)."""
+    """The cached client for ``service``: bounded timeouts, and retries of transient errors
+    by ``handlers.retry`` (bounded, jittered, within the invocation's budget) instead of
+    botocore's own, which does not know the function's timeout."""
     found = _clients.get(service)
     if found is None:
         import boto3
@@ -23,11 +25,14 @@ def client(service: str) -> Any:
         found = boto3.client(
             service,
             config=Config(
-                retries={"mode": "standard", "max_attempts": 4},
+                retries={"mode": "standard", "total_max_attempts": 1},
                 connect_timeout=3,
                 read_timeout=15,
             ),
         )
+        from handlers import retry
+
+        retry.install(found)
         _clients[service] = found
     return found
 

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from json import dumps as _json_dumps
 from typing import Any
 
-from handlers import aws, runtime
+from handlers import aws, retry, runtime
 from handlers.batch import Batch, Failure, Outcome, run_batch
 from handlers.config import ConfigError, env_required
 from handlers.stream import RecordError, StreamRecord, image_to_json
@@ -246,6 +246,7 @@ class EtlProcessor:
             run.last_sequence_number = seq
         return runs, len(records), ""
 
+    @retry.budgeted
     def process(self, records: Sequence[StreamRecord], batch: Batch) -> Outcome:
         runs, stop, reason = self.plan(records)
         client: Any = None

@@ -56,7 +56,7 @@ from decimal import Context, Decimal
 from json.encoder import encode_basestring as _quote
 from typing import Any
 
-from handlers import aws
+from handlers import aws, retry
 from handlers.batch import Batch, Failure, Outcome, run_batch
 from handlers.config import ConfigError, env_list, env_required
 from handlers.runtime import checkpoint_store, once
@@ -292,6 +292,7 @@ class NotificationProcessor:
         return digest.hexdigest()
 
     # -- publishing -------------------------------------------------------------------
+    @retry.budgeted
     def process(self, records: Sequence[StreamRecord], batch: Batch) -> Outcome:
         pending: list[tuple[int, Entry]] = []
         pending_bytes = 0

@@ -49,8 +49,8 @@ run "user_given_sinks" {
   }
   assert {
     condition = { for s in jsondecode(aws_iam_role_policy.this["pipeline"].policy).Statement : s.Sid => [s.Action, s.Resource] if s.Sid != "WriteOwnLogs" && s.Sid != "ReadTableStream" && s.Sid != "ListStreams" } == {
-      Checkpoints              = [["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem"], ["arn:aws:dynamodb:us-east-1:123456789012:table/shared-checkpoints"]]
-      WriteAggregates          = [["dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:ConditionCheckItem"], ["arn:aws:dynamodb:us-east-1:123456789012:table/shared-aggregates"]]
+      Checkpoints              = [["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], ["arn:aws:dynamodb:us-east-1:123456789012:table/shared-checkpoints"]]
+      WriteAggregates          = [["dynamodb:UpdateItem"], ["arn:aws:dynamodb:us-east-1:123456789012:table/shared-aggregates"]]
       PublishNotifications     = [["sns:Publish"], ["arn:aws:sns:us-east-1:123456789012:hr-events"]]
       WriteEtlObjects          = [["s3:PutObject"], ["arn:aws:s3:::company-lake/raw/applications/*"]]
       SendToOwnDeadLetterQueue = [["sqs:SendMessage"], ["arn:aws:sqs:us-east-1:123456789012:test-pipeline-dlq"]]

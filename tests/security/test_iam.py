@@ -1,0 +1,130 @@
+"""IAM least privilege, tied to the handlers' real calls.
+
+* ``test_allow_list_is_what_the_handlers_call``: the pipeline (analytics with a commit plan
+  and a tumbling window, ETL, notification) runs against moto with every AWS call recorded;
+  the IAM actions those calls need, per resource, must equal the allow-list of
+  tests/security/tf/unused_permissions.tftest.hcl for the handler statements. So the
+  allow-list cannot drift from the code.
+* ``test_planned_policies_hold_no_unused_permission``: ``terraform test`` of that file over
+  the planned policies of every function (mock provider, no cloud).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from handlers import aws, pipeline, runtime
+from tests import factories as f
+from tests.functional.test_analytics import changes
+from tests.lambda_sim import deliver
+
+ROOT = Path(__file__).resolve().parents[2]
+TFTEST = ROOT / "tests" / "security" / "tf" / "unused_permissions.tftest.hcl"
+# Statements of the handlers' own calls (the rest are the mapping's, Lambda's or KMS's).
+HANDLER_SIDS = ("Checkpoints", "WriteAggregates", "PublishNotifications", "WriteEtlObjects")
+_TRANSACT = {
+    "Update": "UpdateItem",
+    "Put": "PutItem",
+    "ConditionCheck": "ConditionCheckItem",
+    "Delete": "DeleteItem",
+}
+
+
+def allow_list() -> dict[str, set[str]]:
+    out = {}
+    for sid, actions in re.findall(r"^\s+(\w+)\s+=\s+\[(.*?)\]\s*$", TFTEST.read_text(), re.M):
+        out[sid] = set(re.findall(r'"([^"]+)"', actions))
+    return out
+
+
+def record_calls(sids: dict[str, str]) -> tuple[dict[str, set[str]], Callable[[], None]]:
+    """Hooks on the handlers' clients: IAM actions used, by statement (Sid)."""
+    used: dict[str, set[str]] = {}
+
+    def hook(model: Any, params: dict[str, Any], **_: Any) -> None:
+        op = model.name
+        service = model.service_model.endpoint_prefix
+        if op == "TransactWriteItems":
+            for item in params["TransactItems"]:
+                ((kind, body),) = item.items()
+                used.setdefault(sids[body["TableName"]], set()).add(f"dynamodb:{_TRANSACT[kind]}")
+        elif service == "dynamodb":
+            used.setdefault(sids[params["TableName"]], set()).add(f"dynamodb:{op}")
+        elif op == "PublishBatch":  # IAM authorizes PublishBatch as sns:Publish
+            used.setdefault("PublishNotifications", set()).add("sns:Publish")
+        elif op == "PutObject":
+            used.setdefault("WriteEtlObjects", set()).add("s3:PutObject")
+        else:
+            used.setdefault("?", set()).add(f"{service}:{op}")
+
+    clients = [aws.client(s) for s in ("dynamodb", "s3", "sns")]
+    for c in clients:
+        c.meta.events.register("before-parameter-build", hook)
+
+    def stop() -> None:
+        for c in clients:
+            c.meta.events.unregister("before-parameter-build", hook)
+
+    return used, stop
+
+
+def test_allow_list_is_what_the_handlers_call(
+    sinks: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    used, stop = record_calls({"checkpoints": "Checkpoints", "aggregates": "WriteAggregates"})
+    try:
+        # Ordinary batches, a batch above one transaction (commit plan), a redelivery.
+        recs, _ = changes(150)
+        deliver(pipeline.handler, recs, batch_size=50)
+        # Analytics alone from here (moto's SNS fan-out makes 400 messages slow).
+        monkeypatch.setenv("PROCESSORS", "analytics")
+        runtime.reset()
+        big, _ = changes(400, jobs=250, seed=3)
+        big = f.sequential(big, start=int(recs[-1]["dynamodb"]["SequenceNumber"]) + 100)
+        deliver(pipeline.handler, big, batch_size=400)
+        # A tumbling window's final invocation (idempotent window commit).
+        win, _ = changes(20, seed=5)
+        win = f.sequential(win, start=int(big[-1]["dynamodb"]["SequenceNumber"]) + 100)
+        event = {
+            **f.event(win),
+            "window": {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:05:00Z"},
+            "state": {},
+            "shardId": "shardId-1",
+            "eventSourceARN": f.STREAM_ARN,
+            "isFinalInvokeForWindow": True,
+            "isWindowTerminatedEarly": False,
+        }
+        pipeline.handler(event, f.Context())
+    finally:
+        stop()
+    allowed = allow_list()
+    assert "?" not in used, f"calls with no statement: {used.get('?')}"
+    assert {sid: used.get(sid, set()) for sid in HANDLER_SIDS} == {
+        sid: allowed[sid] for sid in HANDLER_SIDS
+    }
+
+
+def _terraform() -> str:
+    if shutil.which("terraform") is None:
+        pytest.skip("terraform is not installed")
+    if not (ROOT / ".terraform").is_dir():
+        pytest.skip("the root module is not initialised (make tf-init)")
+    return str(ROOT / "scripts" / "terraform.sh")
+
+
+def test_planned_policies_hold_no_unused_permission() -> None:
+    result = subprocess.run(
+        [_terraform(), "test", "-no-color", "-test-directory=tests/security/tf"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
