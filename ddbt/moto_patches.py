@@ -29,6 +29,7 @@ Nothing else of moto changes. ``apply()`` is idempotent.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from typing import Any
 from urllib.parse import quote
@@ -56,6 +57,9 @@ def apply(base_url: str | None = None) -> None:
     _patch_s3_policy()
 
 
+_SHARD_LOCK = threading.Lock()
+
+
 def _patch_stream_shard() -> None:
     from moto.dynamodb.models import table as table_module
 
@@ -80,10 +84,13 @@ def _patch_stream_shard() -> None:
             event_name = "REMOVE"
         else:
             event_name = "MODIFY"
-        seq = len(self.items) + self.starting_sequence_number
-        self.items.append(
-            table_module.StreamRecord(self.table, view_type, event_name, old, new, seq)
-        )
+        # The endpoint serves requests in threads: numbering and appending must be one step,
+        # or two concurrent writes get the same sequence number.
+        with _SHARD_LOCK:
+            seq = len(self.items) + self.starting_sequence_number
+            self.items.append(
+                table_module.StreamRecord(self.table, view_type, event_name, old, new, seq)
+            )
 
     shard_cls.__init__ = __init__  # type: ignore[method-assign]
     shard_cls.add = add  # type: ignore[method-assign]

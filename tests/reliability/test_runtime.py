@@ -155,17 +155,6 @@ def test_runtime_restarts_mid_stream_lose_and_duplicate_nothing(stack: Stack) ->
     assert stack.drain(stack.dlq) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "local endpoint bug: ddbt/moto_patches.py StreamShard.add computes the sequence number "
-        "as len(self.items) + starting_sequence_number without a lock, so concurrent writes "
-        "(the endpoint serves requests in threads) can get the same sequence number. ddbt's "
-        "poller tracker is keyed by sequence number, so one of the two entries is never marked "
-        "done: the shard never reports idle (wait_caught_up times out) and its durable "
-        "checkpoint stops advancing at that point (a restart redelivers from there)"
-    ),
-)
 def test_concurrent_writes_get_unique_sequence_numbers(stack: Stack) -> None:
     stack.deploy(processors="etl")
     ddb = stack.c["dynamodb"]
