@@ -90,6 +90,7 @@ class Runtime:
         self.broken: dict[str, str] = {}
         self.discovered_at = 0.0
         self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         self._static_specs = {m.function_arn: f for m, f in config.static}
 
     # -- AWS clients ---------------------------------------------------------------------
@@ -282,6 +283,7 @@ class Runtime:
     def start(self) -> threading.Thread:
         thread = threading.Thread(target=self.run, daemon=True, name="ddbt-discovery")
         thread.start()
+        self._thread = thread
         return thread
 
     def wait_caught_up(self, timeout: float = 60.0, since: float | None = None) -> bool:
@@ -295,6 +297,10 @@ class Runtime:
 
     def close(self) -> None:
         self._stop.set()
+        # Join discovery first: a discovery pass still running could otherwise start a poller
+        # after the ones below were stopped, and it would outlive the runtime.
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=30)
         for poller in list(self.pollers.values()):
             poller.stop(timeout=30)
         self.pollers.clear()
