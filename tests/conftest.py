@@ -15,6 +15,8 @@ import requests
 
 from handlers import aws
 
+pytest_plugins = ["tests.pipeline_stack"]
+
 
 def _free_port() -> int:
     with socket.socket() as s:

@@ -18,6 +18,7 @@ from handlers.config import ConfigError
 from tests import factories as f
 from tests.conftest import create_table, make_client
 from tests.lambda_sim import Crash, crash_after_call, deliver, fail_call
+from tests.pipeline_stack import aggregates
 
 STATUSES = ["APPLIED", "SCREEN", "INTERVIEW", "OFFER", "REJECTED"]
 
@@ -33,17 +34,6 @@ def make_handler(client: Any, group_by: tuple[str, ...] = ("job_id",), own_store
     proc = AnalyticsProcessor(AnalyticsSettings("aggregates", group_by), lambda: client, "fn")
     store = proc.own_store if own_store else CheckpointStore("checkpoints", "fn", lambda: client)
     return lambda event, context: run_batch(event, context, [proc], store)
-
-
-def aggregates(client: Any) -> dict[str, dict[str, int]]:
-    out: dict[str, dict[str, int]] = {}
-    for page in client.get_paginator("scan").paginate(TableName="aggregates"):
-        for item in page["Items"]:
-            pk = item["pk"]["S"]
-            if pk.startswith("#"):
-                continue
-            out[pk] = {k: int(v["N"]) for k, v in item.items() if "N" in v and k != "expires_at"}
-    return out
 
 
 def changes(n: int, jobs: int = 3, seed: int = 7) -> tuple[list[dict[str, Any]], dict]:

@@ -3,8 +3,6 @@ failure in one of them that must not repeat the side effects of the others."""
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections import Counter
 from typing import Any
 
@@ -14,62 +12,9 @@ from botocore.exceptions import ClientError
 from handlers import aws, pipeline
 from handlers.config import ConfigError
 from tests import factories as f
-from tests.conftest import create_table, make_client
-from tests.functional.test_analytics import aggregates, changes
+from tests.functional.test_analytics import changes
 from tests.lambda_sim import crash_after_call, deliver, fail_call
-
-
-@pytest.fixture
-def sinks(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    create_table("aggregates")
-    create_table("checkpoints")
-    s3 = make_client("s3")
-    s3.create_bucket(Bucket="etl-bucket")
-    sns, sqs = make_client("sns"), make_client("sqs")
-    topic = sns.create_topic(Name="changes")["TopicArn"]
-    queue = sqs.create_queue(QueueName="captured")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    sns.subscribe(
-        TopicArn=topic,
-        Protocol="sqs",
-        Endpoint=queue_arn,
-        Attributes={"RawMessageDelivery": "true"},
-    )
-    env = {
-        "PROCESSORS": "analytics,etl,notification",
-        "CHECKPOINT_TABLE": "checkpoints",
-        "AGGREGATES_TABLE": "aggregates",
-        "ANALYTICS_GROUP_BY": "job_id",
-        "ETL_BUCKET": "etl-bucket",
-        "NOTIFY_TOPIC_ARN": topic,
-        "AWS_LAMBDA_FUNCTION_NAME": "pipeline-fn",
-    }
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    return {"s3": s3, "sqs": sqs, "queue": queue, "ddb": make_client("dynamodb"), "sns": sns}
-
-
-def etl_lines(s3: Any) -> Counter[str]:
-    seen: Counter[str] = Counter()
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket="etl-bucket"):
-        for obj in page.get("Contents", []):
-            body = s3.get_object(Bucket="etl-bucket", Key=obj["Key"])["Body"].read()
-            for line in gzip.decompress(body).decode().splitlines():
-                seen[json.loads(line)["sequenceNumber"]] += 1
-    return seen
-
-
-def notifications(sqs: Any, queue: str) -> Counter[str]:
-    seen: Counter[str] = Counter()
-    while True:
-        msgs = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
-        if not msgs:
-            return seen
-        for m in msgs:
-            seen[json.loads(m["Body"])["sequenceNumber"]] += 1
-            sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+from tests.pipeline_stack import aggregates, etl_lines, notifications
 
 
 def test_all_three_processors_exactly_once(sinks: dict[str, Any]) -> None:

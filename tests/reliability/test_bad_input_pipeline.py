@@ -13,7 +13,7 @@ import pytest
 from handlers import pipeline
 from tests import factories as f
 from tests.lambda_sim import deliver
-from tests.reliability.conftest import notifications
+from tests.pipeline_stack import notifications
 
 HOSTILE = ["a.b", "a/b", "..", "../../x", "/", "%2F..", "Ω ü", "🙂", "x\\y", "."]
 

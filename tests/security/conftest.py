@@ -1,3 +1,3 @@
-from tests.reliability.conftest import fast_retries, sinks
+from tests.reliability.conftest import fast_retries
 
-__all__ = ["fast_retries", "sinks"]
+__all__ = ["fast_retries"]
