@@ -30,7 +30,7 @@ from typing import Any
 
 from handlers import aws, retry
 from handlers.batch import Batch, Failure, Outcome, run_batch
-from handlers.checkpoint import CheckpointStore, attribute
+from handlers.checkpoint import CheckpointStore
 from handlers.config import env_list, env_required
 from handlers.runtime import checkpoint_store, once
 from handlers.stream import RecordError, StreamRecord, to_json
@@ -395,7 +395,3 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda entry point: ``handlers.analytics.handler``."""
     p = processor()
     return run_batch(event, context, [p], checkpoint_store() or p.own_store)
-
-
-# Used by the README and tests: the attribute holding analytics' progress.
-PROGRESS_ATTRIBUTE = attribute(AnalyticsProcessor.name)

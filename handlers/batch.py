@@ -196,14 +196,7 @@ def run_batch(
     name, outcome = lowest
     raise_now = limit == 0 and outcome.failure in (Failure.POISON, Failure.TIME, None)
     starts = batch.restart_points() if raise_now else [limit]
-    entries: dict[str, dict[str, int]] = {}
-    for index in starts:
-        seq = records[index].seq
-        progress = {p: t for p, t in through.items() if t >= seq}
-        if progress:
-            entries[records[index].sequence_number] = progress
-    if store is not None and entries:
-        store.save(batch.stream_arn, entries)
+    _record_progress(batch, starts, through)
     if raise_now:
         raise BatchFailed(
             f"{name}: the first record of the batch failed ({outcome.reason}); raising so "
@@ -220,16 +213,18 @@ def _protect_redelivery(batch: Batch) -> None:
     the second half starts at a record no entry names: it would be applied again. Writing
     the entries up front closes that; it costs a write only on such redeliveries.
     """
-    assert batch.store is not None
+    _record_progress(batch, [i for i in batch.restart_points() if i], batch.loaded)
+
+
+def _record_progress(batch: Batch, starts: Sequence[int], through: dict[str, int]) -> None:
+    """Save, at each start index, the progress of processors that applied past it."""
     entries: dict[str, dict[str, int]] = {}
-    for index in batch.restart_points():
-        if index == 0:
-            continue
+    for index in starts:
         record = batch.records[index]
-        progress = {p: t for p, t in batch.loaded.items() if t >= record.seq}
+        progress = {p: t for p, t in through.items() if t >= record.seq}
         if progress:
             entries[record.sequence_number] = progress
-    if entries:
+    if batch.store is not None and entries:
         batch.store.save(batch.stream_arn, entries)
 
 
