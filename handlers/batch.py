@@ -156,6 +156,8 @@ def run_batch(
         shard_id=str(event.get("shardId", "")),
     )
     if not records:
+        if batch.final_window:
+            _close_window(batch, processors)
         return _response([], batch)
     problem = sequence_problem(records)
     if problem:
@@ -203,6 +205,18 @@ def run_batch(
             "that Lambda retries the batch and bisects it down to the failing record"
         )
     return _response(failed, batch)
+
+
+def _close_window(batch: Batch, processors: Sequence[Processor]) -> None:
+    """The final invocation of a tumbling window with no records: Lambda sends it when the
+    window closes after the last batch (the records were in earlier invocations, their
+    aggregate is in ``state``). Processors still get it, with no records, so they commit
+    the window; a failure raises, and Lambda retries the final invocation until it succeeds.
+    """
+    for processor in processors:
+        outcome = processor.process([], batch)
+        if outcome.failure is not None:
+            raise BatchFailed(f"{processor.name}: closing the window failed ({outcome.reason})")
 
 
 def _protect_redelivery(batch: Batch) -> None:
@@ -295,12 +309,15 @@ def _report(
         )
     log("INFO" if not failed else "WARNING", "batch processed", **fields)
     function = _function_name()
+    # The reported records are charged to the processor whose failure cut the batch (the
+    # others' alarms stay quiet: their records are only redelivered, and skipped by them).
+    failing = lowest[0] if lowest is not None else None
     for processor in processors:
         done, skipped = counts.get(processor.name, (0, 0))
         emit_metrics(
             {
                 "RecordsProcessed": (float(done + skipped), "Count"),
-                "RecordsFailed": (float(failed), "Count"),
+                "RecordsFailed": (float(failed if processor.name == failing else 0), "Count"),
                 "InsertRecords": (float(by_event.get("INSERT", 0)), "Count"),
                 "ModifyRecords": (float(by_event.get("MODIFY", 0)), "Count"),
                 "RemoveRecords": (float(by_event.get("REMOVE", 0)), "Count"),

@@ -361,3 +361,26 @@ def test_tumbling_window_state_and_idempotent_final_commit(tables: Any) -> None:
     got = aggregates(tables)
     assert {k.split("|window=")[0]: v for k, v in got.items()} == expected
     assert all(k.endswith("|window=2026-01-01T00:00:00Z") for k in got)
+
+
+def test_tumbling_window_final_invocation_without_records_commits(tables: Any) -> None:
+    """Lambda's closing invocation of a window may carry no records, only the state: the
+    window's aggregates are committed then (once, also when that invocation is retried)."""
+    recs, expected = changes(30)
+    handler = make_handler(tables)
+    base = {
+        "window": {"start": "2026-01-01T00:05:00Z", "end": "2026-01-01T00:10:00Z"},
+        "shardId": "shardId-1",
+        "eventSourceARN": f.STREAM_ARN,
+        "isFinalInvokeForWindow": False,
+        "isWindowTerminatedEarly": False,
+    }
+    state: dict[str, Any] = {}
+    for part in (recs[:10], recs[10:]):
+        state = handler({**base, "Records": part, "state": state}, f.Context())["state"]
+    assert aggregates(tables) == {}
+    final = {**base, "Records": [], "state": state, "isFinalInvokeForWindow": True}
+    for _ in range(2):  # retried: no double commit
+        assert handler(final, f.Context())["batchItemFailures"] == []
+    got = aggregates(tables)
+    assert {k.split("|window=")[0]: v for k, v in got.items()} == expected

@@ -241,3 +241,21 @@ def test_a_non_finite_creation_time_does_not_crash_the_report() -> None:
     recs[1]["dynamodb"]["ApproximateCreationDateTime"] = float("inf")
     response = run_batch(f.event(recs), f.Context(), [Recorder("a")], None)
     assert response == {"batchItemFailures": []}
+
+
+def test_failed_records_are_charged_to_the_processor_that_failed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Per-processor RecordsFailed alarms: only the processor whose failure cut the batch
+    counts the reported records; the one that applied everything reports none."""
+    out = io.StringIO()
+    monkeypatch.setattr(observe, "_stream", out)
+    run_batch(
+        f.event(records(4)),
+        f.Context(),
+        [Recorder("a"), Recorder("b", {1: Failure.TRANSIENT})],
+        None,
+    )
+    emf = {x["Processor"]: x for x in map(json.loads, out.getvalue().splitlines()) if "_aws" in x}
+    assert emf["a"]["RecordsFailed"] == 0 and emf["a"]["RecordsProcessed"] == 4
+    assert emf["b"]["RecordsFailed"] == 3 and emf["b"]["RecordsProcessed"] == 1
