@@ -18,7 +18,7 @@ from handlers.runtime import checkpoint_store, once
 
 __all__ = ["PROCESSOR_NAMES", "build", "handler", "processors"]
 
-PROCESSOR_NAMES = ("analytics", "notification", "etl")
+PROCESSOR_NAMES = ("analytics", "notification", "etl", "eventbus", "view", "replicate")
 
 
 def _builder(name: str) -> Callable[[Mapping[str, str]], Processor]:

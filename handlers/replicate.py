@@ -1,0 +1,149 @@
+"""Replicator: every change copied into another table (another region allowed), last writer
+wins by item version or change time, deletes included.
+
+``INSERT``/``MODIFY``: the whole ``NewImage`` is written to ``REPLICA_TABLE`` with
+``_ddbt_version`` (conditional ``PutItem``, see ``handlers.versioned``); ``REMOVE``: a
+tombstone at the record's ``Keys`` (``_ddbt_deleted``, ``_ddbt_expires``), so a late or
+repeated older change can never bring the item back or overwrite newer data. The replica
+table needs the source table's key schema and TTL on ``_ddbt_expires``; readers of the
+replica skip items with ``_ddbt_deleted`` (``ddbt verify-replica`` does).
+
+Ordering value: ``REPLICATE_VERSION_ATTRIBUTE`` (a numeric attribute the items carry) or, by
+default, the change time with the sequence number as tie-breaker (see ``handlers.versioned``
+for the encoding and its limits). With a version attribute, a ``REMOVE`` takes the version
+of its ``OldImage``; without one (``NEW_IMAGE`` streams, or an old item without the
+attribute), the replica item is tombstoned at the version it holds (``GetItem`` first).
+
+View types: ``NEW_IMAGE`` or ``NEW_AND_OLD_IMAGES``. With ``KEYS_ONLY`` or ``OLD_IMAGE`` an
+``INSERT``/``MODIFY`` carries no new image and cannot be replicated: POISON, with a reason
+naming the view type (the Terraform module rejects those view types at plan time).
+
+Region: the client is in the region of ``REPLICA_TABLE`` when it is an ARN, or in
+``REPLICA_REGION`` (which wins), else in the function's region. Failures: a
+``ValidationException`` for an item (e.g. a key of another type than the replica's key
+schema) is POISON; throttling and 5xx after ``handlers.retry``'s retries are TRANSIENT; the
+time budget is TIME. Calls on the replica: ``dynamodb:PutItem``, and ``dynamodb:GetItem``
+only with ``REPLICATE_VERSION_ATTRIBUTE``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from handlers import retry
+from handlers.batch import Batch, Failure, Outcome, run_batch
+from handlers.config import ConfigError, env_optional, env_required
+from handlers.runtime import checkpoint_store, once
+from handlers.stream import EventName, RecordError, StreamRecord
+from handlers.versioned import (
+    DELETED,
+    EXPIRES,
+    METADATA,
+    VERSION,
+    Ordering,
+    Versioned,
+    classify,
+    dynamodb_client,
+    loops_back,
+    poison_reason,
+    region_of,
+    to_wire,
+)
+
+__all__ = ["ReplicateProcessor", "build", "handler", "processor"]
+
+_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d+\Z")
+
+
+class ReplicateProcessor:
+    """Copies each change to the replica table, in record order, last writer wins."""
+
+    name = "replicate"
+
+    def __init__(self, writer: Versioned, ordering: Ordering | None = None) -> None:
+        self.writer = writer
+        self.ordering = ordering or Ordering()
+
+    def apply(self, record: StreamRecord) -> None:
+        writer = self.writer
+        if record.event_name is EventName.REMOVE:
+            record.keys  # noqa: B018 - decodes: MalformedValue names a bad value's path
+            key = to_wire(record.raw_keys, "Keys")
+            if not self.ordering.attribute:
+                writer.tombstone(key, self.ordering.of_image(record, key, "Keys"))
+                return
+            old = record.raw_old_image
+            version = None if old is None else self.ordering.version_in(old, "OldImage")
+            if version is None:
+                writer.remove_at_current(key)
+            else:
+                writer.tombstone(key, version, or_same=True)
+            return
+        new = record.raw_new_image
+        if new is None:
+            raise RecordError(
+                f"{record.event_name.value} without NewImage (stream view type "
+                f"{record.view_type or 'unknown'}): replication needs NEW_IMAGE or "
+                "NEW_AND_OLD_IMAGES"
+            )
+        record.new_image  # noqa: B018 - decodes: MalformedValue names a bad value's path
+        version = self.ordering.of_image(record, new, "NewImage")
+        item = dict(to_wire(new, "NewImage"))  # shallow: the event's image stays as it was
+        if VERSION in item or DELETED in item or EXPIRES in item:
+            for name in METADATA:
+                item.pop(name, None)  # a source item's own metadata is never copied
+        item[VERSION] = {"N": version}
+        writer.put(item, version)
+
+    @retry.budgeted
+    def process(self, records: Sequence[StreamRecord], batch: Batch) -> Outcome:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        loop = loops_back(batch.stream_arn, self.writer.table, self.writer.region)
+        if loop:
+            return Outcome(0, Failure.POISON, f"REPLICA_TABLE: {loop}")
+        for position, record in enumerate(records):
+            if batch.budget.expired():
+                return Outcome(position, Failure.TIME, "time budget ran out before the write")
+            try:
+                record.check()
+                self.apply(record)
+            except RecordError as exc:
+                return Outcome(position, Failure.POISON, str(exc))
+            except (ClientError, BotoCoreError) as exc:
+                kind, reason = classify(exc, f"writing the replica item to {self.writer.table}")
+                if kind is Failure.POISON:
+                    reason = poison_reason(record, reason)
+                return Outcome(position, kind, reason)
+        return Outcome(len(records))
+
+
+def build(env: Mapping[str, str]) -> ReplicateProcessor:
+    """The processor configured by ``REPLICA_*``/``REPLICATE_*`` variables."""
+    table = env_required(
+        env,
+        "REPLICA_TABLE",
+        "the name or ARN (arn:aws:dynamodb:<region>:<account>:table/<name>) of the replica table",
+    )
+    region = env_optional(env, "REPLICA_REGION") or region_of(table)
+    if region and not _REGION.match(region):
+        raise ConfigError(
+            f"environment variable REPLICA_REGION (or the REPLICA_TABLE ARN) names region "
+            f"{region!r:.60}: expected a region such as us-west-2"
+        )
+    return ReplicateProcessor(
+        Versioned(table, lambda: dynamodb_client(region), region=region),
+        Ordering(env_optional(env, "REPLICATE_VERSION_ATTRIBUTE"), "REPLICATE_VERSION_ATTRIBUTE"),
+    )
+
+
+def processor() -> ReplicateProcessor:
+    """The processor configured from the environment (once per cold start)."""
+    return once("replicate", build)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda entry point: ``handlers.replicate.handler``."""
+    return run_batch(event, context, [processor()], checkpoint_store())

@@ -1,0 +1,391 @@
+"""Last-writer-wins conditional writes with tombstones: what ``view`` and ``replicate`` share.
+
+Every item these processors write carries ``_ddbt_version`` (N), the ordering value of the
+change that wrote it. A write applies only when the stored value is older::
+
+    attribute_not_exists(_ddbt_version) OR _ddbt_version < :v
+
+A ``ConditionalCheckFailedException`` therefore means "newer (or the same) data is already
+there": the record counts as applied. A ``REMOVE`` writes a *tombstone* (the key, the
+version, ``_ddbt_deleted`` true and ``_ddbt_expires`` for TTL) instead of deleting, so an
+older change delivered late (a redrive, a replay, a retry after a partial failure) finds a
+newer version and cannot resurrect the item.
+
+The ordering value (``Ordering``):
+
+* **Version attribute** (``*_VERSION_ATTRIBUTE``): the N value the item carries, as the
+  application wrote it. Equal versions are one version: a change whose version equals the
+  stored one is not applied (the application must increase the version on every write,
+  optimistic-locking style). A ``REMOVE`` takes the version of its ``OldImage`` and applies
+  on equality (``<=``): deleting the item that had version v is newer than writing v.
+* **Change time** (default): ``ApproximateCreationDateTime`` has one-second resolution, so
+  two changes of one item in the same second need a tie-breaker. Within one shard the
+  sequence number orders them; both go into one 38-digit number (DynamoDB's precision)::
+
+      <10 digits: epoch seconds><2 digits: length of the sequence number><26 digits: its
+      first 26 digits, right-padded with zeros>
+
+  This is monotonic in (change time, sequence number) and exact for sequence numbers of up
+  to 26 digits (moto's and the documented examples are 21 to 28 digits long). Limits,
+  documented guesses: (1) a longer sequence number is compared by its first 26 digits, so
+  two changes of one item in the same second whose numbers agree there tie, and the later
+  one is taken for a redelivery and not applied; (2) across a shard rollover the parent's
+  last change and the child's first change of an item are ordered by change time, which
+  is right whenever they are in different seconds (the common case: Lambda finishes the
+  parent shard before the child, and rollovers are hours apart); in the same second the
+  sequence numbers decide; they generally grow over a stream's life, so a child's are
+  usually larger than its parent's, but AWS does not promise it.
+
+Tombstones live ``TOMBSTONE_SECONDS`` (2 days: the stream's 24-hour retention plus a day of
+retries, matching the checkpoint TTL); a change redriven from a failure destination after
+that can resurrect a deleted item.
+
+Calls made: ``PutItem`` (conditional) for items and tombstones, and ``GetItem`` only for a
+``REMOVE`` in version-attribute mode whose record carries no old version (see
+``Versioned.remove_at_current``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from binascii import a2b_base64
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from handlers import aws, retry
+from handlers.batch import Failure
+from handlers.stream import (
+    MalformedValue,
+    RecordError,
+    StreamRecord,
+    deserialize,
+    deserialize_image,
+)
+
+__all__ = [
+    "DELETED",
+    "EXPIRES",
+    "METADATA",
+    "TOMBSTONE_SECONDS",
+    "VERSION",
+    "Ordering",
+    "Versioned",
+    "classify",
+    "dynamodb_client",
+    "loops_back",
+    "poison_reason",
+    "region_of",
+    "same_key",
+    "set_client",
+    "to_wire",
+]
+
+VERSION = "_ddbt_version"
+DELETED = "_ddbt_deleted"
+EXPIRES = "_ddbt_expires"
+METADATA = (VERSION, DELETED, EXPIRES)
+TOMBSTONE_SECONDS = 2 * 86_400
+_SEQ_DIGITS = 26  # 10 (seconds) + 2 (length) + 26 = 38 digits, DynamoDB's precision
+_ZEROS = ["0" * (_SEQ_DIGITS - n) for n in range(_SEQ_DIGITS)]
+_NAMES = {"#v": VERSION}
+_NEWER = "attribute_not_exists(#v) OR #v < :v"
+_NEWER_OR_SAME = "attribute_not_exists(#v) OR #v <= :v"
+_TRUE = {"BOOL": True}
+_PLAIN_TAGS = frozenset({"S", "N", "BOOL", "NULL", "SS", "NS"})
+_POISON_CODES = frozenset({"ValidationException", "SerializationException"})
+
+
+# --------------------------------------------------------------------------------------
+# Ordering values
+# --------------------------------------------------------------------------------------
+
+
+def change_version(record: StreamRecord) -> str:
+    """The change-time ordering value of ``record`` (see the module docstring)."""
+    created = record.dynamodb.get("ApproximateCreationDateTime")
+    if type(created) is not int:
+        created = int(record.creation_time.timestamp())  # validates: RecordError if bad
+    if not 10**9 <= created < 10**10:
+        if not 0 <= created < 10**10:
+            raise RecordError(
+                f"dynamodb.ApproximateCreationDateTime {created} is outside 0 to 9999999999 "
+                "epoch seconds"
+            )
+        return _version_text(created, _sequence_text(record)).lstrip("0") or "0"
+    return _version_text(created, _sequence_text(record))
+
+
+def _sequence_text(record: StreamRecord) -> str:
+    seq = record.dynamodb.get("SequenceNumber")
+    if type(seq) is str and seq.isdigit() and seq.isascii() and seq[0] != "0":
+        return seq  # the common case
+    return str(record.seq)  # RecordError unless a decimal string; no leading zeros
+
+
+def _version_text(created: int, seq: str) -> str:
+    n = len(seq)
+    if n > 99:
+        raise RecordError(f"dynamodb.SequenceNumber has {n} digits (at most 41 expected)")
+    if n >= _SEQ_DIGITS:
+        return f"{created:010d}{n:02d}{seq[:_SEQ_DIGITS]}"
+    return f"{created:010d}{n:02d}{seq}{_ZEROS[n]}"
+
+
+class Ordering:
+    """How a record's ordering value is found: a version attribute or the change time."""
+
+    def __init__(self, attribute: str = "", variable: str = "") -> None:
+        self.attribute = attribute
+        self.variable = variable  # the environment variable that named it, for messages
+
+    def of_image(self, record: StreamRecord, image: Mapping[str, Any], where: str) -> str:
+        """The ordering value of a change whose resulting item is ``image``."""
+        if not self.attribute:
+            return change_version(record)
+        found = self.version_in(image, where)
+        if found is None:
+            raise RecordError(
+                f"{where} has no numeric attribute {self.attribute!r} (named by "
+                f"{self.variable}): the change cannot be ordered"
+            )
+        return found
+
+    def version_in(self, image: Mapping[str, Any], where: str) -> str | None:
+        """The version attribute's N text in ``image`` (None when absent)."""
+        av = image.get(self.attribute)
+        if av is None:
+            return None
+        if type(av) is not dict or len(av) != 1 or "N" not in av:
+            raise RecordError(
+                f"{where}.{self.attribute} (named by {self.variable}) must be a number (N), "
+                f"got {str(av)[:60]}"
+            )
+        deserialize(av, f"{where}.{self.attribute}")  # MalformedValue unless a valid N
+        text: str = av["N"]
+        return text
+
+
+# --------------------------------------------------------------------------------------
+# Typed images: event form (base64 B) to the wire form boto3 sends (bytes)
+# --------------------------------------------------------------------------------------
+
+
+def _has_binary(values: Iterable[Any]) -> bool:
+    for av in values:
+        for tag in av:  # one tag (anything else: _wire or the careful walk says what)
+            if tag in _PLAIN_TAGS:
+                continue
+            if tag == "M":
+                if _has_binary(av["M"].values()):
+                    return True
+            elif tag != "L" or _has_binary(av["L"]):
+                return True  # B, BS, an unknown tag, or an L holding binary
+    return False
+
+
+def _wire(av: Any) -> Any:
+    ((tag, value),) = av.items()
+    if tag == "B":
+        return {"B": a2b_base64(value, strict_mode=True)}
+    if tag == "BS":
+        return {"BS": [a2b_base64(v, strict_mode=True) for v in value]}
+    if tag == "M":
+        return {"M": {k: _wire(v) for k, v in value.items()}}
+    if tag == "L":
+        return {"L": [_wire(v) for v in value]}
+    if tag in _PLAIN_TAGS:
+        return av
+    raise ValueError(tag)  # an unknown tag: to_wire's careful walk names it
+
+
+def to_wire(image: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """``image`` as PutItem's ``Item``: the same dict when it holds no binary value (the
+    common case: no copy), else a copy with B/BS decoded from base64. Raises
+    ``MalformedValue`` naming the attribute when the image is not a valid typed map."""
+    try:
+        if _has_binary(image.values()):
+            return {k: _wire(v) for k, v in image.items()}
+    except Exception:
+        deserialize_image(image, where)  # raises MalformedValue with the path
+        raise MalformedValue(f"{where}: not a valid attribute map") from None
+    return image  # type: ignore[return-value]
+
+
+def same_key(a: Mapping[str, Any], b: Mapping[str, Any], where: str) -> bool:
+    """Whether two typed key maps name the same item (numbers compared as numbers)."""
+    if a == b:
+        return True
+    if a.keys() != b.keys():
+        return False
+    return all(deserialize(a[k], f"{where}.{k}") == deserialize(b[k], f"{where}.{k}") for k in a)
+
+
+# --------------------------------------------------------------------------------------
+# Writes
+# --------------------------------------------------------------------------------------
+
+
+class Versioned:
+    """Conditional PutItem of items and tombstones on one table."""
+
+    def __init__(
+        self,
+        table: str,
+        client: Callable[[], Any],
+        *,
+        region: str = "",
+        ttl_seconds: int = TOMBSTONE_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.table = table
+        self.region = region  # '' = the function's region
+        self._client = client
+        self.ttl_seconds = ttl_seconds
+        self._clock = clock
+
+    def put(self, item: dict[str, Any], version: str, *, or_same: bool = False) -> bool:
+        """Write ``item`` (which must already hold ``_ddbt_version``) unless newer data is
+        there. True when written, False when the condition found newer data."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client().put_item(
+                TableName=self.table,
+                Item=item,
+                ConditionExpression=_NEWER_OR_SAME if or_same else _NEWER,
+                ExpressionAttributeNames=_NAMES,
+                ExpressionAttributeValues={":v": {"N": version}},
+            )
+        except ClientError as exc:
+            if aws.error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def tombstone(self, key: Mapping[str, Any], version: str, *, or_same: bool = False) -> bool:
+        """Replace the item at ``key`` by a tombstone of ``version`` unless newer data is there."""
+        item = dict(key)
+        item[VERSION] = {"N": version}
+        item[DELETED] = _TRUE
+        item[EXPIRES] = {"N": str(int(self._clock()) + self.ttl_seconds)}
+        return self.put(item, version, or_same=or_same)
+
+    def remove_at_current(self, key: Mapping[str, Any]) -> bool:
+        """A REMOVE whose version is unknown (version-attribute mode without an old image):
+        tombstone the item at the version it holds now (GetItem, then a write conditional
+        on nothing newer having arrived meanwhile). Nothing there, or already a tombstone:
+        nothing to do. Limit (documented): a REMOVE delivered late, after the item was
+        created again, deletes the new incarnation."""
+        found = (
+            self._client()
+            .get_item(
+                TableName=self.table,
+                Key=dict(key),
+                ConsistentRead=True,
+                ProjectionExpression="#v, #d",
+                ExpressionAttributeNames={"#v": VERSION, "#d": DELETED},
+            )
+            .get("Item")
+        )
+        if not found or DELETED in found or VERSION not in found:
+            return False
+        return self.tombstone(key, found[VERSION]["N"], or_same=True)
+
+
+def classify(exc: BaseException, action: str) -> tuple[Failure, str]:
+    """A write error as a failure kind and reason: the item's own fault (DynamoDB's
+    ValidationException, botocore's parameter validation) is POISON, anything else
+    (throttling and 5xx after ``handlers.retry``'s retries, connection errors, missing
+    table or permission) TRANSIENT."""
+    from botocore.exceptions import ParamValidationError
+
+    if isinstance(exc, ParamValidationError):
+        return Failure.POISON, f"{action}: the item is not valid for DynamoDB ({exc})"
+    code = aws.error_code(exc)
+    if code in _POISON_CODES:
+        return Failure.POISON, f"{action} rejected the item ({code}): {exc}"
+    return Failure.TRANSIENT, f"{action} failed ({code or type(exc).__name__}): {exc}"
+
+
+def poison_reason(record: StreamRecord, reason: str) -> str:
+    """The reason for an item DynamoDB rejected: the first malformed value of the record,
+    named by its path, when there is one (DynamoDB's message does not name it)."""
+    try:
+        record.keys  # noqa: B018 - decodes and checks
+        record.new_image  # noqa: B018
+        record.old_image  # noqa: B018
+    except RecordError as exc:
+        return f"{exc} ({reason})"
+    return reason
+
+
+# --------------------------------------------------------------------------------------
+# Clients in another region
+# --------------------------------------------------------------------------------------
+
+_regional: dict[tuple[str, str], Any] = {}
+
+
+def region_of(table: str) -> str:
+    """The region of a table ARN (``arn:aws:dynamodb:REGION:ACCOUNT:table/NAME``), else ''."""
+    parts = table.split(":", 5)
+    if len(parts) == 6 and parts[0] == "arn" and parts[2] == "dynamodb":
+        return parts[3]
+    return ""
+
+
+def _home_region() -> str:
+    return os.environ.get("AWS_REGION", "") or os.environ.get("AWS_DEFAULT_REGION", "")
+
+
+def loops_back(stream_arn: str, table: str, region: str) -> str:
+    """Why writing to ``table`` (in ``region``, '' = the function's) would feed the stream
+    the records come from ('' when it would not): every write there is a new change of the
+    source, which would be applied again with a newer change time, forever."""
+    if not stream_arn.startswith("arn:"):
+        return ""
+    parts = stream_arn.split(":", 5)
+    source_region = parts[3] if len(parts) == 6 else ""
+    source = parts[5].removeprefix("table/").split("/", 1)[0] if len(parts) == 6 else ""
+    target = table.rsplit(":", 1)[-1].removeprefix("table/") if table.startswith("arn:") else table
+    target_region = region or region_of(table) or _home_region() or source_region
+    table_parts = table.split(":", 5)
+    other_account = len(table_parts) == 6 and table_parts[4] != parts[4]
+    if source and target == source and target_region == source_region and not other_account:
+        return (
+            f"the target table {table!r} is the stream's own table ({source} in "
+            f"{source_region}): every write would come back as a change, forever"
+        )
+    return ""
+
+
+def set_client(region: str, client: Any) -> None:
+    """Use ``client`` for ``region`` from now on (tests)."""
+    _regional[(region, os.environ.get("AWS_ENDPOINT_URL", ""))] = client
+
+
+def dynamodb_client(region: str = "") -> Any:
+    """A DynamoDB client in ``region``: the shared one of ``handlers.aws`` for the
+    function's own region (or when no region is given), else one per region, made and
+    cached like ``aws.client`` (bounded timeouts, budget-aware retries)."""
+    if not region or region == _home_region():
+        return aws.client("dynamodb")
+    cache_key = (region, os.environ.get("AWS_ENDPOINT_URL", ""))
+    found = _regional.get(cache_key)
+    if found is None:
+        import boto3
+        from botocore.config import Config
+
+        found = boto3.client(
+            "dynamodb",
+            region_name=region,
+            config=Config(
+                retries={"mode": "standard", "total_max_attempts": 1},
+                connect_timeout=3,
+                read_timeout=15,
+            ),
+        )
+        retry.install(found)
+        _regional[cache_key] = found
+    return found

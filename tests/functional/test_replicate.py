@@ -1,0 +1,297 @@
+"""The replicator against moto: view types, every attribute type, a replica in another
+region, last writer wins (change time and version attribute), partial failures, replays
+after crashes and bad input."""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from handlers import aws, replicate
+from handlers.batch import BatchFailed, Failure
+from handlers.config import ConfigError
+from handlers.stream import parse_event
+from tests import factories as f
+from tests.functional.test_view import _batch, _client_in, fast_retries, live, scan, tombstones
+from tests.lambda_sim import crash_after_call, deliver
+from tests.reliability.faults import Outage, window
+
+__all__ = ["fast_retries"]  # the autouse fixture, shared with test_view
+
+REPLICA = "replica"
+KEY = ("application_id",)
+T0 = 1_767_225_600
+
+
+@pytest.fixture
+def west(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The replica table in us-west-2 (the function runs in us-east-1), named by ARN."""
+    ddb = _client_in("us-west-2")
+    arn = ddb.create_table(
+        TableName=REPLICA,
+        KeySchema=[{"AttributeName": "application_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "application_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )["TableDescription"]["TableArn"]
+    assert ":us-west-2:" in arn
+    monkeypatch.setenv("REPLICA_TABLE", arn)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    for name in ("REPLICA_REGION", "REPLICATE_VERSION_ATTRIBUTE", "CHECKPOINT_TABLE"):
+        monkeypatch.delenv(name, raising=False)
+    return ddb
+
+
+def rec(name: str, app: str, new: Any = None, old: Any = None, **kw: Any) -> dict[str, Any]:
+    return f.record(name, {"application_id": app}, new, old, **kw)
+
+
+def run(records: list[dict[str, Any]]) -> list[str]:
+    response = replicate.handler(f.event(records), f.Context())
+    return [x["itemIdentifier"] for x in response["batchItemFailures"]]
+
+
+def test_every_attribute_type_is_copied_exactly_to_another_region(west: Any) -> None:
+    image = {
+        "s": "Zoë",
+        "n": Decimal("123456789012345678901234567890.12345678"),
+        "b": b"\x00\xffbinary",
+        "ss": {"a", "b"},
+        "ns": {Decimal(1), Decimal("2.5")},
+        "bs": {b"\x01", b"\x02"},
+        "m": {"nested": [b"\x03", {"deep": None}, True]},
+        "l": [],
+        "null": None,
+        "bool": False,
+    }
+    assert run([rec("INSERT", "a1", image, created=T0)]) == []
+    (item,) = scan(west, REPLICA)
+    version = item.pop("_ddbt_version")
+    assert item == {"application_id": "a1", **image}
+    assert version > Decimal(T0) * 10**28
+    # and nothing went to the function's own region
+    assert "replica" not in aws.client("dynamodb").list_tables()["TableNames"]
+
+
+def test_replica_region_overrides_a_plain_table_name(west: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("REPLICA_TABLE", REPLICA)
+    monkeypatch.setenv("REPLICA_REGION", "us-west-2")
+    assert run([rec("INSERT", "a1", {"x": 1})]) == []
+    assert live(west, REPLICA, KEY) == {("a1",): {"application_id": "a1", "x": 1}}
+
+
+@pytest.mark.parametrize("view_type", ["NEW_IMAGE", "NEW_AND_OLD_IMAGES"])
+def test_new_image_view_types_replicate_insert_modify_remove(west: Any, view_type: str) -> None:
+    kw = {"view_type": view_type}
+    recs = f.sequential(
+        [
+            rec("INSERT", "a1", {"status": "NEW"}, created=T0, **kw),
+            rec("INSERT", "a2", {"status": "NEW"}, created=T0, **kw),
+            rec("MODIFY", "a1", {"status": "SEEN"}, {"status": "NEW"}, created=T0, **kw),
+            rec("REMOVE", "a2", old={"status": "NEW"}, created=T0 + 1, **kw),
+        ]
+    )
+    assert run(recs) == []
+    assert live(west, REPLICA, KEY) == {("a1",): {"application_id": "a1", "status": "SEEN"}}
+    assert tombstones(west, REPLICA, KEY) == {("a2",)}
+
+
+@pytest.mark.parametrize("view_type", ["KEYS_ONLY", "OLD_IMAGE"])
+def test_keys_only_and_old_image_cannot_replicate_writes(west: Any, view_type: str) -> None:
+    insert = rec("INSERT", "a1", {"x": 1}, view_type=view_type)
+    modify = rec("MODIFY", "a1", {"x": 2}, {"x": 1}, view_type=view_type)
+    remove = rec("REMOVE", "a1", old={"x": 2}, view_type=view_type)
+    with pytest.raises(
+        BatchFailed, match=f"INSERT without NewImage \\(stream view type {view_type}"
+    ):
+        run([insert])
+    records = parse_event(f.event([modify]))
+    outcome = replicate.processor().process(records, _batch())
+    assert outcome.failure is Failure.POISON
+    assert f"MODIFY without NewImage (stream view type {view_type})" in outcome.reason
+    assert "replication needs NEW_IMAGE or NEW_AND_OLD_IMAGES" in outcome.reason
+    assert run([remove]) == []  # a REMOVE needs only Keys
+    assert tombstones(west, REPLICA, KEY) == {("a1",)}
+
+
+def test_late_changes_never_overwrite_newer_data_by_change_time(west: Any) -> None:
+    v1 = rec("INSERT", "a1", {"s": "v1"}, created=T0)
+    v2 = rec("MODIFY", "a1", {"s": "v2"}, {"s": "v1"}, created=T0)  # same second, later seq
+    gone = rec("REMOVE", "a1", old={"s": "v2"}, created=T0 + 1)
+    assert run([v2]) == [] and run([v1]) == []
+    assert live(west, REPLICA, KEY)[("a1",)]["s"] == "v2"
+    assert run([gone]) == [] and run([v1]) == [] and run([v2]) == []
+    assert live(west, REPLICA, KEY) == {} and tombstones(west, REPLICA, KEY) == {("a1",)}
+
+
+def test_version_attribute_orders_changes(west: Any, monkeypatch: Any) -> None:
+    """Versions decide, not times: a change with a later time but an older version loses."""
+    monkeypatch.setenv("REPLICATE_VERSION_ATTRIBUTE", "rev")
+    new = rec("MODIFY", "a1", {"rev": 7, "s": "new"}, {"rev": 6}, created=T0)
+    old = rec("MODIFY", "a1", {"rev": 6, "s": "old"}, {"rev": 5}, created=T0 + 60)
+    assert run([new]) == [] and run([old]) == []
+    assert live(west, REPLICA, KEY)[("a1",)] == {"application_id": "a1", "rev": 7, "s": "new"}
+    # a REMOVE of version 7 beats version 7; the re-created item (version 8) beats both
+    assert run([rec("REMOVE", "a1", old={"rev": 7})]) == [] and run([new]) == []
+    assert live(west, REPLICA, KEY) == {}
+    assert run([rec("INSERT", "a1", {"rev": 8})]) == []
+    assert run([rec("REMOVE", "a1", old={"rev": 7})]) == []
+    assert live(west, REPLICA, KEY) == {("a1",): {"application_id": "a1", "rev": 8}}
+    # an image without the version attribute cannot be ordered: poison, named
+    with pytest.raises(BatchFailed, match="NewImage has no numeric attribute 'rev'"):
+        run([rec("INSERT", "a2", {"s": "x"})])
+
+
+def test_throttled_replica_reports_from_the_failed_record(west: Any) -> None:
+    from handlers.versioned import dynamodb_client
+
+    recs = f.sequential([rec("INSERT", f"a{i}", {"i": i}, created=T0) for i in range(4)])
+    outage = Outage(
+        dynamodb_client("us-west-2"), "PutItem", window(2, 3), "ThrottlingException", 400
+    )
+    try:
+        assert run(recs) == [r["dynamodb"]["SequenceNumber"] for r in recs[1:]]
+        assert outage.failed == 3 and set(live(west, REPLICA, KEY)) == {("a0",)}
+        outage.on = False
+        assert run(recs[1:]) == []  # the redelivery from the reported record
+    finally:
+        outage.on = False
+    assert set(live(west, REPLICA, KEY)) == {(f"a{i}",) for i in range(4)}
+
+
+def workload(n: int, seed: int) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    rng = random.Random(seed)
+    state: dict[str, dict[str, Any]] = {}
+    records = []
+    for i in range(n):
+        app = f"a{rng.randrange(6)}"
+        created = T0 + i // 4  # several changes per second: the sequence number decides
+        if app not in state:
+            state[app] = {"application_id": app, "v": i}
+            records.append(rec("INSERT", app, {"v": i}, created=created))
+        elif rng.random() < 0.25:
+            old = state.pop(app)
+            records.append(rec("REMOVE", app, old={"v": old["v"]}, created=created))
+        else:
+            old_v = state[app]["v"]
+            state[app] = {"application_id": app, "v": i}
+            records.append(rec("MODIFY", app, {"v": i}, {"v": old_v}, created=created))
+    return f.sequential(records), state
+
+
+@pytest.mark.parametrize("crash_on", [3, 20])
+def test_replay_after_a_crash_ends_in_the_source_state(west: Any, crash_on: int) -> None:
+    from handlers import versioned
+
+    recs, state = workload(50, seed=crash_on)
+    client = versioned.dynamodb_client("us-west-2")
+    versioned.set_client("us-west-2", crash_after_call(client, "put_item", [crash_on]))
+    try:
+        result = deliver(replicate.handler, recs, batch_size=20)
+    finally:
+        versioned.set_client("us-west-2", client)
+    assert result.dlq == [] and len(result.invocations) > 3
+    expected = {(k,): {"application_id": k, "v": v["v"]} for k, v in state.items()}
+    assert live(west, REPLICA, KEY) == expected
+
+
+def test_bad_input_is_poison_with_a_clear_reason(west: Any) -> None:
+    proc = replicate.processor()
+    wrong_key = rec("INSERT", "a1", {"x": 1})
+    wrong_key["dynamodb"]["Keys"] = {"application_id": {"N": "1"}}
+    wrong_key["dynamodb"]["NewImage"]["application_id"] = {"N": "1"}
+    bad_set = rec("INSERT", "a2", {"x": 1})
+    bad_set["dynamodb"]["NewImage"]["tags"] = {"SS": []}
+    bad_binary = rec("INSERT", "a3", {"x": 1})
+    bad_binary["dynamodb"]["NewImage"]["m"] = {"M": {"b": {"B": "??"}}}
+    for bad, expected in (
+        (wrong_key, "ValidationException"),
+        (bad_set, "NewImage.tags: SS is empty"),
+        (bad_binary, "NewImage.m.b: B is not valid base64"),
+    ):
+        outcome = proc.process(parse_event(f.event([bad])), _batch())
+        assert (outcome.done, outcome.failure) == (0, Failure.POISON)
+        assert expected in outcome.reason, outcome.reason
+    assert scan(west, REPLICA) == []
+
+
+def test_replicating_into_the_source_table_itself_is_refused(west: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("REPLICA_TABLE", f.TABLE)  # the stream's own table, same region
+    with pytest.raises(BatchFailed, match="REPLICA_TABLE: the target table 'applications' is"):
+        run([rec("INSERT", "a1", {"x": 1})])
+
+
+def test_configuration_errors_name_the_variable() -> None:
+    with pytest.raises(ConfigError, match="REPLICA_TABLE is required"):
+        replicate.build({})
+    with pytest.raises(ConfigError, match="REPLICA_REGION"):
+        replicate.build({"REPLICA_TABLE": "r", "REPLICA_REGION": "west"})
+
+
+def test_view_and_replicate_in_one_pipeline(west: Any, monkeypatch: Any) -> None:
+    """Both processors behind one stream reader, with a crash in the middle of a batch: the
+    redelivery leaves the replica equal to the source and the view equal to its model."""
+    from handlers import pipeline
+    from tests.conftest import create_table
+    from tests.functional.test_view import KEYS as VIEW_KEYS
+    from tests.functional.test_view import VIEW, create_view_table
+    from tests.functional.test_view import workload as view_workload
+
+    create_table("checkpoints")
+    view_ddb = create_view_table(VIEW, "candidate_id", "application_id")
+    for name, value in {
+        "PROCESSORS": "view,replicate",
+        "CHECKPOINT_TABLE": "checkpoints",
+        "VIEW_TABLE": VIEW,
+        "VIEW_PARTITION_KEY": "candidate_id",
+        "VIEW_SORT_KEY": "application_id",
+        "AWS_LAMBDA_FUNCTION_NAME": "pipeline-fn",
+    }.items():
+        monkeypatch.setenv(name, value)
+    recs, expected = view_workload(30, seed=5)
+    from handlers import versioned
+
+    client = versioned.dynamodb_client("us-west-2")
+    versioned.set_client("us-west-2", crash_after_call(client, "put_item", [18]))
+    try:
+        result = deliver(pipeline.handler, recs, batch_size=30)
+    finally:
+        versioned.set_client("us-west-2", client)
+    assert result.dlq == [] and len(result.invocations) > 1
+    assert {k: v["status"] for k, v in live(view_ddb, VIEW, VIEW_KEYS).items()} == expected
+    replica = {k[0]: v["status"] for k, v in live(west, REPLICA, KEY).items()}
+    assert replica == {app: status for (_, app), status in expected.items()}
+
+
+def test_bad_input_corpus(west: Any) -> None:
+    """Every value of tests/events/bad_input.json: a bad one is a POISON record with the
+    toolkit's exact message (checked before any write: moto accepts some values DynamoDB
+    rejects), a good one is copied and reads back as the toolkit decodes it."""
+    import json
+    from pathlib import Path
+
+    from handlers.stream import deserialize
+
+    corpus = json.loads((Path(__file__).parents[1] / "events" / "bad_input.json").read_text())
+    proc = replicate.processor()
+    good = {}
+    for i, case in enumerate(corpus["values"]):
+        record = rec("INSERT", f"v{i}", {"x": 1}, seq=f.BASE_SEQ + i)
+        record["dynamodb"]["NewImage"]["value"] = case["value"]
+        outcome = proc.process(parse_event(f.event([record])), _batch())
+        if "error" in case:
+            assert (outcome.done, outcome.failure) == (0, Failure.POISON), case["case"]
+            assert outcome.reason == case["error"], case["case"]
+        else:
+            assert (outcome.done, outcome.failure) == (1, None), (case["case"], outcome.reason)
+            good[f"v{i}"] = deserialize(case["value"])
+    # read back raw and decode with the toolkit (boto3's decoder rejects valid numbers near
+    # 1E-130, boto3 issue 2500)
+    from ddbt.ops.records import event_form
+
+    items = {i["application_id"]["S"]: i for i in west.scan(TableName=REPLICA)["Items"]}
+    assert set(items) == set(good) and len(good) >= 10
+    for key, value in good.items():
+        assert deserialize(event_form(items[key]["value"])) == value, key
