@@ -5,6 +5,10 @@ Python exactly as boto3's ``TypeDeserializer`` does (``N`` as an exact ``Decimal
 ``bytes``, sets as ``set``), and ``to_json`` writes the same value as JSON text without going
 through Python objects (numbers kept digit for digit, bytes as base64, sets as sorted lists).
 Both raise ``MalformedValue`` naming what is wrong; a record that carries one fails alone.
+Messages name the attribute path, the type tag and the problem, never the value itself (any
+value may be a secret, whatever a processor's redact list says): a bad value is described by
+its Python type and size only (``_kind``), so no processor can log or publish one by quoting
+the reason.
 
 Speed: each decoder has a fast path that builds no attribute paths and checks only what it
 must; when it fails for any reason, a second, careful walk (``_checked``) finds the first
@@ -52,6 +56,7 @@ __all__ = [
     "RecordError",
     "StreamRecord",
     "ViewType",
+    "describe_value",
     "deserialize",
     "deserialize_image",
     "image_to_json",
@@ -135,8 +140,43 @@ class MalformedValue(RecordError):
 
 
 def _show(value: object, limit: int) -> str:
-    """A short repr for messages, safe for huge or deeply nested garbage."""
+    """A short repr for messages, safe for huge or deeply nested garbage. Only for record
+    metadata and type tags: attribute values are described with ``_kind``."""
     return _REPR.repr(value)[:limit]
+
+
+def _count(n: int, unit: str) -> str:
+    return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
+
+
+def _kind(value: object) -> str:
+    """What a bad attribute value is, without its content: type, and size for containers
+    and text (``str of 5 characters``, ``list of 2 items``, ``dict of 1 key``)."""
+    if value is None:
+        return "None"
+    if isinstance(value, str):
+        return f"str of {_count(len(value), 'character')}"
+    if isinstance(value, (list, tuple)):
+        return f"{type(value).__name__} of {_count(len(value), 'item')}"
+    if isinstance(value, Mapping):
+        return f"{type(value).__name__} of {_count(len(value), 'key')}"
+    return type(value).__name__
+
+
+def _tags(av: Mapping[Any, Any]) -> str:
+    """The type tags (keys) of a malformed attribute value: names, not values."""
+    if not av:
+        return "no type tag"
+    shown = ", ".join(_show(k, 20) for k in islice(av, 4))
+    return f"{_count(len(av), 'type tag')} ({shown}{', ...' if len(av) > 4 else ''})"
+
+
+def describe_value(av: object) -> str:
+    """An attribute value for an error message, without its content (a value may be a
+    secret): its type tags when it is a typed value, otherwise its type and size."""
+    if isinstance(av, Mapping):
+        return f"a value with {_tags(av)}"
+    return f"a {_kind(av)}"
 
 
 class _Invalid(Exception):
@@ -181,9 +221,9 @@ def _number_problem(value: object) -> str:
     except ArithmeticError:
         syntax_ok = False
     if not syntax_ok:
-        return f"N must be a decimal number string, got {value!r:.60}"
+        return f"N must be a decimal number string, got a {_kind(value)} that is not one"
     return (
-        f"N {value!r:.60} is outside DynamoDB's number range "
+        f"N (a {_kind(value)}) is outside DynamoDB's number range "
         "(38 significant digits, magnitude 1E-130 to 9.99E+125)"
     )
 
@@ -309,8 +349,9 @@ _DECODERS: dict[str, Callable[[Any, int], Any]] = {
 def _checked(av: object, path: str, depth: int) -> Any:
     """Decode like ``_value``, raising ``MalformedValue`` that names the first problem."""
     if not isinstance(av, Mapping) or len(av) != 1:
+        got = _tags(av) if isinstance(av, Mapping) else _kind(av)
         raise MalformedValue(
-            f"{path}: expected an attribute value with exactly one type tag, got {_show(av, 80)}"
+            f"{path}: expected an attribute value with exactly one type tag, got {got}"
         )
     ((tag, value),) = av.items()
     if tag == "S":
@@ -331,11 +372,11 @@ def _checked(av: object, path: str, depth: int) -> Any:
         return [_checked(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]
     if tag == "BOOL":
         if type(value) is not bool:
-            raise MalformedValue(f"{path}: BOOL must be true or false, got {_show(value, 40)}")
+            raise MalformedValue(f"{path}: BOOL must be true or false, got {_kind(value)}")
         return value
     if tag == "NULL":
         if value is not True:
-            raise MalformedValue(f"{path}: NULL must be true, got {_show(value, 40)}")
+            raise MalformedValue(f"{path}: NULL must be true, got {_kind(value)}")
         return None
     if tag == "B":
         return _checked_binary(value, path)
@@ -370,7 +411,9 @@ def _checked_binary(value: object, path: str) -> bytes:
     try:
         return _binary(value)
     except ValueError as exc:  # binascii.Error, or non-ASCII text
-        raise MalformedValue(f"{path}: B is not valid base64 ({exc}): {value!r:.60}") from None
+        raise MalformedValue(
+            f"{path}: B is not valid base64 ({exc}), got a {_kind(value)}"
+        ) from None
 
 
 def _checked_image(image: object, path: str) -> dict[Any, Any]:
@@ -500,7 +543,7 @@ def to_json(av: object, path: str = "value") -> str:
         return _json(av, 1)
     except Exception as exc:
         _checked(av, path, 1)
-        raise MalformedValue(f"{path}: cannot be written as JSON ({exc!r:.80})") from exc
+        raise MalformedValue(f"{path}: cannot be written as JSON ({type(exc).__name__})") from exc
 
 
 def image_to_json(image: object, path: str = "image") -> str:
@@ -509,7 +552,7 @@ def image_to_json(image: object, path: str = "image") -> str:
         return _object_json(image, 1)
     except Exception as exc:
         _checked_image(image, path)
-        raise MalformedValue(f"{path}: cannot be written as JSON ({exc!r:.80})") from exc
+        raise MalformedValue(f"{path}: cannot be written as JSON ({type(exc).__name__})") from exc
 
 
 # --------------------------------------------------------------------------------------

@@ -59,6 +59,7 @@ from handlers.stream import (
     MalformedValue,
     RecordError,
     StreamRecord,
+    describe_value,
     deserialize,
     deserialize_image,
 )
@@ -159,7 +160,7 @@ class Ordering:
         if type(av) is not dict or len(av) != 1 or "N" not in av:
             raise RecordError(
                 f"{where}.{self.attribute} (named by {self.variable}) must be a number (N), "
-                f"got {str(av)[:60]}"
+                f"got {describe_value(av)}"
             )
         deserialize(av, f"{where}.{self.attribute}")  # MalformedValue unless a valid N
         text: str = av["N"]

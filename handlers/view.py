@@ -46,7 +46,7 @@ from handlers.batch import Batch, Failure, Outcome, run_batch
 from handlers.config import ConfigError, env_list, env_optional, env_required
 from handlers.observe import log
 from handlers.runtime import checkpoint_store, once
-from handlers.stream import EventName, RecordError, StreamRecord, deserialize
+from handlers.stream import EventName, RecordError, StreamRecord, describe_value, deserialize
 from handlers.versioned import (
     METADATA,
     VERSION,
@@ -97,7 +97,7 @@ class ViewProcessor:
                 return None
             if type(av) is not dict or len(av) != 1 or next(iter(av)) not in _KEY_TAGS:
                 raise RecordError(
-                    f"{where}.{name} is the view key but holds {str(av)[:60]}: a key "
+                    f"{where}.{name} is the view key but holds {describe_value(av)}: a key "
                     "attribute must be a string (S), number (N) or binary (B)"
                 )
             deserialize(av, f"{where}.{name}")  # MalformedValue names a bad value

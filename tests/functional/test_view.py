@@ -356,7 +356,8 @@ def test_bad_input_is_poison_with_a_clear_reason(ddb: Any) -> None:
     cases = {
         # a number the view table's string key cannot hold: DynamoDB's ValidationException
         "ValidationException": rec("INSERT", "a1", {"candidate_id": 7}),
-        "NewImage.candidate_id is the view key but holds": rec(
+        # described by its type tag, never by its content (the value could be a secret)
+        "NewImage.candidate_id is the view key but holds a value with 1 type tag ('L'): a key": rec(
             "INSERT", "a2", {"candidate_id": ["c1"]}
         ),
         "NewImage.score: N must be a decimal number string": _with(

@@ -383,7 +383,7 @@ def test_stream_arn_is_the_batch_majority() -> None:
 
 
 def test_deep_garbage_in_a_message_is_shown_briefly() -> None:
-    # the message's repr of a bad value is bounded: no RecursionError, no megabyte reasons
+    # the message names the type tags only: no RecursionError, no megabyte reasons, no values
     deep: list[Any] = []
     for _ in range(5000):
         deep = [deep]
@@ -391,8 +391,8 @@ def test_deep_garbage_in_a_message_is_shown_briefly() -> None:
     for decode in (deserialize, to_json):
         with pytest.raises(MalformedValue) as caught:
             decode(bad, "NewImage.value")
-        assert str(caught.value).startswith(
+        # only the type tags are named, never the values
+        assert str(caught.value) == (
             "NewImage.value: expected an attribute value with exactly one type tag, "
-            "got {'S': 'a', 'N': '1', 'L': [[[...]]], "
+            "got 4 type tags ('S', 'N', 'L', 'X')"
         )
-        assert len(str(caught.value)) < 200

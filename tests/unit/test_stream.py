@@ -378,7 +378,10 @@ def test_a_malformed_image_fails_only_where_it_is_used() -> None:
     assert record.old_image is not None
     with pytest.raises(MalformedValue) as caught:
         record.new_image  # noqa: B018
-    assert str(caught.value) == "NewImage.score: N must be a decimal number string, got '8 7'"
+    assert str(caught.value) == (
+        "NewImage.score: N must be a decimal number string, "
+        "got a str of 3 characters that is not one"
+    )
     with pytest.raises(MalformedValue):
         record.image  # noqa: B018
 

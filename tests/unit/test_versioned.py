@@ -131,3 +131,15 @@ def test_loops_back_names_a_target_that_is_the_source_table(monkeypatch: Any) ->
     assert loops_back(arn, "applications-replica", "") == ""
     other_account = "arn:aws:dynamodb:us-east-1:210987654321:table/applications"
     assert loops_back(arn, other_account, "") == ""
+
+
+def test_a_version_attribute_of_the_wrong_type_is_named_without_its_value() -> None:
+    from handlers.versioned import Ordering
+
+    ordering = Ordering("version", "VIEW_VERSION_ATTRIBUTE")
+    with pytest.raises(RecordError) as caught:
+        ordering.version_in({"version": {"S": "s3cr3t-token"}}, "NewImage")
+    assert str(caught.value) == (
+        "NewImage.version (named by VIEW_VERSION_ATTRIBUTE) must be a number (N), "
+        "got a value with 1 type tag ('S')"
+    )
