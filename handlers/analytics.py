@@ -137,6 +137,9 @@ class AnalyticsProcessor:
         if batch.window is not None:
             return self._process_window(records, batch, store)
         skipped = 0
+        # What the entry at the batch's first record says this processor applied, as the
+        # engine loaded it: the commit below is conditional on it (see _commit).
+        prior = batch.loaded.get(self.name)
         plan = batch.loaded_item.get(PLAN)
         if plan is not None:
             # A commit plan left by an interrupted invocation of a delivery that started at
@@ -147,6 +150,7 @@ class AnalyticsProcessor:
                 through = self._complete_plan(store, batch, json.loads(plan["S"]))
             except _Unavailable as exc:
                 return Outcome(0, Failure.TRANSIENT, str(exc))
+            prior = through  # the plan's final transaction wrote it at the first record
             while skipped < len(records) and records[skipped].seq <= through:
                 skipped += 1
         todo = records[skipped:]
@@ -165,7 +169,7 @@ class AnalyticsProcessor:
             if batch.budget.expired():
                 return Outcome(skipped, Failure.TIME, "time budget exhausted before the commit")
             try:
-                self._commit(store, batch, deltas, points, through)
+                self._commit(store, batch, deltas, points, through, prior)
             except _Unavailable as exc:
                 return Outcome(skipped, Failure.TRANSIENT, str(exc))
         if good < len(todo):
@@ -179,11 +183,34 @@ class AnalyticsProcessor:
         deltas: Mapping[str, Delta],
         points: Sequence[str],
         through: int,
+        prior: int | None = None,
     ) -> None:
         marks = [store.update_action(batch.stream_arn, p, self.name, through) for p in points]
         updates = [self._update(pk, d) for pk, d in sorted(deltas.items())]
         if len(updates) + len(marks) <= MAX_ACTIONS:
-            self._transact(updates + marks)
+            if batch.store is None:  # no progress was loaded: nothing to compare with
+                self._transact(updates + marks)
+                return
+            # A transaction retried after it committed (the response was lost: connection
+            # reset, read timeout) must not count twice. AWS recognises such a retry by the
+            # ClientRequestToken botocore adds, but an endpoint that ignores it (moto, so
+            # the local runtime) applies it again. So the progress mark at the batch's
+            # first record (points[0]; always in the transaction) is conditional on the
+            # value loaded at the start: a repeat fails that condition alone, and the entry
+            # then holding exactly this commit's ``through`` proves the first one landed.
+            guard = marks[0]["Update"]
+            guard["ConditionExpression"] = (
+                "attribute_not_exists(#p)" if prior is None else "#p = :prior"
+            )
+            if prior is not None:
+                guard["ExpressionAttributeValues"][":prior"] = {"S": str(prior)}
+            first = batch.records[0].sequence_number
+
+            def committed() -> bool:
+                item = store.load_item(batch.stream_arn, first)
+                return store.progress(item).get(self.name) == through
+
+            self._transact(updates + marks, guard=len(updates), committed=committed)
             return
         plan = {
             "id": f"{batch.records[0].sequence_number}-{through}",
@@ -298,20 +325,45 @@ class AnalyticsProcessor:
             }
         }
 
-    def _transact(self, actions: list[dict[str, Any]], tolerate_done: bool = False) -> None:
+    def _transact(
+        self,
+        actions: list[dict[str, Any]],
+        tolerate_done: bool = False,
+        guard: int | None = None,
+        committed: Callable[[], bool] | None = None,
+    ) -> None:
+        """Run one transaction. ``tolerate_done``: a failed condition on the last action
+        alone means an earlier invocation did it (``_AlreadyDone``). ``guard``: the index of
+        an action whose failed condition alone means this commit may already have landed;
+        ``committed()`` decides (then the call returns as a success)."""
         try:
             self._ddb().transact_write_items(TransactItems=actions)
         except Exception as exc:
             code = aws.error_code(exc)
             reasons = getattr(exc, "response", {}).get("CancellationReasons") or []
-            if (
-                tolerate_done
+            only = len(actions) - 1 if tolerate_done else guard
+            alone = (
+                only is not None
                 and code == "TransactionCanceledException"
-                and reasons
-                and reasons[-1].get("Code") == "ConditionalCheckFailed"
-                and all(r.get("Code") in ("None", None) for r in reasons[:-1])
-            ):
+                and len(reasons) == len(actions)
+                and reasons[only].get("Code") == "ConditionalCheckFailed"
+                and all(r.get("Code") in ("None", None) for i, r in enumerate(reasons) if i != only)
+            )
+            if alone and tolerate_done:
                 raise _AlreadyDone() from exc
+            if alone and committed is not None:
+                try:
+                    if committed():
+                        return
+                except Exception as read_exc:
+                    raise _Unavailable(
+                        f"analytics: reading the checkpoint after a failed commit failed "
+                        f"({aws.error_code(read_exc) or read_exc})"
+                    ) from read_exc
+                raise _Unavailable(
+                    "analytics: the checkpoint entry changed during the invocation (a "
+                    "concurrent delivery of the same records?); the redelivery re-reads it"
+                ) from exc
             raise _Unavailable(f"analytics: TransactWriteItems failed ({code or exc})") from exc
 
     # -- tumbling windows -------------------------------------------------------------
