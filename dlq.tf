@@ -11,6 +11,8 @@ resource "aws_sqs_queue" "dlq" {
 
   name                      = "${each.value.name}-dlq"
   message_retention_seconds = var.dlq_message_retention_seconds
+  # With the DLQ archiver (archiver.tf): six times its timeout, as an SQS mapping needs.
+  visibility_timeout_seconds = local.dlq_visibility_timeout_seconds
 
   sqs_managed_sse_enabled           = var.dlq_kms_key_arn == null ? true : null
   kms_master_key_id                 = var.dlq_kms_key_arn

@@ -1,11 +1,17 @@
 ################################################################################
-# Buckets the module creates: the ETL sink (key "etl") and the on-failure destination
-# (key "failures", on_failure_destination = "s3"). Both: SSE (KMS or S3), public access blocked,
+# Buckets the module creates: the ETL sink (key "etl"), the on-failure destination
+# (key "failures", on_failure_destination = "s3") and the DLQ archive (key "archive",
+# create_dlq_archiver). Each: SSE (KMS or S3), public access blocked,
 # owner-enforced objects, TLS-only policy, versioning, lifecycle.
 ################################################################################
 
+locals {
+  # The buckets of main.tf plus the DLQ archive bucket (archiver.tf).
+  managed_buckets = merge(local.buckets, local.archiver_buckets)
+}
+
 resource "aws_s3_bucket" "this" {
-  for_each = local.buckets
+  for_each = local.managed_buckets
 
   #checkov:skip=CKV_AWS_18:Server access logging needs a separate log bucket owned by the caller; CloudTrail data events are the alternative.
   #checkov:skip=CKV_AWS_144:Cross-region replication is a disaster-recovery choice of the caller, not of this module.
@@ -44,10 +50,10 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
 
   rule {
     apply_server_side_encryption_by_default {
-      sse_algorithm     = local.buckets[each.key].kms_key_arn == null ? "AES256" : "aws:kms"
-      kms_master_key_id = local.buckets[each.key].kms_key_arn
+      sse_algorithm     = local.managed_buckets[each.key].kms_key_arn == null ? "AES256" : "aws:kms"
+      kms_master_key_id = local.managed_buckets[each.key].kms_key_arn
     }
-    bucket_key_enabled = local.buckets[each.key].kms_key_arn != null
+    bucket_key_enabled = local.managed_buckets[each.key].kms_key_arn != null
   }
 }
 
@@ -82,7 +88,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
   }
 
   dynamic "rule" {
-    for_each = local.buckets[each.key].expiration_days == null ? [] : [local.buckets[each.key]]
+    for_each = local.managed_buckets[each.key].expiration_days == null ? [] : [local.managed_buckets[each.key]]
 
     content {
       id     = "expire-objects"

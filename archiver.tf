@@ -1,0 +1,287 @@
+################################################################################
+# DLQ archiver (create_dlq_archiver = true, on_failure_destination = "sqs")
+#
+# A dead-letter queue message describes a failed batch (shard, sequence range), not its
+# records, and the stream keeps records for 24 hours. One function, subscribed to every DLQ
+# with an SQS event source mapping, reads the described records back from the stream within
+# seconds and writes them to S3 (handlers/archiver.py): one gzip JSON Lines object per message,
+# <prefix><function name>/<shardId>/<start>-<end>.jsonl.gz, that `ddbt redrive --from-s3`
+# and `ddbt replay --from-archive` re-run later. Messages are deleted once archived; a message
+# whose records already expired is archived alone (flagged) and alarms.
+################################################################################
+
+locals {
+  create_dlq_archiver = local.failure_to_sqs && var.create_dlq_archiver
+  dlq_archiver_name   = "${var.name}-dlq-archiver"
+
+  # The archive bucket: created with the module's bucket hardening (s3.tf) unless brought.
+  create_dlq_archive_bucket = local.create_dlq_archiver && var.dlq_archiver_bucket_arn == null
+  archiver_buckets = local.create_dlq_archive_bucket ? {
+    archive = {
+      name            = coalesce(var.dlq_archiver_bucket_name, "${lower(var.name)}-dlq-archive-${local.account_id}")
+      kms_key_arn     = var.dlq_archiver_bucket_kms_key_arn
+      expiration_days = var.dlq_archiver_expiration_days
+      prefix          = var.dlq_archiver_prefix
+      force_destroy   = var.dlq_archiver_bucket_force_destroy
+    }
+  } : {}
+  dlq_archive_bucket_arn = !local.create_dlq_archiver ? null : (
+    var.dlq_archiver_bucket_arn == null ? try(aws_s3_bucket.this["archive"].arn, null) : var.dlq_archiver_bucket_arn
+  )
+  dlq_archive_bucket_name = local.dlq_archive_bucket_arn == null ? null : element(split(":::", local.dlq_archive_bucket_arn), 1)
+
+  # The SQS event source mapping needs a queue visibility timeout of at least the function's
+  # timeout; AWS recommends six times it. Without the archiver the provider default (30 s).
+  dlq_visibility_timeout_seconds = local.create_dlq_archiver ? 6 * var.dlq_archiver_timeout : null
+
+  dlq_archiver_kms_grants = [for g in [
+    { sid = "DecryptSourceTableStream", key = var.table_kms_key_arn, actions = ["kms:Decrypt"] },
+    { sid = "DecryptDeadLetterQueues", key = var.dlq_kms_key_arn, actions = ["kms:Decrypt"] },
+    { sid = "UseArchiveBucketKey", key = var.dlq_archiver_bucket_kms_key_arn, actions = ["kms:GenerateDataKey"] },
+  ] : g if g.key != null]
+
+  dlq_archiver_policy_statements = concat(
+    [
+      {
+        Sid      = "WriteOwnLogs"
+        Effect   = "Allow"
+        Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+        Resource = ["${try(aws_cloudwatch_log_group.archiver[0].arn, "")}:log-stream:*"]
+      },
+      {
+        # The event source mapping receives and deletes messages with the function's role.
+        Sid      = "ConsumeDeadLetterQueues"
+        Effect   = "Allow"
+        Action   = ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
+        Resource = [for q in aws_sqs_queue.dlq : q.arn]
+      },
+      {
+        # GetShardIterator AT/AFTER_SEQUENCE_NUMBER and GetRecords on the described range
+        # (the message names the shard, so no DescribeStream).
+        Sid      = "ReadTableStream"
+        Effect   = "Allow"
+        Action   = ["dynamodb:GetRecords", "dynamodb:GetShardIterator"]
+        Resource = [local.stream_arn]
+      },
+      {
+        Sid      = "WriteArchives"
+        Effect   = "Allow"
+        Action   = ["s3:PutObject"]
+        Resource = [local.dlq_archive_bucket_arn == null ? null : "${local.dlq_archive_bucket_arn}/${var.dlq_archiver_prefix}*"]
+      },
+    ],
+    [for g in local.dlq_archiver_kms_grants : {
+      Sid      = g.sid
+      Effect   = "Allow"
+      Action   = g.actions
+      Resource = [g.key]
+    }],
+  )
+}
+
+# Inputs of the archiver, checked at plan time.
+resource "terraform_data" "check_dlq_archiver" {
+  count = local.create && var.create_dlq_archiver ? 1 : 0
+
+  lifecycle {
+    precondition {
+      condition     = var.on_failure_destination == "sqs"
+      error_message = "create_dlq_archiver = true archives the messages of the dead-letter queues, which exist only with on_failure_destination = \"sqs\" (an S3 destination already holds the records)."
+    }
+
+    precondition {
+      condition     = var.dlq_archiver_bucket_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.dlq_archiver_bucket_arn))
+      error_message = "dlq_archiver_bucket_arn must be null (the module creates the bucket) or an S3 bucket ARN (arn:aws:s3:::<bucket>)."
+    }
+
+    precondition {
+      condition     = var.dlq_archiver_bucket_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.dlq_archiver_bucket_kms_key_arn))
+      error_message = "dlq_archiver_bucket_kms_key_arn must be null or a KMS key ARN."
+    }
+
+    precondition {
+      condition     = can(regex("^([A-Za-z0-9!_.*'()-]+/)+$", var.dlq_archiver_prefix)) && !strcontains(var.dlq_archiver_prefix, "..")
+      error_message = "dlq_archiver_prefix must be a key prefix such as \"dlq-archive/\": path segments of letters, digits and !_.*'()- each ending with '/', no '..'."
+    }
+
+    precondition {
+      condition     = var.dlq_archiver_timeout >= 10 && var.dlq_archiver_timeout <= 900
+      error_message = "dlq_archiver_timeout must be from 10 to 900 seconds (six times it, the DLQs' visibility timeout, stays within SQS's 12 hours)."
+    }
+
+    precondition {
+      condition     = var.dlq_archiver_expiration_days == null ? true : var.dlq_archiver_expiration_days >= 1
+      error_message = "dlq_archiver_expiration_days must be null (keep archives) or at least 1."
+    }
+  }
+}
+
+resource "aws_cloudwatch_log_group" "archiver" {
+  count = local.create_dlq_archiver ? 1 : 0
+
+  #checkov:skip=CKV_AWS_338:Retention is the caller's choice (log_retention_in_days, default 30 days); one year is not required for archiver logs.
+
+  name              = "/aws/lambda/${local.dlq_archiver_name}"
+  retention_in_days = var.log_retention_in_days
+  kms_key_id        = var.log_kms_key_arn
+
+  tags = var.tags
+}
+
+resource "aws_iam_role" "archiver" {
+  count = local.create_dlq_archiver ? 1 : 0
+
+  name        = local.dlq_archiver_name
+  description = "Execution role of the ${local.dlq_archiver_name} function"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "LambdaAssumeRole"
+      Effect    = "Allow"
+      Action    = "sts:AssumeRole"
+      Principal = { Service = "lambda.amazonaws.com" }
+    }]
+  })
+
+  tags = var.tags
+}
+
+resource "aws_iam_role_policy" "archiver" {
+  count = local.create_dlq_archiver ? 1 : 0
+
+  name = "least-privilege"
+  role = aws_iam_role.archiver[0].id
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = local.dlq_archiver_policy_statements
+  })
+}
+
+resource "aws_lambda_function" "archiver" {
+  count = local.create_dlq_archiver ? 1 : 0
+
+  #checkov:skip=CKV_AWS_50:X-Ray tracing is not used; the archiver emits embedded metrics and structured logs.
+  #checkov:skip=CKV_AWS_116:SQS-invoked: a message the archiver cannot handle stays in its dead-letter queue and is delivered again; a function DLQ would not be used.
+  #checkov:skip=CKV_AWS_117:The archiver calls only AWS APIs (DynamoDB Streams, S3); a VPC is not needed and would need NAT or endpoints.
+  #checkov:skip=CKV_AWS_272:Code signing is optional; the code is the module's reproducible zip or the caller's S3 object.
+
+  function_name = local.dlq_archiver_name
+  description   = "Archives the records the dead-letter queue messages of ${var.name} describe to S3"
+  role          = aws_iam_role.archiver[0].arn
+  handler       = "handlers.archiver.handler"
+  runtime       = var.runtime
+  architectures = [var.architecture]
+  memory_size   = var.dlq_archiver_memory_size
+  timeout       = var.dlq_archiver_timeout
+  kms_key_arn   = var.function_kms_key_arn
+
+  # Unreserved: the mappings' own SQS scaling bounds it (at most 5 pollers per queue at first).
+  reserved_concurrent_executions = -1
+
+  filename          = local.package_on_s3 ? null : local.package_path
+  source_code_hash  = !local.package_on_s3 && local.package_exists ? filebase64sha256(local.package_path) : null
+  s3_bucket         = local.package_on_s3 ? var.s3_package.bucket : null
+  s3_key            = local.package_on_s3 ? var.s3_package.key : null
+  s3_object_version = local.package_on_s3 ? var.s3_package.version_id : null
+
+  environment {
+    variables = {
+      ARCHIVE_BUCKET    = local.dlq_archive_bucket_name
+      ARCHIVE_PREFIX    = var.dlq_archiver_prefix
+      METRICS_NAMESPACE = var.metrics_namespace
+      LOG_LEVEL         = var.log_level
+    }
+  }
+
+  tags = var.tags
+
+  depends_on = [
+    aws_cloudwatch_log_group.archiver,
+    aws_iam_role_policy.archiver,
+    terraform_data.check_code,
+    terraform_data.check_dlq_archiver,
+  ]
+}
+
+# One mapping per dead-letter queue; failed messages (batchItemFailures) become visible again
+# after the queue's visibility timeout and are retried until the queue's retention ends.
+resource "aws_lambda_event_source_mapping" "archiver" {
+  for_each = local.create_dlq_archiver ? aws_sqs_queue.dlq : {}
+
+  event_source_arn                   = each.value.arn
+  function_name                      = aws_lambda_function.archiver[0].arn
+  batch_size                         = 10
+  maximum_batching_window_in_seconds = 0
+  function_response_types            = ["ReportBatchItemFailures"]
+
+  tags = var.tags
+
+  # AWS checks the role's SQS permissions when the mapping is created.
+  depends_on = [aws_iam_role_policy.archiver]
+}
+
+resource "aws_cloudwatch_metric_alarm" "archiver_errors" {
+  count = local.create_dlq_archiver && var.create_alarms ? 1 : 0
+
+  alarm_name          = "${local.dlq_archiver_name}-errors"
+  alarm_description   = "${local.dlq_archiver_name} fails (invocation errors, or messages it could not archive yet and left for SQS to deliver again); the described records leave the stream 24 hours after they were written."
+  comparison_operator = "GreaterThanThreshold"
+  evaluation_periods  = 1
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.ok_actions
+
+  metric_query {
+    id          = "failures"
+    expression  = "FILL(errors, 0) + FILL(unarchived, 0)"
+    label       = "Invocation errors plus messages left for another attempt"
+    return_data = true
+  }
+
+  metric_query {
+    id = "errors"
+
+    metric {
+      namespace   = "AWS/Lambda"
+      metric_name = "Errors"
+      dimensions  = { FunctionName = local.dlq_archiver_name }
+      period      = var.alarm_period
+      stat        = "Sum"
+    }
+  }
+
+  metric_query {
+    id = "unarchived"
+
+    metric {
+      namespace   = var.metrics_namespace
+      metric_name = "ArchiveFailures"
+      dimensions  = { FunctionName = local.dlq_archiver_name }
+      period      = var.alarm_period
+      stat        = "Sum"
+    }
+  }
+
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "archiver_records_expired" {
+  count = local.create_dlq_archiver && var.create_alarms ? 1 : 0
+
+  alarm_name          = "${local.dlq_archiver_name}-not-archived"
+  alarm_description   = "${local.dlq_archiver_name} got messages whose records had already left the stream (or bodies that are not on-failure messages): kept as evidence under ${var.dlq_archiver_prefix}, but the records are lost."
+  namespace           = var.metrics_namespace
+  metric_name         = "MessagesNotArchived"
+  dimensions          = { FunctionName = local.dlq_archiver_name }
+  statistic           = "Sum"
+  period              = var.alarm_period
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.ok_actions
+
+  tags = var.tags
+}

@@ -1,0 +1,545 @@
+"""DLQ archiver: keep the records an on-failure message describes before the stream drops them.
+
+An SQS on-failure destination gets metadata only (``DDBStreamBatchInfo``: shard, first and
+last sequence number, stream ARN); the records stay in the stream for 24 hours. This module
+reads them back and writes them to S3, so a failed batch can be re-run any time later
+(``ddbt redrive --from-s3``, ``ddbt replay --from-archive``). It is both the Lambda entry point
+``handlers.archiver.handler`` (an SQS event source mapping on each processor's DLQ, with
+``ReportBatchItemFailures``) and the implementation ``ddbt redrive --to-s3`` uses.
+
+Archive object, one per on-failure message, at a deterministic key (archiving the same
+message again overwrites it with identical bytes)::
+
+    <prefix><function name>/<shardId>/<startSequenceNumber>-<endSequenceNumber>.jsonl.gz
+
+gzip (mtime 0) of JSON Lines: the first line is a header
+``{"ddbtArchive": 1, "message": <the on-failure message>, "records": N,
+"recordsExpired": false, "detail": ""}``, then one record per line, exactly as Lambda
+delivers it in the event's ``Records`` (typed images, ``B`` base64, creation time in epoch
+seconds, ``eventSourceARN``). ``<function name>`` comes from the message's
+``requestContext.functionArn`` (alias or version qualifier dropped); a message without one
+uses the queue name.
+
+When the stream no longer holds the records (``TrimmedDataAccessException``, stream or
+shard gone, the first record not found on a closed shard or, on an open one, only empty
+pages while the first record is more than 24 hours old), the message is archived alone with
+``"recordsExpired": true`` and the reason: the evidence is kept, the SQS message is deleted,
+and an ERROR log line plus the ``MessagesNotArchived`` metric say so. A body that is not an
+on-failure message is kept as ``<prefix><queue name>/invalid/<messageId>.json.gz`` (same
+metric). Transient trouble (throttling, S3 errors, a read that stopped short of
+``endSequenceNumber`` on an open shard) reports the message in ``batchItemFailures`` so SQS
+delivers it again after the queue's visibility timeout.
+
+Environment: ``ARCHIVE_BUCKET`` (required), ``ARCHIVE_PREFIX`` (default ``dlq-archive/``),
+``METRICS_NAMESPACE``, ``LOG_LEVEL``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import time
+from base64 import b64encode
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from handlers import aws, retry
+from handlers.batch import Budget
+from handlers.config import ConfigError, env_optional, env_required
+from handlers.etl import validate_prefix
+from handlers.observe import emit_metrics, log
+from handlers.runtime import once
+
+__all__ = [
+    "ARCHIVE_VERSION",
+    "DEFAULT_PREFIX",
+    "Archive",
+    "ArchiveResult",
+    "ArchiverConfig",
+    "Expired",
+    "Incomplete",
+    "archive_key",
+    "archive_message",
+    "batch_info",
+    "build",
+    "encode_archive",
+    "event_records",
+    "fetch_records",
+    "handler",
+    "on_failure_message",
+    "read_archive",
+    "source_name",
+]
+
+ARCHIVE_VERSION = 1
+HEADER = "ddbtArchive"
+DEFAULT_PREFIX = "dlq-archive/"
+CONTENT_TYPE = "application/gzip"
+RETENTION_SECONDS = 24 * 3600  # DynamoDB Streams keeps records 24 hours
+# Errors meaning the stream no longer holds the records: trimmed (24 h retention), or the
+# stream/shard is gone (stream disabled, table deleted).
+_GONE = frozenset({"TrimmedDataAccessException", "ResourceNotFoundException"})
+_INFO_FIELDS = ("shardId", "startSequenceNumber", "endSequenceNumber", "streamArn")
+
+
+class Expired(Exception):
+    """The stream no longer holds (all of) the described records; ``records`` holds those
+    that were still readable (usually none)."""
+
+    def __init__(self, reason: str, records: Sequence[dict[str, Any]] = ()) -> None:
+        super().__init__(reason)
+        self.records = list(records)
+
+
+class Incomplete(Exception):
+    """The read stopped before ``endSequenceNumber`` on a shard that is still open (empty
+    pages, time budget): transient, try again."""
+
+
+# --------------------------------------------------------------------------------------
+# The on-failure message
+# --------------------------------------------------------------------------------------
+
+
+def on_failure_message(body: str | Mapping[str, Any]) -> dict[str, Any]:
+    """The on-failure message of an SQS body (raw, or an SNS notification whose ``Message``
+    holds it); ValueError naming what is missing."""
+    data: Any = json.loads(body) if isinstance(body, str) else dict(body)
+    if isinstance(data, dict) and "DDBStreamBatchInfo" not in data and "Message" in data:
+        data = json.loads(data["Message"])
+    if not isinstance(data, dict):
+        raise ValueError("the message body is not a JSON object")
+    batch_info(data)
+    return data
+
+
+def batch_info(message: str | Mapping[str, Any]) -> dict[str, Any]:
+    """``DDBStreamBatchInfo`` of an on-failure message (or of an SQS/SNS body)."""
+    data = on_failure_message(message) if isinstance(message, str) else message
+    info = data.get("DDBStreamBatchInfo")
+    if not isinstance(info, dict):
+        raise ValueError("not a DynamoDB stream on-failure message: no DDBStreamBatchInfo")
+    missing = [k for k in _INFO_FIELDS if not isinstance(info.get(k), str) or not info.get(k)]
+    if missing:
+        raise ValueError(f"DDBStreamBatchInfo lacks {', '.join(missing)}")
+    for k in ("startSequenceNumber", "endSequenceNumber"):
+        if not str(info[k]).isdigit():
+            raise ValueError(f"DDBStreamBatchInfo.{k} is not a decimal sequence number")
+    if int(info["startSequenceNumber"]) > int(info["endSequenceNumber"]):
+        raise ValueError("DDBStreamBatchInfo.startSequenceNumber is after endSequenceNumber")
+    return info
+
+
+def source_name(message: Mapping[str, Any], fallback: str) -> str:
+    """The failed function's name (``requestContext.functionArn`` without a qualifier),
+    else ``fallback`` (the queue name)."""
+    arn = (message.get("requestContext") or {}).get("functionArn")
+    if isinstance(arn, str) and ":function:" in arn:
+        name = arn.split(":function:", 1)[1].split(":", 1)[0]
+        if name:
+            return name
+    return fallback
+
+
+def archive_key(prefix: str, source: str, info: Mapping[str, Any]) -> str:
+    return (
+        f"{prefix}{source}/{info['shardId']}/"
+        f"{info['startSequenceNumber']}-{info['endSequenceNumber']}.jsonl.gz"
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Reading the records back from the stream
+# --------------------------------------------------------------------------------------
+
+
+def _event_value(av: Mapping[str, Any]) -> dict[str, Any]:
+    ((tag, value),) = av.items()
+    if tag == "B":
+        return {"B": value if isinstance(value, str) else b64encode(bytes(value)).decode()}
+    if tag == "BS":
+        return {"BS": [v if isinstance(v, str) else b64encode(bytes(v)).decode() for v in value]}
+    if tag == "M":
+        return {"M": {k: _event_value(v) for k, v in value.items()}}
+    if tag == "L":
+        return {"L": [_event_value(v) for v in value]}
+    return {tag: value}
+
+
+def event_records(records: Iterable[Mapping[str, Any]], stream_arn: str) -> list[dict[str, Any]]:
+    """GetRecords output (boto3: bytes for B, datetime for the creation time) in the form
+    Lambda delivers: B/BS base64 text, ``ApproximateCreationDateTime`` in whole epoch
+    seconds (rounded down), ``awsRegion`` of the stream, ``eventSourceARN`` added; every
+    other field as GetRecords returns it."""
+    out = []
+    for r in records:
+        block = dict(r["dynamodb"])
+        created = block.get("ApproximateCreationDateTime")
+        if isinstance(created, datetime):
+            block["ApproximateCreationDateTime"] = int(created.timestamp())
+        for name in ("Keys", "NewImage", "OldImage"):
+            if name in block:
+                block[name] = {k: _event_value(v) for k, v in block[name].items()}
+        rec = {k: v for k, v in r.items() if k != "dynamodb"}
+        rec["dynamodb"] = block
+        # The stream's region (what AWS returns anyway; emulators return a fixed one).
+        if stream_arn.count(":") >= 5:
+            rec["awsRegion"] = stream_arn.split(":")[3]
+        rec["eventSourceARN"] = stream_arn
+        out.append(rec)
+    return out
+
+
+def _iterator(streams: Any, info: Mapping[str, Any], kind: str, seq: str) -> str:
+    try:
+        return str(
+            streams.get_shard_iterator(
+                StreamArn=info["streamArn"],
+                ShardId=info["shardId"],
+                ShardIteratorType=kind,
+                SequenceNumber=seq,
+            )["ShardIterator"]
+        )
+    except Exception as exc:
+        code = aws.error_code(exc)
+        # ValidationException: the sequence number is not (any more) in this shard.
+        if code in _GONE or code == "ValidationException":
+            raise Expired(
+                f"the stream no longer holds shard {info['shardId']} at sequence number {seq} "
+                f"({code}: records are kept 24 hours)"
+            ) from None
+        raise
+
+
+def _older_than_retention(info: Mapping[str, Any], now: float | None = None) -> bool:
+    """Whether the batch's first record arrived more than 24 hours ago (so the stream has
+    trimmed it for certain). An arrival time that cannot be read counts as old."""
+    text = str(info.get("approximateArrivalOfFirstRecord") or "")
+    try:
+        arrived = datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return True
+    return (time.time() if now is None else now) - arrived > RETENTION_SECONDS
+
+
+def fetch_records(
+    streams: Any,
+    info: Mapping[str, Any],
+    *,
+    max_empty: int = 5,
+    expired: Callable[[], bool] = lambda: False,
+    empty_means_expired: bool = True,
+) -> list[dict[str, Any]]:
+    """The records ``info`` describes, in the Lambda event form.
+
+    GetShardIterator ``AT_SEQUENCE_NUMBER startSequenceNumber``, then GetRecords until a
+    record past ``endSequenceNumber``, the shard's end (no next iterator) or ``max_empty``
+    empty pages in a row. An expired iterator (15 minutes) is renewed after the last record
+    read. Raises ``Expired`` when the stream no longer holds the range and ``Incomplete``
+    when the read stopped short on an open shard (or ``expired()`` said time is up).
+
+    GetRecords may answer empty pages before it reaches records (DynamoDB Streams API), so
+    "only empty pages on an open shard" is ambiguous. With ``empty_means_expired`` (the
+    CLI, which leaves expired messages in the queue) it counts as expired; without (the
+    archiver, which deletes them) it counts as expired only once the first record is more
+    than 24 hours old, and as ``Incomplete`` (try again) before.
+
+    Guess (documented): with ``ParallelizationFactor`` above 1 a batch held only some
+    partition keys of its range; the stream cannot say which, so every record of the range
+    is returned (a replay may then repeat records of other keys, which were processed).
+    """
+    start, end = info["startSequenceNumber"], info["endSequenceNumber"]
+    last = int(end)
+    iterator: str | None = _iterator(streams, info, "AT_SEQUENCE_NUMBER", start)
+    raw: list[dict[str, Any]] = []
+    empty = 0
+    renewed = False
+    passed = False
+    while iterator:
+        if expired():
+            raise Incomplete(f"time ran out reading shard {info['shardId']} from {start}")
+        try:
+            page = streams.get_records(ShardIterator=iterator, Limit=1000)
+        except Exception as exc:
+            code = aws.error_code(exc)
+            if code == "ExpiredIteratorException" and not renewed:
+                renewed = True
+                iterator = (
+                    _iterator(
+                        streams,
+                        info,
+                        "AFTER_SEQUENCE_NUMBER",
+                        raw[-1]["dynamodb"]["SequenceNumber"],
+                    )
+                    if raw
+                    else _iterator(streams, info, "AT_SEQUENCE_NUMBER", start)
+                )
+                continue
+            if code in _GONE:
+                raise Expired(
+                    f"records of shard {info['shardId']} from {start} are gone ({code})",
+                    event_records(raw, info["streamArn"]),
+                ) from None
+            raise
+        records = page.get("Records") or []
+        for r in records:
+            seq = int(r["dynamodb"]["SequenceNumber"])
+            if seq > last:
+                passed = True
+                break
+            raw.append(r)
+            if seq == last:  # the range's last record: an open shard has nothing after it yet
+                passed = True
+                break
+        if passed:
+            break
+        empty = 0 if records else empty + 1
+        iterator = page.get("NextShardIterator")
+        if iterator and empty >= max_empty:
+            if not raw and (empty_means_expired or _older_than_retention(info)):
+                break  # nothing at or after the start: judged below
+            raise Incomplete(
+                f"shard {info['shardId']}: {len(raw)} record(s) read from {start}, then "
+                f"{empty} empty pages before {end}; try again"
+            )
+    arn = info["streamArn"]
+    if not raw or raw[0]["dynamodb"]["SequenceNumber"] != start:
+        raise Expired(
+            f"sequence number {start} is not in shard {info['shardId']} any more "
+            "(trimmed: records are kept 24 hours)",
+            event_records(raw, arn),
+        )
+    if raw[-1]["dynamodb"]["SequenceNumber"] != end:
+        # Past the range (or the shard ended) without meeting its last record.
+        raise Expired(
+            f"shard {info['shardId']} holds {len(raw)} record(s) from {start} but not {end}",
+            event_records(raw, arn),
+        )
+    return event_records(raw, arn)
+
+
+# --------------------------------------------------------------------------------------
+# The archive object
+# --------------------------------------------------------------------------------------
+
+
+def _line(value: Any) -> bytes:
+    return (json.dumps(value, sort_keys=True, separators=(",", ":"), default=str) + "\n").encode()
+
+
+def encode_archive(
+    message: Mapping[str, Any],
+    records: Sequence[Mapping[str, Any]],
+    *,
+    expired: bool = False,
+    detail: str = "",
+) -> bytes:
+    """The archive body: gzip (mtime 0, so identical input gives identical bytes) of a
+    header line and one line per record."""
+    header = {
+        HEADER: ARCHIVE_VERSION,
+        "message": message,
+        "records": len(records),
+        "recordsExpired": expired,
+        "detail": detail,
+    }
+    body = _line(header) + b"".join(_line(r) for r in records)
+    return gzip.compress(body, compresslevel=6, mtime=0)
+
+
+@dataclass
+class Archive:
+    """A parsed archive: the header (None for a plain JSON Lines file of records, the
+    format ``redrive --to-s3`` wrote before) and the records."""
+
+    header: dict[str, Any] | None
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def expired(self) -> bool:
+        return bool(self.header and self.header.get("recordsExpired"))
+
+
+def read_archive(body: bytes) -> Archive:
+    """Parse an archive body (gzip or plain); ValueError naming the bad line."""
+    if body[:2] == b"\x1f\x8b":
+        body = gzip.decompress(body)
+    archive = Archive(None)
+    for n, line in enumerate(body.decode("utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError as exc:
+            raise ValueError(f"line {n} is not JSON: {exc}") from None
+        if not isinstance(value, dict):
+            raise ValueError(f"line {n} is not a JSON object")
+        if HEADER in value:
+            if n != 1:
+                raise ValueError(f"line {n}: an archive header after line 1")
+            archive.header = value
+            continue
+        if not isinstance(value.get("dynamodb"), dict) or "SequenceNumber" not in value["dynamodb"]:
+            raise ValueError(f"line {n} is not a stream record (no dynamodb.SequenceNumber)")
+        archive.records.append(value)
+    return archive
+
+
+@dataclass(frozen=True)
+class ArchiveResult:
+    key: str
+    records: int
+    expired: bool
+    detail: str = ""
+
+
+def archive_message(
+    *,
+    streams: Any,
+    s3: Any,
+    bucket: str,
+    prefix: str,
+    message: Mapping[str, Any],
+    fallback_source: str,
+    expired: Callable[[], bool] = lambda: False,
+) -> ArchiveResult:
+    """Fetch the records ``message`` describes and write its archive object.
+
+    Expired records: the message is archived alone (plus any records still readable) with
+    ``recordsExpired: true``. ``Incomplete`` and AWS errors propagate (transient)."""
+    info = batch_info(message)
+    key = archive_key(prefix, source_name(message, fallback_source), info)
+    try:
+        records = fetch_records(streams, info, expired=expired, empty_means_expired=False)
+        is_expired, detail = False, ""
+    except Expired as exc:
+        records, is_expired, detail = exc.records, True, str(exc)
+    body = encode_archive(message, records, expired=is_expired, detail=detail)
+    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=CONTENT_TYPE)
+    return ArchiveResult(key, len(records), is_expired, detail)
+
+
+# --------------------------------------------------------------------------------------
+# Lambda entry point
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArchiverConfig:
+    bucket: str
+    prefix: str
+
+
+def build(env: Mapping[str, str]) -> ArchiverConfig:
+    bucket = env_required(env, "ARCHIVE_BUCKET", "the S3 bucket that receives DLQ archives")
+    try:
+        prefix = validate_prefix(env_optional(env, "ARCHIVE_PREFIX", DEFAULT_PREFIX))
+    except ConfigError as exc:
+        raise ConfigError(str(exc).replace("ETL_PREFIX", "ARCHIVE_PREFIX")) from None
+    return ArchiverConfig(bucket, prefix)
+
+
+def _queue_name(arn: str) -> str:
+    return arn.rsplit(":", 1)[-1] or "unknown-queue"
+
+
+class _Run:
+    """One invocation: ``budget`` bounds the AWS retries (``retry.budgeted``)."""
+
+    def __init__(self, budget: Budget) -> None:
+        self.budget = budget
+        self.counts = {"archived": 0, "records": 0, "not_archived": 0, "failed": 0}
+
+    @retry.budgeted
+    def one(self, record: Mapping[str, Any], batch: _Run) -> bool:
+        """Archive one SQS message; True when it may be deleted. (``batch`` is ``self``:
+        ``retry.budgeted`` takes the budget from a method's second argument.)"""
+        config = once("archiver", build)
+        mid = str(record.get("messageId", ""))
+        queue = _queue_name(str(record.get("eventSourceARN", "")))
+        s3 = aws.client("s3")
+        try:
+            message = on_failure_message(str(record.get("body", "")))
+        except (ValueError, TypeError, AttributeError) as exc:
+            key = f"{config.prefix}{queue}/invalid/{mid}.json.gz"
+            body = gzip.compress(
+                _line({HEADER: ARCHIVE_VERSION, "invalid": str(exc), "sqs": record}), mtime=0
+            )
+            s3.put_object(Bucket=config.bucket, Key=key, Body=body, ContentType=CONTENT_TYPE)
+            log(
+                "ERROR",
+                "not an on-failure message; kept as evidence",
+                messageId=mid,
+                key=key,
+                reason=str(exc),
+            )
+            self.counts["not_archived"] += 1
+            return True
+        result = archive_message(
+            streams=aws.client("dynamodbstreams"),
+            s3=s3,
+            bucket=config.bucket,
+            prefix=config.prefix,
+            message=message,
+            fallback_source=queue,
+            expired=self.budget.expired,
+        )
+        if result.expired:
+            log(
+                "ERROR",
+                "records expired from the stream before they were archived; message kept",
+                messageId=mid,
+                key=result.key,
+                reason=result.detail,
+                recordsStillReadable=result.records,
+            )
+            self.counts["not_archived"] += 1
+        else:
+            log("INFO", "archived", messageId=mid, key=result.key, records=result.records)
+            self.counts["archived"] += 1
+            self.counts["records"] += result.records
+        return True
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda entry point ``handlers.archiver.handler`` (SQS event source mapping with
+    ``ReportBatchItemFailures``): archive each message; report the ones to deliver again."""
+    once("archiver", build)  # a configuration error fails the invocation (and names it)
+    run = _Run(Budget(context))
+    failures: list[dict[str, str]] = []
+    for record in event.get("Records") or []:
+        mid = str(record.get("messageId", ""))
+        if run.budget.expired():
+            failures.append({"itemIdentifier": mid})
+            continue
+        try:
+            run.one(record, run)
+        except Exception as exc:  # any failure: SQS delivers the message again
+            log(
+                "WARNING",
+                "could not archive the message; SQS delivers it again",
+                messageId=mid,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            failures.append({"itemIdentifier": mid})
+    run.counts["failed"] = len(failures)
+    emit_metrics(
+        {
+            "MessagesArchived": (run.counts["archived"], "Count"),
+            "RecordsArchived": (run.counts["records"], "Count"),
+            "MessagesNotArchived": (run.counts["not_archived"], "Count"),
+            "ArchiveFailures": (run.counts["failed"], "Count"),
+        },
+        {"FunctionName": _function_name(context)},
+    )
+    return {"batchItemFailures": failures}
+
+
+def _function_name(context: Any) -> str:
+    return str(
+        getattr(context, "function_name", "")
+        or os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "archiver")
+    )
