@@ -2,8 +2,10 @@
 
 Per mapping UUID and shard: the last sequence number whose record and all earlier ones are
 done (processed, filtered out or sent to the destination), whether the shard is finished, the
-lower time bound of a LATEST start, and tumbling-window state. A restarted poller resumes
-AFTER_SEQUENCE_NUMBER the checkpoint, as Lambda does after an update or a re-enable.
+lower time bound of a LATEST start, tumbling-window state, and per lane the first and last
+sequence numbers of the batch in flight (``inflight-<lane>``). A restarted poller resumes
+AFTER_SEQUENCE_NUMBER the checkpoint, as Lambda does after an update or a re-enable, and
+redelivers a batch that was in flight as it was (``poller._Lane._replay``).
 """
 
 from __future__ import annotations

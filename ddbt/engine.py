@@ -41,6 +41,7 @@ __all__ = [
     "Stopped",
     "Window",
     "destination_message",
+    "item_failures",
 ]
 
 
@@ -304,20 +305,32 @@ class BatchRunner:
             new_state = payload["state"]
         if not self.settings.report_item_failures:
             return "ok", None, new_state
-        if payload is None or payload == {}:
-            return "ok", None, new_state
-        if not isinstance(payload, dict):
-            return "invalid-response", None, None
-        failures = payload.get("batchItemFailures")
-        if failures is None or failures == []:
-            return "ok", None, new_state
-        if not isinstance(failures, list):
-            return "invalid-response", None, None
-        order = {r.seq: i for i, r in enumerate(batch)}
-        indexes = []
-        for entry in failures:
-            ident = entry.get("itemIdentifier") if isinstance(entry, dict) else None
-            if not isinstance(ident, str) or ident not in order:
-                return "invalid-response", None, None
-            indexes.append(order[ident])
-        return "partial", min(indexes), new_state
+        verdict, indexes = item_failures(payload, [r.seq for r in batch])
+        if verdict == "partial":
+            return verdict, min(indexes), new_state
+        return verdict, None, new_state if verdict == "ok" else None
+
+
+def item_failures(payload: Any, identifiers: Sequence[str]) -> tuple[str, list[int]]:
+    """A ``ReportBatchItemFailures`` response, judged as Lambda does for streams (identifiers:
+    sequence numbers) and SQS (message ids): ``("ok", [])`` for a null or empty response or
+    ``batchItemFailures`` null or ``[]``; ``("partial", indexes of the reported records)``;
+    ``("invalid-response", [])`` (the whole batch failed) for a response that is not an object,
+    or an ``itemIdentifier`` that is empty, null, not in the batch or under another key."""
+    if payload is None or payload == {}:
+        return "ok", []
+    if not isinstance(payload, dict):
+        return "invalid-response", []
+    failures = payload.get("batchItemFailures")
+    if failures is None or failures == []:
+        return "ok", []
+    if not isinstance(failures, list):
+        return "invalid-response", []
+    order = {ident: i for i, ident in enumerate(identifiers)}
+    indexes = []
+    for entry in failures:
+        ident = entry.get("itemIdentifier") if isinstance(entry, dict) else None
+        if not isinstance(ident, str) or ident not in order:
+            return "invalid-response", []
+        indexes.append(order[ident])
+    return "partial", indexes

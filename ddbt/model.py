@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ddbt.filters import Matcher, compile_filters
+from handlers.archiver import event_records
 
 __all__ = [
     "DEFAULT_RETENTION_SECONDS",
@@ -19,6 +20,8 @@ __all__ = [
     "Rec",
     "epoch",
     "lambda_record",
+    "sqs_rec",
+    "sqs_record",
 ]
 
 # Stream records live 24 hours; with MaximumRecordAgeInSeconds = -1 that is the limit.
@@ -59,6 +62,7 @@ class MappingSettings:
     destination_arn: str | None = None
     filter_criteria: dict[str, Any] | None = None
     last_modified: float = 0.0
+    max_concurrency: int = 0  # ScalingConfig.MaximumConcurrency (SQS sources; 0: not set)
     matcher: Matcher = field(default_factory=lambda: Matcher([]), compare=False, repr=False)
 
     @classmethod
@@ -86,8 +90,16 @@ class MappingSettings:
             or None,
             filter_criteria=criteria,
             last_modified=epoch(last_modified) if last_modified is not None else 0.0,
+            max_concurrency=int((item.get("ScalingConfig") or {}).get("MaximumConcurrency") or 0),
             matcher=compile_filters(criteria),
         )
+
+    @property
+    def source_service(self) -> str:
+        """``dynamodb`` (a table's stream) or ``sqs`` (a queue): the ARN's service.
+        (``stream_arn`` holds the event source ARN of either.)"""
+        parts = self.stream_arn.split(":")
+        return parts[2] if len(parts) > 2 else ""
 
     @property
     def record_age_limit(self) -> float:
@@ -116,6 +128,7 @@ class MappingSettings:
             self.tumbling_window,
             self.destination_arn,
             json.dumps(self.filter_criteria, sort_keys=True),
+            self.max_concurrency,
         )
 
 
@@ -189,57 +202,16 @@ class Rec:
         return int(self.seq)
 
 
-def _jsonable_attr(value: Any) -> Any:
-    """A typed attribute value from boto3 (bytes for B/BS) -> the JSON Lambda sends."""
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for type_key, inner in value.items():
-            if type_key == "B":
-                out[type_key] = _b64(inner)
-            elif type_key == "BS":
-                out[type_key] = [_b64(v) for v in inner]
-            elif type_key == "M":
-                out[type_key] = {k: _jsonable_attr(v) for k, v in inner.items()}
-            elif type_key == "L":
-                out[type_key] = [_jsonable_attr(v) for v in inner]
-            else:
-                out[type_key] = inner
-        return out
-    return value
-
-
-def _b64(value: Any) -> str:
-    if isinstance(value, bytes | bytearray):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    return str(value)
-
-
 def lambda_record(raw: dict[str, Any], stream_arn: str) -> dict[str, Any]:
     """A GetRecords record -> the record as Lambda delivers it (ESM-SEMANTICS section 1).
 
-    Live AWS sends eventVersion "1.1", the region of the stream, ApproximateCreationDateTime as
-    whole epoch seconds, and adds eventSourceARN. moto's own values for these are replaced.
+    The conversion is ``handlers.archiver.event_records`` (B/BS base64, whole epoch seconds,
+    the stream's region, ``eventSourceARN``), shared with the archiver and ``ddbt replay``.
+    On top of it the poller states ``eventVersion`` "1.1": what the live stream says and Lambda
+    passes on, where moto's GetRecords says "1.0" (the archiver keeps GetRecords' value).
     """
-    ddb_in = raw.get("dynamodb") or {}
-    ddb: dict[str, Any] = {}
-    for name, value in ddb_in.items():
-        if name == "ApproximateCreationDateTime":
-            ddb[name] = math.floor(epoch(value))
-        elif name in ("Keys", "NewImage", "OldImage"):
-            ddb[name] = {k: _jsonable_attr(v) for k, v in value.items()}
-        else:
-            ddb[name] = value
-    record: dict[str, Any] = {
-        "eventID": raw.get("eventID"),
-        "eventName": raw.get("eventName"),
-        "eventVersion": "1.1",
-        "eventSource": raw.get("eventSource") or "aws:dynamodb",
-        "awsRegion": stream_arn.split(":")[3],
-        "dynamodb": ddb,
-        "eventSourceARN": stream_arn,
-    }
-    if raw.get("userIdentity"):
-        record["userIdentity"] = raw["userIdentity"]
+    (record,) = event_records([raw], stream_arn)
+    record["eventVersion"] = "1.1"
     return record
 
 
@@ -255,3 +227,84 @@ def make_rec(raw: dict[str, Any], stream_arn: str, hash_key: str | None) -> Rec:
     arrival = epoch(created) if created is not None else 0.0
     size = int(ddb.get("SizeBytes") or len(json.dumps(event)))
     return Rec(seq=str(ddb["SequenceNumber"]), key=key, arrival=arrival, size=size, event=event)
+
+
+# -- SQS event sources ------------------------------------------------------------------------
+# The system attributes Lambda's SQS event source passes on (AWS's sample events; FIFO queues
+# add SequenceNumber, MessageGroupId and MessageDeduplicationId; AWSTraceHeader when traced).
+SQS_EVENT_ATTRIBUTES = (
+    "ApproximateReceiveCount",
+    "SentTimestamp",
+    "SenderId",
+    "ApproximateFirstReceiveTimestamp",
+    "SequenceNumber",
+    "MessageGroupId",
+    "MessageDeduplicationId",
+    "AWSTraceHeader",
+)
+
+
+def _sqs_attribute(value: dict[str, Any]) -> dict[str, Any]:
+    """A ReceiveMessage message attribute -> Lambda's form (camelCase, binary as base64)."""
+    out: dict[str, Any] = {}
+    if "StringValue" in value:
+        out["stringValue"] = value["StringValue"]
+    if "BinaryValue" in value:
+        out["binaryValue"] = _b64(value["BinaryValue"])
+    out["stringListValues"] = list(value.get("StringListValues") or [])
+    out["binaryListValues"] = [_b64(v) for v in value.get("BinaryListValues") or []]
+    out["dataType"] = value.get("DataType", "String")
+    return out
+
+
+def _b64(value: Any) -> str:
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    return str(value)
+
+
+def sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+    """A ReceiveMessage message (boto3) -> the record Lambda's SQS event source delivers:
+    messageId, receiptHandle, body, attributes, messageAttributes, md5OfBody, eventSource
+    ``aws:sqs``, eventSourceARN, awsRegion (the queue's).
+
+    Guess: ``md5OfMessageAttributes`` is added only when the message has attributes (AWS's
+    sample events show it absent; SDK event models allow it)."""
+    attributes = message.get("Attributes") or {}
+    record: dict[str, Any] = {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message.get("Body", ""),
+        "attributes": {k: str(attributes[k]) for k in SQS_EVENT_ATTRIBUTES if k in attributes},
+        "messageAttributes": {
+            name: _sqs_attribute(value)
+            for name, value in (message.get("MessageAttributes") or {}).items()
+        },
+        "md5OfBody": message.get("MD5OfBody")
+        or hashlib.md5(message.get("Body", "").encode()).hexdigest(),
+    }
+    if message.get("MD5OfMessageAttributes"):
+        record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
+    record.update(
+        {
+            "eventSource": "aws:sqs",
+            "eventSourceARN": queue_arn,
+            "awsRegion": queue_arn.split(":")[3],
+        }
+    )
+    return record
+
+
+def sqs_rec(message: dict[str, Any], queue_arn: str) -> Rec:
+    """A received message as the runtime tracks it: ``seq`` is the message id, ``key`` the
+    message group (FIFO) or the id, ``arrival`` the SentTimestamp, ``size`` the body's."""
+    event = sqs_record(message, queue_arn)
+    attributes = event["attributes"]
+    sent = attributes.get("SentTimestamp")
+    return Rec(
+        seq=event["messageId"],
+        key=attributes.get("MessageGroupId") or event["messageId"],
+        arrival=int(sent) / 1000 if sent and sent.isdigit() else 0.0,
+        size=len(event["body"].encode()) + len(json.dumps(event["messageAttributes"])),
+        event=event,
+    )

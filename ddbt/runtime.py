@@ -1,4 +1,6 @@
-"""The local runtime: discovers event source mappings and runs a poller per mapping.
+"""The local runtime: discovers event source mappings and runs a poller per mapping: a
+``MappingPoller`` per DynamoDB stream mapping, a ``QueuePoller`` per SQS mapping (such as the
+DLQ archiver's), both invoking the functions in the same worker processes.
 
 Works the same against the local endpoint (``endpoint_url``) and a real account
 (``endpoint_url=None``: normal credential chain; then only the mappings named with
@@ -23,7 +25,7 @@ from ddbt.engine import InvokeResult
 from ddbt.filters import FilterError
 from ddbt.functions import FunctionRegistry
 from ddbt.model import FunctionSpec, MappingSettings
-from ddbt.poller import MappingPoller, PollerOptions
+from ddbt.poller import MappingPoller, PollerOptions, QueuePoller
 from ddbt.report import Report
 
 __all__ = ["Runtime", "RuntimeConfig"]
@@ -85,7 +87,7 @@ class Runtime:
             undeliverable=config.state_dir / "undeliverable.jsonl",
             log=self.report.line,
         )
-        self.pollers: dict[str, MappingPoller] = {}
+        self.pollers: dict[str, MappingPoller | QueuePoller] = {}
         self.settings: dict[str, MappingSettings] = {}
         self.broken: dict[str, str] = {}
         self.discovered_at = 0.0
@@ -146,6 +148,8 @@ class Runtime:
                     arn = item.get("EventSourceArn") or ""
                     if arn.startswith("arn:") and ":dynamodb:" in arn and "/stream/" in arn:
                         yield item
+                    elif arn.startswith("arn:") and arn.split(":")[2:3] == ["sqs"]:
+                        yield item
 
     def _wanted(self, item: dict[str, Any]) -> bool:
         only = self.config.only_mappings
@@ -188,6 +192,9 @@ class Runtime:
         for uuid, settings in seen.items():
             if uuid in self.pollers:
                 continue
+            if settings.source_service == "sqs":
+                self._start_queue(settings)
+                continue
             self.report.line(
                 f"mapping {uuid[:8]}: {settings.stream_arn.split('/')[1]} -> "
                 f"{settings.function_arn.split(':', 6)[-1]} (batch {settings.batch_size}, "
@@ -209,6 +216,25 @@ class Runtime:
             self.settings[uuid] = settings
             poller.start()
         self.discovered_at = time.time()
+
+    def _start_queue(self, settings: MappingSettings) -> None:
+        self.report.line(
+            f"mapping {settings.uuid[:8]}: queue {settings.stream_arn.split(':')[5]} -> "
+            f"{settings.function_arn.split(':', 6)[-1]} (batch {settings.batch_size}, "
+            f"window {settings.batching_window:g}s, report failures "
+            f"{settings.report_item_failures}, filters {len(settings.matcher.patterns)})"
+        )
+        poller = QueuePoller(
+            settings,
+            sqs=self.client("sqs", settings.stream_arn.split(":")[3]),
+            invoke=lambda event, arn=settings.function_arn: self.invoke(arn, event),
+            options=self.config.options,
+            observer=self.report,
+            log=self.report.line,
+        )
+        self.pollers[settings.uuid] = poller
+        self.settings[settings.uuid] = settings
+        poller.start()
 
     def _exists(self, uuid: str) -> bool:
         if self.config.static:

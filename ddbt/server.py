@@ -8,6 +8,10 @@ once it accepts connections, and serves until SIGTERM/SIGINT. Besides moto's API
 * ``GET /_ddbt/code/<account>/<region>/<function>[?Qualifier=N]``: the deployed zip (what
   GetFunction's ``Code.Location`` points at);
 * ``GET /_ddbt/health``: ``ok``.
+
+Lambda ``Invoke`` runs the deployed zip in worker processes (``moto_patches`` patch 7); their
+unpacked code and logs (``logs/<function>.log``) live in ``--state-dir`` (default: an
+``invoke`` directory next to ``--endpoint-file``, else a temporary directory).
 """
 
 from __future__ import annotations
@@ -73,7 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0: a free port (default)")
     parser.add_argument("--endpoint-file", type=Path, help="write the endpoint URL here")
+    parser.add_argument(
+        "--state-dir", type=Path, help="code and logs of invoked functions (see above)"
+    )
     args = parser.parse_args(argv)
+    state_dir = args.state_dir or (
+        args.endpoint_file.parent / "invoke" if args.endpoint_file else None
+    )
 
     from werkzeug.serving import make_server
 
@@ -82,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     server = make_server(args.host, args.port, make_app(), threaded=True)
     url = f"http://{args.host}:{server.server_port}"
     os.environ["MOTO_PORT"] = str(server.server_port)
-    moto_patches.apply(url)
+    moto_patches.apply(url, state_dir)
 
     def stop(*_: Any) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
@@ -98,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server.serve_forever()
     finally:
+        moto_patches.close()
         if args.endpoint_file and args.endpoint_file.exists():
             try:
                 if args.endpoint_file.read_text().strip() == url:

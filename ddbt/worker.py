@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 import traceback
 from typing import Any
@@ -74,7 +75,27 @@ def _error(exc: BaseException, error_type: str | None = None) -> dict[str, Any]:
     }
 
 
+def _die_with_runtime(parent: int, interval: float = 0.05) -> None:
+    """End this process as soon as the runtime that started it is gone.
+
+    Workers run in their own session (so a timeout can kill a whole process group), so a
+    runtime killed with SIGKILL would leave them running, each finishing the batch it had;
+    a restarted runtime then redelivers that batch (its checkpoint did not advance) while the
+    old worker still writes: two invocations of one shard at once, which Lambda never does,
+    and the late, shorter batch can overwrite the new run's ETL object. Like a killed
+    function, an orphaned worker stops where it is (requests already sent may still land).
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(137)
+
+    threading.Thread(target=watch, name="ddbt-runtime-watch", daemon=True).start()
+
+
 def main() -> int:
+    _die_with_runtime(os.getppid())
     code_dir, handler_spec, fd = sys.argv[1], sys.argv[2], int(sys.argv[3])
     out = os.fdopen(fd, "w", buffering=1)
     _isolate(code_dir)

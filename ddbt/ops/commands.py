@@ -190,19 +190,28 @@ def _redrive_queue(args: argparse.Namespace) -> Any:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from ddbt.ops.progress import Progress
-    from ddbt.ops.replay import read_archive, read_stream, replay
+    from ddbt.ops.replay import read_stream, replay
     from ddbt.ops.tail import stream_of
 
     _setup(args)
+    invoke = _target(args) if args.invoke else None
+    if invoke is not None:
+        args.invoke = False  # the in-process target below only says what to skip
     target = _target(args)
     records: Any
     if args.from_archive:
+        # gzip or plain JSON Lines, with or without the archiver's header line
+        from handlers.archiver import read_archive as parse_archive
+
         if args.from_archive.startswith("s3://"):
             bucket, key = args.from_archive[5:].split("/", 1)
             body = _client(args, "s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-            records = read_archive(body.decode().splitlines())
         else:
-            records = read_archive(Path(args.from_archive).read_text().splitlines())
+            body = Path(args.from_archive).read_bytes()
+        try:
+            records = parse_archive(body).records
+        except ValueError as exc:
+            raise SystemExit(f"ddbt: {args.from_archive}: {exc}") from None
     else:
         arn = args.stream_arn or stream_of(_client(args, "dynamodb"), args.table)
         records = read_stream(
@@ -225,12 +234,40 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 batch_size=args.batch_size,
                 dry_run=args.dry_run,
                 progress=Progress("replay"),
+                recompute=_recompute_options(args, target) if args.mode == "overwrite" else None,
+                invoke=invoke,
             )
     except ValueError as exc:
         raise SystemExit(f"ddbt: {exc}") from None
     for line in report.lines():
         print(line)
-    return 1 if report.failed else 0
+    return 0 if report.ok else 1
+
+
+def _recompute_options(args: argparse.Namespace, target: Any) -> Any:
+    """History sources of analytics' overwrite: the stream, and the ETL archive given with
+    --archive or, by default, the target's own ETL bucket/prefix; the window size given with
+    --window-seconds or read from --function's stream mapping."""
+    from ddbt.ops.recompute import RecomputeOptions
+
+    archive = _s3_url(args.archive) if args.archive else None
+    if archive is None:
+        etl = [p for p in target.processors if p.name == "etl"]
+        archive = (etl[0].bucket, etl[0].prefix) if etl else None
+    window = args.window_seconds
+    if window is None and args.function:
+        lam = _client(args, "lambda")
+        mappings = lam.list_event_source_mappings(FunctionName=args.function)
+        window = max(
+            (m.get("TumblingWindowInSeconds") or 0 for m in mappings["EventSourceMappings"]),
+            default=0,
+        )
+    return RecomputeOptions(
+        streams=_client(args, "dynamodbstreams"),
+        s3=_client(args, "s3"),
+        archive=archive,
+        window_seconds=int(window or 0),
+    )
 
 
 def cmd_generate_event(args: argparse.Namespace) -> int:
@@ -346,7 +383,9 @@ def add_parsers(top: Any) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--queue", help="DLQ URL, name or ARN (SQS on-failure destination)")
     src.add_argument(
-        "--from-s3", metavar="s3://BUCKET/PREFIX", help="an S3 on-failure destination's objects"
+        "--from-s3",
+        metavar="s3://BUCKET/PREFIX",
+        help="objects of an S3 on-failure destination, or DLQ archives (*.jsonl.gz)",
     )
     _aws(p)
     _processor(p)
@@ -370,16 +409,29 @@ def add_parsers(top: Any) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--table")
     src.add_argument("--stream-arn")
-    src.add_argument("--from-archive", help="JSON Lines file or s3://bucket/key (redrive --to-s3)")
+    src.add_argument(
+        "--from-archive", help="archive file or s3://bucket/key (redrive --to-s3, archiver)"
+    )
     p.add_argument("--mode", required=True, choices=["skip", "overwrite"])
     _aws(p)
-    _processor(p, invoke=False)
+    _processor(p)
     p.add_argument("--shard", help="only this shard (needed for --from-seq to seek)")
     p.add_argument("--from-seq")
     p.add_argument("--to-seq")
     p.add_argument("--since", help="ISO 8601 time or epoch seconds")
     p.add_argument("--until", help="ISO 8601 time or epoch seconds")
     p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument(
+        "--archive",
+        metavar="s3://BUCKET/PREFIX",
+        help="overwrite, analytics: the ETL archive (ETL_BUCKET/ETL_PREFIX) holding the "
+        "table's older changes (default: the target's own ETL settings, if any)",
+    )
+    p.add_argument(
+        "--window-seconds",
+        type=int,
+        help="overwrite, analytics: tumbling window size (default: --function's mapping, else 0)",
+    )
     p.add_argument("--dry-run", action="store_true", help="report what would run; run nothing")
     p.set_defaults(func=cmd_replay)
 
@@ -418,3 +470,7 @@ def add_parsers(top: Any) -> None:
     p.add_argument("--idle-exit", type=float, help="exit after this many seconds without changes")
     p.add_argument("--poll", type=float, default=1.0, help="seconds between empty polls")
     p.set_defaults(func=cmd_tail)
+
+    from ddbt.ops import verify
+
+    verify.add_parser(top)  # ddbt verify-replica

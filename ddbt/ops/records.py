@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from handlers.archiver import event_records
+
 __all__ = [
     "REAL_MAX_DIGITS",
     "SYNTH_DIGITS",
@@ -138,21 +140,9 @@ def make_record(
 
 
 def from_get_records(records: Iterable[Mapping[str, Any]], stream_arn: str) -> list[dict[str, Any]]:
-    """GetRecords output (boto3) as Lambda event records."""
-    out = []
-    for r in records:
-        block = dict(r["dynamodb"])
-        created = block.get("ApproximateCreationDateTime")
-        if isinstance(created, datetime):
-            block["ApproximateCreationDateTime"] = int(created.timestamp())
-        for name in ("Keys", "NewImage", "OldImage"):
-            if name in block:
-                block[name] = _image(block[name])
-        rec = {k: v for k, v in r.items() if k != "dynamodb"}
-        rec["dynamodb"] = block
-        rec["eventSourceARN"] = stream_arn
-        out.append(rec)
-    return out
+    """GetRecords output (boto3) as Lambda event records: ``handlers.archiver.event_records``,
+    the one conversion the archiver, the local runtime and the ops tools share."""
+    return event_records(records, stream_arn)
 
 
 def image_from_json(item: Mapping[str, Any]) -> dict[str, Any]:

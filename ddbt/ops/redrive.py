@@ -8,24 +8,41 @@ holds them (24 hours). A message is deleted only when every record it describes 
 the shard or stream no longer exists, or the first record is not found) are reported per
 message and the message is left in the queue.
 
-An S3 on-failure destination (``--from-s3``) holds the records themselves
-(``payload.Records``): each object is re-run and deleted when all its records succeeded.
+``--from-s3`` re-runs objects under an S3 prefix: those of an S3 on-failure destination
+hold the records themselves (``payload.Records``), and DLQ archives (``*.jsonl.gz`` written by
+``--to-s3`` or the module's archiver function) hold them as JSON Lines. Each object is re-run
+and deleted when all its records succeeded; an archive of a message whose records had
+expired is reported and left.
 
-Archive (``--to-s3``): one object per message,
-``<prefix><table>/<shardId>/<startSequenceNumber>-<endSequenceNumber>.jsonl``, one Lambda
-event record per line (the form ``ddbt replay --from-archive`` reads).
+Archive (``--to-s3``): the format and key of the archiver function (``handlers.archiver``,
+the one implementation of fetching and writing), one object per message:
+``<prefix><function name>/<shardId>/<startSequenceNumber>-<endSequenceNumber>.jsonl.gz``,
+gzip JSON Lines: a header line with the message, then one Lambda event record per line
+(the form ``ddbt replay --from-archive`` reads). Unlike the archiver, the command leaves a
+message whose records expired in the queue and writes nothing for it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from ddbt.ops.progress import Progress
-from ddbt.ops.records import from_get_records
 from ddbt.ops.target import Target
+from handlers.archiver import (
+    CONTENT_TYPE,
+    Expired,
+    Incomplete,
+    archive_key,
+    batch_info,
+    encode_archive,
+    fetch_records,
+    on_failure_message,
+    read_archive,
+    source_name,
+)
 
 __all__ = [
     "Expired",
@@ -37,12 +54,6 @@ __all__ = [
     "redrive",
     "redrive_s3",
 ]
-
-_GONE = ("TrimmedDataAccessException", "ResourceNotFoundException", "ExpiredIteratorException")
-
-
-class Expired(Exception):
-    """The stream no longer holds (all of) the described records."""
 
 
 @dataclass
@@ -73,86 +84,6 @@ class RedriveReport:
             f"{self.count('dry-run')} dry-run"
         )
         return out
-
-
-def batch_info(body: str) -> dict[str, Any]:
-    """DDBStreamBatchInfo of an SQS message body (raw, or an SNS notification)."""
-    data = json.loads(body)
-    if isinstance(data, dict) and "DDBStreamBatchInfo" not in data and "Message" in data:
-        data = json.loads(data["Message"])
-    info = data.get("DDBStreamBatchInfo") if isinstance(data, dict) else None
-    if not isinstance(info, dict) or not all(
-        info.get(k) for k in ("shardId", "startSequenceNumber", "endSequenceNumber", "streamArn")
-    ):
-        raise ValueError("no DDBStreamBatchInfo with shardId, start/endSequenceNumber, streamArn")
-    return info
-
-
-def _code(exc: Exception) -> str:
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-
-
-def fetch_records(
-    streams: Any, info: Mapping[str, Any], max_empty: int = 3
-) -> list[dict[str, Any]]:
-    """The records ``info`` describes, in the Lambda event form; raises ``Expired``."""
-    arn = info["streamArn"]
-    start, end = info["startSequenceNumber"], info["endSequenceNumber"]
-    try:
-        iterator = streams.get_shard_iterator(
-            StreamArn=arn,
-            ShardId=info["shardId"],
-            ShardIteratorType="AT_SEQUENCE_NUMBER",
-            SequenceNumber=start,
-        )["ShardIterator"]
-    except Exception as exc:
-        code = _code(exc)
-        if code in _GONE or code == "ValidationException":
-            raise Expired(
-                f"the stream no longer holds shard {info['shardId']} from sequence number "
-                f"{start} ({code}: records are kept 24 hours)"
-            ) from None
-        raise
-    out: list[dict[str, Any]] = []
-    empty = 0
-    last = int(end)
-    while iterator:
-        try:
-            page = streams.get_records(ShardIterator=iterator, Limit=1000)
-        except Exception as exc:
-            if _code(exc) in _GONE:
-                raise Expired(f"records from {start} are gone ({_code(exc)})") from None
-            raise
-        records = page.get("Records", [])
-        for r in records:
-            if int(r["dynamodb"]["SequenceNumber"]) > last:
-                iterator = None
-                break
-            out.append(r)
-        if iterator is None:
-            break
-        empty = 0 if records else empty + 1
-        if empty >= max_empty:
-            break
-        iterator = page.get("NextShardIterator")
-    if not out or out[0]["dynamodb"]["SequenceNumber"] != start:
-        raise Expired(
-            f"sequence number {start} is not in shard {info['shardId']} any more "
-            "(trimmed: records are kept 24 hours)"
-        )
-    if out[-1]["dynamodb"]["SequenceNumber"] != end:
-        raise Expired(
-            f"the shard holds {len(out)} record(s) from {start} but not {end} (partly trimmed?)"
-        )
-    return from_get_records(out, arn)
-
-
-def archive_key(prefix: str, info: Mapping[str, Any]) -> str:
-    table = info["streamArn"].split(":table/", 1)[-1].split("/", 1)[0]
-    return (
-        f"{prefix}{table}/{info['shardId']}/"
-        f"{info['startSequenceNumber']}-{info['endSequenceNumber']}.jsonl"
-    )
 
 
 def _messages(sqs: Any, queue_url: str, max_messages: int | None, visibility: int) -> Iterator[Any]:
@@ -199,7 +130,8 @@ def redrive(
     for message in _messages(sqs, queue_url, max_messages, visibility_timeout):
         mid = message["MessageId"]
         try:
-            info = batch_info(message["Body"])
+            body = on_failure_message(message["Body"])
+            info = batch_info(body)
         except (ValueError, TypeError, AttributeError) as exc:
             report.outcomes.append(MessageOutcome(mid, "invalid", 0, str(exc)))
             continue
@@ -208,20 +140,23 @@ def redrive(
         except Expired as exc:
             report.outcomes.append(MessageOutcome(mid, "expired", 0, str(exc)))
             continue
+        except Incomplete as exc:
+            report.outcomes.append(MessageOutcome(mid, "failed", 0, f"{exc} (message left)"))
+            continue
+        key = ""
+        if to_s3 is not None:
+            key = archive_key(to_s3[1], source_name(body, queue_url.rsplit("/", 1)[-1]), info)
         if dry_run:
-            what = (
-                f"would archive to s3://{to_s3[0]}/{archive_key(to_s3[1], info)}"
-                if to_s3
-                else ("would re-run them")
-            )
+            what = f"would archive to s3://{to_s3[0]}/{key}" if to_s3 else "would re-run them"
             report.outcomes.append(MessageOutcome(mid, "dry-run", len(records), what))
             continue
         if to_s3 is not None:
-            bucket, prefix = to_s3
-            key = archive_key(prefix, info)
-            body = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
+            bucket = to_s3[0]
             s3.put_object(
-                Bucket=bucket, Key=key, Body=body.encode(), ContentType="application/x-ndjson"
+                Bucket=bucket,
+                Key=key,
+                Body=encode_archive(body, records),
+                ContentType=CONTENT_TYPE,
             )
             status, detail = "archived", f"s3://{bucket}/{key}"
         else:
@@ -260,18 +195,30 @@ def redrive_s3(
     dry_run: bool = False,
     progress: Progress | None = None,
 ) -> RedriveReport:
-    """Re-run the records an S3 on-failure destination holds (``payload.Records`` of each
-    object under ``prefix``, in key order); delete an object only when all its records
-    succeeded. The records are inside the object, so nothing expires."""
+    """Re-run the records of each object under ``prefix`` (in key order): an S3 on-failure
+    destination's ``payload.Records``, or a DLQ archive's lines (``*.jsonl.gz`` /
+    ``*.jsonl``); delete an object only when all its records succeeded. The records are
+    inside the object, so nothing expires, except in an archive written after they had
+    expired (``recordsExpired``): reported and left."""
     report = RedriveReport()
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
             key = obj["Key"]
             try:
-                data = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-                records = data["payload"]["Records"]
+                raw = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+                if key.endswith((".jsonl.gz", ".jsonl")):
+                    archive = read_archive(raw)
+                    if archive.expired:
+                        detail = str((archive.header or {}).get("detail", ""))
+                        report.outcomes.append(
+                            MessageOutcome(key, "expired", len(archive.records), detail)
+                        )
+                        continue
+                    records = archive.records
+                else:
+                    records = json.loads(raw)["payload"]["Records"]
                 if not isinstance(records, list) or not records:
-                    raise ValueError("payload.Records is empty")
+                    raise ValueError("no records in the object")
             except (ValueError, KeyError, TypeError) as exc:
                 report.outcomes.append(MessageOutcome(key, "invalid", 0, f"not understood: {exc}"))
                 continue

@@ -12,9 +12,12 @@ Modes (explicit, no default):
   covers ``S..T``. Analytics writes such an item for every batch it commits, so for analytics
   this is exact; ETL and notification write one only after a failure, so for them skip
   leaves out only those ranges (the report says so).
-* ``overwrite``: every record in range is run again (ETL rewrites objects; a notification is
-  published again). For analytics "overwrite" means recomputing the affected aggregates
-  rather than adding twice: NOT IMPLEMENTED; replay refuses analytics in overwrite mode.
+* ``overwrite``: every record in range is run again (ETL writes them again: objects whose
+  key, the run's first sequence number, matches one the function wrote are overwritten,
+  others overlap it, so records can appear twice in the archive; a notification is
+  published again, so subscribers see it twice). For analytics, adding the records again
+  would count them twice: the aggregates they contribute to are recomputed from the table's
+  whole history and overwritten instead (``ddbt.ops.recompute``; needs ``recompute`` options).
 """
 
 from __future__ import annotations
@@ -27,7 +30,14 @@ from typing import Any
 from ddbt.ops.progress import Progress
 from ddbt.ops.records import from_get_records
 
-__all__ = ["ReplayReport", "applied_ranges", "read_archive", "read_stream", "replay"]
+__all__ = [
+    "ReplayReport",
+    "applied_ranges",
+    "read_archive",
+    "read_shards",
+    "read_stream",
+    "replay",
+]
 
 
 @dataclass
@@ -38,9 +48,16 @@ class ReplayReport:
     failed: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     dry_run: bool = False
+    recompute: Any = None  # ddbt.ops.recompute.RecomputeReport (analytics, overwrite)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not (self.recompute is not None and self.recompute.failed)
 
     def lines(self) -> list[str]:
         out = [f"replay: {self.read} records in range"]
+        if self.recompute is not None:
+            out += self.recompute.lines()
         for name in sorted(set(self.processed) | set(self.skipped) | set(self.failed)):
             line = (
                 f"  {name}: {self.processed.get(name, 0)} "
@@ -53,24 +70,19 @@ class ReplayReport:
         return out + [f"  note: {n}" for n in self.notes]
 
 
-def read_stream(
+def read_shards(
     streams: Any,
     stream_arn: str,
     *,
     shard: str | None = None,
     from_seq: str | None = None,
-    to_seq: str | None = None,
-    since: int | None = None,
-    until: int | None = None,
     max_empty: int = 2,
-) -> Iterator[dict[str, Any]]:
-    """Records (Lambda event form) of the range, shard by shard (parents first)."""
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(shard id, record in Lambda event form) of every retained record, shard by shard
+    (parents first), from TRIM_HORIZON (or ``from_seq`` when ``shard`` is given)."""
     from ddbt.ops.tail import shards as all_shards
 
-    shards = all_shards(streams, stream_arn)
-    low = int(from_seq) if from_seq else None
-    high = int(to_seq) if to_seq else None
-    for s in shards:
+    for s in all_shards(streams, stream_arn):
         if shard and s["ShardId"] != shard:
             continue
         params: dict[str, Any] = {"StreamArn": stream_arn, "ShardId": s["ShardId"]}
@@ -85,17 +97,37 @@ def read_stream(
             records = page.get("Records", [])
             empty = 0 if records else empty + 1
             iterator = page.get("NextShardIterator")
-            done = False
             for r in from_get_records(records, stream_arn):
-                seq = int(r["dynamodb"]["SequenceNumber"])
-                t = int(r["dynamodb"].get("ApproximateCreationDateTime", 0))
-                if (high is not None and seq > high) or (until is not None and t > until):
-                    done = True
-                    break
-                if (low is None or seq >= low) and (since is None or t >= since):
-                    yield r
-            if done:
-                break
+                yield s["ShardId"], r
+
+
+def read_stream(
+    streams: Any,
+    stream_arn: str,
+    *,
+    shard: str | None = None,
+    from_seq: str | None = None,
+    to_seq: str | None = None,
+    since: int | None = None,
+    until: int | None = None,
+    max_empty: int = 2,
+) -> Iterator[dict[str, Any]]:
+    """Records (Lambda event form) of the range, shard by shard (parents first)."""
+    low = int(from_seq) if from_seq else None
+    high = int(to_seq) if to_seq else None
+    stopped: str | None = None
+    for shard_id, r in read_shards(
+        streams, stream_arn, shard=shard, from_seq=from_seq, max_empty=max_empty
+    ):
+        if shard_id == stopped:
+            continue  # past the range's end in this shard
+        seq = int(r["dynamodb"]["SequenceNumber"])
+        t = int(r["dynamodb"].get("ApproximateCreationDateTime", 0))
+        if (high is not None and seq > high) or (until is not None and t > until):
+            stopped = shard_id
+            continue
+        if (low is None or seq >= low) and (since is None or t >= since):
+            yield r
 
 
 def read_archive(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
@@ -145,17 +177,32 @@ def replay(
     batch_size: int = 100,
     dry_run: bool = False,
     progress: Progress | None = None,
+    recompute: Any = None,
+    invoke: Any = None,
 ) -> ReplayReport:
-    """Run each processor over ``records`` per ``mode`` (see the module docstring)."""
+    """Run each processor over ``records`` per ``mode`` (see the module docstring).
+    ``recompute``: ``ddbt.ops.recompute.RecomputeOptions``, needed for analytics in
+    overwrite mode. ``invoke``: a ``LambdaTarget``; the records go to the deployed function
+    instead (``processors``, built from its configuration, only say what to skip)."""
     from ddbt.ops.target import Result, _Context, _done_from_response
     from handlers.batch import BatchFailed, run_batch
 
     if mode not in ("skip", "overwrite"):
         raise ValueError("mode must be skip or overwrite")
-    if mode == "overwrite" and any(p.name == "analytics" for p in processors):
+    recomputed = [p for p in processors if p.name == "analytics"] if mode == "overwrite" else []
+    if invoke is not None:
+        if recomputed:
+            raise ValueError(
+                "overwrite for analytics recomputes the aggregates from the history; that runs "
+                "in-process only: drop --invoke"
+            )
+        return _replay_invoke(
+            list(records), processors, invoke, mode, dynamodb, store, batch_size, dry_run, progress
+        )
+    if recomputed and recompute is None:
         raise ValueError(
-            "overwrite for analytics (recomputing the affected aggregates) is not implemented; "
-            "use --mode skip, which leaves out what analytics' checkpoints say it counted"
+            "overwrite for analytics recomputes the affected aggregates and needs the history "
+            "sources (the stream, optionally an ETL archive)"
         )
     rows = list(records)
     report = ReplayReport(read=len(rows), dry_run=dry_run)
@@ -163,6 +210,18 @@ def replay(
     for r in rows:
         by_stream.setdefault(str(r.get("eventSourceARN", "")), []).append(r)
     for p in processors:
+        if p in recomputed:
+            from ddbt.ops.recompute import recompute as run_recompute
+
+            report.recompute = run_recompute(
+                rows,
+                p,
+                store or getattr(p, "own_store", None),
+                dynamodb=dynamodb,
+                options=recompute,
+                dry_run=dry_run,
+            )
+            continue
         report.processed[p.name] = report.skipped[p.name] = 0
         own = store or getattr(p, "own_store", None)
         for arn, group in by_stream.items():
@@ -204,6 +263,67 @@ def replay(
                     break
             if p.name in report.failed:
                 break
+    if progress:
+        progress.done()
+    return report
+
+
+def _replay_invoke(
+    rows: list[Mapping[str, Any]],
+    processors: Sequence[Any],
+    invoke: Any,
+    mode: str,
+    dynamodb: Any,
+    store: Any,
+    batch_size: int,
+    dry_run: bool,
+    progress: Progress | None,
+) -> ReplayReport:
+    """Replay through the deployed function. It runs all its processors on every record it
+    gets, so in skip mode a record is sent only when none of them applied it; a record some
+    applied and others did not is refused (replay in-process runs each on its own)."""
+    label = f"function {invoke.function}"
+    report = ReplayReport(read=len(rows), dry_run=dry_run)
+    report.processed[label] = report.skipped[label] = 0
+    by_stream: dict[str, list[Mapping[str, Any]]] = {}
+    for r in rows:
+        by_stream.setdefault(str(r.get("eventSourceARN", "")), []).append(r)
+    for arn, group in by_stream.items():
+        todo = list(group)
+        if mode == "skip":
+            ranges: dict[str, list[tuple[int, int]]] = {}
+            for p in processors:
+                own = store or getattr(p, "own_store", None)
+                found = applied_ranges(dynamodb, own.table, own.scope, arn) if own else {}
+                ranges[p.name] = found.get(p.name, [])
+            todo = []
+            for r in group:
+                seq = int(r["dynamodb"]["SequenceNumber"])
+                done = sorted(n for n, rs in ranges.items() if _covered(seq, rs))
+                if done and len(done) < len(ranges):
+                    raise ValueError(
+                        f"record {seq} was applied by {', '.join(done)} but not by the "
+                        "function's other processors; the deployed function would run them "
+                        "all again: replay in-process (without --invoke)"
+                    )
+                if not done:
+                    todo.append(r)
+            report.skipped[label] += len(group) - len(todo)
+        for i in range(0, len(todo), batch_size):
+            chunk = todo[i : i + batch_size]
+            if dry_run:
+                report.processed[label] += len(chunk)
+                continue
+            result = invoke.run(chunk)
+            report.processed[label] += result.done
+            if progress:
+                progress.add(invoked=result.done)
+            if result.done < len(chunk):
+                seq = chunk[result.done]["dynamodb"]["SequenceNumber"]
+                report.failed[label] = f"record {seq} failed ({result.error or 'see logs'})"
+                break
+        if label in report.failed:
+            break
     if progress:
         progress.done()
     return report

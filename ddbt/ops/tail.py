@@ -45,7 +45,13 @@ def _decode(image: Mapping[str, Any] | None) -> dict[str, Any] | None:
     from boto3.dynamodb.types import TypeDeserializer
 
     d = TypeDeserializer()
-    return {k: _plain(d.deserialize(v)) for k, v in image.items()}
+    out: dict[str, Any] = {}
+    for name, value in image.items():
+        try:
+            out[name] = _plain(d.deserialize(value))
+        except Exception as exc:  # a value DynamoDB would reject (moto accepts some): show it
+            out[name] = {"unreadable": f"{type(exc).__name__}", "raw": value}
+    return out
 
 
 def _j(value: Any) -> str:

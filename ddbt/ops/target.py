@@ -113,7 +113,13 @@ class LambdaTarget:
         )
         payload = reply["Payload"].read()
         if reply.get("FunctionError"):
-            return Result(0, f"{reply['FunctionError']}: {payload[:300]!r}")
+            # Lambda's error payload: {"errorMessage", "errorType", "requestId", "stackTrace"}
+            try:
+                error = json.loads(payload)
+                detail = f"{error.get('errorType', '')}: {error.get('errorMessage', '')}"
+            except (ValueError, AttributeError):
+                detail = payload.decode("utf-8", "replace")
+            return Result(0, f"{reply['FunctionError']} {detail[:300]}")
         try:
             response = json.loads(payload or b"null")
         except ValueError:

@@ -128,7 +128,8 @@ class Cloud:
         return str(fn["FunctionArn"])
 
     def mapping(self, stream: str, function: str = "fake", **kw: Any) -> str:
-        kw.setdefault("StartingPosition", "TRIM_HORIZON")
+        if ":sqs:" not in stream:  # queues have no starting position
+            kw.setdefault("StartingPosition", "TRIM_HORIZON")
         return str(
             self.lam.create_event_source_mapping(
                 EventSourceArn=stream, FunctionName=function, **kw

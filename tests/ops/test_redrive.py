@@ -14,6 +14,7 @@ import pytest
 from ddbt.ops.redrive import batch_info, redrive
 from ddbt.ops.target import InProcessTarget
 from handlers import aws
+from handlers.archiver import read_archive
 from tests.local.conftest import REGION, Cloud, wait_for
 
 
@@ -150,11 +151,12 @@ def test_redrive_keeps_a_message_whose_records_fail_again_and_archives_to_s3(
     )
     assert report.count("archived") == 2 and _bodies(cloud, url) == []
     objects = s3.list_objects_v2(Bucket="archive")["Contents"]
-    assert all(o["Key"].startswith("dlq/t/shardId-") for o in objects)
+    # the archiver's format (handlers.archiver): <prefix><function>/<shard>/<range>.jsonl.gz
+    assert all(o["Key"].startswith("dlq/fake/shardId-") for o in objects)
     records = [
-        json.loads(line)
+        r
         for o in objects
-        for line in s3.get_object(Bucket="archive", Key=o["Key"])["Body"].read().splitlines()
+        for r in read_archive(s3.get_object(Bucket="archive", Key=o["Key"])["Body"].read()).records
     ]
     assert sorted(r["dynamodb"]["Keys"]["pk"]["S"] for r in records) == ["raise-1", "raise-2"]
     assert all(r["eventSourceARN"] == stream for r in records)

@@ -77,6 +77,8 @@ class Stack:
         batch_size: int = 100,
         retries: int = 2,
         timeout: int = 30,
+        log_level: str = "WARNING",
+        code: Path = ZIP,
     ) -> None:
         ddb, sqs, sns = self.c["dynamodb"], self.c["sqs"], self.c["sns"]
 
@@ -123,7 +125,7 @@ class Stack:
             Runtime="python3.12",
             Role=role["Role"]["Arn"],
             Handler="handlers.pipeline.handler",
-            Code={"ZipFile": ZIP.read_bytes()},
+            Code={"ZipFile": code.read_bytes()},
             Timeout=timeout,
             Environment={
                 "Variables": {
@@ -133,7 +135,7 @@ class Stack:
                     "ANALYTICS_GROUP_BY": "job_id",
                     "ETL_BUCKET": BUCKET,
                     "NOTIFY_TOPIC_ARN": topic,
-                    "LOG_LEVEL": "WARNING",
+                    "LOG_LEVEL": log_level,
                 }
             },
         )
@@ -148,7 +150,12 @@ class Stack:
             DestinationConfig={"OnFailure": {"Destination": arn(self.dlq)}},
         )
 
-    def runtime(self, **options: Any) -> Runtime:
+    def runtime(
+        self, report_out: Any = None, endpoint_url: str | None = None, **options: Any
+    ) -> Runtime:
+        """Start a runtime on this stack; ``report_out``: a text stream for its invocation
+        lines (None: silent); ``endpoint_url``: where the runtime and its functions reach
+        the endpoint (default: directly; a fault-injecting proxy in front of it in tests)."""
         opts = PollerOptions(
             poll_interval=0.05, shard_refresh=0.5, retry_delay=0.05, max_retry_delay=0.5
         )
@@ -156,13 +163,13 @@ class Stack:
             setattr(opts, k, v)
         rt = Runtime(
             RuntimeConfig(
-                endpoint_url=self.url,
+                endpoint_url=endpoint_url or self.url,
                 regions=[REGION],
                 state_dir=self.state / "runtime",
                 options=opts,
                 discover_interval=0.2,
             ),
-            Report(out=None),
+            Report(out=report_out),
         )
         rt.start()
         self.runtimes.append(rt)

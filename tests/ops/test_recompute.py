@@ -1,0 +1,322 @@
+"""replay --mode overwrite for analytics: recompute the affected aggregates, against moto."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import pytest
+
+from ddbt.cli import main
+from ddbt.ops.recompute import RecomputeOptions
+from ddbt.ops.replay import read_stream, replay
+from ddbt.ops.target import InProcessTarget, _Context
+from handlers.batch import run_batch
+from tests.conftest import create_table, make_client
+
+ENV = {"AGGREGATES_TABLE": "aggregates", "ANALYTICS_GROUP_BY": "status"}
+
+
+def _source() -> str:
+    ddb = make_client("dynamodb")
+    ddb.create_table(
+        TableName="src",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    create_table("aggregates")
+    for i in range(24):
+        ddb.put_item(TableName="src", Item={"pk": {"S": f"j{i}"}, "status": {"S": "OPEN"}})
+    for i in range(0, 24, 3):
+        ddb.put_item(TableName="src", Item={"pk": {"S": f"j{i}"}, "status": {"S": "CLOSED"}})
+    for i in range(0, 24, 6):
+        ddb.delete_item(TableName="src", Key={"pk": {"S": f"j{i}"}})
+    return str(ddb.describe_table(TableName="src")["Table"]["LatestStreamArn"])
+
+
+def _aggregates() -> dict[str, dict[str, int]]:
+    items = make_client("dynamodb").scan(TableName="aggregates")["Items"]
+    return {
+        i["pk"]["S"]: {k: int(v["N"]) for k, v in i.items() if "N" in v}
+        for i in items
+        if not i["pk"]["S"].startswith("#")
+    }
+
+
+EXPECTED = {
+    'src|status="OPEN"': {"INSERT": 24},
+    'src|status="CLOSED"': {"MODIFY": 8, "status: OPEN -> CLOSED": 8, "REMOVE": 4},
+}
+
+
+def _live_then_buggy(target: InProcessTarget, records: list[dict[str, Any]]) -> None:
+    """The function counts everything once, in batches of 9; then a "bug" (a deployment that
+    lost its checkpoint store) adds records 18..29 a second time."""
+    for i in range(0, len(records), 9):
+        assert target.run(records[i : i + 9]).done == len(records[i : i + 9])
+    assert _aggregates() == EXPECTED
+    run_batch({"Records": records[18:30]}, _Context(60_000), target.processors, None)
+    assert _aggregates() != EXPECTED
+
+
+def _options(**kw: Any) -> RecomputeOptions:
+    return RecomputeOptions(streams=make_client("dynamodbstreams"), s3=make_client("s3"), **kw)
+
+
+def test_overwrite_recomputes_exactly_and_twice_changes_nothing(aws_env: str) -> None:
+    arn = _source()
+    streams = make_client("dynamodbstreams")
+    records = list(read_stream(streams, arn))
+    assert len(records) == 36
+    target = InProcessTarget("analytics", ENV)
+    _live_then_buggy(target, records)
+    wrong = _aggregates()
+    ddb = make_client("dynamodb")
+
+    dry = replay(
+        records[18:30],
+        target.processors,
+        mode="overwrite",
+        dynamodb=ddb,
+        store=target.store,
+        dry_run=True,
+        recompute=_options(),
+    )
+    assert _aggregates() == wrong  # a dry run writes nothing
+    text = "\n".join(dry.lines())
+    assert 'src|status="OPEN": INSERT 30 -> 24' in text
+    assert 'src|status="CLOSED": MODIFY 14 -> 8; status: OPEN -> CLOSED 14 -> 8' in text
+
+    report = replay(
+        records[18:30],
+        target.processors,
+        mode="overwrite",
+        dynamodb=ddb,
+        store=target.store,
+        recompute=_options(),
+    )
+    assert report.ok, report.lines()
+    assert _aggregates() == EXPECTED
+    assert report.recompute.counted == 12 and report.recompute.marked == 12
+    # A redelivery of the range (e.g. a redrive) adds nothing: the entries cover it.
+    assert target.run(records[18:30]).done == 12
+    assert _aggregates() == EXPECTED
+
+    again = replay(
+        records[18:30],
+        target.processors,
+        mode="overwrite",
+        dynamodb=ddb,
+        store=target.store,
+        recompute=_options(),
+    )
+    assert [k.status for k in again.recompute.keys] == ["unchanged", "unchanged"]
+    assert _aggregates() == EXPECTED
+
+
+def test_records_not_committed_by_the_live_function_are_left_to_it(aws_env: str) -> None:
+    arn = _source()
+    records = list(read_stream(make_client("dynamodbstreams"), arn))
+    target = InProcessTarget("analytics", ENV)
+    assert target.run(records[:20]).done == 20  # the function is behind: 16 to go
+    report = replay(
+        records[:30],
+        target.processors,
+        mode="overwrite",
+        dynamodb=make_client("dynamodb"),
+        store=target.store,
+        recompute=_options(),
+    )
+    assert report.ok and report.recompute.left == 10
+    assert target.run(records[20:]).done == 16  # the function catches up
+    assert _aggregates() == EXPECTED
+
+
+def test_trimmed_stream_without_archive_is_refused_and_the_archive_completes_it(
+    aws_env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arn = _source()
+    records = list(read_stream(make_client("dynamodbstreams"), arn))
+    # The pipeline: ETL archives every change; analytics counts them.
+    make_client("s3").create_bucket(Bucket="lake")
+    etl = InProcessTarget("etl", {"ETL_BUCKET": "lake", "ETL_PREFIX": "changes/"})
+    assert etl.run(records).done == 36
+    target = InProcessTarget("analytics", ENV)
+    _live_then_buggy(target, records)
+    wrong = _aggregates()
+    later = time.time() + 25 * 3600  # the stream is now older than its 24-hour retention
+    ddb = make_client("dynamodb")
+    refused = replay(
+        records[18:30],
+        target.processors,
+        mode="overwrite",
+        dynamodb=ddb,
+        store=target.store,
+        recompute=_options(now=lambda: later),
+    )
+    assert not refused.ok and _aggregates() == wrong
+    assert {k.status for k in refused.recompute.keys} == {"refused"}
+    assert "older than 24 hours" in "\n".join(refused.lines())
+
+    fixed = replay(
+        records[18:30],
+        target.processors,
+        mode="overwrite",
+        dynamodb=ddb,
+        store=target.store,
+        recompute=_options(now=lambda: later, archive=("lake", "changes/")),
+    )
+    assert fixed.ok, fixed.lines()
+    assert _aggregates() == EXPECTED
+
+    # The CLI: archive refused without --archive (exit 1), explains why.
+    base = ["replay", "--table", "src", "--mode", "overwrite", "--processor", "analytics"]
+    base += ["--env", "AGGREGATES_TABLE=aggregates", "--env", "ANALYTICS_GROUP_BY=status"]
+    assert main([*base, "--dry-run"]) == 0
+    assert "2 unchanged" in capsys.readouterr().out
+
+
+def test_window_aggregates_recompute_per_window(aws_env: str) -> None:
+    arn = _source()
+    streams = make_client("dynamodbstreams")
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    size = 3600
+    by_window: dict[int, list[dict[str, Any]]] = {}
+    for r in read_stream(streams, arn):  # the writes may straddle an hour: take the larger
+        w = math.floor(r["dynamodb"]["ApproximateCreationDateTime"] / size) * size
+        by_window.setdefault(w, []).append(r)
+    start, records = max(by_window.items(), key=lambda kv: len(kv[1]))
+    target = InProcessTarget("analytics", ENV)
+    processor = target.processors[0]
+
+    def window_event(recs: list[dict[str, Any]], state: Any, final: bool) -> dict[str, Any]:
+        return {
+            "Records": recs,
+            "window": {
+                "start": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(start)),
+                "end": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(start + size)),
+            },
+            "state": state,
+            "shardId": shard,
+            "eventSourceARN": arn,
+            "isFinalInvokeForWindow": final,
+            "isWindowTerminatedEarly": False,
+        }
+
+    ctx = _Context(60_000)
+    half = len(records) // 2
+    first = window_event(records[:half], {}, False)
+    state = run_batch(first, ctx, [processor], target.store)["state"]
+    final = window_event(records[half:], state, True)
+    run_batch(final, ctx, [processor], target.store)
+    expected = _aggregates()
+    assert expected and all("|window=" in k for k in expected)
+    # A bug commits the window's final state a second time (a renamed function: other
+    # commit markers): the window's aggregates double.
+    renamed = InProcessTarget("analytics", {**ENV, "AWS_LAMBDA_FUNCTION_NAME": "renamed"})
+    run_batch(final, ctx, renamed.processors, None)
+    assert _aggregates() != expected
+    ddb = make_client("dynamodb")
+    open_window = replay(
+        records,
+        [processor],
+        mode="overwrite",
+        dynamodb=ddb,
+        store=target.store,
+        recompute=_options(window_seconds=size, now=lambda: start + 1),
+    )
+    assert {k.status for k in open_window.recompute.keys} == {"refused"}
+    assert "still open" in "\n".join(open_window.lines())
+    fixed = replay(
+        records,
+        [processor],
+        mode="overwrite",
+        dynamodb=ddb,
+        store=target.store,
+        recompute=_options(window_seconds=size, now=lambda: start + size + 1),
+    )
+    assert fixed.ok, fixed.lines()
+    assert _aggregates() == expected
+
+
+def test_history_of_an_earlier_stream_comes_from_the_etl_archive(aws_env: str) -> None:
+    """Changes of an earlier stream of the table (gone: three days old) exist only in the ETL
+    archive: they are read back from its plain JSON lines with exact types."""
+    from decimal import Decimal
+
+    from ddbt.ops.records import generate_event
+
+    ddb = make_client("dynamodb")
+    streams = make_client("dynamodbstreams")
+    env = {**ENV, "ANALYTICS_GROUP_BY": "status,level"}
+    ddb.create_table(
+        TableName="src",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    create_table("aggregates")
+    make_client("s3").create_bucket(Bucket="lake")
+    etl = InProcessTarget("etl", {"ETL_BUCKET": "lake", "ETL_PREFIX": "changes/"})
+    target = InProcessTarget("analytics", env)
+    # The earlier stream: 5 inserts and a status change, processed by ETL and analytics.
+    then = int(time.time()) - 3 * 24 * 3600
+    item = {"status": "OPEN", "level": Decimal("2.50")}
+    old = [
+        generate_event(
+            item={"pk": f"old{i}", **item},
+            key_names=["pk"],
+            table="src",
+            sequence_number=str(10**25 + i),
+            created=then,
+        )["Records"][0]
+        for i in range(5)
+    ]
+    old.append(
+        generate_event(
+            item={"pk": "old0", **item, "status": "DONE"},
+            old_item={"pk": "old0", **item},
+            event_name="MODIFY",
+            key_names=["pk"],
+            table="src",
+            sequence_number=str(10**25 + 9),
+            created=then,
+        )["Records"][0]
+    )
+    assert etl.run(old).done == target.run(old).done == 6
+    # The current stream.
+    for i in range(4):
+        row = {"pk": {"S": f"new{i}"}, "status": {"S": "OPEN"}, "level": {"N": "2.50"}}
+        ddb.put_item(TableName="src", Item=row)
+    arn = ddb.describe_table(TableName="src")["Table"]["LatestStreamArn"]
+    new = list(read_stream(streams, arn))
+    assert etl.run(new).done == target.run(new).done == 4
+    expected = _aggregates()
+    assert expected['src|status="OPEN"|level=2.50'] == {"INSERT": 9}
+    assert expected['src|status="DONE"|level=2.50'] == {"MODIFY": 1, "status: OPEN -> DONE": 1}
+    run_batch({"Records": new}, _Context(60_000), target.processors, None)  # the bug
+    assert _aggregates()['src|status="OPEN"|level=2.50'] == {"INSERT": 13}
+
+    def overwrite(archive: tuple[str, str] | None) -> Any:
+        return replay(
+            new,
+            target.processors,
+            mode="overwrite",
+            dynamodb=ddb,
+            store=target.store,
+            recompute=_options(archive=archive),
+        )
+
+    # Without the archive: ListStreams shows only the current stream, but analytics'
+    # checkpoint entries name the earlier one, which no source holds: refused.
+    refused = overwrite(None)
+    assert not refused.ok and "no longer listed" in "\n".join(refused.lines())
+    assert _aggregates()['src|status="OPEN"|level=2.50'] == {"INSERT": 13}
+    fixed = overwrite(("lake", "changes/"))
+    assert fixed.ok, fixed.lines()
+    assert _aggregates() == expected
+    assert sum("assumed complete" in n for n in fixed.recompute.notes) == 2
