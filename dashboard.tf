@@ -7,6 +7,10 @@ locals {
   handler_metric_series = flatten([for k, f in local.functions : [
     for p in f.processors : { function = f.name, processor = p }
   ]])
+  # The same series keyed "<function key>/<processor>" (the records-failed alarms).
+  processor_series = merge([for k, f in local.functions : {
+    for p in f.processors : "${k}/${p}" => { function = f.name, processor = p }
+  }]...)
 
   dashboard_widgets = concat(
     [
@@ -30,10 +34,11 @@ locals {
           view   = "timeSeries"
           stat   = "Sum"
           period = 60
-          metrics = flatten([for k, f in local.functions : [
-            ["AWS/Lambda", "Errors", "FunctionName", f.name],
-            ["AWS/Lambda", "Throttles", "FunctionName", f.name],
-          ]])
+          # concat, not flatten: flatten would also flatten each metric's own list.
+          metrics = concat(
+            [for k, f in local.functions : ["AWS/Lambda", "Errors", "FunctionName", f.name]],
+            [for k, f in local.functions : ["AWS/Lambda", "Throttles", "FunctionName", f.name]],
+          )
         }
       },
       {
@@ -91,6 +96,24 @@ locals {
           stat    = "Maximum"
           period  = 60
           metrics = [for k, f in local.functions : ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "${f.name}-dlq"]]
+        }
+      },
+    ] : [],
+    # Rules on the event bus (eventbus processor): deliveries to their targets.
+    length(local.eventbus_rules) > 0 ? [
+      {
+        type = "metric"
+        properties = {
+          title  = "Event bus rules: invocations and failed invocations"
+          region = local.region
+          view   = "timeSeries"
+          stat   = "Sum"
+          period = 60
+          metrics = [for pair in setproduct(keys(local.eventbus_rules), ["Invocations", "FailedInvocations"]) : concat(
+            ["AWS/Events", pair[1]],
+            local.eventbus_bus_name == "default" ? [] : ["EventBusName", coalesce(local.eventbus_bus_name, "${var.name}-events")],
+            ["RuleName", "${var.name}-${pair[0]}"],
+          )]
         }
       },
     ] : [],

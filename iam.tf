@@ -4,6 +4,13 @@
 ################################################################################
 
 locals {
+  # What handlers/view.py and handlers/replicate.py call on their tables: conditional PutItem
+  # (items and tombstones alike), and GetItem only in version-attribute mode (a REMOVE whose
+  # version is unknown tombstones the item at the version it holds). tests/security/test_iam.py
+  # records the calls against moto.
+  view_table_actions    = concat(["dynamodb:PutItem"], var.view_version_attribute != null ? ["dynamodb:GetItem"] : [])
+  replica_table_actions = concat(["dynamodb:PutItem"], var.replicate_version_attribute != null ? ["dynamodb:GetItem"] : [])
+
   kms_grants = { for k, f in local.functions : k => [for g in [
     # Reading the stream of a table encrypted with a customer managed key.
     { sid = "DecryptSourceTableStream", key = var.table_kms_key_arn, actions = ["kms:Decrypt"] },
@@ -22,6 +29,16 @@ locals {
       sid     = "UseNotificationTopicKey"
       key     = contains(f.processors, "notification") ? var.notification_topic_kms_key_arn : null
       actions = ["kms:GenerateDataKey", "kms:Decrypt"]
+    },
+    {
+      sid     = "UseViewTableKey"
+      key     = contains(f.processors, "view") ? var.view_table_kms_key_arn : null
+      actions = ["kms:Decrypt"]
+    },
+    {
+      sid     = "UseReplicaTableKey"
+      key     = contains(f.processors, "replicate") ? var.replica_table_kms_key_arn : null
+      actions = ["kms:Decrypt"]
     },
     {
       sid     = "UseDeadLetterQueueKey"
@@ -81,6 +98,24 @@ locals {
       Effect   = "Allow"
       Action   = ["s3:PutObject"]
       Resource = [local.etl_bucket_arn == null ? null : "${local.etl_bucket_arn}/${var.etl_prefix}*"]
+    }] : [],
+    contains(f.processors, "eventbus") ? [{
+      Sid      = "PublishEvents"
+      Effect   = "Allow"
+      Action   = ["events:PutEvents"]
+      Resource = [local.eventbus_bus_arn]
+    }] : [],
+    contains(f.processors, "view") ? [{
+      Sid      = "WriteView"
+      Effect   = "Allow"
+      Action   = local.view_table_actions
+      Resource = [local.view_table_arn]
+    }] : [],
+    contains(f.processors, "replicate") ? [{
+      Sid      = "WriteReplica"
+      Effect   = "Allow"
+      Action   = local.replica_table_actions
+      Resource = [local.replica_table_arn]
     }] : [],
     local.failure_to_sqs ? [{
       Sid      = "SendToOwnDeadLetterQueue"

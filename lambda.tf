@@ -8,7 +8,7 @@ locals {
       METRICS_NAMESPACE = var.metrics_namespace
       LOG_LEVEL         = var.log_level
     },
-    k == "pipeline" ? { PROCESSORS = join(",", f.processors) } : {},
+    f.handler == "handlers.pipeline.handler" ? { PROCESSORS = join(",", f.processors) } : {},
     contains(f.processors, "etl") ? {
       ETL_BUCKET = local.etl_bucket_name
       ETL_PREFIX = var.etl_prefix
@@ -28,6 +28,36 @@ locals {
     } : {},
     contains(f.processors, "analytics") && length(var.analytics_group_by) > 0 ? {
       ANALYTICS_GROUP_BY = join(",", var.analytics_group_by)
+    } : {},
+    # Optional variables are left out when unset, so the handlers apply their own default.
+    contains(f.processors, "eventbus") ? {
+      EVENTBUS_NAME   = local.eventbus_handler_target
+      EVENTBUS_EVENTS = join(",", var.eventbus_events)
+    } : {},
+    contains(f.processors, "eventbus") && var.eventbus_source != null ? {
+      EVENTBUS_SOURCE = var.eventbus_source
+    } : {},
+    contains(f.processors, "eventbus") && length(var.eventbus_redact) > 0 ? {
+      EVENTBUS_REDACT = join(",", var.eventbus_redact)
+    } : {},
+    contains(f.processors, "view") ? {
+      VIEW_TABLE         = local.view_table_name
+      VIEW_PARTITION_KEY = var.view_partition_key
+    } : {},
+    contains(f.processors, "view") && var.view_sort_key != null ? {
+      VIEW_SORT_KEY = var.view_sort_key
+    } : {},
+    contains(f.processors, "view") && length(var.view_attributes) > 0 ? {
+      VIEW_ATTRIBUTES = join(",", var.view_attributes)
+    } : {},
+    contains(f.processors, "view") && var.view_version_attribute != null ? {
+      VIEW_VERSION_ATTRIBUTE = var.view_version_attribute
+    } : {},
+    contains(f.processors, "replicate") ? {
+      REPLICA_TABLE = local.replica_table_arn
+    } : {},
+    contains(f.processors, "replicate") && var.replicate_version_attribute != null ? {
+      REPLICATE_VERSION_ATTRIBUTE = var.replicate_version_attribute
     } : {},
   ) }
 
@@ -66,7 +96,7 @@ resource "aws_lambda_function" "this" {
 
   #checkov:skip=CKV_AWS_50:X-Ray tracing is not used; the handlers emit embedded metrics and structured logs.
   #checkov:skip=CKV_AWS_116:Stream-invoked functions are invoked synchronously; failed batches go to the event source mapping's on-failure destination, not a function DLQ.
-  #checkov:skip=CKV_AWS_117:The functions call only AWS APIs (DynamoDB, S3, SNS); a VPC is not needed and would need NAT or endpoints.
+  #checkov:skip=CKV_AWS_117:The functions call only AWS APIs (DynamoDB, S3, SNS, EventBridge); a VPC is not needed and would need NAT or endpoints.
   #checkov:skip=CKV_AWS_272:Code signing is optional; the code is the module's reproducible zip or the caller's S3 object.
 
   function_name = each.value.name

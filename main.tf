@@ -21,18 +21,29 @@ locals {
     analytics    = var.create_analytics
     notification = var.create_notification
     etl          = var.create_etl
+    eventbus     = var.create_eventbus
+    view         = var.create_view
+    replicate    = var.create_replicate
   }
-  processors = [for p in ["analytics", "notification", "etl"] : p if local.processor_switches[p]]
+  # The order of handlers/pipeline.py PROCESSOR_NAMES; PROCESSORS lists them in this order.
+  processors = [for p in ["analytics", "notification", "etl", "eventbus", "view", "replicate"] : p if local.processor_switches[p]]
   run        = { for p, on in local.processor_switches : p => local.create && on }
 
-  # combined: one function (and one stream reader) running every processor; separate: one each.
-  function_keys = var.function_layout == "combined" ? (length(local.processors) > 0 ? ["pipeline"] : []) : local.processors
+  # combined: one function (and one stream reader) running every processor; separate: one each;
+  # groups: one per function_groups entry, each running its processors through the pipeline.
+  function_keys = (
+    var.function_layout == "combined" ? (length(local.processors) > 0 ? ["pipeline"] : []) :
+    var.function_layout == "groups" ? keys(var.function_groups) : local.processors
+  )
 
   functions = { for k in(local.create ? local.function_keys : []) : k => {
-    name       = "${var.name}-${k}"
-    handler    = "handlers.${k}.handler"
-    processors = k == "pipeline" ? tolist(local.processors) : tolist([k])
-    overrides  = lookup(var.function_overrides, k, null)
+    name    = "${var.name}-${k}"
+    handler = var.function_layout == "separate" ? "handlers.${k}.handler" : "handlers.pipeline.handler"
+    processors = (
+      var.function_layout == "combined" ? tolist(local.processors) :
+      var.function_layout == "groups" ? [for p in local.processors : p if contains(var.function_groups[k], p)] : tolist([k])
+    )
+    overrides = lookup(var.function_overrides, k, null)
   } }
 
   function_settings = { for k, f in local.functions : k => {
@@ -146,6 +157,43 @@ locals {
   failure_bucket_arn = !local.failure_to_s3 ? null : (
     var.create_failure_bucket ? try(aws_s3_bucket.this["failures"].arn, null) : var.failure_bucket_arn
   )
+
+  # Event bus: the created bus <name>-events, or the brought one (the default bus allowed).
+  create_eventbus_bus = local.run.eventbus && var.eventbus_create_bus
+  eventbus_bus_arn = !local.run.eventbus ? null : (
+    var.eventbus_create_bus ? try(aws_cloudwatch_event_bus.this[0].arn, null) : var.eventbus_bus_arn
+  )
+  eventbus_bus_name = !local.run.eventbus ? null : (
+    var.eventbus_create_bus ? try(aws_cloudwatch_event_bus.this[0].name, null) : (
+      var.eventbus_bus_arn == null ? null : element(split("event-bus/", var.eventbus_bus_arn), 1)
+    )
+  )
+  # EVENTBUS_NAME: the created bus by name; a brought bus by ARN (it may be in another account).
+  eventbus_handler_target = var.eventbus_create_bus ? local.eventbus_bus_name : local.eventbus_bus_arn
+  eventbus_rules          = local.run.eventbus ? var.eventbus_rules : {}
+  # One per rule and target, keyed "<rule key>/<target key>" (keys known at plan time).
+  eventbus_targets = merge([for k, r in local.eventbus_rules : {
+    for t, target in r.targets : "${k}/${t}" => { rule = k, target = t, arn = target.arn, role_arn = target.role_arn }
+  }]...)
+
+  # View table: created <name>-view, or brought.
+  create_view_table = local.run.view && var.view_create_table
+  view_table_arn = !local.run.view ? null : (
+    var.view_create_table ? try(aws_dynamodb_table.view[0].arn, null) : var.view_table_arn
+  )
+  view_table_name = !local.run.view ? null : (
+    var.view_create_table ? try(aws_dynamodb_table.view[0].name, null) : (
+      var.view_table_arn == null ? null : element(split("/", var.view_table_arn), 1)
+    )
+  )
+
+  # Replica table: always the caller's (it may be in another region, which needs a provider of
+  # that region). REPLICA_TABLE gets the ARN, whose region the handler uses for its client.
+  replica_table_arn  = local.run.replicate ? var.replica_table_arn : null
+  replica_table_name = local.replica_table_arn == null ? null : element(split("/", local.replica_table_arn), 1)
+
+  # The source table's name as the ETL writes it (table=<name>/ in every key).
+  source_table_name = var.create_table ? local.table_name : local.attached_table_name
 }
 
 ################################################################################
@@ -159,12 +207,27 @@ resource "terraform_data" "check_processors" {
   lifecycle {
     precondition {
       condition     = length(local.processors) > 0
-      error_message = "Enable at least one processor (create_analytics, create_notification, create_etl), or set create = false."
+      error_message = "Enable at least one processor (create_analytics, create_notification, create_etl, create_eventbus, create_view, create_replicate), or set create = false."
     }
 
     precondition {
       condition     = length(setsubtract(keys(var.function_overrides), local.function_keys)) == 0
       error_message = "function_overrides has keys for functions this configuration does not create (it creates: ${join(", ", local.function_keys)})."
+    }
+
+    precondition {
+      condition     = length(setsubtract(keys(var.alias_function_versions), local.function_keys)) == 0
+      error_message = "alias_function_versions has keys for functions this configuration does not create (it creates: ${join(", ", local.function_keys)})."
+    }
+
+    precondition {
+      condition     = (var.function_layout == "groups") == (length(var.function_groups) > 0)
+      error_message = "function_layout = \"groups\" needs function_groups (function key => processors), and function_groups is only used with that layout."
+    }
+
+    precondition {
+      condition     = var.function_layout != "groups" || sort(flatten(values(var.function_groups))) == sort(local.processors)
+      error_message = "function_groups must put every enabled processor in exactly one group, and only enabled ones: enabled are ${jsonencode(local.processors)}, the groups list ${jsonencode(sort(flatten(values(var.function_groups))))}."
     }
   }
 }
@@ -197,6 +260,26 @@ resource "terraform_data" "check_stream" {
     precondition {
       condition     = !local.run.notification || length(var.notification_attributes) == 0 || var.stream_view_type == "NEW_AND_OLD_IMAGES"
       error_message = "notification_attributes compares an attribute's old and new value, which needs stream_view_type = \"NEW_AND_OLD_IMAGES\"."
+    }
+
+    precondition {
+      condition     = !local.run.replicate || contains(["NEW_IMAGE", "NEW_AND_OLD_IMAGES"], var.stream_view_type)
+      error_message = "create_replicate copies the item after each change, which needs stream_view_type = \"NEW_IMAGE\" or \"NEW_AND_OLD_IMAGES\" (it is ${var.stream_view_type})."
+    }
+
+    precondition {
+      condition     = !local.run.view || contains(["NEW_IMAGE", "NEW_AND_OLD_IMAGES"], var.stream_view_type)
+      error_message = "create_view projects the item after each change, which needs stream_view_type = \"NEW_IMAGE\" or \"NEW_AND_OLD_IMAGES\" (it is ${var.stream_view_type})."
+    }
+
+    # With NEW_IMAGE a REMOVE carries only Keys: the view item can be found only when the view
+    # key is part of the table's key (otherwise handlers/view.py reports every REMOVE as a
+    # poison record). Checked for a table the module creates; an attached table's key is unknown.
+    precondition {
+      condition = !local.run.view || var.stream_view_type != "NEW_IMAGE" || !var.create_table || length(setsubtract(
+        compact([var.view_partition_key, var.view_sort_key]), compact([var.table_hash_key, var.table_range_key])
+      )) == 0
+      error_message = "With stream_view_type = \"NEW_IMAGE\" a REMOVE carries only the table's key, so the view key (view_partition_key, view_sort_key) must be part of it (${join(", ", compact([var.table_hash_key, var.table_range_key]))}); use NEW_AND_OLD_IMAGES for a view keyed by other attributes."
     }
   }
 }
@@ -258,6 +341,53 @@ resource "terraform_data" "check_sinks" {
     precondition {
       condition     = !local.failure_to_s3 || var.create_failure_bucket || var.failure_bucket_arn != null
       error_message = "on_failure_destination = \"s3\" with create_failure_bucket = false needs failure_bucket_arn."
+    }
+
+    precondition {
+      condition     = !local.run.eventbus || var.eventbus_create_bus || var.eventbus_bus_arn != null
+      error_message = "eventbus_create_bus = false needs eventbus_bus_arn (e.g. the default bus, arn:aws:events:<region>:<account>:event-bus/default), or set create_eventbus = false."
+    }
+
+    precondition {
+      condition     = !local.run.eventbus || var.eventbus_bus_arn == null || split(":", coalesce(var.eventbus_bus_arn, "-:-:-:-"))[3] == local.region
+      error_message = "eventbus_bus_arn must be a bus in the functions' region (${local.region}): PutEvents goes to the regional endpoint. Route events to another region with a rule whose target is that region's bus."
+    }
+
+    # Rules are created by name in this account (a rule on another account's bus is that
+    # account's to create).
+    precondition {
+      condition     = !local.run.eventbus || length(var.eventbus_rules) == 0 || var.eventbus_bus_arn == null || split(":", coalesce(var.eventbus_bus_arn, "-:-:-:-:-"))[4] == local.account_id
+      error_message = "eventbus_rules are created in this account (${local.account_id}), but eventbus_bus_arn is a bus of another account: create those rules in that account, or leave eventbus_rules empty."
+    }
+
+    precondition {
+      condition     = !local.run.eventbus || !var.eventbus_create_bus || var.eventbus_bus_arn == null
+      error_message = "eventbus_bus_arn is only used with eventbus_create_bus = false; the module would publish to the bus it creates."
+    }
+
+    precondition {
+      condition     = !local.run.view || var.view_partition_key != null
+      error_message = "create_view needs view_partition_key: the source attribute that becomes the view item's partition key."
+    }
+
+    precondition {
+      condition     = !local.run.view || var.view_create_table || var.view_table_arn != null
+      error_message = "view_create_table = false needs view_table_arn (or set create_view = false)."
+    }
+
+    precondition {
+      condition     = !local.run.view || var.view_create_table || var.view_table_arn != local.table_arn
+      error_message = "view_table_arn is the source table: the view would feed its own stream."
+    }
+
+    precondition {
+      condition     = !local.run.replicate || var.replica_table_arn != null
+      error_message = "create_replicate needs replica_table_arn (a table with the source table's key schema and TTL on _ddbt_expires; another region is allowed)."
+    }
+
+    precondition {
+      condition     = !local.run.replicate || var.replica_table_arn != local.table_arn
+      error_message = "replica_table_arn is the source table: every copy would come back on its own stream."
     }
 
     precondition {

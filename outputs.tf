@@ -32,12 +32,12 @@ output "starting_position" {
 ################################################################################
 
 output "processors" {
-  description = "Enabled processors (analytics, notification, etl)."
+  description = "Enabled processors (analytics, notification, etl, eventbus, view, replicate)."
   value       = var.create ? local.processors : []
 }
 
 output "function_names" {
-  description = "Function name per function key (pipeline, or analytics/notification/etl)."
+  description = "Function name per function key (pipeline; a processor name with function_layout = \"separate\"; a function_groups key with \"groups\")."
   value       = { for k, v in aws_lambda_function.this : k => v.function_name }
 }
 
@@ -154,6 +154,61 @@ output "analytics_table_arn" {
   value       = local.analytics_table_arn
 }
 
+output "eventbus_bus_name" {
+  description = "Name of the event bus the eventbus processor publishes to (created, or the one of eventbus_bus_arn)."
+  value       = local.eventbus_bus_name
+}
+
+output "eventbus_bus_arn" {
+  description = "ARN of the event bus the eventbus processor publishes to."
+  value       = local.eventbus_bus_arn
+}
+
+output "eventbus_handler_bus" {
+  description = "EVENTBUS_NAME as the function gets it: the created bus's name, or the brought bus's ARN."
+  value       = local.run.eventbus ? local.eventbus_handler_target : null
+}
+
+output "eventbus_rule_arns" {
+  description = "ARN per eventbus_rules key (for a target's resource policy: aws:SourceArn)."
+  value       = { for k, v in aws_cloudwatch_event_rule.this : k => v.arn }
+}
+
+output "eventbus_rule_names" {
+  description = "Rule name per eventbus_rules key."
+  value       = { for k, v in aws_cloudwatch_event_rule.this : k => v.name }
+}
+
+output "view_table_name" {
+  description = "Name of the view table (VIEW_TABLE)."
+  value       = local.view_table_name
+}
+
+output "view_table_arn" {
+  description = "ARN of the view table."
+  value       = local.view_table_arn
+}
+
+output "replica_table_name" {
+  description = "Name of the replica table."
+  value       = local.replica_table_name
+}
+
+output "replica_table_arn" {
+  description = "ARN of the replica table (REPLICA_TABLE)."
+  value       = local.replica_table_arn
+}
+
+output "etl_glue_database_name" {
+  description = "Glue database holding the ETL table (create_etl_glue_table)."
+  value       = try(aws_glue_catalog_table.etl[0].database_name, null)
+}
+
+output "etl_glue_table_name" {
+  description = "Glue table over the ETL objects, for Athena (create_etl_glue_table)."
+  value       = try(aws_glue_catalog_table.etl[0].name, null)
+}
+
 output "checkpoint_table_name" {
   description = "Name of the checkpoint table (CHECKPOINT_TABLE)."
   value       = var.create ? local.checkpoint_table_name : null
@@ -165,16 +220,65 @@ output "checkpoint_table_arn" {
 }
 
 ################################################################################
+# DLQ archiver
+################################################################################
+
+output "dlq_archiver_function_name" {
+  description = "Name of the DLQ archiver function (create_dlq_archiver)."
+  value       = try(aws_lambda_function.archiver[0].function_name, null)
+}
+
+output "dlq_archiver_function_arn" {
+  description = "ARN of the DLQ archiver function."
+  value       = try(aws_lambda_function.archiver[0].arn, null)
+}
+
+output "dlq_archiver_role_arn" {
+  description = "ARN of the DLQ archiver's execution role."
+  value       = try(aws_iam_role.archiver[0].arn, null)
+}
+
+output "dlq_archiver_event_source_mapping_uuids" {
+  description = "UUID of the archiver's SQS event source mapping per dead-letter queue (function key)."
+  value       = { for k, m in aws_lambda_event_source_mapping.archiver : k => m.uuid }
+}
+
+output "dlq_archive_bucket_name" {
+  description = "Bucket holding the DLQ archives (created or brought)."
+  value       = local.dlq_archive_bucket_name
+}
+
+output "dlq_archive_bucket_arn" {
+  description = "ARN of the bucket holding the DLQ archives."
+  value       = local.dlq_archive_bucket_arn
+}
+
+output "dlq_archiver_alarm_arns" {
+  description = "Alarm ARNs of the DLQ archiver: errors (invocation errors and messages left for another attempt) and not_archived (records that expired first)."
+  value = {
+    errors       = try(aws_cloudwatch_metric_alarm.archiver_errors[0].arn, null)
+    not_archived = try(aws_cloudwatch_metric_alarm.archiver_records_expired[0].arn, null)
+  }
+}
+
+output "dlq_archive_prefix" {
+  description = "Key prefix of the DLQ archives (s3://<bucket>/<prefix> is what `ddbt redrive --from-s3` takes)."
+  value       = local.create_dlq_archiver ? var.dlq_archiver_prefix : null
+}
+
+################################################################################
 # Operations
 ################################################################################
 
 output "alarm_arns" {
-  description = "Alarm ARNs: iterator_age, errors and throttles per function key, dlq per function key."
+  description = "Alarm ARNs: iterator_age, errors and throttles per function key, dlq per function key, records_failed per \"<function key>/<processor>\", eventbus_rule_failed per eventbus_rules key."
   value = {
-    iterator_age = { for k, v in aws_cloudwatch_metric_alarm.iterator_age : k => v.arn }
-    errors       = { for k, v in aws_cloudwatch_metric_alarm.errors : k => v.arn }
-    throttles    = { for k, v in aws_cloudwatch_metric_alarm.throttles : k => v.arn }
-    dlq          = { for k, v in aws_cloudwatch_metric_alarm.dlq : k => v.arn }
+    iterator_age         = { for k, v in aws_cloudwatch_metric_alarm.iterator_age : k => v.arn }
+    errors               = { for k, v in aws_cloudwatch_metric_alarm.errors : k => v.arn }
+    throttles            = { for k, v in aws_cloudwatch_metric_alarm.throttles : k => v.arn }
+    dlq                  = { for k, v in aws_cloudwatch_metric_alarm.dlq : k => v.arn }
+    records_failed       = { for k, v in aws_cloudwatch_metric_alarm.records_failed : k => v.arn }
+    eventbus_rule_failed = { for k, v in aws_cloudwatch_metric_alarm.eventbus_rule_failed : k => v.arn }
   }
 }
 

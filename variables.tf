@@ -226,14 +226,14 @@ variable "allow_excess_stream_readers" {
 ################################################################################
 
 variable "function_layout" {
-  description = "combined: one function (handlers.pipeline.handler) runs every enabled processor, one stream reader. separate: one function and mapping per processor (isolated retries and scaling, one reader each)."
+  description = "combined: one function (handlers.pipeline.handler) runs every enabled processor, one stream reader. separate: one function and mapping per processor (isolated retries and scaling, one reader each). groups: one function per entry of function_groups (e.g. a realtime and a bulk function, two readers)."
   type        = string
   default     = "combined"
   nullable    = false
 
   validation {
-    condition     = contains(["combined", "separate"], var.function_layout)
-    error_message = "function_layout must be \"combined\" or \"separate\"."
+    condition     = contains(["combined", "separate", "groups"], var.function_layout)
+    error_message = "function_layout must be \"combined\", \"separate\" or \"groups\"."
   }
 }
 
@@ -318,7 +318,7 @@ variable "reserved_concurrent_executions" {
 }
 
 variable "function_overrides" {
-  description = "Per-function settings that replace the module-wide ones. Keys: pipeline (combined layout) or analytics, notification, etl (separate layout)."
+  description = "Per-function settings that replace the module-wide ones. Keys: pipeline (combined layout) or analytics, notification, etl, eventbus, view, replicate (separate layout). (A function of the groups layout is tuned here only when its key is one of these names.)"
   type = map(object({
     memory_size                        = optional(number)
     timeout                            = optional(number)
@@ -334,8 +334,8 @@ variable "function_overrides" {
   nullable = false
 
   validation {
-    condition     = length(setsubtract(keys(var.function_overrides), ["pipeline", "analytics", "notification", "etl"])) == 0
-    error_message = "function_overrides keys must be pipeline, analytics, notification or etl."
+    condition     = length(setsubtract(keys(var.function_overrides), ["pipeline", "analytics", "notification", "etl", "eventbus", "view", "replicate"])) == 0
+    error_message = "function_overrides keys must be pipeline, analytics, notification, etl, eventbus, view or replicate."
   }
 
   validation {
@@ -384,7 +384,7 @@ variable "metrics_namespace" {
 }
 
 variable "environment_variables" {
-  description = "Extra environment variables of every function. They cannot replace the variables of the handlers' contract (CHECKPOINT_TABLE, PROCESSORS, ETL_*, NOTIFY_*, AGGREGATES_TABLE, ANALYTICS_GROUP_BY, METRICS_NAMESPACE, LOG_LEVEL)."
+  description = "Extra environment variables of every function. They cannot replace the variables of the handlers' contract (CHECKPOINT_TABLE, PROCESSORS, ETL_*, NOTIFY_*, AGGREGATES_TABLE, ANALYTICS_GROUP_BY, EVENTBUS_*, VIEW_*, REPLICA_*, REPLICATE_*, METRICS_NAMESPACE, LOG_LEVEL)."
   type        = map(string)
   default     = {}
   nullable    = false
@@ -393,8 +393,10 @@ variable "environment_variables" {
     condition = length(setintersection(keys(var.environment_variables), [
       "CHECKPOINT_TABLE", "PROCESSORS", "ETL_BUCKET", "ETL_PREFIX", "NOTIFY_TOPIC_ARN", "NOTIFY_EVENTS",
       "NOTIFY_ATTRIBUTES", "NOTIFY_REDACT", "AGGREGATES_TABLE", "ANALYTICS_GROUP_BY", "METRICS_NAMESPACE", "LOG_LEVEL",
+      "EVENTBUS_NAME", "EVENTBUS_SOURCE", "EVENTBUS_EVENTS", "EVENTBUS_REDACT", "VIEW_TABLE", "VIEW_PARTITION_KEY",
+      "VIEW_SORT_KEY", "VIEW_ATTRIBUTES", "VIEW_VERSION_ATTRIBUTE", "REPLICA_TABLE", "REPLICA_REGION", "REPLICATE_VERSION_ATTRIBUTE",
     ])) == 0
-    error_message = "environment_variables must not set the handlers' contract variables (CHECKPOINT_TABLE, PROCESSORS, ETL_BUCKET, ETL_PREFIX, NOTIFY_*, AGGREGATES_TABLE, ANALYTICS_GROUP_BY, METRICS_NAMESPACE, LOG_LEVEL); use the module's own inputs."
+    error_message = "environment_variables must not set the handlers' contract variables (CHECKPOINT_TABLE, PROCESSORS, ETL_BUCKET, ETL_PREFIX, NOTIFY_*, AGGREGATES_TABLE, ANALYTICS_GROUP_BY, EVENTBUS_*, VIEW_*, REPLICA_*, REPLICATE_*, METRICS_NAMESPACE, LOG_LEVEL); use the module's own inputs."
   }
 
   validation {
@@ -467,14 +469,14 @@ variable "alias_name" {
 }
 
 variable "alias_function_versions" {
-  description = "Published version the alias points at, per function key (pipeline, analytics, notification, etl); to roll back. Functions not listed get the latest published version."
+  description = "Published version the alias points at, per function key (pipeline, a processor name, or a function_groups key); to roll back. Functions not listed get the latest published version."
   type        = map(string)
   default     = {}
   nullable    = false
 
   validation {
-    condition     = alltrue([for k, v in var.alias_function_versions : contains(["pipeline", "analytics", "notification", "etl"], k) && can(regex("^[0-9]+$", v))])
-    error_message = "alias_function_versions keys must be pipeline, analytics, notification or etl, and values published version numbers such as \"3\"."
+    condition     = alltrue([for k, v in var.alias_function_versions : can(regex("^[a-z][a-z0-9-]{0,19}$", k)) && can(regex("^[0-9]+$", v))])
+    error_message = "alias_function_versions keys must be function keys (pipeline, a processor name or a function_groups key), and values published version numbers such as \"3\"."
   }
 }
 
@@ -974,6 +976,348 @@ variable "analytics_table_kms_key_arn" {
 }
 
 ################################################################################
+# Function groups (function_layout = "groups")
+################################################################################
+
+variable "function_groups" {
+  description = "With function_layout = \"groups\": function key => the processors that function runs (handlers.pipeline.handler with PROCESSORS), e.g. { realtime = [\"notification\", \"eventbus\"], bulk = [\"analytics\", \"etl\", \"view\", \"replicate\"] }. Every enabled processor must be in exactly one group; each group is one function and one stream reader."
+  type        = map(list(string))
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for k in keys(var.function_groups) : can(regex("^[a-z][a-z0-9-]{0,19}$", k))])
+    error_message = "function_groups keys must be 1 to 20 lowercase letters, digits or '-', starting with a letter (a key names the function, role, log group and queue: <name>-<key>)."
+  }
+
+  validation {
+    condition     = alltrue([for ps in values(var.function_groups) : length(ps) > 0 && length(setsubtract(ps, ["analytics", "notification", "etl", "eventbus", "view", "replicate"])) == 0])
+    error_message = "function_groups: every group lists at least one processor, each one of analytics, notification, etl, eventbus, view, replicate."
+  }
+
+  validation {
+    condition     = length(flatten(values(var.function_groups))) == length(distinct(flatten(values(var.function_groups))))
+    error_message = "function_groups: a processor may be listed once, in one group only."
+  }
+}
+
+################################################################################
+# Event bus sink (EventBridge)
+################################################################################
+
+variable "create_eventbus" {
+  description = "Run the eventbus processor (publishes every change as an EventBridge event with PutEvents; EVENTBUS_*)."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "eventbus_create_bus" {
+  description = "Create a custom event bus <name>-events (true) or publish to eventbus_bus_arn (false; the account's default bus is allowed)."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "eventbus_bus_arn" {
+  description = "ARN of an existing event bus (eventbus_create_bus = false), e.g. arn:aws:events:<region>:<account>:event-bus/default. The function may call events:PutEvents on exactly this bus."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.eventbus_bus_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/[A-Za-z0-9._/-]{1,256}$", var.eventbus_bus_arn))
+    error_message = "eventbus_bus_arn must be null or an EventBridge event bus ARN (arn:aws:events:<region>:<account>:event-bus/<name>)."
+  }
+}
+
+variable "eventbus_events" {
+  description = "Event names published to the bus (EVENTBUS_EVENTS): a non-empty subset of INSERT, MODIFY, REMOVE."
+  type        = list(string)
+  default     = ["INSERT", "MODIFY", "REMOVE"]
+  nullable    = false
+
+  validation {
+    condition     = length(var.eventbus_events) > 0 && length(setsubtract(var.eventbus_events, ["INSERT", "MODIFY", "REMOVE"])) == 0 && length(distinct(var.eventbus_events)) == length(var.eventbus_events)
+    error_message = "eventbus_events must be a non-empty subset of INSERT, MODIFY, REMOVE, each listed once."
+  }
+}
+
+variable "eventbus_redact" {
+  description = "Attributes never published on the bus (EVENTBUS_REDACT; same semantics as notification_redact)."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for a in var.eventbus_redact : length(a) > 0 && !strcontains(a, ",")]) && length(distinct(var.eventbus_redact)) == length(var.eventbus_redact)
+    error_message = "eventbus_redact must be distinct, non-empty attribute names without commas."
+  }
+}
+
+variable "eventbus_source" {
+  description = "Source of the published events (EVENTBUS_SOURCE). null: the handler derives it from the table name."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.eventbus_source == null ? true : (length(var.eventbus_source) >= 1 && length(var.eventbus_source) <= 256 && !startswith(var.eventbus_source, "aws.") && !strcontains(var.eventbus_source, ","))
+    error_message = "eventbus_source must be null or 1 to 256 characters, not starting with \"aws.\" (EventBridge reserves it for AWS services)."
+  }
+}
+
+variable "eventbus_rules" {
+  description = "Rules on the bus the processor publishes to, rule key => { event_pattern (JSON), description, targets = { target key => { arn, role_arn (for targets that need a role, e.g. Kinesis or another bus) } } }. Rule names: <name>-<rule key>. A target's own resource policy (e.g. an SQS queue policy allowing events.amazonaws.com with aws:SourceArn = the rule's ARN, see eventbus_rule_arns) is the caller's."
+  type = map(object({
+    event_pattern = string
+    description   = optional(string)
+    targets = optional(map(object({
+      arn      = string
+      role_arn = optional(string)
+    })), {})
+  }))
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = alltrue([for k, r in var.eventbus_rules : can(regex("^[a-zA-Z0-9_-]{1,30}$", k)) && alltrue([for t in keys(r.targets) : can(regex("^[a-zA-Z0-9_.-]{1,64}$", t))])])
+    error_message = "eventbus_rules keys must be 1 to 30 letters, digits, '-' or '_' (the rule is named <name>-<key>, at most 64 characters), target keys 1 to 64 letters, digits, '-', '_' or '.' (they are the target IDs)."
+  }
+
+  validation {
+    condition     = alltrue([for r in values(var.eventbus_rules) : can(keys(jsondecode(r.event_pattern))) && length(r.event_pattern) <= 4096 && length(r.targets) <= 5])
+    error_message = "eventbus_rules: each event_pattern must be a JSON object (at most 4096 characters), e.g. {\"detail-type\":[\"DynamoDB MODIFY\"]}, and a rule has at most 5 targets."
+  }
+
+  validation {
+    condition = alltrue(flatten([for r in values(var.eventbus_rules) : [for t in values(r.targets) : [
+      can(regex("^arn:aws[a-zA-Z-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]{0,12}:.+$", t.arn)),
+      t.role_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:iam::[0-9]{12}:role/.+$", t.role_arn)),
+    ]]]))
+    error_message = "eventbus_rules: each target's arn must be an ARN, and role_arn an IAM role ARN."
+  }
+}
+
+################################################################################
+# View sink (materialized view / cache table)
+################################################################################
+
+variable "create_view" {
+  description = "Run the view processor (maintains a projection of the table in the view table, idempotent and in order per item; VIEW_*)."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "view_create_table" {
+  description = "Create the view table <name>-view (true: hash key view_partition_key, range key view_sort_key, PAY_PER_REQUEST, encrypted, point-in-time recovery, TTL on _ddbt_expires) or use view_table_arn (false)."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "view_table_arn" {
+  description = "ARN of an existing view table (view_create_table = false). Its key schema must be view_partition_key (+ view_sort_key), and TTL should be on _ddbt_expires (tombstones of deleted items expire through it)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.view_table_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/[a-zA-Z0-9_.-]{3,255}$", var.view_table_arn))
+    error_message = "view_table_arn must be null or a DynamoDB table ARN (arn:aws:dynamodb:<region>:<account>:table/<name>)."
+  }
+}
+
+variable "view_partition_key" {
+  description = "Source item attribute that becomes the view item's partition key (VIEW_PARTITION_KEY; the view table's hash key has the same name). Required with create_view."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.view_partition_key == null ? true : (length(var.view_partition_key) >= 1 && length(var.view_partition_key) <= 255 && !strcontains(var.view_partition_key, ","))
+    error_message = "view_partition_key must be null or an attribute name of 1 to 255 characters without commas."
+  }
+}
+
+variable "view_partition_key_type" {
+  description = "Type of view_partition_key in the created view table: S, N or B."
+  type        = string
+  default     = "S"
+  nullable    = false
+
+  validation {
+    condition     = contains(["S", "N", "B"], var.view_partition_key_type)
+    error_message = "view_partition_key_type must be one of S, N, B."
+  }
+}
+
+variable "view_sort_key" {
+  description = "Source item attribute that becomes the view item's sort key (VIEW_SORT_KEY; the view table's range key has the same name). null: the view table has no sort key."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.view_sort_key == null ? true : (length(var.view_sort_key) >= 1 && length(var.view_sort_key) <= 255 && !strcontains(var.view_sort_key, ","))
+    error_message = "view_sort_key must be null or an attribute name of 1 to 255 characters without commas."
+  }
+}
+
+variable "view_sort_key_type" {
+  description = "Type of view_sort_key in the created view table: S, N or B."
+  type        = string
+  default     = "S"
+  nullable    = false
+
+  validation {
+    condition     = contains(["S", "N", "B"], var.view_sort_key_type)
+    error_message = "view_sort_key_type must be one of S, N, B."
+  }
+}
+
+variable "view_attributes" {
+  description = "Source attributes projected into the view item (VIEW_ATTRIBUTES). Empty: all attributes."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for a in var.view_attributes : length(a) > 0 && !strcontains(a, ",")]) && length(distinct(var.view_attributes)) == length(var.view_attributes)
+    error_message = "view_attributes must be distinct, non-empty attribute names without commas."
+  }
+}
+
+variable "view_version_attribute" {
+  description = "Numeric source attribute that orders an item's versions (VIEW_VERSION_ATTRIBUTE). null: the change time of the stream record."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.view_version_attribute == null ? true : (length(var.view_version_attribute) >= 1 && length(var.view_version_attribute) <= 255 && !strcontains(var.view_version_attribute, ","))
+    error_message = "view_version_attribute must be null or an attribute name of 1 to 255 characters without commas."
+  }
+}
+
+variable "view_table_kms_key_arn" {
+  description = "Customer managed KMS key of the view table (created: encrypts it; brought: the key the function may use). null: the AWS managed key."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.view_table_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.view_table_kms_key_arn))
+    error_message = "view_table_kms_key_arn must be null or a KMS key ARN."
+  }
+}
+
+################################################################################
+# Replica sink (another table, another region allowed)
+################################################################################
+
+variable "create_replicate" {
+  description = "Run the replicate processor (copies every change into replica_table_arn, last writer wins by version; REPLICA_*, REPLICATE_*)."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "replica_table_arn" {
+  description = "ARN of the replica table (required with create_replicate; another region is allowed: the handler uses the ARN's region). The caller creates it with the source table's key schema and TTL on _ddbt_expires (tombstones of deleted items expire through it)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.replica_table_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/[a-zA-Z0-9_.-]{3,255}$", var.replica_table_arn))
+    error_message = "replica_table_arn must be null or a DynamoDB table ARN (arn:aws:dynamodb:<region>:<account>:table/<name>)."
+  }
+}
+
+variable "replicate_version_attribute" {
+  description = "Numeric source attribute that orders an item's versions (REPLICATE_VERSION_ATTRIBUTE). null: the change time of the stream record."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.replicate_version_attribute == null ? true : (length(var.replicate_version_attribute) >= 1 && length(var.replicate_version_attribute) <= 255 && !strcontains(var.replicate_version_attribute, ","))
+    error_message = "replicate_version_attribute must be null or an attribute name of 1 to 255 characters without commas."
+  }
+}
+
+variable "replica_table_kms_key_arn" {
+  description = "Customer managed KMS key of the replica table, if it has one (the function gets kms:Decrypt on it, like the module's other DynamoDB keys). null: none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.replica_table_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.replica_table_kms_key_arn))
+    error_message = "replica_table_kms_key_arn must be null or a KMS key ARN."
+  }
+}
+
+################################################################################
+# ETL Glue catalog (Athena over the ETL objects, partition projection)
+################################################################################
+
+variable "create_etl_glue_table" {
+  description = "Create a Glue catalog table over the ETL objects of the source table, with partition projection on dt and hour (Athena queries without crawlers). Needs create_etl."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "etl_glue_create_database" {
+  description = "Create the Glue database etl_glue_database_name (true) or add the table to an existing one (false)."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "etl_glue_database_name" {
+  description = "Glue database of the ETL table. null: <name>_etl with '-' replaced by '_' and lowercased (required when etl_glue_create_database = false)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.etl_glue_database_name == null ? true : can(regex("^[a-z0-9_]{1,255}$", var.etl_glue_database_name))
+    error_message = "etl_glue_database_name must be null or 1 to 255 lowercase letters, digits or '_' (what Athena accepts)."
+  }
+}
+
+variable "etl_glue_table_name" {
+  description = "Name of the Glue table. null: changes."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.etl_glue_table_name == null ? true : can(regex("^[a-z0-9_]{1,255}$", var.etl_glue_table_name))
+    error_message = "etl_glue_table_name must be null or 1 to 255 lowercase letters, digits or '_' (what Athena accepts)."
+  }
+}
+
+variable "etl_glue_projection_start_date" {
+  description = "First day (YYYY-MM-DD, UTC) of the dt partition projection (the range runs to NOW). null: the day the Glue table is first planned (kept afterwards). Set it earlier when the ETL bucket already holds older objects."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.etl_glue_projection_start_date == null ? true : can(regex("^[0-9]{4}-[0-9]{2}-[0-9]{2}$", var.etl_glue_projection_start_date)) && can(formatdate("YYYY-MM-DD", "${var.etl_glue_projection_start_date}T00:00:00Z"))
+    error_message = "etl_glue_projection_start_date must be null or a date YYYY-MM-DD, e.g. 2026-01-01."
+  }
+}
+
+################################################################################
+# Sink alarms
+################################################################################
+
+variable "alarm_records_failed_threshold" {
+  description = "Records reported failed per period (the handlers' RecordsFailed metric, per function and processor) above which the records-failed alarm fires."
+  type        = number
+  default     = 0
+  nullable    = false
+
+  validation {
+    condition     = var.alarm_records_failed_threshold >= 0
+    error_message = "alarm_records_failed_threshold must be 0 or more."
+  }
+}
+
+################################################################################
 # Checkpoint table
 ################################################################################
 
@@ -1045,6 +1389,69 @@ variable "checkpoint_table_kms_key_arn" {
     condition     = var.checkpoint_table_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.checkpoint_table_kms_key_arn))
     error_message = "checkpoint_table_kms_key_arn must be null or a KMS key ARN."
   }
+}
+
+################################################################################
+# DLQ archiver (archiver.tf)
+################################################################################
+
+variable "create_dlq_archiver" {
+  description = "Create a function subscribed to every dead-letter queue that reads the records each failure message describes back from the stream within seconds and archives them to S3 (gzip JSON Lines, re-run with `ddbt redrive --from-s3`), so the 24-hour stream retention loses no failed record. Needs on_failure_destination = \"sqs\"."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "dlq_archiver_bucket_arn" {
+  description = "ARN of an existing bucket for the archives. null: the module creates one (encrypted, public access blocked, TLS only, versioned)."
+  type        = string
+  default     = null
+}
+
+variable "dlq_archiver_bucket_name" {
+  description = "Name of the archive bucket the module creates. null: <name>-dlq-archive-<account id>."
+  type        = string
+  default     = null
+}
+
+variable "dlq_archiver_bucket_kms_key_arn" {
+  description = "Customer managed KMS key of the archive bucket (created: SSE-KMS with it; brought: the key the archiver may use). null: SSE-S3."
+  type        = string
+  default     = null
+}
+
+variable "dlq_archiver_prefix" {
+  description = "Key prefix of the archives: <prefix><function name>/<shardId>/<start>-<end>.jsonl.gz. The archiver may write only under it."
+  type        = string
+  default     = "dlq-archive/"
+  nullable    = false
+}
+
+variable "dlq_archiver_expiration_days" {
+  description = "Delete archives in the created bucket after this many days. null keeps them."
+  type        = number
+  default     = 90
+}
+
+variable "dlq_archiver_bucket_force_destroy" {
+  description = "Allow destroying the created archive bucket while it holds objects."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "dlq_archiver_timeout" {
+  description = "Timeout of the archiver function in seconds (10 to 900). The dead-letter queues' visibility timeout becomes six times it."
+  type        = number
+  default     = 60
+  nullable    = false
+}
+
+variable "dlq_archiver_memory_size" {
+  description = "Memory of the archiver function in MB (a failed batch is up to 6 MB of records, held and compressed in memory)."
+  type        = number
+  default     = 256
+  nullable    = false
 }
 
 ################################################################################

@@ -99,3 +99,51 @@ run "separate_with_keys_and_s3_failures" {
     error_message = "Buckets must use KMS when a key is given."
   }
 }
+
+# issue 8: with the eventbus, view and replicate processors, one function each (and version
+# attributes, so every statement is at its widest), the same rules hold, and each new statement
+# names exactly one resource: its own sink.
+run "separate_with_bus_view_and_replica" {
+  command = plan
+
+  variables {
+    function_layout             = "separate"
+    allow_excess_stream_readers = true
+    create_eventbus             = true
+    create_view                 = true
+    view_partition_key          = "pk"
+    view_version_attribute      = "rev"
+    create_replicate            = true
+    replica_table_arn           = "arn:aws:dynamodb:us-west-2:123456789012:table/test-replica"
+    replicate_version_attribute = "rev"
+  }
+
+  assert {
+    condition = alltrue(flatten([for k, p in aws_iam_role_policy.this : [
+      for s in jsondecode(p.policy).Statement : [for a in flatten([s.Action]) : !strcontains(a, "*")]
+    ]]))
+    error_message = "An IAM action contains a wildcard."
+  }
+  assert {
+    condition = alltrue(flatten([for k, p in aws_iam_role_policy.this : [
+      for s in jsondecode(p.policy).Statement :
+      (!contains(flatten([s.Resource]), "*") || (s.Sid == "ListStreams" && flatten([s.Action]) == ["dynamodb:ListStreams"])) && s.Effect == "Allow"
+    ]]))
+    error_message = "Resource \"*\" only for dynamodb:ListStreams, and only Allow statements."
+  }
+  assert {
+    condition = { for k, p in aws_iam_role_policy.this : k => [for s in jsondecode(p.policy).Statement : s.Resource if contains(["PublishEvents", "WriteView", "WriteReplica"], s.Sid)] } == {
+      analytics    = []
+      notification = []
+      etl          = []
+      eventbus     = [["arn:aws:events:us-east-1:123456789012:event-bus/test-events"]]
+      view         = [["arn:aws:dynamodb:us-east-1:123456789012:table/test-view"]]
+      replicate    = [["arn:aws:dynamodb:us-west-2:123456789012:table/test-replica"]]
+    }
+    error_message = "Only the function of a processor may write its sink, and only that sink."
+  }
+  assert {
+    condition     = alltrue([for t in aws_dynamodb_table.view : t.server_side_encryption[0].enabled])
+    error_message = "The view table must be encrypted at rest."
+  }
+}

@@ -4,6 +4,12 @@ variable "region" {
   default     = "us-east-1"
 }
 
+variable "replica_region" {
+  description = "Region of the replica table (another region than var.region)."
+  type        = string
+  default     = "us-west-2"
+}
+
 variable "deletion_protection_enabled" {
   description = "Deletion protection of the tables. Off in this example so that `terraform destroy` works; turn it on for real data."
   type        = bool

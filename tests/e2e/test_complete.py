@@ -13,10 +13,12 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
 from pytest_terraform import terraform
 
-from tests.e2e.conftest import LocalCloud, use_examples_dir
+from handlers.archiver import Archive, read_archive
+from tests.e2e.conftest import ROOT, LocalCloud, use_examples_dir
 
 # pytest-terraform: one session-scoped apply of examples/complete, destroyed at the end.
 terraform("complete", scope="session", name="tf_complete")
@@ -61,6 +63,24 @@ def drain(cloud: LocalCloud, url: str) -> list[dict[str, Any]]:
         for m in msgs:
             out.append(json.loads(m["Body"]))
             cloud.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+
+ARCHIVER_DEPLOYED = (
+    "handlers/archiver.py" in zipfile.ZipFile(ROOT / "dist" / "handlers.zip").namelist()
+)
+
+
+def archives(cloud: LocalCloud, bucket: str) -> list[Archive]:
+    """The DLQ archives (handlers.archiver format) in ``bucket``."""
+    return [
+        read_archive(cloud.s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
+        for obj in cloud.s3.list_objects_v2(Bucket=bucket).get("Contents") or []
+        if obj["Key"].endswith(".jsonl.gz")
+    ]
+
+
+def archived_keys(archive: Archive) -> list[str]:
+    return [r["dynamodb"]["Keys"]["application_id"]["S"] for r in archive.records]
 
 
 def etl_lines(cloud: LocalCloud, bucket: str) -> list[dict[str, Any]]:
@@ -170,6 +190,50 @@ def test_item_changes_reach_every_sink_exactly_once(stack: Stack) -> None:
     assert counts["APPLIED"]["INSERT"] == "6" and counts["APPLIED"].get("REMOVE") == "1"
     assert counts["SCREEN"]["MODIFY"] == "4"
     assert counts["OFFER"]["MODIFY"] == "1" and counts["REJECTED"]["MODIFY"] == "1"
+    _check_bus_view_and_replica(cloud, out, run, apps)
+
+
+def _check_bus_view_and_replica(
+    cloud: LocalCloud, out: dict[str, Any], run: str, apps: list[str]
+) -> None:
+    """issue 8 sinks of the same changes: the status-changes rule's queue, the view (by job)
+    and the replica in the other region. A deleted item is a tombstone in both tables."""
+    final = {apps[0]: "OFFER", apps[1]: "REJECTED", apps[2]: "SCREEN", apps[3]: "SCREEN"}
+    final[apps[4]] = "APPLIED"
+    events = [
+        e
+        for e in drain(cloud, out["status_changes_queue_url"])
+        if e["detail"]["keys"]["application_id"].startswith(f"e2e-{run}")
+    ]
+    assert {e["detail-type"] for e in events} == {"DynamoDB MODIFY"}
+    assert len({e["detail"]["sequenceNumber"] for e in events}) == len(events) == 7
+
+    def state(client: Any, table: str) -> tuple[dict[str, str], set[str]]:
+        items = [
+            i
+            for i in client.scan(TableName=table)["Items"]
+            if i["application_id"]["S"].startswith(f"e2e-{run}")
+        ]
+        live = {
+            i["application_id"]["S"]: i["status"]["S"] for i in items if "_ddbt_deleted" not in i
+        }
+        gone = {i["application_id"]["S"] for i in items if "_ddbt_deleted" in i}
+        return live, gone
+
+    view_items = cloud.dynamodb.scan(TableName=out["view_table_name"])["Items"]
+    assert {i["job_id"]["S"] for i in view_items if i["application_id"]["S"] in final} == {
+        f"job-{run}"
+    }
+    assert state(cloud.dynamodb, out["view_table_name"]) == (final, {apps[5]})
+    region = out["replica_table_arn"].split(":")[3]
+    replica = boto3.client(
+        "dynamodb",
+        region_name=region,
+        endpoint_url=cloud.endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    assert state(replica, out["replica_table_arn"].rsplit("/", 1)[-1]) == (final, {apps[5]})
 
 
 def test_poison_record_goes_to_the_dlq_alone(stack: Stack) -> None:
@@ -181,7 +245,18 @@ def test_poison_record_goes_to_the_dlq_alone(stack: Stack) -> None:
     put(cloud, table, f"p-{run}-2", "APPLIED")
     set_status(cloud, table, f"p-{run}-0", "SCREEN")
     cloud.settle(180)
-    (message,) = drain(cloud, out["dlq_urls"]["pipeline"])
+    # examples/complete enables the DLQ archiver: the local runtime polls the DLQ's SQS
+    # mapping like Lambda; the archiver archives the message with its records and the
+    # mapping deletes the message from the queue.
+    assert ARCHIVER_DEPLOYED, "dist/handlers.zip has no handlers/archiver.py: run make dist"
+    assert drain(cloud, out["dlq_urls"]["pipeline"]) == []
+    (archived,) = [
+        a
+        for a in archives(cloud, out["dlq_archive_bucket_name"])
+        if any(k.startswith(f"p-{run}") for k in archived_keys(a))
+    ]
+    assert archived_keys(archived) == [f"p-{run}-bad"] and archived.header is not None
+    message = archived.header["message"]
     info = message["DDBStreamBatchInfo"]
     assert info["batchSize"] == 1 and info["streamArn"] == out["table_stream_arn"]
     assert info["startSequenceNumber"] == info["endSequenceNumber"]

@@ -5,6 +5,9 @@
   the IAM actions those calls need, per resource, must equal the allow-list of
   tests/security/tf/unused_permissions.tftest.hcl for the handler statements. So the
   allow-list cannot drift from the code.
+* ``test_new_processors_call_what_their_statements_allow``: the same for the eventbus, view
+  and replicate processors (issue 8): without version attributes they only PutItem on the view
+  and replica (the module then grants PutItem only), with them GetItem as well.
 * ``test_planned_policies_hold_no_unused_permission``: ``terraform test`` of that file over
   the planned policies of every function (mock provider, no cloud).
 """
@@ -22,6 +25,7 @@ import pytest
 
 from handlers import aws, pipeline, runtime
 from tests import factories as f
+from tests.conftest import create_table, make_client
 from tests.functional.test_analytics import changes
 from tests.lambda_sim import deliver
 
@@ -61,10 +65,12 @@ def record_calls(sids: dict[str, str]) -> tuple[dict[str, set[str]], Callable[[]
             used.setdefault("PublishNotifications", set()).add("sns:Publish")
         elif op == "PutObject":
             used.setdefault("WriteEtlObjects", set()).add("s3:PutObject")
+        elif op == "PutEvents":
+            used.setdefault("PublishEvents", set()).add("events:PutEvents")
         else:
             used.setdefault("?", set()).add(f"{service}:{op}")
 
-    clients = [aws.client(s) for s in ("dynamodb", "s3", "sns")]
+    clients = [aws.client(s) for s in ("dynamodb", "s3", "sns", "events")]
     for c in clients:
         c.meta.events.register("before-parameter-build", hook)
 
@@ -108,6 +114,94 @@ def test_allow_list_is_what_the_handlers_call(
     assert "?" not in used, f"calls with no statement: {used.get('?')}"
     assert {sid: used.get(sid, set()) for sid in HANDLER_SIDS} == {
         sid: allowed[sid] for sid in HANDLER_SIDS
+    }
+
+
+NEW_SIDS = ("PublishEvents", "WriteView", "WriteReplica")
+
+
+def _changes(view_type: str) -> list[dict[str, Any]]:
+    """Insert, modify and remove two applications (one shard, in order)."""
+    recs = []
+    for app in ("a1", "a2"):
+        recs += [
+            f.record(
+                "INSERT",
+                {"application_id": app},
+                {"status": "NEW", "rev": 1},
+                None,
+                view_type=view_type,
+            ),
+            f.record(
+                "MODIFY",
+                {"application_id": app},
+                {"status": "HIRED", "rev": 2},
+                {"status": "NEW", "rev": 1},
+                view_type=view_type,
+            ),
+            f.record(
+                "REMOVE",
+                {"application_id": app},
+                None,
+                {"status": "HIRED", "rev": 2},
+                view_type=view_type,
+            ),
+        ]
+    return f.sequential(recs)
+
+
+def test_new_processors_call_what_their_statements_allow(
+    aws_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the bus, the view table, the replica table and the checkpoints on moto
+    create_table("checkpoints")
+    create_table("view", key="application_id")
+    create_table("replica", key="application_id")
+    make_client("events").create_event_bus(Name="changes")
+    for name, value in {
+        "PROCESSORS": "eventbus,view,replicate",
+        "CHECKPOINT_TABLE": "checkpoints",
+        "EVENTBUS_NAME": "changes",
+        "VIEW_TABLE": "view",
+        "VIEW_PARTITION_KEY": "application_id",
+        "REPLICA_TABLE": "replica",
+        "AWS_LAMBDA_FUNCTION_NAME": "pipeline-fn",
+    }.items():
+        monkeypatch.setenv(name, value)
+    sids = {"checkpoints": "Checkpoints", "view": "WriteView", "replica": "WriteReplica"}
+
+    # WHEN every kind of change runs without version attributes
+    used, stop = record_calls(sids)
+    try:
+        out = pipeline.handler(f.event(_changes("NEW_AND_OLD_IMAGES")), f.Context())
+    finally:
+        stop()
+    # THEN the view and the replica only see PutItem (items and tombstones)
+    assert out == {"batchItemFailures": []}
+    assert {sid: used.get(sid) for sid in NEW_SIDS} == {
+        "PublishEvents": {"events:PutEvents"},
+        "WriteView": {"dynamodb:PutItem"},
+        "WriteReplica": {"dynamodb:PutItem"},
+    }
+
+    # WHEN version attributes are set and a REMOVE carries no old image (NEW_IMAGE stream)
+    monkeypatch.setenv("VIEW_VERSION_ATTRIBUTE", "rev")
+    monkeypatch.setenv("REPLICATE_VERSION_ATTRIBUTE", "rev")
+    runtime.reset()
+    more, stop = record_calls(sids)
+    try:
+        recs = f.sequential(_changes("NEW_IMAGE"), start=f.BASE_SEQ + 10_000)
+        out = pipeline.handler(f.event(recs), f.Context())
+    finally:
+        stop()
+    # THEN GetItem joins (the tombstone takes the version the item holds), and the union is
+    # exactly the allow-list of the planned statements
+    assert out == {"batchItemFailures": []}
+    assert more["WriteView"] == more["WriteReplica"] == {"dynamodb:PutItem", "dynamodb:GetItem"}
+    allowed = allow_list()
+    assert "?" not in used and "?" not in more, (used.get("?"), more.get("?"))
+    assert {sid: used[sid] | more.get(sid, set()) for sid in NEW_SIDS} == {
+        sid: allowed[sid] for sid in NEW_SIDS
     }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -28,6 +29,7 @@ from botocore.exceptions import ClientError
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "complete"
 REGION = "us-east-1"
+REPLICA_REGION = "us-west-2"  # examples/complete's var.replica_region
 NAME = "ex-complete"  # ex-${basename(path.cwd)}
 
 pytestmark = [
@@ -123,8 +125,21 @@ def _clients(endpoint: str) -> dict[str, Any]:
         "aws_access_key_id": "testing",
         "aws_secret_access_key": "testing",
     }
-    services = ("dynamodb", "lambda", "sqs", "sns", "s3", "iam", "logs", "cloudwatch")
-    return {s: boto3.client(s, **kw) for s in services}
+    services = (
+        "dynamodb",
+        "lambda",
+        "sqs",
+        "sns",
+        "s3",
+        "iam",
+        "logs",
+        "cloudwatch",
+        "events",
+        "glue",
+    )
+    clients = {s: boto3.client(s, **kw) for s in services}
+    clients["dynamodb_replica"] = boto3.client("dynamodb", **{**kw, "region_name": REPLICA_REGION})
+    return clients
 
 
 def _check_applied(aws: dict[str, Any], out: dict[str, Any]) -> None:
@@ -144,7 +159,7 @@ def _check_applied(aws: dict[str, Any], out: dict[str, Any]) -> None:
     assert fn["Runtime"] == "python3.12"
     assert fn["Architectures"] == ["arm64"]
     assert fn["Environment"]["Variables"] == {
-        "PROCESSORS": "analytics,notification,etl",
+        "PROCESSORS": "analytics,notification,etl,eventbus,view,replicate",
         "CHECKPOINT_TABLE": out["checkpoint_table_name"],
         "METRICS_NAMESPACE": "DynamoDBTriggers",
         "LOG_LEVEL": "INFO",
@@ -155,6 +170,13 @@ def _check_applied(aws: dict[str, Any], out: dict[str, Any]) -> None:
         "NOTIFY_ATTRIBUTES": "status",
         "AGGREGATES_TABLE": out["analytics_table_name"],
         "ANALYTICS_GROUP_BY": "job_id,status",
+        "EVENTBUS_NAME": f"{NAME}-events",
+        "EVENTBUS_EVENTS": "INSERT,MODIFY,REMOVE",
+        "VIEW_TABLE": f"{NAME}-view",
+        "VIEW_PARTITION_KEY": "job_id",
+        "VIEW_SORT_KEY": "application_id",
+        "VIEW_ATTRIBUTES": "status",
+        "REPLICA_TABLE": out["replica_table_arn"],
     }
 
     # One mapping = one stream reader, as configured
@@ -206,18 +228,119 @@ def _check_applied(aws: dict[str, Any], out: dict[str, Any]) -> None:
     assert statements["WriteEtlObjects"]["Resource"] == [f"arn:aws:s3:::{bucket}/changes/*"]
     wildcard = [sid for sid, s in statements.items() if "*" in s["Resource"]]
     assert wildcard == ["ListStreams"]
+    bus_arn = f"arn:aws:events:{REGION}:123456789012:event-bus/{NAME}-events"
+    view_arn = f"arn:aws:dynamodb:{REGION}:123456789012:table/{NAME}-view"
+    assert statements["PublishEvents"]["Action"] == ["events:PutEvents"]
+    assert statements["PublishEvents"]["Resource"] == [bus_arn]
+    assert statements["WriteView"]["Action"] == ["dynamodb:PutItem"]
+    assert statements["WriteView"]["Resource"] == [view_arn]
+    assert statements["WriteReplica"]["Action"] == ["dynamodb:PutItem"]
+    assert statements["WriteReplica"]["Resource"] == [out["replica_table_arn"]]
+
+    _check_new_sinks(aws, out, bus_arn)
 
     # Operations
     groups = aws["logs"].describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{NAME}-")
-    assert [g["logGroupName"] for g in groups["logGroups"]] == [f"/aws/lambda/{NAME}-pipeline"]
+    assert [g["logGroupName"] for g in groups["logGroups"]] == [
+        f"/aws/lambda/{NAME}-dlq-archiver",
+        f"/aws/lambda/{NAME}-pipeline",
+    ]
     alarms = aws["cloudwatch"].describe_alarms(AlarmNamePrefix=NAME)["MetricAlarms"]
-    assert sorted(a["MetricName"] for a in alarms) == [
+    assert sorted(a.get("MetricName") or a["AlarmName"] for a in alarms) == [
         "ApproximateNumberOfMessagesVisible",
         "Errors",
+        "FailedInvocations",  # the status-changes rule's deliveries to its queue
         "IteratorAge",
+        "MessagesNotArchived",
+        *["RecordsFailed"] * 6,  # per processor of the pipeline function
         "Throttles",
+        f"{NAME}-dlq-archiver-errors",  # metric math: Lambda Errors + ArchiveFailures
     ]
+
+    # DLQ archiver: one SQS mapping on the DLQ, whose visibility timeout suits it
+    archiver = aws["lambda"].get_function_configuration(
+        FunctionName=out["dlq_archiver_function_name"]
+    )
+    assert archiver["Handler"] == "handlers.archiver.handler"
+    (on_dlq,) = [
+        m
+        for m in aws["lambda"].list_event_source_mappings()["EventSourceMappings"]
+        if m["FunctionArn"] == archiver["FunctionArn"]
+    ]
+    assert on_dlq["EventSourceArn"] == dlq["QueueArn"]
+    assert on_dlq["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert dlq["VisibilityTimeout"] == "360"
     assert aws["cloudwatch"].get_dashboard(DashboardName=out["dashboard_name"])["DashboardBody"]
+
+
+def _check_new_sinks(aws: dict[str, Any], out: dict[str, Any], bus_arn: str) -> None:
+    # Event bus and the example rule: MODIFY events to an encrypted queue only it may send to
+    assert aws["events"].describe_event_bus(Name=out["eventbus_bus_name"])["Arn"] == bus_arn
+    rule = aws["events"].describe_rule(Name=f"{NAME}-status-changes", EventBusName=f"{NAME}-events")
+    assert json.loads(rule["EventPattern"]) == {
+        "source": [f"dynamodb-triggers.{NAME}-applications"],
+        "detail-type": ["DynamoDB MODIFY"],
+    }
+    queue = aws["sqs"].get_queue_attributes(
+        QueueUrl=out["status_changes_queue_url"], AttributeNames=["All"]
+    )["Attributes"]
+    (target,) = aws["events"].list_targets_by_rule(
+        Rule=rule["Name"], EventBusName=f"{NAME}-events"
+    )["Targets"]
+    assert target["Arn"] == queue["QueueArn"]
+    assert queue["SqsManagedSseEnabled"] == "true"
+    allow = json.loads(queue["Policy"])["Statement"][0]
+    assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+    assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": rule["Arn"]}}
+
+    # View table: keyed like the view, TTL on the tombstones' _ddbt_expires, PITR
+    view = aws["dynamodb"].describe_table(TableName=out["view_table_name"])["Table"]
+    assert view["KeySchema"] == [
+        {"AttributeName": "job_id", "KeyType": "HASH"},
+        {"AttributeName": "application_id", "KeyType": "RANGE"},
+    ]
+    assert view["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    for client, name in (
+        (aws["dynamodb"], out["view_table_name"]),
+        (aws["dynamodb_replica"], f"{NAME}-applications-replica"),
+    ):
+        ttl = client.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "_ddbt_expires"}
+    backups = aws["dynamodb"].describe_continuous_backups(TableName=out["view_table_name"])
+    pitr = backups["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+    assert pitr["PointInTimeRecoveryStatus"] == "ENABLED"
+
+    # Replica table in the other region, same key schema as the source
+    replica = aws["dynamodb_replica"].describe_table(TableName=f"{NAME}-applications-replica")
+    assert replica["Table"]["TableArn"] == out["replica_table_arn"]
+    assert f":{REPLICA_REGION}:" in out["replica_table_arn"]
+    assert replica["Table"]["KeySchema"] == [{"AttributeName": "application_id", "KeyType": "HASH"}]
+
+    # Glue table over the ETL objects with partition projection
+    glue = aws["glue"].get_table(
+        DatabaseName=out["etl_glue_database_name"], Name=out["etl_glue_table_name"]
+    )["Table"]
+    assert (out["etl_glue_database_name"], glue["Name"]) == ("ex_complete_etl", "changes")
+    location = f"s3://{out['etl_bucket_name']}/changes/table={NAME}-applications/"
+    params = glue["Parameters"]
+    assert params["projection.enabled"] == "true"
+    assert params["storage.location.template"] == location + "dt=${dt}/hour=${hour}/"
+    start, end = params["projection.dt.range"].split(",")
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", start) and end == "NOW"
+    assert [k["Name"] for k in glue["PartitionKeys"]] == ["dt", "hour"]
+    sd = glue["StorageDescriptor"]
+    assert sd["Location"] == location
+    assert sd["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
+    assert [c["Name"] for c in sd["Columns"]] == [
+        "event_id",
+        "event_name",
+        "sequence_number",
+        "approximate_creation_date_time",
+        "keys",
+        "new_image",
+        "old_image",
+        "ttl_expired",
+    ]
 
 
 def _check_destroyed(aws: dict[str, Any], out: dict[str, Any]) -> None:
@@ -230,6 +353,13 @@ def _check_destroyed(aws: dict[str, Any], out: dict[str, Any]) -> None:
     buckets = aws["s3"].list_buckets()["Buckets"]
     assert [b["Name"] for b in buckets if b["Name"].startswith(NAME)] == []
     assert aws["sqs"].list_queues(QueueNamePrefix=NAME).get("QueueUrls", []) == []
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        aws["dynamodb"].describe_table(TableName=out["view_table_name"])
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        aws["dynamodb_replica"].describe_table(TableName=f"{NAME}-applications-replica")
+    buses = aws["events"].list_event_buses()["EventBuses"]
+    assert [b["Name"] for b in buses if b["Name"].startswith(NAME)] == []
+    assert [d["Name"] for d in aws["glue"].get_databases()["DatabaseList"]] == []
 
 
 def test_complete_example_applies_and_destroys_on_moto(moto_server: str, tmp_path: Path) -> None:

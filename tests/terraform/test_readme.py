@@ -66,5 +66,10 @@ def test_module_section_covers_the_essentials() -> None:
         "global table",
         "TF_PLUGIN_MIRROR",
         "5.100",
+        "function_groups",
+        "eventbus_rules",
+        "replica_table_arn",
+        "create_etl_glue_table",
+        "json_extract_scalar",
     ):
         assert needle in module, f"README module section does not mention {needle!r}"

@@ -302,3 +302,129 @@ override_resource {
     id  = "test-failures-123456789012"
   }
 }
+
+# issue 8: event bus, rules, view table, Glue catalog
+
+mock_resource "aws_cloudwatch_event_bus" {
+  defaults = {
+    arn = "arn:aws:events:us-east-1:123456789012:event-bus/test-events"
+  }
+}
+
+mock_resource "aws_cloudwatch_event_rule" {
+  defaults = {
+    arn = "arn:aws:events:us-east-1:123456789012:rule/test-events/test-mock"
+  }
+}
+
+mock_resource "aws_glue_catalog_database" {
+  defaults = {
+    arn = "arn:aws:glue:us-east-1:123456789012:database/test_etl"
+  }
+}
+
+mock_resource "aws_glue_catalog_table" {
+  defaults = {
+    arn = "arn:aws:glue:us-east-1:123456789012:table/test_etl/changes"
+  }
+}
+
+override_resource {
+  target          = aws_dynamodb_table.view[0]
+  override_during = plan
+  values = {
+    arn          = "arn:aws:dynamodb:us-east-1:123456789012:table/test-view"
+    stream_arn   = "arn:aws:dynamodb:us-east-1:123456789012:table/test-view/stream/2024-01-01T00:00:00.000"
+    stream_label = "2024-01-01T00:00:00.000"
+  }
+}
+
+override_resource {
+  target          = aws_cloudwatch_log_group.this["eventbus"]
+  override_during = plan
+  values = {
+    arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/test-eventbus"
+  }
+}
+
+override_resource {
+  target          = aws_sqs_queue.dlq["eventbus"]
+  override_during = plan
+  values = {
+    arn = "arn:aws:sqs:us-east-1:123456789012:test-eventbus-dlq"
+    id  = "https://sqs.us-east-1.amazonaws.com/123456789012/test-eventbus-dlq"
+    url = "https://sqs.us-east-1.amazonaws.com/123456789012/test-eventbus-dlq"
+  }
+}
+
+override_resource {
+  target          = aws_cloudwatch_log_group.this["view"]
+  override_during = plan
+  values = {
+    arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/test-view"
+  }
+}
+
+override_resource {
+  target          = aws_sqs_queue.dlq["view"]
+  override_during = plan
+  values = {
+    arn = "arn:aws:sqs:us-east-1:123456789012:test-view-dlq"
+    id  = "https://sqs.us-east-1.amazonaws.com/123456789012/test-view-dlq"
+    url = "https://sqs.us-east-1.amazonaws.com/123456789012/test-view-dlq"
+  }
+}
+
+override_resource {
+  target          = aws_cloudwatch_log_group.this["replicate"]
+  override_during = plan
+  values = {
+    arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/test-replicate"
+  }
+}
+
+override_resource {
+  target          = aws_sqs_queue.dlq["replicate"]
+  override_during = plan
+  values = {
+    arn = "arn:aws:sqs:us-east-1:123456789012:test-replicate-dlq"
+    id  = "https://sqs.us-east-1.amazonaws.com/123456789012/test-replicate-dlq"
+    url = "https://sqs.us-east-1.amazonaws.com/123456789012/test-replicate-dlq"
+  }
+}
+
+override_resource {
+  target          = aws_cloudwatch_log_group.this["realtime"]
+  override_during = plan
+  values = {
+    arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/test-realtime"
+  }
+}
+
+override_resource {
+  target          = aws_sqs_queue.dlq["realtime"]
+  override_during = plan
+  values = {
+    arn = "arn:aws:sqs:us-east-1:123456789012:test-realtime-dlq"
+    id  = "https://sqs.us-east-1.amazonaws.com/123456789012/test-realtime-dlq"
+    url = "https://sqs.us-east-1.amazonaws.com/123456789012/test-realtime-dlq"
+  }
+}
+
+override_resource {
+  target          = aws_cloudwatch_log_group.this["bulk"]
+  override_during = plan
+  values = {
+    arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/test-bulk"
+  }
+}
+
+override_resource {
+  target          = aws_sqs_queue.dlq["bulk"]
+  override_during = plan
+  values = {
+    arn = "arn:aws:sqs:us-east-1:123456789012:test-bulk-dlq"
+    id  = "https://sqs.us-east-1.amazonaws.com/123456789012/test-bulk-dlq"
+    url = "https://sqs.us-east-1.amazonaws.com/123456789012/test-bulk-dlq"
+  }
+}

@@ -19,6 +19,15 @@ variables {
   etl_bucket_kms_key_arn         = "arn:aws:kms:us-east-1:123456789012:key/44444444-4444-4444-4444-444444444444"
   notification_topic_kms_key_arn = "arn:aws:kms:us-east-1:123456789012:key/55555555-5555-5555-5555-555555555555"
   failure_bucket_kms_key_arn     = "arn:aws:kms:us-east-1:123456789012:key/77777777-7777-7777-7777-777777777777"
+  create_eventbus                = true
+  create_view                    = true
+  view_partition_key             = "pk"
+  view_version_attribute         = "rev"
+  view_table_kms_key_arn         = "arn:aws:kms:us-east-1:123456789012:key/88888888-8888-8888-8888-888888888888"
+  create_replicate               = true
+  replica_table_arn              = "arn:aws:dynamodb:us-west-2:123456789012:table/test-replica"
+  replicate_version_attribute    = "rev"
+  replica_table_kms_key_arn      = "arn:aws:kms:us-west-2:123456789012:key/99999999-9999-9999-9999-999999999999"
 }
 
 run "only_used_permissions" {
@@ -34,6 +43,9 @@ run "only_used_permissions" {
       WriteAggregates          = ["dynamodb:UpdateItem"]
       PublishNotifications     = ["sns:Publish"]
       WriteEtlObjects          = ["s3:PutObject"]
+      PublishEvents            = ["events:PutEvents"]
+      WriteView                = ["dynamodb:PutItem", "dynamodb:GetItem"]
+      WriteReplica             = ["dynamodb:PutItem", "dynamodb:GetItem"]
       SendToOwnDeadLetterQueue = ["sqs:SendMessage"]
       WriteFailedBatches       = ["s3:PutObject"]
       ListFailureBucket        = ["s3:ListBucket"]
@@ -42,6 +54,8 @@ run "only_used_permissions" {
       UseAggregatesTableKey    = ["kms:Decrypt"]
       UseEtlBucketKey          = ["kms:GenerateDataKey", "kms:Encrypt"]
       UseNotificationTopicKey  = ["kms:GenerateDataKey", "kms:Decrypt"]
+      UseViewTableKey          = ["kms:Decrypt"]
+      UseReplicaTableKey       = ["kms:Decrypt"]
       UseDeadLetterQueueKey    = ["kms:GenerateDataKey", "kms:Decrypt"]
       UseFailureBucketKey      = ["kms:GenerateDataKey", "kms:Encrypt"]
     }
