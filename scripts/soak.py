@@ -27,17 +27,23 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.reliability.local_stack import Stack, Writer, check_etl, endpoint  # noqa: E402
+from tests.reliability.local_stack import ZIP, Stack, Writer, check_etl, endpoint  # noqa: E402
+from tests.reliability.proxy import Proxy, Request, ddb_op  # noqa: E402
+
+# Longer than the handlers' read timeout (handlers/aws.py: 15 s): the client gives up and
+# retries a commit that the endpoint still applies afterwards.
+STALL_SECONDS = 16.0
 
 
 def settle(rt: Any, written: int, timeout: float = 600.0) -> bool:
     """Wait until the runtime caught up, or (see below) until every written change was done
     or sent to the failure destination and nothing moved for 5 s.
 
-    Why not only ``wait_caught_up``: concurrent writers can get the same stream sequence
-    number from the local endpoint (ddbt/moto_patches.py: ``len(items) + start``, no lock),
-    and ddbt's poller tracker (keyed by sequence number) then never sees one of the two
-    entries done: the shard never reports idle and its durable checkpoint stops advancing.
+    Why not only ``wait_caught_up``: should two records ever share a stream sequence number
+    again (the local endpoint numbered concurrent writes without a lock until that was fixed;
+    ``test_concurrent_writes_get_unique_sequence_numbers`` guards it), ddbt's poller tracker
+    (keyed by sequence number) would never see one of the two done and the shard would
+    never report idle; the soak then still ends, and ``seq_collisions`` shows why.
     """
     deadline = time.time() + timeout
     last, still = -1, time.time()
@@ -54,6 +60,20 @@ def settle(rt: Any, written: int, timeout: float = 600.0) -> bool:
     return False
 
 
+def diff_aggregates(
+    got: dict[str, dict[str, int]], want: dict[str, dict[str, int]]
+) -> dict[str, dict[str, int]]:
+    """{aggregate key: {counter: got - expected}} for every counter that differs."""
+    out: dict[str, dict[str, int]] = {}
+    for pk in sorted(set(got) | set(want)):
+        g, w = got.get(pk, {}), want.get(pk, {})
+        diff = {n: g.get(n, 0) - w.get(n, 0) for n in sorted(set(g) | set(w))}
+        diff = {n: d for n, d in diff.items() if d}
+        if diff:
+            out[pk] = diff
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--changes", type=int, default=20_000, help="item changes in all")
@@ -65,25 +85,52 @@ def main() -> int:
     parser.add_argument(
         "--concurrent-writes",
         action="store_true",
-        help="let writer threads call the endpoint at the same time (reproduces the local "
-        "endpoint's sequence-number race, which stalls ddbt after 10,000 records)",
+        help="let writer threads call the endpoint at the same time (by default their calls "
+        "are serialized, as in the runs recorded in docs/reliability.md)",
+    )
+    parser.add_argument("--code", type=Path, default=ZIP, help="the function's zip")
+    parser.add_argument(
+        "--stall-commits",
+        type=int,
+        default=0,
+        metavar="N",
+        help=f"route the functions through a proxy that holds N analytics commits (every "
+        f"100th TransactWriteItems) for {STALL_SECONDS:.0f} s, as the loaded local endpoint "
+        "sometimes does: the handler's read timeout fires, it retries, and the held commit "
+        "lands later",
     )
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="soak-"))
-    with endpoint(tmp / "endpoint") as url:
+    with endpoint(tmp / "endpoint") as url, Proxy(url) as proxy:
         stack = Stack(url, tmp)
-        stack.deploy(processors="analytics,etl", batch_size=args.batch_size, retries=5)
-        rt = stack.runtime(poll_interval=0.1)
+        stack.deploy(
+            processors="analytics,etl", batch_size=args.batch_size, retries=5, code=args.code
+        )
+        commits = [0]
+
+        def stalled(request: Request) -> bool:
+            if not ddb_op("TransactWriteItems")(request):
+                return False
+            commits[0] += 1
+            return commits[0] % 100 == 0
+
+        stall = proxy.add(stalled, ("delay", STALL_SECONDS), times=args.stall_commits)
+        report_log = (tmp / "invocations.log").open("w")
+        rt = stack.runtime(
+            report_out=report_log,
+            endpoint_url=proxy.url if args.stall_commits else None,
+            poll_interval=0.1,
+        )
+        print(f"soak: state in {tmp} (invocation lines: {tmp / 'invocations.log'})", flush=True)
         writers = [Writer(stack.c["dynamodb"], f"w{i}") for i in range(args.writers)]
         per_writer = args.changes // args.writers
         pace = args.duration / per_writer if per_writer else 0.0
         started = time.time()
 
         # Writer threads run concurrently but, by default, their PutItem/DeleteItem calls
-        # reach the endpoint one at a time: concurrent writes to one table can get the same
-        # stream sequence number there (ddbt/moto_patches.py, no lock), and ddbt's tracker
-        # then stalls the shard (see settle). AWS has no such race.
+        # reach the endpoint one at a time; --concurrent-writes lets them overlap (both are
+        # recorded in docs/reliability.md).
         lock = threading.Lock() if not args.concurrent_writes else None
         if lock is not None:
             for w in writers:
@@ -125,7 +172,10 @@ def main() -> int:
         for w in writers:
             for pk, counts in w.expected.items():
                 expected.setdefault(pk, Counter()).update(counts)
-        aggregates_ok = stack.aggregates() == {k: dict(v) for k, v in expected.items()}
+        got_aggregates = stack.aggregates()
+        want_aggregates = {k: dict(v) for k, v in expected.items()}
+        aggregates_ok = got_aggregates == want_aggregates
+        aggregate_diff = diff_aggregates(got_aggregates, want_aggregates)
         stats = list(rt.report.stats.values())
         max_lag = max((s.max_lag for s in stats), default=0.0)
         invocations = sum(getattr(s, "invocations", 0) for s in stats)
@@ -141,12 +191,18 @@ def main() -> int:
             "out_of_order_keys": figures["out_of_order_keys"],
             "seq_collisions": figures["seq_collisions"],
             "aggregates_match": aggregates_ok,
+            "aggregate_diff": aggregate_diff,
             "writers": args.writers,
             "write_seconds": round(wrote_for, 1),
             "drain_seconds_after_writes": round(settled_for, 1),
             "invocations": invocations,
+            "invocation_outcomes": {
+                k: sum(getattr(s, k) for s in stats)
+                for k in ("ok", "partial", "errors", "timeouts", "invalid", "records_delivered")
+            },
             "caught_up": caught_up,
             "concurrent_writes": args.concurrent_writes,
+            "stalled_commits": stall.hits,
         }
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")
