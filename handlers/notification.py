@@ -58,17 +58,10 @@ from typing import Any
 
 from handlers import aws, retry
 from handlers.batch import Batch, Failure, Outcome, run_batch
+from handlers.changes import ChangeJson, utf8_len
 from handlers.config import ConfigError, env_list, env_required
 from handlers.runtime import checkpoint_store, once
-from handlers.stream import (
-    EventName,
-    MalformedValue,
-    RecordError,
-    StreamRecord,
-    deserialize,
-    image_to_json,
-    to_json,
-)
+from handlers.stream import EventName, RecordError, StreamRecord, to_json
 
 __all__ = [
     "MAX_BATCH_ENTRIES",
@@ -84,15 +77,12 @@ MAX_MESSAGE_BYTES = 262_144  # 256 KiB: per message and per PublishBatch call
 _TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(?:\.fifo)?\Z")
 _DEDUP_ID = re.compile(r"[\x21-\x7e]{1,128}\Z")  # alphanumerics and punctuation, <= 128
 _KEY_CONTEXT = Context(prec=38)
-_ABSENT: Any = object()
 _EVENT_ATTRIBUTE = {name: {"DataType": "String", "StringValue": name.value} for name in EventName}
 # Size SNS counts for a message attribute: its name, data type and value.
 _EVENT_ATTRIBUTE_BYTES = {
     name: len("eventName") + len("String") + len(name.value) for name in EventName
 }
 _CHANGED_ATTRIBUTE_BYTES = len("changedAttributes") + len("String.Array")
-_REDACTED = '{"redacted":true}'
-_OMITTED = '{"omitted":true}'
 
 Entry = dict[str, Any]
 
@@ -117,7 +107,7 @@ class NotificationProcessor:
         self.attributes = tuple(attributes)
         self.redact = frozenset(redact)
         self._client = client
-        self._tables: dict[str, str] = {}
+        self._json = ChangeJson(self.redact)
 
     # -- building messages ------------------------------------------------------------
     def message(self, record: StreamRecord) -> tuple[Entry, int] | None:
@@ -129,6 +119,7 @@ class NotificationProcessor:
         name = record.event_name
         if name not in self.events:
             return None
+        writer = self._json
         changed: list[str] | None = None
         raw_old: dict[str, Any] | None = None
         if name is EventName.INSERT:
@@ -140,10 +131,10 @@ class NotificationProcessor:
             raw_old = record.raw_old_image
             if raw_image is not None and raw_old is not None:
                 if self.attributes and not any(
-                    self._differs(raw_old, raw_image, a) for a in self.attributes
+                    writer.differs(raw_old, raw_image, a) for a in self.attributes
                 ):
                     return None
-                changed = self._changed(raw_old, raw_image)
+                changed = writer.changed(raw_old, raw_image)
                 if not changed:
                     return None
             # Without both images nothing tells which attributes changed. Choice: notify
@@ -154,9 +145,9 @@ class NotificationProcessor:
             '{"eventName":"'
             + name.value
             + '","table":'
-            + self._table_json(record.table_name)
+            + writer.table_json(record.table_name)
             + ',"keys":'
-            + self._image_json(record.raw_keys, "Keys")
+            + writer.image_json(record.raw_keys, "Keys")
             + ',"eventID":'
             + _quote(record.event_id)
             + ',"sequenceNumber":'
@@ -172,32 +163,25 @@ class NotificationProcessor:
             changes = "null"
         else:
             assert raw_image is not None and raw_old is not None
-            changes = self._changes_json(raw_old, raw_image, changed)
+            changes = writer.changes_json(raw_old, raw_image, changed)
             names = "[" + ",".join(map(_quote, changed)) + "]"
             attributes["changedAttributes"] = {"DataType": "String.Array", "StringValue": names}
-            attribute_bytes += _CHANGED_ATTRIBUTE_BYTES + _utf8_len(names)
-        image = "null" if raw_image is None else self._image_json(raw_image, image_key)
+            attribute_bytes += _CHANGED_ATTRIBUTE_BYTES + utf8_len(names)
+        image = "null" if raw_image is None else writer.image_json(raw_image, image_key)
         body = head + changes + ',"' + image_key + '":' + image + ',"imagesOmitted":false}'
-        size = _utf8_len(body) + attribute_bytes
+        size = utf8_len(body) + attribute_bytes
         if size > MAX_MESSAGE_BYTES:
             # Too large for SNS: send the change without values rather than drop it.
             if changed is not None:
-                changes = (
-                    "{"
-                    + ",".join(
-                        _quote(a) + ":" + (_REDACTED if a in self.redact else _OMITTED)
-                        for a in changed
-                    )
-                    + "}"
-                )
+                changes = writer.omitted_changes_json(changed)
             body = head + changes + ',"' + image_key + '":null,"imagesOmitted":true}'
-            size = _utf8_len(body) + attribute_bytes
+            size = utf8_len(body) + attribute_bytes
             if size > MAX_MESSAGE_BYTES and changed is not None:
                 # Only conceivable with a huge number of changed attribute names.
                 attributes.pop("changedAttributes")
                 attribute_bytes = _EVENT_ATTRIBUTE_BYTES[name]
                 body = head + 'null,"' + image_key + '":null,"imagesOmitted":true}'
-                size = _utf8_len(body) + attribute_bytes
+                size = utf8_len(body) + attribute_bytes
             if size > MAX_MESSAGE_BYTES:
                 raise RecordError(
                     f"the notification is {size} bytes even without images, above SNS's "
@@ -208,70 +192,6 @@ class NotificationProcessor:
             entry["MessageGroupId"] = self._group_id(record)
             entry["MessageDeduplicationId"] = _dedup_id(record)
         return entry, size
-
-    def _table_json(self, table: str) -> str:
-        found = self._tables.get(table)
-        if found is None:
-            found = self._tables[table] = _quote(table)
-        return found
-
-    def _image_json(self, raw: dict[str, Any], path: str) -> str:
-        if self.redact and not self.redact.isdisjoint(raw):
-            raw = {k: v for k, v in raw.items() if k not in self.redact}
-        return image_to_json(raw, path)
-
-    @staticmethod
-    def _differs(old: Mapping[str, Any], new: Mapping[str, Any], name: str) -> bool:
-        """Whether attribute ``name`` changed, comparing decoded values (set order and
-        number formatting are not changes; a number is never equal to a boolean)."""
-        before = old.get(name, _ABSENT)
-        after = new.get(name, _ABSENT)
-        if before == after:  # identical typed values (the common case): no decoding
-            return False
-        if before is _ABSENT or after is _ABSENT:
-            return True
-        return not _same(
-            deserialize(before, f"OldImage.{name}"), deserialize(after, f"NewImage.{name}")
-        )
-
-    def _changed(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-        """Names of added, removed and changed attributes, sorted."""
-        names = []
-        get = old.get
-        for a, after in new.items():
-            before = get(a, _ABSENT)
-            if before != after and (
-                before is _ABSENT
-                or not _same(
-                    deserialize(before, f"OldImage.{a}"), deserialize(after, f"NewImage.{a}")
-                )
-            ):
-                names.append(a)
-        names.extend(a for a in old if a not in new)
-        names.sort()
-        return names
-
-    def _changes_json(
-        self, old: Mapping[str, Any], new: Mapping[str, Any], changed: list[str]
-    ) -> str:
-        parts = []
-        for a in changed:
-            if a in self.redact:
-                value = _REDACTED
-            elif a not in old:
-                value = '{"new":' + to_json(new[a], f"NewImage.{a}") + "}"
-            elif a not in new:
-                value = '{"old":' + to_json(old[a], f"OldImage.{a}") + "}"
-            else:
-                value = (
-                    '{"old":'
-                    + to_json(old[a], f"OldImage.{a}")
-                    + ',"new":'
-                    + to_json(new[a], f"NewImage.{a}")
-                    + "}"
-                )
-            parts.append(_quote(a) + ":" + value)
-        return "{" + ",".join(parts) + "}"
 
     @staticmethod
     def _group_id(record: StreamRecord) -> str:
@@ -356,26 +276,6 @@ class NotificationProcessor:
                 f"{problem.get('Message', '')}",
             )
         return None
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equality of decoded values that also requires equal types (1 is not true)."""
-    if type(a) is not type(b):
-        return False
-    if type(a) is dict:
-        return a.keys() == b.keys() and all(_same(v, b[k]) for k, v in a.items())
-    if type(a) is list:
-        return len(a) == len(b) and all(map(_same, a, b))
-    return bool(a == b)
-
-
-def _utf8_len(text: str) -> int:
-    if text.isascii():
-        return len(text)
-    try:
-        return len(text.encode("utf-8"))
-    except UnicodeEncodeError as exc:
-        raise MalformedValue(f"the message is not valid UTF-8 text ({exc.reason})") from None
 
 
 def _dedup_id(record: StreamRecord) -> str:

@@ -1,0 +1,133 @@
+"""What changed in an item, as JSON text: shared by the notification and event-bus publishers.
+
+``ChangeJson`` writes the parts of a change message that both publishers send: the table
+name, the keys and images (minus redacted attributes), and ``changedAttributes`` (added,
+removed and changed top-level attributes of a ``MODIFY`` with both images, comparing
+*decoded* values, so set order or number formatting is not a change; a redacted attribute
+is ``{"redacted": true}``). Values keep DynamoDB's exact numbers, bytes as base64 and sets
+as sorted lists (``stream.to_json``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from json.encoder import encode_basestring as _quote
+from typing import Any
+
+from handlers.stream import MalformedValue, deserialize, image_to_json, to_json
+
+__all__ = ["OMITTED", "REDACTED", "ChangeJson", "same", "utf8_len"]
+
+REDACTED = '{"redacted":true}'
+OMITTED = '{"omitted":true}'
+_ABSENT: Any = object()
+
+
+class ChangeJson:
+    """JSON text of keys, images and changed attributes, with ``redact`` left out."""
+
+    __slots__ = ("_tables", "redact")
+
+    def __init__(self, redact: Iterable[str] = ()) -> None:
+        self.redact = frozenset(redact)
+        self._tables: dict[str, str] = {}
+
+    def table_json(self, table: str) -> str:
+        """The table name as a JSON string (cached: a function sees few tables)."""
+        found = self._tables.get(table)
+        if found is None:
+            found = self._tables[table] = _quote(table)
+        return found
+
+    def image_json(self, raw: dict[str, Any], path: str) -> str:
+        """A typed attribute map as a JSON object, redacted attributes left out."""
+        if self.redact and not self.redact.isdisjoint(raw):
+            raw = {k: v for k, v in raw.items() if k not in self.redact}
+        return image_to_json(raw, path)
+
+    @staticmethod
+    def differs(old: Mapping[str, Any], new: Mapping[str, Any], name: str) -> bool:
+        """Whether attribute ``name`` changed, comparing decoded values (set order and
+        number formatting are not changes; a number is never equal to a boolean)."""
+        before = old.get(name, _ABSENT)
+        after = new.get(name, _ABSENT)
+        if before == after:  # identical typed values (the common case): no decoding
+            return False
+        if before is _ABSENT or after is _ABSENT:
+            return True
+        return not same(
+            deserialize(before, f"OldImage.{name}"), deserialize(after, f"NewImage.{name}")
+        )
+
+    @staticmethod
+    def changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+        """Names of added, removed and changed attributes, sorted."""
+        names = []
+        get = old.get
+        for a, after in new.items():
+            before = get(a, _ABSENT)
+            if before != after and (
+                before is _ABSENT
+                or not same(
+                    deserialize(before, f"OldImage.{a}"), deserialize(after, f"NewImage.{a}")
+                )
+            ):
+                names.append(a)
+        names.extend(a for a in old if a not in new)
+        names.sort()
+        return names
+
+    def changes_json(
+        self, old: Mapping[str, Any], new: Mapping[str, Any], changed: list[str]
+    ) -> str:
+        """``changedAttributes``: ``{"name": {"old": v, "new": v}, ...}`` (an added attribute
+        has no ``old``, a removed one no ``new``; a redacted one is ``{"redacted": true}``)."""
+        parts = []
+        for a in changed:
+            if a in self.redact:
+                value = REDACTED
+            elif a not in old:
+                value = '{"new":' + to_json(new[a], f"NewImage.{a}") + "}"
+            elif a not in new:
+                value = '{"old":' + to_json(old[a], f"OldImage.{a}") + "}"
+            else:
+                value = (
+                    '{"old":'
+                    + to_json(old[a], f"OldImage.{a}")
+                    + ',"new":'
+                    + to_json(new[a], f"NewImage.{a}")
+                    + "}"
+                )
+            parts.append(_quote(a) + ":" + value)
+        return "{" + ",".join(parts) + "}"
+
+    def omitted_changes_json(self, changed: list[str]) -> str:
+        """``changedAttributes`` without values, for a message too large to carry them."""
+        return (
+            "{"
+            + ",".join(
+                _quote(a) + ":" + (REDACTED if a in self.redact else OMITTED) for a in changed
+            )
+            + "}"
+        )
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equality of decoded values that also requires equal types (1 is not true)."""
+    if type(a) is not type(b):
+        return False
+    if type(a) is dict:
+        return a.keys() == b.keys() and all(same(v, b[k]) for k, v in a.items())
+    if type(a) is list:
+        return len(a) == len(b) and all(map(same, a, b))
+    return bool(a == b)
+
+
+def utf8_len(text: str) -> int:
+    """Bytes of ``text`` in UTF-8; ``MalformedValue`` for text that is not valid UTF-8."""
+    if text.isascii():
+        return len(text)
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise MalformedValue(f"the message is not valid UTF-8 text ({exc.reason})") from None

@@ -1,0 +1,370 @@
+"""Event bus: one EventBridge event per qualifying item change, published with ``PutEvents``.
+
+Which changes qualify: the event name is in ``EVENTBUS_EVENTS`` (default all three); a
+``MODIFY`` with both images where no attribute changed (comparing decoded values, as the
+notification processor does) is skipped. Each change becomes one ``PutEvents`` entry:
+
+* ``EventBusName``: ``EVENTBUS_NAME`` (a bus name or ARN);
+* ``Source``: ``EVENTBUS_SOURCE``, or ``dynamodb-triggers.<table>`` by default;
+* ``DetailType``: ``DynamoDB INSERT``, ``DynamoDB MODIFY`` or ``DynamoDB REMOVE``;
+* ``Time``: the change's ``ApproximateCreationDateTime`` (whole seconds);
+* ``Resources``: the table's ARN (the stream ARN without ``/stream/<label>``);
+* ``Detail`` (JSON, keys in this order)::
+
+    {"eventName": "MODIFY", "table": "<table>", "keys": {...}, "eventID": "<id>",
+     "sequenceNumber": "<digits>", "approximateCreationDateTime": "2026-01-01T00:00:00Z",
+     "ttlExpired": false,
+     "changedAttributes": {"<name>": {"old": <value>, "new": <value>}, ...} | null,
+     "newImage": {...} | null, "oldImage": {...} | null, "imagesOmitted": false}
+
+  written by ``handlers.changes`` exactly as the notification body is (same values, same
+  redaction: attributes in ``EVENTBUS_REDACT`` are left out of ``keys`` and images, and a
+  changed one is ``{"redacted": true}``). ``newImage`` is the item after an INSERT or MODIFY,
+  ``oldImage`` before a MODIFY or REMOVE; null when the change or the view type has none.
+
+Sizes are counted as EventBridge counts an entry (``Time`` 14 bytes, plus the UTF-8 bytes
+of ``Source``, ``DetailType``, ``Detail`` and each of ``Resources``; ``EventBusName`` is not
+counted). An entry above the 256 KiB limit is sent without images and changed values
+(``{"omitted": true}`` per changed attribute) and with ``imagesOmitted: true``: never
+dropped. A call holds at most 10 entries and 256 KiB in all.
+
+Failures: ``PutEvents`` answers per entry. Entries that failed with a retryable code
+(``ThrottlingException``, ``InternalFailure``, ...) are sent again, alone, with jittered
+backoff inside the invocation's time budget (``handlers.retry``), so entries that were
+accepted are not sent twice. When an entry still fails, the records before it are done and
+it is reported (with every later record) for redelivery: ``MalformedDetail`` as a poison
+record, anything else (throttling, access denied, an unknown code) as transient, the record
+itself being fine. An error of the whole call (throttling and 5xx after retries, access
+denied, validation, a missing bus) is transient too.
+
+Delivery guarantee: **at least once**. Duplicates arise where EventBridge accepted an entry
+that is sent again later: entries *after* a failed entry in the same call were accepted and
+are sent again when Lambda redelivers from the failed record; and a crash or timeout after a
+call succeeded makes Lambda redeliver the batch. Subscribers dedupe on ``detail.eventID``
+(the stream record's ID; the EventBridge event ``id`` differs on every send).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from json.encoder import encode_basestring as _quote
+from typing import Any
+
+from handlers import aws, retry
+from handlers.batch import Batch, Failure, Outcome, run_batch
+from handlers.changes import ChangeJson, utf8_len
+from handlers.config import ConfigError, env_list, env_optional, env_required
+from handlers.runtime import checkpoint_store, once
+from handlers.stream import EventName, RecordError, StreamRecord
+
+__all__ = [
+    "DEFAULT_SOURCE_PREFIX",
+    "DETAIL_TYPES",
+    "MAX_BATCH_ENTRIES",
+    "MAX_REQUEST_BYTES",
+    "EventBusProcessor",
+    "build",
+    "entry_size",
+    "handler",
+    "processor",
+]
+
+MAX_BATCH_ENTRIES = 10  # PutEvents entries per call
+# 256 KiB: per entry and per PutEvents call (sum of the entries' sizes). AWS's page says
+# "less than 256KB"; guess: exactly 262,144 bytes is still accepted (as SNS's limit is).
+MAX_REQUEST_BYTES = 262_144
+TIME_BYTES = 14  # what EventBridge counts for an entry's Time
+DEFAULT_SOURCE_PREFIX = "dynamodb-triggers."
+DETAIL_TYPES = {name: f"DynamoDB {name.value}" for name in EventName}
+# EventBusName of a PutEvents entry: a name, or the ARN of a bus (API reference pattern).
+_BUS = re.compile(
+    r"(?:arn:aws[\w-]*:events:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+):\d{12}:event-bus/)?"
+    r"(?P<name>[/.\-_A-Za-z0-9]{1,256})\Z"
+)
+_TABLE_ARN = re.compile(r"arn:aws[\w-]*:dynamodb:[a-z0-9-]+:\d{12}:table/[A-Za-z0-9_.-]{1,255}\Z")
+# Entry error codes that must not be retried and are the record's own fault.
+_POISON_CODES = frozenset({"MalformedDetail"})
+
+Entry = dict[str, Any]
+
+
+class EventBusProcessor:
+    """Publishes one EventBridge event per qualifying change, in record order."""
+
+    name = "eventbus"
+
+    def __init__(
+        self,
+        bus: str,
+        client: Callable[[], Any],
+        *,
+        source: str = "",
+        events: Iterable[EventName] = tuple(EventName),
+        redact: Iterable[str] = (),
+    ) -> None:
+        self.bus = bus
+        self.source = source
+        self.events = frozenset(events)
+        self.redact = frozenset(redact)
+        self._client = client
+        self._json = ChangeJson(self.redact)
+        # stream ARN -> (Source, table ARN, their bytes as EventBridge counts them)
+        self._streams: dict[str, tuple[str, str, int]] = {}
+
+    # -- building entries -------------------------------------------------------------
+    def entry(self, record: StreamRecord) -> tuple[Entry, int] | None:
+        """The PutEvents entry for ``record`` and its size as EventBridge counts it, or
+        None when the change does not qualify.
+
+        Raises ``RecordError`` for a record whose event cannot be built.
+        """
+        name = record.event_name
+        if name not in self.events:
+            return None
+        writer = self._json
+        raw_new = raw_old = None
+        changed: list[str] | None = None
+        if name is EventName.INSERT:
+            raw_new = record.raw_new_image
+        elif name is EventName.REMOVE:
+            raw_old = record.raw_old_image
+        else:
+            raw_new = record.raw_new_image
+            raw_old = record.raw_old_image
+            if raw_new is not None and raw_old is not None:
+                changed = writer.changed(raw_old, raw_new)
+                if not changed:
+                    return None  # nothing changed once decoded (set order, number spelling)
+        source, table_arn, fixed = self._stream(record)
+        detail_type = DETAIL_TYPES[name]
+        time_value = record.creation_time  # raises RecordError when malformed
+        head = (
+            '{"eventName":"'
+            + name.value
+            + '","table":'
+            + writer.table_json(record.table_name)
+            + ',"keys":'
+            + writer.image_json(record.raw_keys, "Keys")
+            + ',"eventID":'
+            + _quote(record.event_id)
+            + ',"sequenceNumber":'
+            + _quote(record.sequence_number)
+            + ',"approximateCreationDateTime":"'
+            + record.creation_iso
+            + ('","ttlExpired":true' if record.ttl_expired else '","ttlExpired":false')
+            + ',"changedAttributes":'
+        )
+        if changed is None:
+            changes = "null"
+        else:
+            assert raw_new is not None and raw_old is not None
+            changes = writer.changes_json(raw_old, raw_new, changed)
+        new_json = "null" if raw_new is None else writer.image_json(raw_new, "NewImage")
+        old_json = "null" if raw_old is None else writer.image_json(raw_old, "OldImage")
+        detail = (
+            head
+            + changes
+            + ',"newImage":'
+            + new_json
+            + ',"oldImage":'
+            + old_json
+            + ',"imagesOmitted":false}'
+        )
+        fixed += len(detail_type)
+        size = fixed + utf8_len(detail)
+        if size > MAX_REQUEST_BYTES:
+            # Too large for EventBridge: send the change without values rather than drop it.
+            if changed is not None:
+                changes = writer.omitted_changes_json(changed)
+            omitted = ',"newImage":null,"oldImage":null,"imagesOmitted":true}'
+            detail = head + changes + omitted
+            size = fixed + utf8_len(detail)
+            if size > MAX_REQUEST_BYTES and changed is not None:
+                # Only conceivable with a huge number of changed attribute names.
+                detail = head + "null" + omitted
+                size = fixed + utf8_len(detail)
+            if size > MAX_REQUEST_BYTES:
+                raise RecordError(
+                    f"the event is {size} bytes even without images, above EventBridge's "
+                    f"{MAX_REQUEST_BYTES}-byte limit"
+                )
+        entry: Entry = {
+            "Time": time_value,
+            "Source": source,
+            "Resources": [table_arn],
+            "DetailType": detail_type,
+            "Detail": detail,
+            "EventBusName": self.bus,
+        }
+        return entry, size
+
+    def _stream(self, record: StreamRecord) -> tuple[str, str, int]:
+        """Source, table ARN and the bytes they and Time count, per stream (cached)."""
+        found = self._streams.get(record.stream_arn)
+        if found is None:
+            table_arn = record.stream_arn.partition("/stream/")[0]
+            if not _TABLE_ARN.match(table_arn):
+                raise RecordError(
+                    f"eventSourceARN {record.stream_arn!r:.200} is not the ARN of a DynamoDB "
+                    "table's stream (arn:aws:dynamodb:<region>:<account>:table/<name>/stream/"
+                    "<label>), so the event's table and Resources are unknown"
+                )
+            source = self.source or DEFAULT_SOURCE_PREFIX + record.table_name
+            fixed = TIME_BYTES + utf8_len(source) + len(table_arn)
+            if len(self._streams) >= 64:
+                self._streams.clear()
+            found = self._streams[record.stream_arn] = (source, table_arn, fixed)
+        return found
+
+    # -- publishing -------------------------------------------------------------------
+    @retry.budgeted
+    def process(self, records: Sequence[StreamRecord], batch: Batch) -> Outcome:
+        pending: list[tuple[int, Entry]] = []
+        pending_bytes = 0
+        for position, record in enumerate(records):
+            try:
+                record.check()
+                built = self.entry(record)
+            except RecordError as exc:
+                return self._send(pending, batch) or Outcome(position, Failure.POISON, str(exc))
+            if built is None:
+                continue  # does not qualify: done without an event
+            entry, size = built
+            if len(pending) == MAX_BATCH_ENTRIES or pending_bytes + size > MAX_REQUEST_BYTES:
+                failed = self._send(pending, batch)
+                if failed is not None:
+                    return failed
+                pending = []
+                pending_bytes = 0
+            pending.append((position, entry))
+            pending_bytes += size
+        return self._send(pending, batch) or Outcome(len(records))
+
+    def _send(self, pending: list[tuple[int, Entry]], batch: Batch) -> Outcome | None:
+        """Publish ``pending``, re-sending only entries that failed with a retryable code
+        while the budget allows; the failure at the lowest unaccepted entry, or None when
+        every entry was accepted."""
+        if not pending:
+            return None
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        todo = pending
+        stop: Outcome | None = None  # the lowest entry that failed for good so far
+        attempts = 0
+        while True:
+            attempts += 1
+            first = todo[0][0]
+            if batch.budget.expired():
+                return Outcome(first, Failure.TIME, "time budget ran out before PutEvents")
+            try:
+                response = self._client().put_events(Entries=[entry for _, entry in todo])
+            except ClientError as exc:
+                return Outcome(
+                    first,
+                    Failure.TRANSIENT,
+                    f"PutEvents failed ({aws.error_code(exc)}): {exc}",
+                )
+            except BotoCoreError as exc:
+                return Outcome(first, Failure.TRANSIENT, f"PutEvents failed: {exc}")
+            results = response.get("Entries") or []
+            again: list[tuple[int, Entry]] = []
+            last_error = ""
+            for i, (position, entry) in enumerate(todo):
+                result = results[i] if i < len(results) else None
+                if not isinstance(result, dict):
+                    # Entries are answered in request order; a missing answer is unknown.
+                    stop = Outcome(
+                        position, Failure.TRANSIENT, "PutEvents returned no result for the entry"
+                    )
+                    break
+                code = result.get("ErrorCode")
+                if not code:
+                    continue  # accepted (it has an EventId)
+                problem = (
+                    f"EventBridge rejected the event ({code}): {result.get('ErrorMessage', '')}"
+                )
+                if code in retry.RETRYABLE_CODES:
+                    again.append((position, entry))
+                    last_error = last_error or problem
+                    continue
+                # Not retryable: later entries of this call do not matter (the prefix ends
+                # here); earlier retryable failures are retried below.
+                kind = Failure.POISON if code in _POISON_CODES else Failure.TRANSIENT
+                stop = Outcome(position, kind, problem)
+                break
+            if not again:
+                return stop
+            delay = retry.retry_delay(attempts, batch.budget)
+            if delay is None:
+                return Outcome(
+                    again[0][0], Failure.TRANSIENT, f"{last_error} (after {attempts} attempts)"
+                )
+            time.sleep(delay)
+            todo = again
+
+
+def entry_size(entry: Mapping[str, Any]) -> int:
+    """The size of a PutEvents entry as EventBridge counts it."""
+    size = TIME_BYTES if entry.get("Time") is not None else 0
+    for name in ("Source", "DetailType", "Detail"):
+        value = entry.get(name)
+        if value is not None:
+            size += len(str(value).encode("utf-8"))
+    for resource in entry.get("Resources") or ():
+        size += len(str(resource).encode("utf-8"))
+    return size
+
+
+def build(env: Mapping[str, str]) -> EventBusProcessor:
+    """The processor configured by ``EVENTBUS_*`` variables (raises ``ConfigError``)."""
+    bus = env_required(
+        env,
+        "EVENTBUS_NAME",
+        "the name or ARN of the EventBridge event bus to publish to "
+        "(e.g. 'orders-events' or arn:aws:events:<region>:<account>:event-bus/<name>)",
+    )
+    found = _BUS.match(bus)
+    if not found or len(bus) > 1600:
+        raise ConfigError(
+            "environment variable EVENTBUS_NAME must be an event bus name (letters, digits, "
+            "'.', '-', '_', '/'; at most 256 characters) or an event bus ARN "
+            f"(arn:aws:events:<region>:<12-digit account>:event-bus/<name>), got {bus!r:.200}"
+        )
+    bus_region = found.group("region")
+    region = env.get("AWS_REGION", "").strip() or env.get("AWS_DEFAULT_REGION", "").strip()
+    if bus_region and region and bus_region != region:
+        # PutEvents goes to the function's regional endpoint; another region's bus would
+        # fail every batch at run time, so say it at the cold start.
+        raise ConfigError(
+            f"environment variable EVENTBUS_NAME names a bus in {bus_region}, but the function "
+            f"runs in {region}: expected a bus in the function's region (route events to "
+            "another region with a rule whose target is that region's bus)"
+        )
+    source = env_optional(env, "EVENTBUS_SOURCE")
+    if source.startswith("aws."):
+        raise ConfigError(
+            f"environment variable EVENTBUS_SOURCE must not start with 'aws.' (reserved for "
+            f"AWS services' events), got {source!r:.200}"
+        )
+    events = env_list(
+        env, "EVENTBUS_EVENTS", allowed=[e.value for e in EventName], default=tuple(EventName)
+    )
+    return EventBusProcessor(
+        bus,
+        lambda: aws.client("events"),
+        source=source,
+        events=(EventName(e) for e in events),
+        redact=env_list(env, "EVENTBUS_REDACT"),
+    )
+
+
+def processor() -> EventBusProcessor:
+    """The processor configured from the environment (once per cold start)."""
+    return once("eventbus", build)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda entry point: ``handlers.eventbus.handler``."""
+    return run_batch(event, context, [processor()], checkpoint_store())
