@@ -6,8 +6,8 @@ Each entry point (``handlers.<name>.handler``) then runs once per cold start (it
 configuration and clients built from the environment, as in Lambda) over the 1,000-record
 event; a botocore ``before-parameter-build`` hook on each of its clients counts every API
 call (one per operation, whatever botocore's retries do) and keeps its parameters, from
-which the targets are checked: PutObject per partition, PublishBatch per message, writes
-per aggregate key.
+which the targets are checked: PutObject per partition, PublishBatch and PutEvents per
+message or event, writes per aggregate key.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ SERVICES: dict[str, tuple[str, ...]] = {
     "etl": ("s3",),
     "notification": ("sns",),
     "analytics": ("dynamodb",),
+    "eventbus": ("events",),
     "pipeline": ("dynamodb", "sns", "s3"),
 }
 
@@ -43,6 +44,7 @@ class ApiResult:
     calls: Counter[str] = field(default_factory=Counter)
     partitions: int = 0  # ETL: distinct partitions of the batch
     messages: int = 0  # notification: messages published
+    events: int = 0  # eventbus: events put
     aggregate_keys: int = 0  # analytics: distinct aggregate keys
     max_writes_per_key: int = 0  # analytics: most writes any aggregate key received
 
@@ -91,7 +93,8 @@ def moto_server() -> Iterator[str]:
 
 
 def _reset(endpoint: str) -> None:
-    """Empty moto, then create the sinks (bucket, topic, aggregates and checkpoint tables)."""
+    """Empty moto, then create the sinks (bucket, topic, event bus, aggregates and checkpoint
+    tables)."""
     import urllib.request
 
     import boto3
@@ -102,6 +105,7 @@ def _reset(endpoint: str) -> None:
     boto3.client("s3").create_bucket(Bucket=workload.BUCKET)
     arn = boto3.client("sns").create_topic(Name=workload.TOPIC_ARN.rsplit(":", 1)[1])["TopicArn"]
     assert arn == workload.TOPIC_ARN, arn
+    boto3.client("events").create_event_bus(Name=workload.EVENT_BUS)
     ddb = boto3.client("dynamodb")
     for table in (workload.AGGREGATES_TABLE, CHECKPOINT_TABLE):
         ddb.create_table(
@@ -119,6 +123,7 @@ def _environment(entry_point: str) -> dict[str, str]:
         "NOTIFY_TOPIC_ARN": workload.TOPIC_ARN,
         "AGGREGATES_TABLE": workload.AGGREGATES_TABLE,
         "ANALYTICS_GROUP_BY": ",".join(workload.GROUP_BY),
+        "EVENTBUS_NAME": workload.EVENT_BUS,
         "AWS_LAMBDA_FUNCTION_NAME": f"bench-{entry_point}",
     }
     if entry_point == "pipeline":
@@ -142,6 +147,8 @@ def count_calls(endpoint: str, entry_point: str, event: dict[str, Any]) -> ApiRe
         result.calls[operation] += 1
         if operation == "PublishBatch":
             result.messages += len(params["PublishBatchRequestEntries"])
+        elif operation == "PutEvents":
+            result.events += len(params["Entries"])
         elif operation == "TransactWriteItems":
             for action in params["TransactItems"]:
                 body = next(iter(action.values()))

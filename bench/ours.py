@@ -16,12 +16,18 @@ from bench import workload as w
 from handlers.analytics import AnalyticsProcessor, AnalyticsSettings
 from handlers.batch import Batch, Budget, Outcome, Processor, run_batch
 from handlers.etl import EtlProcessor
+from handlers.eventbus import EventBusProcessor
 from handlers.notification import NotificationProcessor
+from handlers.replicate import ReplicateProcessor
 from handlers.stream import parse_event
+from handlers.versioned import Versioned
+from handlers.view import ViewProcessor
 
-__all__ = ["NAMES", "Context", "build", "handler", "process"]
+__all__ = ["IMAGES_NEEDED", "NAMES", "Context", "build", "handler", "process"]
 
-NAMES = ("etl", "notification", "analytics")
+NAMES = ("etl", "notification", "analytics", "eventbus", "view", "replicate")
+# Processors that need the new image (a KEYS_ONLY stream cannot feed them).
+IMAGES_NEEDED = ("view", "replicate")
 
 
 class Context:
@@ -45,6 +51,15 @@ def build(name: str, client: Any) -> Processor:
         return AnalyticsProcessor(
             AnalyticsSettings(w.AGGREGATES_TABLE, w.GROUP_BY), getter, "bench"
         )
+    if name == "eventbus":
+        return EventBusProcessor(w.EVENT_BUS, getter)
+    if name == "view":
+        partition, sort = w.VIEW_KEY
+        return ViewProcessor(
+            Versioned(w.VIEW_TABLE, getter), partition, sort, attributes=w.VIEW_ATTRIBUTES
+        )
+    if name == "replicate":
+        return ReplicateProcessor(Versioned(w.REPLICA_TABLE, getter))
     raise ValueError(name)
 
 

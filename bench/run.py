@@ -110,9 +110,16 @@ def _cpu_variant(report: Report, view_type: str, suffix: str, rounds: int) -> No
         return value
 
     floor = us("floor", "floor_us_per_record", "floor: json.loads of the event text")
-    for name in ("etl", "notification", "analytics"):
+    for name in ("etl", "notification", "analytics", "eventbus", "view", "replicate"):
+        if name not in t:
+            continue  # view and replicate need images: not in the KEYS_ONLY run
         ours = us(name, f"{name}_us_per_record", f"{name}: parse_event + process()")
-        us(f"{name}_handler", f"{name}_handler_us_per_record", f"{name}: run_batch (entry point)")
+        if f"{name}_handler" in t:
+            us(
+                f"{name}_handler",
+                f"{name}_handler_us_per_record",
+                f"{name}: run_batch (entry point)",
+            )
         theirs = us(f"powertools_{name}", f"powertools_{name}_us_per_record", f"{name}: Powertools")
         ratio = report.put(f"{name}_speedup_vs_powertools{suffix}", theirs / ours)
         need = theirs / SPEEDUP_TARGET
@@ -154,7 +161,7 @@ def _api_variant(report: Report, endpoint: str, view_type: str, suffix: str) -> 
     rows = report.section(
         f"AWS API calls per 1,000 records, {view_type} (moto; botocore hooks count them)"
     )
-    for name in ("etl", "notification", "analytics", "pipeline"):
+    for name in ("etl", "notification", "analytics", "eventbus", "pipeline"):
         result = api.count_calls(endpoint, name, event)
         total = report.put(f"{name}_api_calls_per_1000{suffix}", result.total * per, 1)
         detail = ", ".join(f"{op} {c}" for op, c in sorted(result.calls.items()))
@@ -177,6 +184,15 @@ def _api_variant(report: Report, endpoint: str, view_type: str, suffix: str) -> 
             status = report.check(
                 calls <= bound,
                 f"notification{suffix} made {calls} PublishBatch calls, above {bound}",
+            )
+        elif name == "eventbus":
+            calls, events = result.calls["PutEvents"], result.events
+            bound = api.publish_bound(events)
+            report.put(f"eventbus_put_events_calls_per_1000{suffix}", calls * per, 1)
+            report.put(f"eventbus_events_per_1000{suffix}", events * per, 1)
+            target = f"PutEvents <= ceil({events}/10) = {bound}"
+            status = report.check(
+                calls <= bound, f"eventbus{suffix} made {calls} PutEvents calls, above {bound}"
             )
         elif name == "analytics":
             keys, most = result.aggregate_keys, result.max_writes_per_key

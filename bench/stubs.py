@@ -14,7 +14,8 @@ __all__ = ["CountingClient"]
 
 
 class CountingClient:
-    """Stands in for the S3, SNS and DynamoDB clients (the methods the processors call)."""
+    """Stands in for the S3, SNS, EventBridge and DynamoDB clients (the methods the processors
+    call)."""
 
     def __init__(self, keep: bool = False) -> None:
         self.calls: Counter[str] = Counter()
@@ -35,12 +36,24 @@ class CountingClient:
         entries = params["PublishBatchRequestEntries"]
         return {"Successful": [{"Id": e["Id"], "MessageId": e["Id"]} for e in entries]}
 
+    def put_events(self, **params: Any) -> dict[str, Any]:
+        self._note("PutEvents", params)
+        entries = params["Entries"]
+        return {
+            "FailedEntryCount": 0,
+            "Entries": [{"EventId": str(i)} for i in range(len(entries))],
+        }
+
     def transact_write_items(self, **params: Any) -> dict[str, Any]:
         self._note("TransactWriteItems", params)
         return {}
 
     def update_item(self, **params: Any) -> dict[str, Any]:
         self._note("UpdateItem", params)
+        return {}
+
+    def put_item(self, **params: Any) -> dict[str, Any]:
+        self._note("PutItem", params)
         return {}
 
     def get_item(self, **params: Any) -> dict[str, Any]:

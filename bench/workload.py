@@ -23,12 +23,17 @@ __all__ = [
     "AGGREGATES_TABLE",
     "BATCH",
     "BUCKET",
+    "EVENT_BUS",
     "GROUP_BY",
     "PREFIX",
+    "REPLICA_TABLE",
     "SEED",
     "STREAM_ARN",
     "TABLE",
     "TOPIC_ARN",
+    "VIEW_ATTRIBUTES",
+    "VIEW_KEY",
+    "VIEW_TABLE",
     "VIEW_TYPES",
     "StringSet",
     "event",
@@ -48,6 +53,12 @@ BUCKET = "bench-changes"
 PREFIX = "changes/"
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:bench-applications"
 AGGREGATES_TABLE = "bench-aggregates"
+EVENT_BUS = "bench-events"
+# The view: applications by job (job_id, application_id), a few attributes projected.
+VIEW_TABLE = "bench-applications-by-job"
+VIEW_KEY = ("job_id", "application_id")
+VIEW_ATTRIBUTES = ("status", "candidate_id", "updated_at")
+REPLICA_TABLE = "bench-replica"
 GROUP_BY = ("job_id", "status")
 VIEW_TYPES = ("NEW_AND_OLD_IMAGES", "KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE")
 
