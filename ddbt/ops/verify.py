@@ -23,7 +23,10 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
 
 __all__ = ["METADATA", "Report", "add_parser", "cmd_verify_replica", "scan_items", "verify"]
 
@@ -104,6 +107,15 @@ def _json(value: Any) -> Any:
     return str(value)
 
 
+class _ExactDeserializer(TypeDeserializer):
+    """boto3's deserializer with numbers as exact decimals of any length: a table can hold
+    numbers boto3's 38-digit context rejects (moto accepts them), and comparing them must
+    not fail (``1`` still equals ``1.0``)."""
+
+    def _deserialize_n(self, value: str) -> Decimal:
+        return Decimal(value)
+
+
 def key_names(ddb: Any, table: str) -> tuple[str, ...]:
     schema = ddb.describe_table(TableName=table)["Table"]["KeySchema"]
     ordered = sorted(schema, key=lambda k: k["KeyType"] != "HASH")  # HASH first
@@ -155,9 +167,7 @@ def verify(
     consistent_read: bool = False,
 ) -> Report:
     """Compare the tables; ``source`` and ``replica`` are DynamoDB clients (their regions)."""
-    from boto3.dynamodb.types import TypeDeserializer
-
-    decode: Callable[[Any], Any] = TypeDeserializer().deserialize
+    decode: Callable[[Any], Any] = _ExactDeserializer().deserialize
     keys = key_names(source, source_table)
     replica_keys = key_names(replica, replica_table)
     if replica_keys != keys:

@@ -261,3 +261,22 @@ def test_local_runtime_replicates_to_another_region_and_verifies(
     report = json.loads(capsys.readouterr().out)
     assert code == 0, report
     assert (report["matching"], report["replica"]["tombstones"]) == (5, 1)
+
+
+def test_numbers_longer_than_38_digits_are_compared_not_fatal(
+    source: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """moto stores numbers DynamoDB would reject (42 digits here): verify still compares
+    them exactly instead of failing on boto3's 38-digit context."""
+    big = {"N": "1" * 42}
+    ddb = client("us-east-1")
+    ddb.put_item(TableName="src", Item={"pk": {"S": "big"}, "n": big})
+    replica = [meta(i) for i in SOURCE_ITEMS] + [meta({"pk": {"S": "big"}, "n": big})]
+    table(client("us-east-1"), "rep", replica)
+    code, report = verify(capsys)
+    assert code == 0 and report["matching"] == 6
+    client("us-east-1").put_item(
+        TableName="rep", Item=meta({"pk": {"S": "big"}, "n": {"N": "1" * 41 + "2"}})
+    )
+    code, report = verify(capsys)
+    assert code == 1 and report["different"] == 1
