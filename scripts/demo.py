@@ -228,13 +228,231 @@ def show(endpoint: str, outputs: dict[str, Any], queue_url: str) -> None:
     for url in (outputs.get("dlq_urls", {}).get("value") or {}).values():
         msgs = (
             c["sqs"]
-            .receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+            .receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=0
+            )
             .get("Messages")
             or []
         )
         print(f"   {url.rsplit('/', 1)[-1]}: {len(msgs)} message(s)")
         for m in msgs:
             print("    " + json.dumps(json.loads(m["Body"]), indent=2).replace("\n", "\n    "))
+
+
+# -- issue 8: the event bus, the view and the replica -------------------------------------
+def _plain(value: dict[str, Any]) -> Any:
+    """A typed attribute value as plain text for printing."""
+    ((tag, inner),) = value.items()
+    if tag == "M":
+        return {k: _plain(v) for k, v in inner.items()}
+    if tag == "L":
+        return [_plain(v) for v in inner]
+    return inner
+
+
+def show_new_processors(state: Path, endpoint: str, outputs: dict[str, Any]) -> None:
+    import boto3
+
+    def out(name: str) -> Any:
+        return (outputs.get(name) or {}).get("value")
+
+    c = clients(endpoint)
+    queue = out("status_changes_queue_url")
+    if queue:
+        print("\n== Event bus: MODIFY events routed by the rule status-changes to SQS ==")
+        seen = 0
+        while True:
+            got = (
+                c["sqs"]
+                .receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+                .get("Messages")
+                or []
+            )
+            if not got:
+                break
+            for m in got:
+                seen += 1
+                event = json.loads(m["Body"])
+                detail = event.get("detail") or {}
+                changed = {
+                    k: f"{v.get('old')} -> {v.get('new')}"
+                    for k, v in (detail.get("changedAttributes") or {}).items()
+                    if k == "status"
+                }
+                if seen <= 6:
+                    print(
+                        f"    {event.get('source')} | {event.get('detail-type')} | "
+                        f"{json.dumps(detail.get('keys'))} {changed or ''}"
+                    )
+                c["sqs"].delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+        print(f"   {seen} events on the queue (every other change is on the bus too)")
+
+    view = out("view_table_name")
+    if view:
+        print(f"\n== View {view}: applications by job (job_id, application_id) ==")
+        items = c["dynamodb"].scan(TableName=view).get("Items") or []
+        live = [i for i in items if "_ddbt_deleted" not in i]
+        for item in sorted(live, key=lambda i: (i["job_id"]["S"], i["application_id"]["S"])):
+            print(
+                f"    {item['job_id']['S']:<12} {item['application_id']['S']:<8} "
+                f"{item.get('status', {}).get('S', '?'):<10} "
+                f"_ddbt_version {item['_ddbt_version']['N']}"
+            )
+        print(f"   {len(live)} view items, {len(items) - len(live)} tombstones (removed items)")
+
+    replica = out("replica_table_arn")
+    if replica:
+        region = replica.split(":")[3]
+        print(f"\n== Replica {replica.rsplit('/', 1)[-1]} in {region} ==")
+        ddb = boto3.client(
+            "dynamodb",
+            endpoint_url=endpoint,
+            region_name=region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        items = ddb.scan(TableName=replica.rsplit("/", 1)[-1]).get("Items") or []
+        live = [i for i in items if "_ddbt_deleted" not in i]
+        for item in sorted(live, key=lambda i: i["application_id"]["S"])[:4]:
+            shown = {k: _plain(v) for k, v in item.items() if not k.startswith("_ddbt")}
+            print(f"    {json.dumps(shown)[:150]}")
+        print(f"   {len(live)} items, {len(items) - len(live)} tombstones")
+        print("   source vs replica (app-999 is the poison record: in the DLQ, not replicated):")
+        args = ("verify-replica", "--source-table", out("table_name"), "--replica-table", replica)
+        print(f"$ ddbt {' '.join(args)}", flush=True)
+        result = subprocess.run(
+            ops_cmd(endpoint, *args), env=tf_env(state, endpoint), text=True, capture_output=True
+        )
+        for line in (result.stdout or result.stderr).splitlines()[:12]:
+            print(f"    {line[:220]}")
+        if result.returncode not in (0, 1):  # 1: differences found (app-999), shown above
+            print(f"   ddbt verify-replica could not compare (exit status {result.returncode})")
+
+
+# -- ddbt tail and ddbt redrive in action (issue 7) -----------------------------------------
+def ops_cmd(endpoint: str, *args: str) -> list[str]:
+    return [
+        sys.executable, "-m", "ddbt.cli", *args, "--endpoint-url", endpoint, "--region", REGION
+    ]  # fmt: skip
+
+
+def start_tail(state: Path, endpoint: str, table: str) -> subprocess.Popen[str]:
+    """`ddbt tail` on the table while the demo writes (from the stream's start: the table is
+    new, so that is exactly the demo's changes); it exits 4 s after the last change."""
+    cmd = ops_cmd(endpoint, "tail", table, "--from-start", "--idle-exit", "4", "--poll", "0.2")
+    print(f"$ ddbt tail {table} --from-start --idle-exit 4   (in the background)", flush=True)
+    return subprocess.Popen(
+        cmd, env=tf_env(state, endpoint), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+
+def show_tail(tail: subprocess.Popen[str]) -> None:
+    print("\n== ddbt tail: the changes as they happened (decoded; MODIFY as a diff) ==")
+    try:
+        out, err = tail.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        tail.kill()
+        out, err = tail.communicate()
+    lines = out.splitlines()
+    shown = lines[:4] + (["    ..."] if len(lines) > 7 else []) + lines[max(4, len(lines) - 3) :]
+    for line in shown:
+        print(f"    {line[:170]}")
+    print(f"   {len(lines)} changes followed")
+    if tail.returncode:
+        last = (err.strip().splitlines() or ["?"])[-1]
+        print(f"   ddbt tail stopped with exit status {tail.returncode}: {last[:200]}")
+
+
+def run_ops(state: Path, endpoint: str, *args: str) -> str:
+    """An ops command (its exit status 1 means "something was left": shown, not fatal)."""
+    print(f"$ ddbt {' '.join(args)}", flush=True)
+    result = subprocess.run(
+        ops_cmd(endpoint, *args), env=tf_env(state, endpoint), text=True, capture_output=True
+    )
+    if result.returncode not in (0, 1):
+        print(result.stderr[-3000:], file=sys.stderr)
+        raise SystemExit(f"demo: ddbt {args[0]} failed ({result.returncode})")
+    for line in result.stdout.splitlines():
+        print(f"    {line[:220]}")
+    return result.stdout
+
+
+def redrive_story(state: Path, endpoint: str, outputs: dict[str, Any]) -> None:
+    """The poison record's DLQ message: a redrive through the deployed function shows that the
+    record still fails (the record itself is bad); archiving it to S3 empties the DLQ with
+    nothing lost."""
+    dlqs = outputs.get("dlq_urls", {}).get("value") or {}
+    functions = outputs["function_names"]["value"]
+    if not dlqs:
+        return
+    key, url = next(iter(sorted(dlqs.items())))
+    function = functions.get(key) or next(iter(functions.values()))
+    c = clients(endpoint)
+    print("\n== ddbt redrive: the DLQ after a failure ==")
+    if not dlq_depth(c["sqs"], url):
+        archive_story(state, endpoint, outputs, function)
+        return
+    table = outputs["table_name"]["value"]
+    c["dynamodb"].put_item(
+        TableName=table,
+        Item={
+            "application_id": {"S": "app-011"},
+            "job_id": {"S": "job-design"},
+            "status": {"S": "APPLIED"},
+            "candidate": {"S": "Edsger"},
+        },
+    )
+    print(f"   (meanwhile app-011 applies: {table}'s stream moves on)")
+    run_ops(
+        state,
+        endpoint,
+        *("redrive", "--queue", url, "--function", function, "--invoke"),
+        *("--visibility-timeout", "1"),
+    )
+    time.sleep(1.5)  # the message is visible again
+    print("   -> still failing: the record itself is bad (app-999's 42-digit number).")
+    print("      Archive it to S3 (kept for a later `ddbt replay --from-archive`), empty the DLQ:")
+    bucket = outputs["etl_bucket_name"]["value"]
+    run_ops(state, endpoint, "redrive", "--queue", url, "--to-s3", f"s3://{bucket}/dlq/")
+    print(f"   {url.rsplit('/', 1)[-1]}: {dlq_depth(c['sqs'], url)} message(s) left")
+
+
+def archive_story(state: Path, endpoint: str, outputs: dict[str, Any], function: str) -> None:
+    """The DLQ archiver already took the failure message (within seconds): the record is in
+    S3, past the stream's 24 hours; a redrive from the archive through the deployed function
+    shows it still fails, so the archive is kept."""
+    bucket = (outputs.get("dlq_archive_bucket_name") or {}).get("value")
+    prefix = (outputs.get("dlq_archive_prefix") or {}).get("value") or ""
+    if not bucket:
+        print("   the DLQ is empty: nothing failed")
+        return
+    s3 = clients(endpoint)["s3"]
+    keys = [
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for o in page.get("Contents", [])
+    ]
+    print(f"   the DLQ is empty: the archiver moved its message to s3://{bucket}/{prefix}")
+    for key in keys:
+        print(f"    {key}")
+    if not keys:
+        return
+    print("   Redrive the archive through the deployed function (it is kept while it fails):")
+    run_ops(
+        state,
+        endpoint,
+        *("redrive", "--from-s3", f"s3://{bucket}/{prefix}", "--function", function, "--invoke"),
+    )
+
+
+def dlq_depth(sqs: Any, url: str) -> int:
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]) + int(
+        attrs["ApproximateNumberOfMessagesNotVisible"]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -293,6 +511,7 @@ def main(argv: list[str] | None = None) -> int:
             Attributes={"RawMessageDelivery": "false"},
         )
         table = outputs["table_name"]["value"]
+        tail = start_tail(state, endpoint, table)
         print(f"\n== Writing job applications to {table} ==", flush=True)
         count = write_stream(c["dynamodb"], table)
         print(
@@ -304,6 +523,9 @@ def main(argv: list[str] | None = None) -> int:
         print("\n== Poller lines ==")
         print((state / "runner.log").read_text().rstrip())
         show(endpoint, outputs, queue_url)
+        show_new_processors(state, endpoint, outputs)
+        show_tail(tail)
+        redrive_story(state, endpoint, outputs)
         ok = True
     finally:
         if not args.keep or not ok:
