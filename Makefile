@@ -41,7 +41,8 @@ dist: $(BUILD)/handlers.zip
 	cp $(BUILD)/handlers.zip dist/handlers.zip
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check handlers tests scripts
+	$(PY) scripts/readme.py --check
+	$(VENV)/bin/ruff check handlers ddbt bench tests scripts
 	$(VENV)/bin/ruff format --check handlers
 	$(VENV)/bin/mypy
 
