@@ -285,3 +285,26 @@ resource "aws_cloudwatch_metric_alarm" "archiver_records_expired" {
 
   tags = var.tags
 }
+
+# With the archiver on, a DLQ holds a failure message only for seconds, too briefly for the
+# queue-depth alarm (SQS metrics are sampled per minute): this alarm says a batch failed for
+# good instead, with the records safe in S3.
+resource "aws_cloudwatch_metric_alarm" "archiver_archived" {
+  count = local.create_dlq_archiver && var.create_alarms ? 1 : 0
+
+  alarm_name          = "${local.dlq_archiver_name}-archived"
+  alarm_description   = "A batch failed for good and ${local.dlq_archiver_name} archived its records under ${var.dlq_archiver_prefix}: fix the cause, then re-run them (ddbt redrive --from-s3)."
+  namespace           = var.metrics_namespace
+  metric_name         = "MessagesArchived"
+  dimensions          = { FunctionName = local.dlq_archiver_name }
+  statistic           = "Sum"
+  period              = var.alarm_period
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.ok_actions
+
+  tags = var.tags
+}

@@ -254,10 +254,11 @@ output "dlq_archive_bucket_arn" {
 }
 
 output "dlq_archiver_alarm_arns" {
-  description = "Alarm ARNs of the DLQ archiver: errors (invocation errors and messages left for another attempt) and not_archived (records that expired first)."
+  description = "Alarm ARNs of the DLQ archiver: errors (invocation errors and messages left for another attempt), not_archived (records that expired first) and archived (a batch failed for good; its records are in S3)."
   value = {
     errors       = try(aws_cloudwatch_metric_alarm.archiver_errors[0].arn, null)
     not_archived = try(aws_cloudwatch_metric_alarm.archiver_records_expired[0].arn, null)
+    archived     = try(aws_cloudwatch_metric_alarm.archiver_archived[0].arn, null)
   }
 }
 

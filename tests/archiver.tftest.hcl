@@ -118,6 +118,10 @@ run "one_function_one_mapping_per_dlq" {
     error_message = "Alarms on the archiver's errors and on messages whose records expired."
   }
   assert {
+    condition     = aws_cloudwatch_metric_alarm.archiver_archived[0].metric_name == "MessagesArchived" && aws_cloudwatch_metric_alarm.archiver_archived[0].dimensions == tomap({ FunctionName = "test-dlq-archiver" }) && aws_cloudwatch_metric_alarm.archiver_archived[0].threshold == 0
+    error_message = "An alarm says a batch failed for good and was archived (the DLQ holds it too briefly for its depth alarm)."
+  }
+  assert {
     condition     = output.dlq_archive_bucket_name == "test-dlq-archive-123456789012" && output.dlq_archive_prefix == "dlq-archive/" && length(output.dlq_archiver_event_source_mapping_uuids) == 3
     error_message = "Outputs name the archive location and the mappings."
   }

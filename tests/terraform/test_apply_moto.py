@@ -251,6 +251,7 @@ def _check_applied(aws: dict[str, Any], out: dict[str, Any]) -> None:
         "Errors",
         "FailedInvocations",  # the status-changes rule's deliveries to its queue
         "IteratorAge",
+        "MessagesArchived",
         "MessagesNotArchived",
         *["RecordsFailed"] * 6,  # per processor of the pipeline function
         "Throttles",
