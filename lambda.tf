@@ -41,8 +41,9 @@ locals {
       EVENTBUS_REDACT = join(",", var.eventbus_redact)
     } : {},
     contains(f.processors, "view") ? {
-      VIEW_TABLE         = local.view_table_name
-      VIEW_PARTITION_KEY = var.view_partition_key
+      VIEW_TABLE             = local.view_table_name
+      VIEW_PARTITION_KEY     = var.view_partition_key
+      VIEW_WRITE_CONCURRENCY = tostring(var.view_write_concurrency)
     } : {},
     contains(f.processors, "view") && var.view_sort_key != null ? {
       VIEW_SORT_KEY = var.view_sort_key
@@ -54,7 +55,8 @@ locals {
       VIEW_VERSION_ATTRIBUTE = var.view_version_attribute
     } : {},
     contains(f.processors, "replicate") ? {
-      REPLICA_TABLE = local.replica_table_arn
+      REPLICA_TABLE               = local.replica_table_arn
+      REPLICATE_WRITE_CONCURRENCY = tostring(var.replicate_write_concurrency)
     } : {},
     contains(f.processors, "replicate") && var.replicate_version_attribute != null ? {
       REPLICATE_VERSION_ATTRIBUTE = var.replicate_version_attribute

@@ -394,7 +394,7 @@ variable "environment_variables" {
       "CHECKPOINT_TABLE", "PROCESSORS", "ETL_BUCKET", "ETL_PREFIX", "NOTIFY_TOPIC_ARN", "NOTIFY_EVENTS",
       "NOTIFY_ATTRIBUTES", "NOTIFY_REDACT", "AGGREGATES_TABLE", "ANALYTICS_GROUP_BY", "METRICS_NAMESPACE", "LOG_LEVEL",
       "EVENTBUS_NAME", "EVENTBUS_SOURCE", "EVENTBUS_EVENTS", "EVENTBUS_REDACT", "VIEW_TABLE", "VIEW_PARTITION_KEY",
-      "VIEW_SORT_KEY", "VIEW_ATTRIBUTES", "VIEW_VERSION_ATTRIBUTE", "REPLICA_TABLE", "REPLICA_REGION", "REPLICATE_VERSION_ATTRIBUTE",
+      "VIEW_SORT_KEY", "VIEW_ATTRIBUTES", "VIEW_VERSION_ATTRIBUTE", "VIEW_WRITE_CONCURRENCY", "REPLICA_TABLE", "REPLICA_REGION", "REPLICATE_VERSION_ATTRIBUTE", "REPLICATE_WRITE_CONCURRENCY",
     ])) == 0
     error_message = "environment_variables must not set the handlers' contract variables (CHECKPOINT_TABLE, PROCESSORS, ETL_BUCKET, ETL_PREFIX, NOTIFY_*, AGGREGATES_TABLE, ANALYTICS_GROUP_BY, EVENTBUS_*, VIEW_*, REPLICA_*, REPLICATE_*, METRICS_NAMESPACE, LOG_LEVEL); use the module's own inputs."
   }
@@ -1195,6 +1195,18 @@ variable "view_version_attribute" {
   }
 }
 
+variable "view_write_concurrency" {
+  description = "View items written at once by one invocation (VIEW_WRITE_CONCURRENCY): each item's changes stay in order, different items' conditional writes overlap their round trips. 1: one write at a time. Only when the view key holds the table's whole key; otherwise one at a time."
+  type        = number
+  default     = 8
+  nullable    = false
+
+  validation {
+    condition     = var.view_write_concurrency >= 1 && var.view_write_concurrency <= 10 && floor(var.view_write_concurrency) == var.view_write_concurrency
+    error_message = "view_write_concurrency must be a whole number from 1 to 10 (boto3's connection pool holds 10)."
+  }
+}
+
 variable "view_table_kms_key_arn" {
   description = "Customer managed KMS key of the view table (created: encrypts it; brought: the key the function may use). null: the AWS managed key."
   type        = string
@@ -1236,6 +1248,18 @@ variable "replicate_version_attribute" {
   validation {
     condition     = var.replicate_version_attribute == null ? true : (length(var.replicate_version_attribute) >= 1 && length(var.replicate_version_attribute) <= 255 && !strcontains(var.replicate_version_attribute, ","))
     error_message = "replicate_version_attribute must be null or an attribute name of 1 to 255 characters without commas."
+  }
+}
+
+variable "replicate_write_concurrency" {
+  description = "Replica items written at once by one invocation (REPLICATE_WRITE_CONCURRENCY): each item's changes stay in order, different items' conditional writes overlap their round trips (tens of milliseconds across regions). 1: one write at a time."
+  type        = number
+  default     = 8
+  nullable    = false
+
+  validation {
+    condition     = var.replicate_write_concurrency >= 1 && var.replicate_write_concurrency <= 10 && floor(var.replicate_write_concurrency) == var.replicate_write_concurrency
+    error_message = "replicate_write_concurrency must be a whole number from 1 to 10 (boto3's connection pool holds 10)."
   }
 }
 

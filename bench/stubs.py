@@ -7,6 +7,7 @@ With ``keep=True`` the stub also keeps each call's parameters (the smoke test co
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from typing import Any
 
@@ -21,11 +22,13 @@ class CountingClient:
         self.calls: Counter[str] = Counter()
         self.keep = keep
         self.log: list[tuple[str, dict[str, Any]]] = []
+        self._lock = threading.Lock()  # the view's and replicator's lanes call from threads
 
     def _note(self, operation: str, params: dict[str, Any]) -> None:
-        self.calls[operation] += 1
-        if self.keep:
-            self.log.append((operation, params))
+        with self._lock:
+            self.calls[operation] += 1
+            if self.keep:
+                self.log.append((operation, params))
 
     def put_object(self, **params: Any) -> dict[str, Any]:
         self._note("PutObject", params)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-__all__ = ["ConfigError", "env_list", "env_optional", "env_required"]
+__all__ = ["ConfigError", "env_int", "env_list", "env_optional", "env_required"]
 
 
 class ConfigError(RuntimeError):
@@ -21,6 +21,23 @@ def env_required(env: Mapping[str, str], name: str, expects: str) -> str:
 
 def env_optional(env: Mapping[str, str], name: str, default: str = "") -> str:
     return env.get(name, default).strip()
+
+
+def env_int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    """A whole number from ``low`` to ``high``; ``default`` when unset or blank."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise ConfigError(
+            f"environment variable {name} is {raw!r:.40}: expected a whole number from "
+            f"{low} to {high}"
+        )
+    return value
 
 
 def env_list(

@@ -34,20 +34,22 @@ from typing import Any
 
 from handlers import retry
 from handlers.batch import Batch, Failure, Outcome, run_batch
-from handlers.config import ConfigError, env_optional, env_required
+from handlers.config import ConfigError, env_int, env_optional, env_required
 from handlers.runtime import checkpoint_store, once
 from handlers.stream import EventName, RecordError, StreamRecord
 from handlers.versioned import (
     DELETED,
     EXPIRES,
+    MAX_WORKERS,
     METADATA,
     VERSION,
+    WRITE_CONCURRENCY,
     Ordering,
     Versioned,
-    classify,
+    apply_batch,
     dynamodb_client,
+    item_lane,
     loops_back,
-    poison_reason,
     region_of,
     to_wire,
 )
@@ -58,13 +60,20 @@ _REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d+\Z")
 
 
 class ReplicateProcessor:
-    """Copies each change to the replica table, in record order, last writer wins."""
+    """Copies each change to the replica table, in record order per item (lanes of
+    ``handlers.lanes``), last writer wins."""
 
     name = "replicate"
 
-    def __init__(self, writer: Versioned, ordering: Ordering | None = None) -> None:
+    def __init__(
+        self,
+        writer: Versioned,
+        ordering: Ordering | None = None,
+        workers: int = WRITE_CONCURRENCY,
+    ) -> None:
         self.writer = writer
         self.ordering = ordering or Ordering()
+        self.workers = workers
 
     def apply(self, record: StreamRecord) -> None:
         writer = self.writer
@@ -99,25 +108,18 @@ class ReplicateProcessor:
 
     @retry.budgeted
     def process(self, records: Sequence[StreamRecord], batch: Batch) -> Outcome:
-        from botocore.exceptions import BotoCoreError, ClientError
-
         loop = loops_back(batch.stream_arn, self.writer.table, self.writer.region)
         if loop:
             return Outcome(0, Failure.POISON, f"REPLICA_TABLE: {loop}")
-        for position, record in enumerate(records):
-            if batch.budget.expired():
-                return Outcome(position, Failure.TIME, "time budget ran out before the write")
-            try:
-                record.check()
-                self.apply(record)
-            except RecordError as exc:
-                return Outcome(position, Failure.POISON, str(exc))
-            except (ClientError, BotoCoreError) as exc:
-                kind, reason = classify(exc, f"writing the replica item to {self.writer.table}")
-                if kind is Failure.POISON:
-                    reason = poison_reason(record, reason)
-                return Outcome(position, kind, reason)
-        return Outcome(len(records))
+        self.writer.warm()
+        return apply_batch(
+            records,
+            batch,
+            self.apply,
+            lane_of=item_lane,  # the replica item is the source item: one lane per item
+            workers=self.workers,
+            action=f"writing the replica item to {self.writer.table}",
+        )
 
 
 def build(env: Mapping[str, str]) -> ReplicateProcessor:
@@ -136,6 +138,7 @@ def build(env: Mapping[str, str]) -> ReplicateProcessor:
     return ReplicateProcessor(
         Versioned(table, lambda: dynamodb_client(region), region=region),
         Ordering(env_optional(env, "REPLICATE_VERSION_ATTRIBUTE"), "REPLICATE_VERSION_ATTRIBUTE"),
+        workers=env_int(env, "REPLICATE_WRITE_CONCURRENCY", WRITE_CONCURRENCY, 1, MAX_WORKERS),
     )
 
 

@@ -50,11 +50,12 @@ from __future__ import annotations
 import os
 import time
 from binascii import a2b_base64
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 from handlers import aws, retry
-from handlers.batch import Failure
+from handlers.batch import Batch, Failure, Outcome
+from handlers.lanes import MAX_WORKERS, run_lanes
 from handlers.stream import (
     MalformedValue,
     RecordError,
@@ -67,13 +68,17 @@ from handlers.stream import (
 __all__ = [
     "DELETED",
     "EXPIRES",
+    "MAX_WORKERS",
     "METADATA",
     "TOMBSTONE_SECONDS",
     "VERSION",
+    "WRITE_CONCURRENCY",
     "Ordering",
     "Versioned",
+    "apply_batch",
     "classify",
     "dynamodb_client",
+    "item_lane",
     "loops_back",
     "poison_reason",
     "region_of",
@@ -95,6 +100,9 @@ _NEWER_OR_SAME = "attribute_not_exists(#v) OR #v <= :v"
 _TRUE = {"BOOL": True}
 _PLAIN_TAGS = frozenset({"S", "N", "BOOL", "NULL", "SS", "NS"})
 _POISON_CODES = frozenset({"ValidationException", "SerializationException"})
+# Lanes of conditional writes in flight at once (handlers.lanes); VIEW_WRITE_CONCURRENCY and
+# REPLICATE_WRITE_CONCURRENCY set it from 1 (one write at a time) to MAX_WORKERS.
+WRITE_CONCURRENCY = 8
 
 
 # --------------------------------------------------------------------------------------
@@ -245,6 +253,11 @@ class Versioned:
         self.ttl_seconds = ttl_seconds
         self._clock = clock
 
+    def warm(self) -> None:
+        """Make the client now, in the caller's thread: boto3 creates clients from a shared
+        session, which is not safe from several threads at once (lanes then reuse it)."""
+        self._client()
+
     def put(self, item: dict[str, Any], version: str, *, or_same: bool = False) -> bool:
         """Write ``item`` (which must already hold ``_ddbt_version``) unless newer data is
         there. True when written, False when the condition found newer data."""
@@ -292,6 +305,64 @@ class Versioned:
         if not found or DELETED in found or VERSION not in found:
             return False
         return self.tombstone(key, found[VERSION]["N"], or_same=True)
+
+
+# --------------------------------------------------------------------------------------
+# The batch: one lane per item (handlers.lanes)
+# --------------------------------------------------------------------------------------
+
+
+class _OutOfTime(Exception):
+    """The batch's time budget ran out before a record's write."""
+
+
+def item_lane(record: StreamRecord) -> Hashable:
+    """A record's lane: its item's key, decoded (so that ``1`` and ``1.0`` are one number).
+    Records whose ``Keys`` cannot be read share the lane ``None``, where they fail in order."""
+    try:
+        lane = tuple(sorted(record.keys.items()))
+        hash(lane)
+    except Exception:  # a bad Keys map: check() reports it as the record's failure
+        return None
+    return lane
+
+
+def apply_batch(
+    records: Sequence[StreamRecord],
+    batch: Batch,
+    apply: Callable[[StreamRecord], object],
+    *,
+    lane_of: Callable[[StreamRecord], Hashable],
+    workers: int,
+    action: str,
+) -> Outcome:
+    """The view's and the replicator's batch: ``apply`` each checked record, in record
+    order per lane, up to ``workers`` lanes at once (``handlers.lanes``), each write within
+    the time budget. The outcome names the first record that failed (``action`` in the
+    reason of a write error); every record before it was applied."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    budget = batch.budget
+
+    def step(_position: int, record: StreamRecord) -> None:
+        if budget.expired():
+            raise _OutOfTime
+        record.check()
+        apply(record)
+
+    position, exc = run_lanes(records, lane_of, step, workers)
+    if exc is None:
+        return Outcome(len(records))
+    if isinstance(exc, _OutOfTime):
+        return Outcome(position, Failure.TIME, "time budget ran out before the write")
+    if isinstance(exc, RecordError):
+        return Outcome(position, Failure.POISON, str(exc))
+    if isinstance(exc, (ClientError, BotoCoreError)):
+        kind, reason = classify(exc, action)
+        if kind is Failure.POISON:
+            reason = poison_reason(records[position], reason)
+        return Outcome(position, kind, reason)
+    raise exc
 
 
 def classify(exc: BaseException, action: str) -> tuple[Failure, str]:

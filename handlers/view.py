@@ -38,24 +38,26 @@ table: ``dynamodb:PutItem`` always, ``dynamodb:GetItem`` only with ``VIEW_VERSIO
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 from handlers import retry
 from handlers.batch import Batch, Failure, Outcome, run_batch
-from handlers.config import ConfigError, env_list, env_optional, env_required
+from handlers.config import ConfigError, env_int, env_list, env_optional, env_required
 from handlers.observe import log
 from handlers.runtime import checkpoint_store, once
 from handlers.stream import EventName, RecordError, StreamRecord, describe_value, deserialize
 from handlers.versioned import (
+    MAX_WORKERS,
     METADATA,
     VERSION,
+    WRITE_CONCURRENCY,
     Ordering,
     Versioned,
-    classify,
+    apply_batch,
     dynamodb_client,
+    item_lane,
     loops_back,
-    poison_reason,
     region_of,
     same_key,
     to_wire,
@@ -67,7 +69,8 @@ _KEY_TAGS = frozenset({"S", "N", "B"})
 
 
 class ViewProcessor:
-    """Applies each change to the view table, in record order, last writer wins."""
+    """Applies each change to the view table, in record order per source item (lanes of
+    ``handlers.lanes``), last writer wins."""
 
     name = "view"
 
@@ -79,9 +82,12 @@ class ViewProcessor:
         *,
         attributes: Iterable[str] = (),
         ordering: Ordering | None = None,
+        workers: int = WRITE_CONCURRENCY,
     ) -> None:
         self.writer = writer
         self.key_names = (partition_key, sort_key) if sort_key else (partition_key,)
+        self._key_set = frozenset(self.key_names)
+        self.workers = workers
         projected = tuple(attributes)
         self.attributes = tuple(dict.fromkeys((*self.key_names, *projected))) if projected else ()
         self.ordering = ordering or Ordering()
@@ -182,32 +188,38 @@ class ViewProcessor:
         return self.ordering.version_in(old, "OldImage")
 
     # -- the batch ------------------------------------------------------------------------
+    def lane(self, record: StreamRecord) -> Hashable:
+        """The record's lane (``handlers.lanes``). When the view key holds the table's whole
+        key, each view item belongs to one source item: one lane per source item. Otherwise
+        several source items can share a view item, where ``remove_at_current`` (version
+        attribute, REMOVE without an old version) is not commutative with their writes: one
+        lane for the whole batch, one write at a time."""
+        try:
+            names = record.raw_keys.keys()
+        except RecordError:
+            return None
+        return item_lane(record) if names <= self._key_set else None
+
     @retry.budgeted
     def process(self, records: Sequence[StreamRecord], batch: Batch) -> Outcome:
-        from botocore.exceptions import BotoCoreError, ClientError
-
         loop = loops_back(batch.stream_arn, self.writer.table, self.writer.region)
         if loop:
             return Outcome(0, Failure.POISON, f"VIEW_TABLE: {loop}")
-        skipped: list[str] = []
-        outcome: Outcome | None = None
-        for position, record in enumerate(records):
-            if batch.budget.expired():
-                outcome = Outcome(position, Failure.TIME, "time budget ran out before the write")
-                break
-            try:
-                record.check()
-                if not self.apply(record):
-                    skipped.append(record.event_id)
-            except RecordError as exc:
-                outcome = Outcome(position, Failure.POISON, str(exc))
-                break
-            except (ClientError, BotoCoreError) as exc:
-                kind, reason = classify(exc, f"writing the view item to {self.writer.table}")
-                if kind is Failure.POISON:
-                    reason = poison_reason(record, reason)
-                outcome = Outcome(position, kind, reason)
-                break
+        skipped: list[str] = []  # list.append is atomic: lanes share it
+
+        def apply(record: StreamRecord) -> None:
+            if not self.apply(record):
+                skipped.append(record.event_id)
+
+        self.writer.warm()
+        outcome = apply_batch(
+            records,
+            batch,
+            apply,
+            lane_of=self.lane,
+            workers=self.workers,
+            action=f"writing the view item to {self.writer.table}",
+        )
         if skipped:
             log(
                 "INFO",
@@ -216,7 +228,7 @@ class ViewProcessor:
                 view_key=list(self.key_names),
                 event_ids=skipped[:5],
             )
-        return outcome or Outcome(len(records))
+        return outcome
 
 
 def build(env: Mapping[str, str]) -> ViewProcessor:
@@ -250,6 +262,7 @@ def build(env: Mapping[str, str]) -> ViewProcessor:
         sort_key,
         attributes=attributes,
         ordering=Ordering(env_optional(env, "VIEW_VERSION_ATTRIBUTE"), "VIEW_VERSION_ATTRIBUTE"),
+        workers=env_int(env, "VIEW_WRITE_CONCURRENCY", WRITE_CONCURRENCY, 1, MAX_WORKERS),
     )
 
 

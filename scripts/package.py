@@ -16,9 +16,7 @@ FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
 def build(package_dir: Path, out: Path) -> None:
     root = package_dir.resolve().parent
-    files = sorted(
-        p for p in package_dir.resolve().rglob("*.py") if "__pycache__" not in p.parts
-    )
+    files = sorted(p for p in package_dir.resolve().rglob("*.py") if "__pycache__" not in p.parts)
     tmp = out.with_suffix(".tmp")
     with zipfile.ZipFile(tmp, "w") as zf:
         for path in files:

@@ -38,6 +38,8 @@ run "all_processors_combined" {
     replica_table_arn           = "arn:aws:dynamodb:us-west-2:123456789012:table/test-replica"
     replicate_version_attribute = "version"
     replica_table_kms_key_arn   = "arn:aws:kms:us-west-2:123456789012:key/00000000-0000-0000-0000-0000000e91ca"
+    view_write_concurrency      = 4
+    replicate_write_concurrency = 1
   }
 
   assert {
@@ -60,8 +62,10 @@ run "all_processors_combined" {
       VIEW_SORT_KEY               = "pk"
       VIEW_ATTRIBUTES             = "status,job_id"
       VIEW_VERSION_ATTRIBUTE      = "version"
+      VIEW_WRITE_CONCURRENCY      = "4"
       REPLICA_TABLE               = "arn:aws:dynamodb:us-west-2:123456789012:table/test-replica"
       REPLICATE_VERSION_ATTRIBUTE = "version"
+      REPLICATE_WRITE_CONCURRENCY = "1"
     })
     error_message = "Environment: ${jsonencode(aws_lambda_function.this["pipeline"].environment[0].variables)}"
   }
@@ -187,16 +191,18 @@ run "groups_layout" {
   }
   assert {
     condition = aws_lambda_function.this["bulk"].environment[0].variables == tomap({
-      PROCESSORS         = "analytics,etl,view,replicate"
-      CHECKPOINT_TABLE   = "test-checkpoints"
-      METRICS_NAMESPACE  = "DynamoDBTriggers"
-      LOG_LEVEL          = "INFO"
-      ETL_BUCKET         = "test-etl-123456789012"
-      ETL_PREFIX         = "changes/"
-      AGGREGATES_TABLE   = "test-aggregates"
-      VIEW_TABLE         = "test-view"
-      VIEW_PARTITION_KEY = "pk"
-      REPLICA_TABLE      = "arn:aws:dynamodb:us-east-1:123456789012:table/test-replica"
+      PROCESSORS                  = "analytics,etl,view,replicate"
+      CHECKPOINT_TABLE            = "test-checkpoints"
+      METRICS_NAMESPACE           = "DynamoDBTriggers"
+      LOG_LEVEL                   = "INFO"
+      ETL_BUCKET                  = "test-etl-123456789012"
+      ETL_PREFIX                  = "changes/"
+      AGGREGATES_TABLE            = "test-aggregates"
+      VIEW_TABLE                  = "test-view"
+      VIEW_PARTITION_KEY          = "pk"
+      VIEW_WRITE_CONCURRENCY      = "8"
+      REPLICA_TABLE               = "arn:aws:dynamodb:us-east-1:123456789012:table/test-replica"
+      REPLICATE_WRITE_CONCURRENCY = "8"
     })
     error_message = "bulk: ${jsonencode(aws_lambda_function.this["bulk"].environment[0].variables)}"
   }
@@ -259,11 +265,12 @@ run "separate_brought_bus_and_view_table" {
       EVENTBUS_NAME     = "arn:aws:events:us-east-1:123456789012:event-bus/default"
       EVENTBUS_EVENTS   = "INSERT,MODIFY,REMOVE"
       }) && aws_lambda_function.this["view"].environment[0].variables == tomap({
-      CHECKPOINT_TABLE   = "test-checkpoints"
-      METRICS_NAMESPACE  = "DynamoDBTriggers"
-      LOG_LEVEL          = "INFO"
-      VIEW_TABLE         = "shared-view"
-      VIEW_PARTITION_KEY = "pk"
+      CHECKPOINT_TABLE       = "test-checkpoints"
+      METRICS_NAMESPACE      = "DynamoDBTriggers"
+      LOG_LEVEL              = "INFO"
+      VIEW_TABLE             = "shared-view"
+      VIEW_PARTITION_KEY     = "pk"
+      VIEW_WRITE_CONCURRENCY = "8"
     })
     error_message = "Environment: ${jsonencode({ for k, f in aws_lambda_function.this : k => f.environment[0].variables })}"
   }
@@ -307,6 +314,28 @@ run "view_on_new_image_needs_a_key_in_the_table_key" {
   }
 
   expect_failures = [terraform_data.check_stream]
+}
+
+run "write_concurrency_from_1_to_10" {
+  command = plan
+
+  variables {
+    view_write_concurrency      = 11
+    replicate_write_concurrency = 2.5
+  }
+
+  expect_failures = [var.view_write_concurrency, var.replicate_write_concurrency]
+}
+
+run "write_concurrency_at_least_1" {
+  command = plan
+
+  variables {
+    view_write_concurrency      = 0
+    replicate_write_concurrency = 0
+  }
+
+  expect_failures = [var.view_write_concurrency, var.replicate_write_concurrency]
 }
 
 run "replicate_needs_a_table" {

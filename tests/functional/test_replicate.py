@@ -17,7 +17,7 @@ from handlers.stream import parse_event
 from tests import factories as f
 from tests.functional.test_view import _batch, _client_in, fast_retries, live, scan, tombstones
 from tests.lambda_sim import crash_after_call, deliver
-from tests.reliability.faults import Outage, window
+from tests.reliability.faults import InFlight, Outage, first, item
 
 __all__ = ["fast_retries"]  # the autouse fixture, shared with test_view
 
@@ -149,11 +149,17 @@ def test_throttled_replica_reports_from_the_failed_record(west: Any) -> None:
 
     recs = f.sequential([rec("INSERT", f"a{i}", {"i": i}, created=T0) for i in range(4)])
     outage = Outage(
-        dynamodb_client("us-west-2"), "PutItem", window(2, 3), "ThrottlingException", 400
+        dynamodb_client("us-west-2"),
+        "PutItem",
+        first(3),
+        "ThrottlingException",
+        400,
+        only=item("application_id", "a1"),
     )
     try:
         assert run(recs) == [r["dynamodb"]["SequenceNumber"] for r in recs[1:]]
-        assert outage.failed == 3 and set(live(west, REPLICA, KEY)) == {("a0",)}
+        applied = set(live(west, REPLICA, KEY))  # a2, a3 maybe: lanes (redelivered anyway)
+        assert outage.failed == 3 and ("a0",) in applied and ("a1",) not in applied
         outage.on = False
         assert run(recs[1:]) == []  # the redelivery from the reported record
     finally:
@@ -228,6 +234,33 @@ def test_configuration_errors_name_the_variable() -> None:
         replicate.build({})
     with pytest.raises(ConfigError, match="REPLICA_REGION"):
         replicate.build({"REPLICA_TABLE": "r", "REPLICA_REGION": "west"})
+    for bad in ("0", "11", "many"):
+        with pytest.raises(ConfigError, match=r"REPLICATE_WRITE_CONCURRENCY is .*from 1 to 10"):
+            replicate.build({"REPLICA_TABLE": "r", "REPLICATE_WRITE_CONCURRENCY": bad})
+
+
+@pytest.mark.parametrize(("setting", "most"), [("", 8), ("1", 1)])
+def test_items_are_replicated_concurrently_each_in_order(
+    west: Any, monkeypatch: Any, setting: str, most: int
+) -> None:
+    from handlers.versioned import dynamodb_client
+
+    monkeypatch.setenv("REPLICATE_WRITE_CONCURRENCY", setting)
+    # 12 items, each inserted, modified twice and, for every third, removed: one batch
+    changes = [rec("INSERT", f"a{i}", {"n": 0}) for i in range(12)]
+    changes += [rec("MODIFY", f"a{i}", {"n": n}, {"n": n - 1}) for n in (1, 2) for i in range(12)]
+    changes += [rec("REMOVE", f"a{i}", old={"n": 2}) for i in range(0, 12, 3)]
+    run([])  # builds the processor: its client is the one to watch
+    flight = InFlight(dynamodb_client("us-west-2"), "PutItem")
+    try:
+        assert run(f.sequential(changes)) == []
+    finally:
+        flight.close()
+    assert flight.most == most
+    assert live(west, REPLICA, KEY) == {
+        (f"a{i}",): {"application_id": f"a{i}", "n": 2} for i in range(12) if i % 3
+    }
+    assert tombstones(west, REPLICA, KEY) == {(f"a{i}",) for i in range(0, 12, 3)}
 
 
 def test_view_and_replicate_in_one_pipeline(west: Any, monkeypatch: Any) -> None:

@@ -20,7 +20,8 @@ from handlers.stream import parse_event
 from tests import factories as f
 from tests.conftest import make_client
 from tests.lambda_sim import crash_after_call, deliver
-from tests.reliability.faults import Outage, window
+from tests.reliability.faults import InFlight, Outage, first
+from tests.reliability.faults import item as item_writes
 
 VIEW = "apps_by_candidate"
 T0 = 1_767_225_600
@@ -331,12 +332,21 @@ def test_throttling_is_transient_and_the_prefix_holds(ddb: Any) -> None:
     recs = f.sequential(
         [rec("INSERT", f"a{i}", {"candidate_id": "c1"}, created=T0) for i in range(5)]
     )
-    # PutItem attempts 3 to 5 (the third record and both retries) throttled
-    outage = Outage(client, "PutItem", window(3, 3), "ProvisionedThroughputExceededException", 400)
+    # the writes of the third record's item throttled: the first attempt and both retries
+    # (lanes write other items meanwhile, in whatever order)
+    outage = Outage(
+        client,
+        "PutItem",
+        first(3),
+        "ProvisionedThroughputExceededException",
+        400,
+        only=item_writes("application_id", "a2"),
+    )
     response = run(recs)
     assert outage.failed == 3
     assert reported(response) == [r["dynamodb"]["SequenceNumber"] for r in recs[2:]]
-    assert set(live(ddb, VIEW, KEYS)) == {("c1", "a0"), ("c1", "a1")}
+    applied = set(live(ddb, VIEW, KEYS))  # the prefix; a3, a4 maybe (redelivered anyway)
+    assert {("c1", "a0"), ("c1", "a1")} <= applied and ("c1", "a2") not in applied
     records = parse_event(f.event(recs[2:]))
     outage.failing = lambda attempt: True  # the table stays throttled: every attempt fails
     outcome = view.processor().process(records, _batch())
@@ -407,6 +417,59 @@ def test_configuration_errors_name_the_variable() -> None:
         view.build({"VIEW_TABLE": "v"})
     with pytest.raises(ConfigError, match="_ddbt_version is reserved"):
         view.build({"VIEW_TABLE": "v", "VIEW_PARTITION_KEY": "_ddbt_version"})
+    for bad in ("0", "11", "eight", "2.5"):
+        with pytest.raises(ConfigError, match=r"VIEW_WRITE_CONCURRENCY is .*from 1 to 10"):
+            env = {"VIEW_TABLE": "v", "VIEW_PARTITION_KEY": "x", "VIEW_WRITE_CONCURRENCY": bad}
+            view.build(env)
+
+
+# -- lanes: items written concurrently, each item's changes in order -------------------------
+
+
+@pytest.mark.parametrize(("setting", "most"), [("", 8), ("3", 3), ("1", 1)])
+def test_items_are_written_concurrently_each_in_order(
+    ddb: Any, monkeypatch: Any, setting: str, most: int
+) -> None:
+    monkeypatch.setenv("VIEW_WRITE_CONCURRENCY", setting)
+    inserts = [rec("INSERT", f"a{i}", {"candidate_id": "c1", "status": "A"}) for i in range(16)]
+    # then each item moves to another candidate twice, in the same batch
+    moves = [
+        rec("MODIFY", f"a{i}", {"candidate_id": c, "status": s}, {"candidate_id": o, "status": p})
+        for o, p, c, s in (("c1", "A", "c2", "B"), ("c2", "B", "c3", "C"))
+        for i in range(16)
+    ]
+    flight = InFlight(aws.client("dynamodb"), "PutItem")
+    try:
+        assert reported(run(f.sequential([*inserts, *moves]))) == []
+    finally:
+        flight.close()
+    assert flight.most == most  # 16 lanes: as many in flight as the setting allows
+    assert live(ddb, VIEW, KEYS) == {
+        ("c3", f"a{i}"): {"candidate_id": "c3", "application_id": f"a{i}", "status": "C"}
+        for i in range(16)
+    }
+    assert tombstones(ddb, VIEW, KEYS) == {(c, f"a{i}") for c in ("c1", "c2") for i in range(16)}
+
+
+def test_a_view_item_shared_by_source_items_is_written_one_change_at_a_time(
+    ddb: Any, monkeypatch: Any
+) -> None:
+    # the view key (job_id) does not hold the table's key (application_id): source items can
+    # share a view item, so the batch is one lane (remove_at_current is not commutative)
+    create_view_table("latest_by_job", "job_id")
+    monkeypatch.setenv("VIEW_TABLE", "latest_by_job")
+    monkeypatch.setenv("VIEW_PARTITION_KEY", "job_id")
+    monkeypatch.delenv("VIEW_SORT_KEY")
+    records = [rec("INSERT", f"a{i}", {"job_id": f"J{i % 4}"}, created=T0 + i) for i in range(8)]
+    flight = InFlight(aws.client("dynamodb"), "PutItem")
+    try:
+        assert reported(run(f.sequential(records))) == []
+    finally:
+        flight.close()
+    assert (flight.most, flight.attempts) == (1, 8)
+    assert {k: v["application_id"] for k, v in live(ddb, "latest_by_job", ("job_id",)).items()} == {
+        (f"J{j}",): f"a{j + 4}" for j in range(4)
+    }
 
 
 # -- replay idempotency: the final view equals the model -------------------------------------

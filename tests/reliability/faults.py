@@ -9,6 +9,8 @@ see from AWS. Every other attempt goes through to moto unchanged.
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -50,7 +52,10 @@ def error_response(service: str, code: str, status: int, reasons: list[str] | No
 
 class Outage:
     """Fail the attempts of ``operation`` for which ``failing(attempt)`` is true (1-based,
-    counting every HTTP attempt, retries included)."""
+    counting every HTTP attempt, retries included). With ``only``, only the attempts whose
+    JSON request body it accepts count and can fail (e.g. the writes of one item, whatever
+    the order in which the view's and replicator's lanes send them). Thread-safe: lanes
+    send from several threads."""
 
     def __init__(
         self,
@@ -60,6 +65,7 @@ class Outage:
         code: str,
         status: int,
         reasons: list[str] | None = None,
+        only: Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
         self.service = client.meta.service_model.service_id.hyphenize()
         self.failing = failing
@@ -69,14 +75,25 @@ class Outage:
         self.attempts = 0
         self.failed = 0
         self.on = True
+        self.only = only
+        self._lock = threading.Lock()
         client.meta.events.register(f"before-send.{self.service}.{operation}", self._hook)
 
-    def _hook(self, **_: Any) -> Any:
-        self.attempts += 1
-        if self.on and self.failing(self.attempts):
+    def _hook(self, request: Any = None, **_: Any) -> Any:
+        if self.only is not None and not self.only(json.loads(request.body or b"{}")):
+            return None
+        with self._lock:
+            self.attempts += 1
+            if not (self.on and self.failing(self.attempts)):
+                return None
             self.failed += 1
-            return error_response(self.service, self.code, self.status, self.reasons)
-        return None
+        return error_response(self.service, self.code, self.status, self.reasons)
+
+
+def item(key: str, value: str) -> Callable[[dict[str, Any]], bool]:
+    """``only`` for the DynamoDB writes of the item whose string attribute ``key`` is
+    ``value``."""
+    return lambda body: (body.get("Item") or body.get("Key") or {}).get(key) == {"S": value}
 
 
 def first(n: int) -> Callable[[int], bool]:
@@ -113,3 +130,32 @@ KINDS: dict[str, tuple[str, str, str, int, list[str] | None]] = {
         ["None", "TransactionConflict"],
     ),
 }
+
+
+class InFlight:
+    """Count the attempts of ``operation`` in flight at once on ``client``: each attempt
+    holds ``hold_s`` before it is sent, so that attempts sent concurrently overlap for
+    sure. ``most`` is the highest count seen; ``close()`` removes the hook."""
+
+    def __init__(self, client: Any, operation: str, hold_s: float = 0.03) -> None:
+        self.service = client.meta.service_model.service_id.hyphenize()
+        self.event = f"before-send.{self.service}.{operation}"
+        self.client = client
+        self.hold_s = hold_s
+        self.now = 0
+        self.most = 0
+        self.attempts = 0
+        self._lock = threading.Lock()
+        client.meta.events.register(self.event, self._hook)
+
+    def _hook(self, **_: Any) -> None:
+        with self._lock:
+            self.now += 1
+            self.attempts += 1
+            self.most = max(self.most, self.now)
+        time.sleep(self.hold_s)
+        with self._lock:
+            self.now -= 1
+
+    def close(self) -> None:
+        self.client.meta.events.unregister(self.event, self._hook)
