@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import api, cpu, imports, local, workload
+from bench import api, cpu, imports, lanes, local, workload
 
 __all__ = ["main"]
 
@@ -31,6 +31,7 @@ SPEEDUP_TARGET = 3.0
 ENCODE_TARGET = 2.0
 IMPORT_TARGET = 1.15
 ZIP_TARGET = 100_000  # "under 100 KB", read strictly
+LANES_TARGET = 4.0  # half the default lanes (8): what overlapping round trips must at least buy
 
 
 @dataclass
@@ -147,6 +148,32 @@ def _cpu_variant(report: Report, view_type: str, suffix: str, rounds: int) -> No
         f"ETL encoding{suffix} is {ratio:.2f}x the floor, above {ENCODE_TARGET:g}x",
     )
     rows.append(Row("etl encode / floor", f"{ratio:.2f}x", f"<= {ENCODE_TARGET:g}x", status))
+
+
+def _lanes(report: Report) -> None:
+    from handlers.versioned import WRITE_CONCURRENCY
+
+    n = WRITE_CONCURRENCY
+    figures = lanes.measure()
+    rows = report.section(
+        f"View and replicate with a {lanes.LATENCY_S * 1000:g} ms round trip per write: "
+        f"records/s (wall), median of 3 runs of a {workload.BATCH:,}-record batch"
+    )
+    for name in lanes.NAMES:
+        one = report.put(f"{name}_lanes_1_records_per_s", figures[f"{name}_lanes_1_records_per_s"])
+        many = report.put(
+            f"{name}_lanes_{n}_records_per_s", figures[f"{name}_lanes_{n}_records_per_s"]
+        )
+        ratio = report.put(f"{name}_lanes_speedup", many / one)
+        rows.append(Row(f"{name}: one write at a time", f"{one:,.0f}"))
+        rows.append(Row(f"{name}: {n} lanes (default)", f"{many:,.0f}"))
+        status = report.check(
+            ratio >= LANES_TARGET,
+            f"{name} with {n} lanes is {ratio:.2f}x one write at a time, not {LANES_TARGET:g}x",
+        )
+        rows.append(
+            Row(f"{name}: lanes / one at a time", f"{ratio:.2f}x", f">= {LANES_TARGET:g}x", status)
+        )
 
 
 def _api(report: Report) -> None:
@@ -309,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     # time of each child process) are measured; then the writes stream through it.
     steps: list[tuple[str, Callable[[], Any]]] = [
         ("CPU", lambda: _cpu(report, args.rounds)),
+        ("lanes", lambda: _lanes(report)),
         ("local cloud up, terraform apply started", local_run.start),
         ("API calls", lambda: _api(report)),
         ("imports", lambda: _imports(report, args.import_rounds)),
