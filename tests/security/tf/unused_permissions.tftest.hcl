@@ -1,7 +1,7 @@
 # Every action of every execution role is one the handlers or the event source mapping use.
 # The allow-list per statement (Sid) is kept in step with the handlers' real AWS calls by
-# tests/security/test_iam.py, which records them against moto. Run by that test (not by
-# `make tf-unit`): it fails today, see the xfail reason there.
+# tests/security/test_iam.py, which records them against moto. Run by that test (in
+# `make py-test`), not by `make tf-unit` (terraform test of the files directly under tests/).
 
 mock_provider "aws" {
   override_during = plan
