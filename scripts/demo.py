@@ -521,7 +521,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         ddbt("wait", "--timeout", "180", state=state)
         print("\n== Poller lines ==")
-        print((state / "runner.log").read_text().rstrip())
+        # runner.log keeps earlier runs of this state directory: this run's lines only
+        lines = (state / "runner.log").read_text().rstrip()
+        print(lines[max(0, lines.rfind("ddbt local run: polling") - 9) :])
         show(endpoint, outputs, queue_url)
         show_new_processors(state, endpoint, outputs)
         show_tail(tail)
