@@ -10,13 +10,23 @@ as sorted lists (``stream.to_json``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from json.encoder import encode_basestring as _quote
-from typing import Any
+from typing import Any, TypeVar
 
-from handlers.stream import MalformedValue, deserialize, image_to_json, to_json
+from handlers.batch import Failure, Outcome
+from handlers.stream import (
+    MalformedValue,
+    RecordError,
+    StreamRecord,
+    deserialize,
+    image_to_json,
+    to_json,
+)
 
-__all__ = ["OMITTED", "REDACTED", "ChangeJson", "same", "utf8_len"]
+__all__ = ["OMITTED", "REDACTED", "ChangeJson", "publish_batched", "same", "utf8_len"]
+
+E = TypeVar("E")
 
 REDACTED = '{"redacted":true}'
 OMITTED = '{"omitted":true}'
@@ -38,6 +48,26 @@ class ChangeJson:
         if found is None:
             found = self._tables[table] = _quote(table)
         return found
+
+    def head(self, record: StreamRecord) -> str:
+        """The message's text up to ``"changedAttributes":``: event name, table, keys,
+        event ID, sequence number, creation time and whether TTL deleted the item."""
+        return (
+            '{"eventName":"'
+            + record.event_name.value
+            + '","table":'
+            + self.table_json(record.table_name)
+            + ',"keys":'
+            + self.image_json(record.raw_keys, "Keys")
+            + ',"eventID":'
+            + _quote(record.event_id)
+            + ',"sequenceNumber":'
+            + _quote(record.sequence_number)
+            + ',"approximateCreationDateTime":"'
+            + record.creation_iso
+            + ('","ttlExpired":true' if record.ttl_expired else '","ttlExpired":false')
+            + ',"changedAttributes":'
+        )
 
     def image_json(self, raw: dict[str, Any], path: str) -> str:
         """A typed attribute map as a JSON object, redacted attributes left out."""
@@ -110,6 +140,42 @@ class ChangeJson:
             )
             + "}"
         )
+
+
+def publish_batched(
+    records: Sequence[StreamRecord],
+    build: Callable[[StreamRecord], tuple[E, int] | None],
+    send: Callable[[list[tuple[int, E]]], Outcome | None],
+    *,
+    max_entries: int,
+    max_bytes: int,
+) -> Outcome:
+    """Both publishers' batch: ``build`` each checked record's entry and size (None: the
+    change does not qualify, done without one), ``send`` them in calls of at most
+    ``max_entries`` entries and ``max_bytes`` bytes (each ``(position, entry)``; it returns
+    the failure at the lowest unaccepted entry, or None). A record that cannot be built is
+    POISON at its position, after what came before it was sent; the first failed call ends
+    the batch."""
+    pending: list[tuple[int, E]] = []
+    pending_bytes = 0
+    for position, record in enumerate(records):
+        try:
+            record.check()
+            built = build(record)
+        except RecordError as exc:
+            return send(pending) or Outcome(position, Failure.POISON, str(exc))
+        if built is None:
+            continue
+        entry, size = built
+        if len(pending) == max_entries or pending_bytes + size > max_bytes:
+            failed = send(pending)
+            if failed is not None:
+                return failed
+            pending = []
+            pending_bytes = 0
+        pending.append((position, entry))
+        pending_bytes += size
+    return send(pending) or Outcome(len(records))
 
 
 def same(a: Any, b: Any) -> bool:

@@ -49,12 +49,11 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from json.encoder import encode_basestring as _quote
 from typing import Any
 
 from handlers import aws, retry
 from handlers.batch import Batch, Failure, Outcome, run_batch
-from handlers.changes import ChangeJson, utf8_len
+from handlers.changes import ChangeJson, publish_batched, utf8_len
 from handlers.config import ConfigError, env_list, env_optional, env_required
 from handlers.runtime import checkpoint_store, once
 from handlers.stream import EventName, RecordError, StreamRecord
@@ -140,22 +139,7 @@ class EventBusProcessor:
         source, table_arn, fixed = self._stream(record)
         detail_type = DETAIL_TYPES[name]
         time_value = record.creation_time  # raises RecordError when malformed
-        head = (
-            '{"eventName":"'
-            + name.value
-            + '","table":'
-            + writer.table_json(record.table_name)
-            + ',"keys":'
-            + writer.image_json(record.raw_keys, "Keys")
-            + ',"eventID":'
-            + _quote(record.event_id)
-            + ',"sequenceNumber":'
-            + _quote(record.sequence_number)
-            + ',"approximateCreationDateTime":"'
-            + record.creation_iso
-            + ('","ttlExpired":true' if record.ttl_expired else '","ttlExpired":false')
-            + ',"changedAttributes":'
-        )
+        head = writer.head(record)
         if changed is None:
             changes = "null"
         else:
@@ -221,26 +205,13 @@ class EventBusProcessor:
     # -- publishing -------------------------------------------------------------------
     @retry.budgeted
     def process(self, records: Sequence[StreamRecord], batch: Batch) -> Outcome:
-        pending: list[tuple[int, Entry]] = []
-        pending_bytes = 0
-        for position, record in enumerate(records):
-            try:
-                record.check()
-                built = self.entry(record)
-            except RecordError as exc:
-                return self._send(pending, batch) or Outcome(position, Failure.POISON, str(exc))
-            if built is None:
-                continue  # does not qualify: done without an event
-            entry, size = built
-            if len(pending) == MAX_BATCH_ENTRIES or pending_bytes + size > MAX_REQUEST_BYTES:
-                failed = self._send(pending, batch)
-                if failed is not None:
-                    return failed
-                pending = []
-                pending_bytes = 0
-            pending.append((position, entry))
-            pending_bytes += size
-        return self._send(pending, batch) or Outcome(len(records))
+        return publish_batched(
+            records,
+            self.entry,
+            lambda pending: self._send(pending, batch),
+            max_entries=MAX_BATCH_ENTRIES,
+            max_bytes=MAX_REQUEST_BYTES,
+        )
 
     def _send(self, pending: list[tuple[int, Entry]], batch: Batch) -> Outcome | None:
         """Publish ``pending``, re-sending only entries that failed with a retryable code

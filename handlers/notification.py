@@ -58,7 +58,7 @@ from typing import Any
 
 from handlers import aws, retry
 from handlers.batch import Batch, Failure, Outcome, run_batch
-from handlers.changes import ChangeJson, utf8_len
+from handlers.changes import ChangeJson, publish_batched, utf8_len
 from handlers.config import ConfigError, env_list, env_required
 from handlers.runtime import checkpoint_store, once
 from handlers.stream import EventName, RecordError, StreamRecord, to_json
@@ -141,22 +141,7 @@ class NotificationProcessor:
             # (with changedAttributes null), even when NOTIFY_ATTRIBUTES is set, rather than
             # silently drop a change that may concern a watched attribute.
 
-        head = (
-            '{"eventName":"'
-            + name.value
-            + '","table":'
-            + writer.table_json(record.table_name)
-            + ',"keys":'
-            + writer.image_json(record.raw_keys, "Keys")
-            + ',"eventID":'
-            + _quote(record.event_id)
-            + ',"sequenceNumber":'
-            + _quote(record.sequence_number)
-            + ',"approximateCreationDateTime":"'
-            + record.creation_iso
-            + ('","ttlExpired":true' if record.ttl_expired else '","ttlExpired":false')
-            + ',"changedAttributes":'
-        )
+        head = writer.head(record)
         attributes: dict[str, Any] = {"eventName": _EVENT_ATTRIBUTE[name]}
         attribute_bytes = _EVENT_ATTRIBUTE_BYTES[name]
         if changed is None:
@@ -214,26 +199,13 @@ class NotificationProcessor:
     # -- publishing -------------------------------------------------------------------
     @retry.budgeted
     def process(self, records: Sequence[StreamRecord], batch: Batch) -> Outcome:
-        pending: list[tuple[int, Entry]] = []
-        pending_bytes = 0
-        for position, record in enumerate(records):
-            try:
-                record.check()
-                built = self.message(record)
-            except RecordError as exc:
-                return self._send(pending, batch) or Outcome(position, Failure.POISON, str(exc))
-            if built is None:
-                continue  # does not qualify: done without a message
-            entry, size = built
-            if len(pending) == MAX_BATCH_ENTRIES or pending_bytes + size > MAX_MESSAGE_BYTES:
-                failed = self._send(pending, batch)
-                if failed is not None:
-                    return failed
-                pending = []
-                pending_bytes = 0
-            pending.append((position, entry))
-            pending_bytes += size
-        return self._send(pending, batch) or Outcome(len(records))
+        return publish_batched(
+            records,
+            self.message,
+            lambda pending: self._send(pending, batch),
+            max_entries=MAX_BATCH_ENTRIES,
+            max_bytes=MAX_MESSAGE_BYTES,
+        )
 
     def _send(self, pending: list[tuple[int, Entry]], batch: Batch) -> Outcome | None:
         """Publish ``pending`` in one call; the failure at the lowest unpublished entry, or
