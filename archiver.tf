@@ -266,13 +266,30 @@ resource "aws_cloudwatch_metric_alarm" "archiver_errors" {
   tags = var.tags
 }
 
-resource "aws_cloudwatch_metric_alarm" "archiver_records_expired" {
-  count = local.create_dlq_archiver && var.create_alarms ? 1 : 0
+# Alarms on the archiver's message counts, keyed by the alarm name's suffix. With the archiver
+# on, a DLQ holds a failure message only for seconds, too briefly for the queue-depth alarm
+# (SQS metrics are sampled per minute): "archived" says a batch failed for good instead, with
+# the records safe in S3.
+locals {
+  dlq_archiver_message_alarms = {
+    not-archived = {
+      metric      = "MessagesNotArchived"
+      description = "${local.dlq_archiver_name} got messages whose records had already left the stream (or bodies that are not on-failure messages): kept as evidence under ${var.dlq_archiver_prefix}, but the records are lost."
+    }
+    archived = {
+      metric      = "MessagesArchived"
+      description = "A batch failed for good and ${local.dlq_archiver_name} archived its records under ${var.dlq_archiver_prefix}: fix the cause, then re-run them (ddbt redrive --from-s3)."
+    }
+  }
+}
 
-  alarm_name          = "${local.dlq_archiver_name}-not-archived"
-  alarm_description   = "${local.dlq_archiver_name} got messages whose records had already left the stream (or bodies that are not on-failure messages): kept as evidence under ${var.dlq_archiver_prefix}, but the records are lost."
+resource "aws_cloudwatch_metric_alarm" "archiver_messages" {
+  for_each = local.create_dlq_archiver && var.create_alarms ? local.dlq_archiver_message_alarms : {}
+
+  alarm_name          = "${local.dlq_archiver_name}-${each.key}"
+  alarm_description   = each.value.description
   namespace           = var.metrics_namespace
-  metric_name         = "MessagesNotArchived"
+  metric_name         = each.value.metric
   dimensions          = { FunctionName = local.dlq_archiver_name }
   statistic           = "Sum"
   period              = var.alarm_period
@@ -286,25 +303,12 @@ resource "aws_cloudwatch_metric_alarm" "archiver_records_expired" {
   tags = var.tags
 }
 
-# With the archiver on, a DLQ holds a failure message only for seconds, too briefly for the
-# queue-depth alarm (SQS metrics are sampled per minute): this alarm says a batch failed for
-# good instead, with the records safe in S3.
-resource "aws_cloudwatch_metric_alarm" "archiver_archived" {
-  count = local.create_dlq_archiver && var.create_alarms ? 1 : 0
+moved {
+  from = aws_cloudwatch_metric_alarm.archiver_records_expired[0]
+  to   = aws_cloudwatch_metric_alarm.archiver_messages["not-archived"]
+}
 
-  alarm_name          = "${local.dlq_archiver_name}-archived"
-  alarm_description   = "A batch failed for good and ${local.dlq_archiver_name} archived its records under ${var.dlq_archiver_prefix}: fix the cause, then re-run them (ddbt redrive --from-s3)."
-  namespace           = var.metrics_namespace
-  metric_name         = "MessagesArchived"
-  dimensions          = { FunctionName = local.dlq_archiver_name }
-  statistic           = "Sum"
-  period              = var.alarm_period
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = var.alarm_actions
-  ok_actions          = var.ok_actions
-
-  tags = var.tags
+moved {
+  from = aws_cloudwatch_metric_alarm.archiver_archived[0]
+  to   = aws_cloudwatch_metric_alarm.archiver_messages["archived"]
 }

@@ -257,8 +257,8 @@ output "dlq_archiver_alarm_arns" {
   description = "Alarm ARNs of the DLQ archiver: errors (invocation errors and messages left for another attempt), not_archived (records that expired first) and archived (a batch failed for good; its records are in S3)."
   value = {
     errors       = try(aws_cloudwatch_metric_alarm.archiver_errors[0].arn, null)
-    not_archived = try(aws_cloudwatch_metric_alarm.archiver_records_expired[0].arn, null)
-    archived     = try(aws_cloudwatch_metric_alarm.archiver_archived[0].arn, null)
+    not_archived = try(aws_cloudwatch_metric_alarm.archiver_messages["not-archived"].arn, null)
+    archived     = try(aws_cloudwatch_metric_alarm.archiver_messages["archived"].arn, null)
   }
 }
 

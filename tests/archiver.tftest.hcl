@@ -114,11 +114,11 @@ run "one_function_one_mapping_per_dlq" {
     error_message = "Archives expire after dlq_archiver_expiration_days (90) under the prefix."
   }
   assert {
-    condition     = aws_cloudwatch_metric_alarm.archiver_records_expired[0].metric_name == "MessagesNotArchived" && aws_cloudwatch_metric_alarm.archiver_records_expired[0].dimensions == tomap({ FunctionName = "test-dlq-archiver" }) && length([for q in aws_cloudwatch_metric_alarm.archiver_errors[0].metric_query : q if q.return_data == true]) == 1
+    condition     = aws_cloudwatch_metric_alarm.archiver_messages["not-archived"].metric_name == "MessagesNotArchived" && aws_cloudwatch_metric_alarm.archiver_messages["not-archived"].dimensions == tomap({ FunctionName = "test-dlq-archiver" }) && length([for q in aws_cloudwatch_metric_alarm.archiver_errors[0].metric_query : q if q.return_data == true]) == 1
     error_message = "Alarms on the archiver's errors and on messages whose records expired."
   }
   assert {
-    condition     = aws_cloudwatch_metric_alarm.archiver_archived[0].metric_name == "MessagesArchived" && aws_cloudwatch_metric_alarm.archiver_archived[0].dimensions == tomap({ FunctionName = "test-dlq-archiver" }) && aws_cloudwatch_metric_alarm.archiver_archived[0].threshold == 0
+    condition     = aws_cloudwatch_metric_alarm.archiver_messages["archived"].metric_name == "MessagesArchived" && aws_cloudwatch_metric_alarm.archiver_messages["archived"].dimensions == tomap({ FunctionName = "test-dlq-archiver" }) && aws_cloudwatch_metric_alarm.archiver_messages["archived"].threshold == 0
     error_message = "An alarm says a batch failed for good and was archived (the DLQ holds it too briefly for its depth alarm)."
   }
   assert {
