@@ -76,6 +76,22 @@ def dumps(value: Any) -> str:
     raise TypeError(f"cannot encode {kind.__name__}")
 
 
+def _chunks(entries: list[tuple[dict[str, Any], int]]) -> list[list[dict[str, Any]]]:
+    """Entries in calls of at most 10 entries and MAX_MESSAGE_BYTES (PublishBatch, PutEvents)."""
+    chunks: list[list[dict[str, Any]]] = []
+    chunk: list[dict[str, Any]] = []
+    chunk_bytes = 0
+    for entry, size in entries:
+        if len(chunk) == 10 or chunk_bytes + size > MAX_MESSAGE_BYTES:
+            chunks.append(chunk)
+            chunk, chunk_bytes = [], 0
+        chunk.append(entry)
+        chunk_bytes += size
+    if chunk:
+        chunks.append(chunk)
+    return chunks
+
+
 def _table(record: DynamoDBRecord) -> str:
     return str(record.event_source_arn).split(":table/", 1)[1].split("/", 1)[0]
 
@@ -251,15 +267,7 @@ class PowertoolsNotification(_Contender):
             processor=self.processor,
             context=context,
         )
-        chunk: list[dict[str, Any]] = []
-        chunk_bytes = 0
-        for entry, size in self.entries:
-            if len(chunk) == 10 or chunk_bytes + size > MAX_MESSAGE_BYTES:
-                self._publish(chunk)
-                chunk, chunk_bytes = [], 0
-            chunk.append(entry)
-            chunk_bytes += size
-        if chunk:
+        for chunk in _chunks(self.entries):
             self._publish(chunk)
         return dict(response)
 
@@ -458,15 +466,7 @@ class PowertoolsEventBus(_Contender):
             processor=self.processor,
             context=context,
         )
-        chunk: list[dict[str, Any]] = []
-        chunk_bytes = 0
-        for entry, size in self.entries:
-            if len(chunk) == 10 or chunk_bytes + size > MAX_MESSAGE_BYTES:
-                self._put(chunk)
-                chunk, chunk_bytes = [], 0
-            chunk.append(entry)
-            chunk_bytes += size
-        if chunk:
+        for chunk in _chunks(self.entries):
             self._put(chunk)
         return dict(response)
 
