@@ -61,13 +61,21 @@ def make_client(service: str) -> Any:
     )
 
 
-def create_table(name: str, key: str = "pk") -> None:
-    make_client("dynamodb").create_table(
+def create_table(name: str, key: str = "pk", stream: str = "") -> str:
+    """An on-demand table with a string hash key; with ``stream`` (a stream view type) its
+    stream enabled. Returns the stream's ARN ('' without one)."""
+    ddb = make_client("dynamodb")
+    extra: dict[str, Any] = {}
+    if stream:
+        extra["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream}
+    table = ddb.create_table(
         TableName=name,
         KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
-    )
+        **extra,
+    )["TableDescription"]
+    return str(table.get("LatestStreamArn", ""))
 
 
 @pytest.fixture(autouse=True)

@@ -369,20 +369,13 @@ def test_a_range_ending_at_the_last_record_of_an_open_shard_is_read_at_once(
 ) -> None:
     """The failed batch was the newest records of an open shard: nothing follows its last
     record yet, so the read stops there instead of polling empty pages and giving up."""
-    from tests.conftest import make_client
+    from tests.conftest import create_table, make_client
 
+    arn = create_table("open", stream="NEW_IMAGE")
     ddb = make_client("dynamodb")
-    ddb.create_table(
-        TableName="open",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
-    )
     for i in range(3):
         ddb.put_item(TableName="open", Item={"pk": {"S": f"k{i}"}})
     streams = make_client("dynamodbstreams")
-    arn = ddb.describe_table(TableName="open")["Table"]["LatestStreamArn"]
     shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]
     iterator = streams.get_shard_iterator(
         StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"

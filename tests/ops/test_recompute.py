@@ -19,22 +19,16 @@ ENV = {"AGGREGATES_TABLE": "aggregates", "ANALYTICS_GROUP_BY": "status"}
 
 
 def _source() -> str:
-    ddb = make_client("dynamodb")
-    ddb.create_table(
-        TableName="src",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )
+    arn = create_table("src", stream="NEW_AND_OLD_IMAGES")
     create_table("aggregates")
+    ddb = make_client("dynamodb")
     for i in range(24):
         ddb.put_item(TableName="src", Item={"pk": {"S": f"j{i}"}, "status": {"S": "OPEN"}})
     for i in range(0, 24, 3):
         ddb.put_item(TableName="src", Item={"pk": {"S": f"j{i}"}, "status": {"S": "CLOSED"}})
     for i in range(0, 24, 6):
         ddb.delete_item(TableName="src", Key={"pk": {"S": f"j{i}"}})
-    return str(ddb.describe_table(TableName="src")["Table"]["LatestStreamArn"])
+    return arn
 
 
 def _aggregates() -> dict[str, dict[str, int]]:
@@ -252,13 +246,7 @@ def test_history_of_an_earlier_stream_comes_from_the_etl_archive(aws_env: str) -
     ddb = make_client("dynamodb")
     streams = make_client("dynamodbstreams")
     env = {**ENV, "ANALYTICS_GROUP_BY": "status,level"}
-    ddb.create_table(
-        TableName="src",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )
+    create_table("src", stream="NEW_AND_OLD_IMAGES")
     create_table("aggregates")
     make_client("s3").create_bucket(Bucket="lake")
     etl = InProcessTarget("etl", {"ETL_BUCKET": "lake", "ETL_PREFIX": "changes/"})

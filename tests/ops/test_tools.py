@@ -67,15 +67,7 @@ def test_synthesized_sequence_numbers_are_accepted_and_never_real() -> None:
 
 
 def _stream_table(name: str = "src") -> str:
-    ddb = make_client("dynamodb")
-    ddb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )
-    return str(ddb.describe_table(TableName=name)["Table"]["LatestStreamArn"])
+    return create_table(name, stream="NEW_AND_OLD_IMAGES")
 
 
 def test_tail_prints_changes_with_a_diff(aws_env: str) -> None:
