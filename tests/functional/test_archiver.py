@@ -22,7 +22,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
@@ -48,13 +47,7 @@ class Stack:
     messages: list[dict[str, Any]]  # as ReceiveMessage returns them
 
     def client(self, service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=self.cloud.endpoint,
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        return self.cloud.client(service)
 
     def event(self, *bodies: str) -> dict[str, Any]:
         """An SQS event (the shape Lambda's SQS poller sends) of the DLQ's messages, then
@@ -86,18 +79,12 @@ class Stack:
 
 @pytest.fixture
 def stack(cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    for name, value in {
-        "AWS_ENDPOINT_URL": cloud.endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-        "ARCHIVE_BUCKET": BUCKET,
-        "ARCHIVE_PREFIX": PREFIX,
-        "AWS_LAMBDA_FUNCTION_NAME": "t-dlq-archiver",
-    }.items():
-        monkeypatch.setenv(name, value)
-    aws.reset_clients()
+    cloud.use(
+        monkeypatch,
+        ARCHIVE_BUCKET=BUCKET,
+        ARCHIVE_PREFIX=PREFIX,
+        AWS_LAMBDA_FUNCTION_NAME="t-dlq-archiver",
+    )
     retry.set_policy(retry.Policy(attempts=2, base=0.001, cap=0.001))
     stream = cloud.table()
     url, arn = cloud.queue()

@@ -90,12 +90,33 @@ class Cloud:
             "aws_access_key_id": "testing",
             "aws_secret_access_key": "testing",
         }
-        self.ddb = boto3.client("dynamodb", **kw)
-        self.lam = boto3.client("lambda", **kw)
-        self.sqs = boto3.client("sqs", **kw)
-        self.iam = boto3.client("iam", **kw)
+        self._kw = kw
+        self.ddb = self.client("dynamodb")
+        self.lam = self.client("lambda")
+        self.sqs = self.client("sqs")
+        self.iam = self.client("iam")
         self.out = tmp / "invocations.jsonl"
         self.runtimes: list[Runtime] = []
+
+    def client(self, service: str, region: str = REGION) -> Any:
+        """A boto3 client of ``service`` on the local endpoint (``region``: another one)."""
+        return boto3.client(service, **{**self._kw, "region_name": region})
+
+    def use(self, monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
+        """Point the handlers run in this process (and their clients) at the local endpoint,
+        with ``env`` besides."""
+        from handlers import aws
+
+        for name, value in {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            **env,
+        }.items():
+            monkeypatch.setenv(name, value)
+        aws.reset_clients()
 
     def table(self, name: str = "t", view: str = "NEW_AND_OLD_IMAGES") -> str:
         self.ddb.create_table(

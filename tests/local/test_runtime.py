@@ -22,15 +22,7 @@ def test_moto_traps_are_patched(cloud: Cloud) -> None:
     cloud.put("x", table="b")
     cloud.lam.delete_function(FunctionName="fake")
     cloud.put("after-delete", table="a")  # moto alone: HTTP 500
-    import boto3
-
-    st = boto3.client(
-        "dynamodbstreams",
-        endpoint_url=cloud.endpoint,
-        region_name=REGION,
-        aws_access_key_id="t",
-        aws_secret_access_key="t",
-    )
+    st = cloud.client("dynamodbstreams")
     shards = {}
     for arn in (stream_a, stream_b):
         (shard,) = st.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]

@@ -303,7 +303,7 @@ def test_dlq_archiver_archives_a_poison_record_within_seconds(cloud: Cloud) -> N
     DLQ message -> the archiver's SQS mapping -> the S3 archive, and the DLQ is empty."""
     stream = cloud.table()
     url, arn = queue(cloud, "dlq", visibility=60)
-    s3 = cloud_client(cloud, "s3")
+    s3 = cloud.client("s3")
     s3.create_bucket(Bucket="archive", CreateBucketConfiguration={"LocationConstraint": REGION})
     cloud.function()
     stream_uuid = cloud.mapping(
@@ -363,15 +363,3 @@ def test_dlq_archiver_archives_a_poison_record_within_seconds(cloud: Cloud) -> N
     assert held(cloud, url) == 0  # the archiver's mapping deleted the message
     assert rt.report.stats[stream_uuid].destination_messages == 1
     assert rt.report.stats[archiver_uuid].records_done == 1
-
-
-def cloud_client(cloud: Cloud, service: str) -> Any:
-    import boto3
-
-    return boto3.client(
-        service,
-        endpoint_url=cloud.endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )

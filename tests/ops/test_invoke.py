@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from ddbt.cli import main
@@ -106,15 +105,7 @@ def _zip() -> bytes:
 
 @pytest.fixture
 def deployed(cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
-    for name, value in {
-        "AWS_ENDPOINT_URL": cloud.endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    aws.reset_clients()
+    cloud.use(monkeypatch)
     cloud.ddb.create_table(
         TableName="aggregates",
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
@@ -188,7 +179,7 @@ def test_backfill_redrive_and_replay_invoke_the_deployed_zip(
     # redrive --invoke: a DLQ message describing the stream's first 4 records.
     from ddbt.ops.replay import read_shards
 
-    streams = boto3.client("dynamodbstreams", endpoint_url=cloud.endpoint, region_name=REGION)
+    streams = cloud.client("dynamodbstreams")
     rows = list(read_shards(streams, stream))
     assert len(rows) == 12
     shard = rows[0][0]

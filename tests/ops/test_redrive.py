@@ -13,34 +13,13 @@ import pytest
 
 from ddbt.ops.redrive import batch_info, redrive
 from ddbt.ops.target import InProcessTarget
-from handlers import aws
 from handlers.archiver import read_archive
 from tests.local.conftest import REGION, Cloud, wait_for
 
 
-def _client(cloud: Cloud, service: str) -> Any:
-    import boto3
-
-    return boto3.client(
-        service,
-        endpoint_url=cloud.endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
 @pytest.fixture
 def poisoned(cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> tuple[Cloud, str, str]:
-    for name, value in {
-        "AWS_ENDPOINT_URL": cloud.endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    aws.reset_clients()
+    cloud.use(monkeypatch)
     stream = cloud.table()
     url, arn = cloud.queue()
     cloud.function()
@@ -89,13 +68,13 @@ def test_redrive_empties_the_dlq_and_leaves_expired_messages(
     gone["DDBStreamBatchInfo"]["startSequenceNumber"] = gone_seq
     gone["DDBStreamBatchInfo"]["endSequenceNumber"] = str(end + 10**6 + 1)
     cloud.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(gone))
-    s3 = _client(cloud, "s3")
+    s3 = cloud.client("s3")
     s3.create_bucket(Bucket="lake", CreateBucketConfiguration={"LocationConstraint": REGION})
     target = InProcessTarget("etl", {"ETL_BUCKET": "lake"})
 
     dry = redrive(
         sqs=cloud.sqs,
-        streams=_client(cloud, "dynamodbstreams"),
+        streams=cloud.client("dynamodbstreams"),
         queue_url=url,
         target=target,
         dry_run=True,
@@ -106,7 +85,7 @@ def test_redrive_empties_the_dlq_and_leaves_expired_messages(
 
     report = redrive(
         sqs=cloud.sqs,
-        streams=_client(cloud, "dynamodbstreams"),
+        streams=cloud.client("dynamodbstreams"),
         queue_url=url,
         target=target,
         visibility_timeout=0,
@@ -128,7 +107,7 @@ def test_redrive_keeps_a_message_whose_records_fail_again_and_archives_to_s3(
     poisoned: tuple[Cloud, str, str],
 ) -> None:
     cloud, url, stream = poisoned
-    streams = _client(cloud, "dynamodbstreams")
+    streams = cloud.client("dynamodbstreams")
     # Still failing (the ETL bucket does not exist): nothing is deleted.
     again = redrive(
         sqs=cloud.sqs,
@@ -139,7 +118,7 @@ def test_redrive_keeps_a_message_whose_records_fail_again_and_archives_to_s3(
     )
     assert again.count("failed") == 2 and len(_bodies(cloud, url)) == 2
     assert all("failed again" in o.detail for o in again.outcomes)
-    s3 = _client(cloud, "s3")
+    s3 = cloud.client("s3")
     s3.create_bucket(Bucket="archive", CreateBucketConfiguration={"LocationConstraint": REGION})
     report = redrive(
         sqs=cloud.sqs,

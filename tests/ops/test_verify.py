@@ -210,13 +210,7 @@ def test_local_runtime_replicates_to_another_region_and_verifies(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
 
     stream = cloud.table("src")
-    west = boto3.client(
-        "dynamodb",
-        endpoint_url=cloud.endpoint,
-        region_name="us-west-2",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    west = cloud.client("dynamodb", "us-west-2")
     table(west, "rep", [])
     arn = west.describe_table(TableName="rep")["Table"]["TableArn"]
     role = cloud.iam.create_role(RoleName="rep-role", AssumeRolePolicyDocument="{}")["Role"]
