@@ -18,6 +18,23 @@ BASE_SEQ = 4_421_584_500_000_000_017_450_439_091
 VIEW_TYPES = ("KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES")
 EVENT_NAMES = ("INSERT", "MODIFY", "REMOVE")
 
+# A change of every awkward kind (a 38-digit number, a set, bytes) and its images as the
+# notification and eventbus messages write them (numbers exact, sets sorted, bytes base64).
+BIG = Decimal("12345678901234567890123456789012345678")
+KEYS = {"job_id": "job-1"}
+NEW = {"status": "INTERVIEW", "score": BIG, "tags": {"b", "a"}, "blob": b"\x00\xff"}
+OLD = {"status": "APPLIED", "score": BIG, "tags": {"a", "b"}}
+NEW_JSON = {
+    "job_id": "job-1",
+    "status": "INTERVIEW",
+    "score": BIG,
+    "tags": ["a", "b"],
+    "blob": "AP8=",
+}
+OLD_JSON = {"job_id": "job-1", "status": "APPLIED", "score": BIG, "tags": ["a", "b"]}
+HAS_NEW = ("NEW_IMAGE", "NEW_AND_OLD_IMAGES")
+HAS_OLD = ("OLD_IMAGE", "NEW_AND_OLD_IMAGES")
+
 _serializer = TypeSerializer()
 _counter = itertools.count()
 

@@ -27,6 +27,7 @@ from handlers.eventbus import MAX_REQUEST_BYTES, entry_size
 from handlers.stream import parse_event
 from tests import factories as f
 from tests.conftest import create_table, make_client
+from tests.factories import BIG, HAS_NEW, HAS_OLD, KEYS, NEW, NEW_JSON, OLD, OLD_JSON
 from tests.lambda_sim import crash_after_call, deliver
 
 BUS = "changes"
@@ -181,21 +182,6 @@ def inserts(n: int, start: int = f.BASE_SEQ, **extra: Any) -> list[dict[str, Any
 # ----------------------------------------------------------------------------------------
 # Content: each view type x each event name, as received through the bus
 # ----------------------------------------------------------------------------------------
-
-BIG = Decimal("12345678901234567890123456789012345678")
-KEYS = {"job_id": "job-1"}
-NEW = {"status": "INTERVIEW", "score": BIG, "tags": {"b", "a"}, "blob": b"\x00\xff"}
-OLD = {"status": "APPLIED", "score": BIG, "tags": {"a", "b"}}
-NEW_JSON = {
-    "job_id": "job-1",
-    "status": "INTERVIEW",
-    "score": BIG,
-    "tags": ["a", "b"],
-    "blob": "AP8=",
-}
-OLD_JSON = {"job_id": "job-1", "status": "APPLIED", "score": BIG, "tags": ["a", "b"]}
-HAS_NEW = ("NEW_IMAGE", "NEW_AND_OLD_IMAGES")
-HAS_OLD = ("OLD_IMAGE", "NEW_AND_OLD_IMAGES")
 
 
 def test_each_view_type_and_event_name_arrives_on_the_bus(bus: Bus) -> None:

@@ -21,6 +21,7 @@ from handlers.notification import MAX_MESSAGE_BYTES
 from handlers.stream import parse_event
 from tests import factories as f
 from tests.conftest import make_client
+from tests.factories import BIG, HAS_NEW, HAS_OLD, KEYS, NEW, NEW_JSON, OLD, OLD_JSON
 
 ORDER = [
     "eventName",
@@ -123,21 +124,6 @@ def entry_bytes(entry: dict[str, Any]) -> int:
 # ----------------------------------------------------------------------------------------
 # Content: each view type x each event name
 # ----------------------------------------------------------------------------------------
-
-BIG = Decimal("12345678901234567890123456789012345678")
-KEYS = {"job_id": "job-1"}
-NEW = {"status": "INTERVIEW", "score": BIG, "tags": {"b", "a"}, "blob": b"\x00\xff"}
-OLD = {"status": "APPLIED", "score": BIG, "tags": {"a", "b"}}
-NEW_JSON = {
-    "job_id": "job-1",
-    "status": "INTERVIEW",
-    "score": BIG,
-    "tags": ["a", "b"],
-    "blob": "AP8=",
-}
-OLD_JSON = {"job_id": "job-1", "status": "APPLIED", "score": BIG, "tags": ["a", "b"]}
-HAS_NEW = ("NEW_IMAGE", "NEW_AND_OLD_IMAGES")
-HAS_OLD = ("OLD_IMAGE", "NEW_AND_OLD_IMAGES")
 
 
 @pytest.mark.parametrize("view_type", f.VIEW_TYPES)
