@@ -131,17 +131,9 @@ resource "aws_cloudwatch_log_group" "archiver" {
 resource "aws_iam_role" "archiver" {
   count = local.create_dlq_archiver ? 1 : 0
 
-  name        = local.dlq_archiver_name
-  description = "Execution role of the ${local.dlq_archiver_name} function"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Sid       = "LambdaAssumeRole"
-      Effect    = "Allow"
-      Action    = "sts:AssumeRole"
-      Principal = { Service = "lambda.amazonaws.com" }
-    }]
-  })
+  name               = local.dlq_archiver_name
+  description        = "Execution role of the ${local.dlq_archiver_name} function"
+  assume_role_policy = local.lambda_assume_role_policy
 
   tags = var.tags
 }
@@ -178,11 +170,11 @@ resource "aws_lambda_function" "archiver" {
   # Unreserved: the mappings' own SQS scaling bounds it (at most 5 pollers per queue at first).
   reserved_concurrent_executions = -1
 
-  filename          = local.package_on_s3 ? null : local.package_path
-  source_code_hash  = !local.package_on_s3 && local.package_exists ? filebase64sha256(local.package_path) : null
-  s3_bucket         = local.package_on_s3 ? var.s3_package.bucket : null
-  s3_key            = local.package_on_s3 ? var.s3_package.key : null
-  s3_object_version = local.package_on_s3 ? var.s3_package.version_id : null
+  filename          = local.package_source.filename
+  source_code_hash  = local.package_source.source_code_hash
+  s3_bucket         = local.package_source.s3_bucket
+  s3_key            = local.package_source.s3_key
+  s3_object_version = local.package_source.s3_object_version
 
   environment {
     variables = {

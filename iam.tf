@@ -147,12 +147,9 @@ locals {
   ) }
 }
 
-resource "aws_iam_role" "this" {
-  for_each = local.functions
-
-  name        = each.value.name
-  description = "Execution role of the ${each.value.name} stream processor"
-  assume_role_policy = jsonencode({
+# Trust policy of every execution role the module creates (stream processors, DLQ archiver).
+locals {
+  lambda_assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
       Sid       = "LambdaAssumeRole"
@@ -161,6 +158,14 @@ resource "aws_iam_role" "this" {
       Principal = { Service = "lambda.amazonaws.com" }
     }]
   })
+}
+
+resource "aws_iam_role" "this" {
+  for_each = local.functions
+
+  name               = each.value.name
+  description        = "Execution role of the ${each.value.name} stream processor"
+  assume_role_policy = local.lambda_assume_role_policy
 
   tags = var.tags
 }

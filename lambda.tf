@@ -114,11 +114,11 @@ resource "aws_lambda_function" "this" {
 
   reserved_concurrent_executions = coalesce(local.function_settings[each.key].reserved_concurrent_executions, -1)
 
-  filename          = local.package_on_s3 ? null : local.package_path
-  source_code_hash  = !local.package_on_s3 && local.package_exists ? filebase64sha256(local.package_path) : null
-  s3_bucket         = local.package_on_s3 ? var.s3_package.bucket : null
-  s3_key            = local.package_on_s3 ? var.s3_package.key : null
-  s3_object_version = local.package_on_s3 ? var.s3_package.version_id : null
+  filename          = local.package_source.filename
+  source_code_hash  = local.package_source.source_code_hash
+  s3_bucket         = local.package_source.s3_bucket
+  s3_key            = local.package_source.s3_key
+  s3_object_version = local.package_source.s3_object_version
 
   environment {
     variables = local.function_environment[each.key]

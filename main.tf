@@ -65,6 +65,15 @@ locals {
   package_path   = coalesce(var.local_package_path, "${path.module}/dist/handlers.zip")
   package_on_s3  = var.s3_package != null
   package_exists = local.package_on_s3 || fileexists(local.package_path)
+  # The code arguments of every function the module creates (processors, DLQ archiver); the
+  # zip's hash is read once.
+  package_source = {
+    filename          = local.package_on_s3 ? null : local.package_path
+    source_code_hash  = !local.package_on_s3 && local.package_exists ? filebase64sha256(local.package_path) : null
+    s3_bucket         = local.package_on_s3 ? var.s3_package.bucket : null
+    s3_key            = local.package_on_s3 ? var.s3_package.key : null
+    s3_object_version = local.package_on_s3 ? var.s3_package.version_id : null
+  }
 
   ##############################################################################
   # Table and stream
