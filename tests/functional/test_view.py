@@ -48,6 +48,14 @@ def create_view_table(name: str, hash_key: str, range_key: str = "", region: str
     return ddb
 
 
+def use_view(monkeypatch: pytest.MonkeyPatch, name: str, partition_key: str) -> None:
+    """Switch the handler to view table ``name`` keyed by ``partition_key`` only (created)."""
+    create_view_table(name, partition_key)
+    monkeypatch.setenv("VIEW_TABLE", name)
+    monkeypatch.setenv("VIEW_PARTITION_KEY", partition_key)
+    monkeypatch.delenv("VIEW_SORT_KEY")
+
+
 def _client_in(region: str) -> Any:
     import os
 
@@ -151,10 +159,7 @@ def test_new_image_applies_writes_and_rejects_an_unlocatable_remove(ddb: Any) ->
 
 
 def test_view_keyed_like_the_table_removes_from_keys(ddb: Any, monkeypatch: Any) -> None:
-    create_view_table("by_app", "application_id")
-    monkeypatch.setenv("VIEW_TABLE", "by_app")
-    monkeypatch.setenv("VIEW_PARTITION_KEY", "application_id")
-    monkeypatch.delenv("VIEW_SORT_KEY")
+    use_view(monkeypatch, "by_app", "application_id")
     for view_type in ("NEW_IMAGE", "KEYS_ONLY"):
         recs = f.sequential(
             [
@@ -246,10 +251,7 @@ def test_late_redelivery_never_overwrites_newer_data(
 def test_version_attribute_remove_without_old_image_tombstones_current(
     ddb: Any, monkeypatch: Any
 ) -> None:
-    create_view_table("by_app", "application_id")
-    monkeypatch.setenv("VIEW_TABLE", "by_app")
-    monkeypatch.setenv("VIEW_PARTITION_KEY", "application_id")
-    monkeypatch.delenv("VIEW_SORT_KEY")
+    use_view(monkeypatch, "by_app", "application_id")
     monkeypatch.setenv("VIEW_VERSION_ATTRIBUTE", "rev")
     kw = {"view_type": "NEW_IMAGE"}
     run([rec("INSERT", "a1", {"rev": 5}, **kw)])
@@ -305,10 +307,7 @@ def test_shard_rollover_orders_by_change_time_not_sequence_number(ddb: Any) -> N
 
 def test_many_source_items_one_view_item_newest_wins(ddb: Any, monkeypatch: Any) -> None:
     """Per-job latest status: every application of a job maps to the job's view item."""
-    create_view_table("latest_by_job", "job_id")
-    monkeypatch.setenv("VIEW_TABLE", "latest_by_job")
-    monkeypatch.setenv("VIEW_PARTITION_KEY", "job_id")
-    monkeypatch.delenv("VIEW_SORT_KEY")
+    use_view(monkeypatch, "latest_by_job", "job_id")
     monkeypatch.setenv("VIEW_ATTRIBUTES", "status,application_id")
     a = rec("INSERT", "a1", {"job_id": "J1", "status": "APPLIED"}, created=T0)
     b = rec("INSERT", "a2", {"job_id": "J1", "status": "HIRED"}, created=T0 + 3)
@@ -456,10 +455,7 @@ def test_a_view_item_shared_by_source_items_is_written_one_change_at_a_time(
 ) -> None:
     # the view key (job_id) does not hold the table's key (application_id): source items can
     # share a view item, so the batch is one lane (remove_at_current is not commutative)
-    create_view_table("latest_by_job", "job_id")
-    monkeypatch.setenv("VIEW_TABLE", "latest_by_job")
-    monkeypatch.setenv("VIEW_PARTITION_KEY", "job_id")
-    monkeypatch.delenv("VIEW_SORT_KEY")
+    use_view(monkeypatch, "latest_by_job", "job_id")
     records = [rec("INSERT", f"a{i}", {"job_id": f"J{i % 4}"}, created=T0 + i) for i in range(8)]
     flight = InFlight(aws.client("dynamodb"), "PutItem")
     try:
