@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from handlers import retry
-from handlers.batch import Batch, Failure, Outcome, run_batch
+from handlers.batch import Batch, Outcome, run_batch
 from handlers.config import ConfigError, env_int, env_optional, env_required
 from handlers.runtime import checkpoint_store, once
 from handlers.stream import EventName, RecordError, StreamRecord
@@ -49,7 +49,6 @@ from handlers.versioned import (
     apply_batch,
     dynamodb_client,
     item_lane,
-    loops_back,
     region_of,
     to_wire,
 )
@@ -108,17 +107,15 @@ class ReplicateProcessor:
 
     @retry.budgeted
     def process(self, records: Sequence[StreamRecord], batch: Batch) -> Outcome:
-        loop = loops_back(batch.stream_arn, self.writer.table, self.writer.region)
-        if loop:
-            return Outcome(0, Failure.POISON, f"REPLICA_TABLE: {loop}")
-        self.writer.warm()
         return apply_batch(
             records,
             batch,
+            self.writer,
             self.apply,
             lane_of=item_lane,  # the replica item is the source item: one lane per item
             workers=self.workers,
-            action=f"writing the replica item to {self.writer.table}",
+            setting="REPLICA_TABLE",
+            item="replica",
         )
 
 

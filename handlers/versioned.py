@@ -330,18 +330,26 @@ def item_lane(record: StreamRecord) -> Hashable:
 def apply_batch(
     records: Sequence[StreamRecord],
     batch: Batch,
+    writer: Versioned,
     apply: Callable[[StreamRecord], object],
     *,
     lane_of: Callable[[StreamRecord], Hashable],
     workers: int,
-    action: str,
+    setting: str,
+    item: str,
 ) -> Outcome:
     """The view's and the replicator's batch: ``apply`` each checked record, in record
     order per lane, up to ``workers`` lanes at once (``handlers.lanes``), each write within
-    the time budget. The outcome names the first record that failed (``action`` in the
-    reason of a write error); every record before it was applied."""
+    the time budget. The outcome names the first record that failed; every record before
+    it was applied. A ``writer`` table that is the stream's own table (named by the
+    variable ``setting``) fails the whole batch; ``item`` names what is written ("view",
+    "replica") in the reason of a write error."""
     from botocore.exceptions import BotoCoreError, ClientError
 
+    loop = loops_back(batch.stream_arn, writer.table, writer.region)
+    if loop:
+        return Outcome(0, Failure.POISON, f"{setting}: {loop}")
+    writer.warm()
     budget = batch.budget
 
     def step(_position: int, record: StreamRecord) -> None:
@@ -358,7 +366,7 @@ def apply_batch(
     if isinstance(exc, RecordError):
         return Outcome(position, Failure.POISON, str(exc))
     if isinstance(exc, (ClientError, BotoCoreError)):
-        kind, reason = classify(exc, action)
+        kind, reason = classify(exc, f"writing the {item} item to {writer.table}")
         if kind is Failure.POISON:
             reason = poison_reason(records[position], reason)
         return Outcome(position, kind, reason)

@@ -42,7 +42,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 from handlers import retry
-from handlers.batch import Batch, Failure, Outcome, run_batch
+from handlers.batch import Batch, Outcome, run_batch
 from handlers.config import ConfigError, env_int, env_list, env_optional, env_required
 from handlers.observe import log
 from handlers.runtime import checkpoint_store, once
@@ -57,7 +57,6 @@ from handlers.versioned import (
     apply_batch,
     dynamodb_client,
     item_lane,
-    loops_back,
     region_of,
     same_key,
     to_wire,
@@ -202,23 +201,21 @@ class ViewProcessor:
 
     @retry.budgeted
     def process(self, records: Sequence[StreamRecord], batch: Batch) -> Outcome:
-        loop = loops_back(batch.stream_arn, self.writer.table, self.writer.region)
-        if loop:
-            return Outcome(0, Failure.POISON, f"VIEW_TABLE: {loop}")
         skipped: list[str] = []  # list.append is atomic: lanes share it
 
         def apply(record: StreamRecord) -> None:
             if not self.apply(record):
                 skipped.append(record.event_id)
 
-        self.writer.warm()
         outcome = apply_batch(
             records,
             batch,
+            self.writer,
             apply,
             lane_of=self.lane,
             workers=self.workers,
-            action=f"writing the view item to {self.writer.table}",
+            setting="VIEW_TABLE",
+            item="view",
         )
         if skipped:
             log(
