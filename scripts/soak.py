@@ -27,7 +27,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.reliability.local_stack import ZIP, Stack, Writer, check_etl, endpoint  # noqa: E402
+from tests.conftest import local_endpoint_process  # noqa: E402
+from tests.reliability.local_stack import ZIP, Stack, Writer, check_etl  # noqa: E402
 from tests.reliability.proxy import Proxy, Request, ddb_op  # noqa: E402
 
 # Longer than the handlers' read timeout (handlers/aws.py: 15 s): the client gives up and
@@ -102,7 +103,7 @@ def main() -> int:
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="soak-"))
-    with endpoint(tmp / "endpoint") as url, Proxy(url) as proxy:
+    with local_endpoint_process(tmp / "endpoint") as url, Proxy(url) as proxy:
         stack = Stack(url, tmp)
         stack.deploy(
             processors="analytics,etl", batch_size=args.batch_size, retries=5, code=args.code

@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -53,6 +58,33 @@ def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
     aws.reset_clients()
     yield moto_endpoint
     aws.reset_clients()
+
+
+@contextmanager
+def local_endpoint_process(state: Path) -> Iterator[str]:
+    """The patched local endpoint (``python -m ddbt.server``) as its own process, its URL
+    yielded once it listens; terminated (killed if it does not stop) at the end."""
+    state.mkdir(parents=True, exist_ok=True)
+    endpoint_file = state / "endpoint"
+    endpoint_file.unlink(missing_ok=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ddbt.server", "--port", "0", "--endpoint-file", str(endpoint_file)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.time() + 60
+        while not endpoint_file.exists():
+            assert proc.poll() is None and time.time() < deadline, "endpoint did not start"
+            time.sleep(0.05)
+        yield endpoint_file.read_text().strip()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
 
 
 def make_client(service: str) -> Any:

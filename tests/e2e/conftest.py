@@ -12,8 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from pytest_terraform import tf
 from ddbt.poller import PollerOptions
 from ddbt.report import Report
 from ddbt.runtime import Runtime, RuntimeConfig
+from tests.conftest import local_endpoint_process
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"  # examples/complete's default
@@ -81,17 +80,11 @@ def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud
     if shutil.which("terraform") is None:
         pytest.skip("terraform is not installed")
     state = tmp_path_factory.mktemp("ddbt")
-    endpoint_file = state / "endpoint"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "ddbt.server", "--port", "0", "--endpoint-file", str(endpoint_file)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 60
-    while not endpoint_file.exists():
-        assert server.poll() is None and time.time() < deadline, "endpoint did not start"
-        time.sleep(0.05)
-    endpoint = endpoint_file.read_text().strip()
+    with local_endpoint_process(state) as endpoint:
+        yield from _local_cloud(state, endpoint)
+
+
+def _local_cloud(state: Path, endpoint: str) -> Iterator[LocalCloud]:
     env = {
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -127,5 +120,3 @@ def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud
     finally:
         runtime.close()
         cloud.restore_env()
-        server.terminate()
-        server.wait(10)

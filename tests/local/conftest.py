@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 import threading
 import time
 import zipfile
@@ -21,6 +19,7 @@ import requests
 from ddbt.poller import PollerOptions
 from ddbt.report import Report
 from ddbt.runtime import Runtime, RuntimeConfig
+from tests.conftest import local_endpoint_process
 
 REGION = "eu-west-1"  # not us-east-1: events must carry the stream's region
 
@@ -60,22 +59,8 @@ def fake_zip() -> bytes:
 
 @pytest.fixture(scope="session")
 def local_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    state = tmp_path_factory.mktemp("endpoint")
-    endpoint_file = state / "endpoint"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ddbt.server", "--port", "0", "--endpoint-file", str(endpoint_file)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 60
-    while not endpoint_file.exists():
-        assert proc.poll() is None and time.time() < deadline, "endpoint did not start"
-        time.sleep(0.05)
-    try:
-        yield endpoint_file.read_text().strip()
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with local_endpoint_process(tmp_path_factory.mktemp("endpoint")) as url:
+        yield url
 
 
 class Cloud:

@@ -7,12 +7,8 @@ from __future__ import annotations
 
 import gzip
 import json
-import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,32 +23,6 @@ ZIP = ROOT / "build" / "handlers.zip"
 REGION = "eu-west-1"
 TABLE = "applications"
 BUCKET = "etl-bucket"
-
-
-@contextmanager
-def endpoint(state: Path) -> Iterator[str]:
-    """``python -m ddbt.server`` as its own process (killed at the end)."""
-    state.mkdir(parents=True, exist_ok=True)
-    endpoint_file = state / "endpoint"
-    endpoint_file.unlink(missing_ok=True)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ddbt.server", "--port", "0", "--endpoint-file", str(endpoint_file)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 60
-    while not endpoint_file.exists():
-        assert proc.poll() is None and time.time() < deadline, "endpoint did not start"
-        time.sleep(0.05)
-    try:
-        yield endpoint_file.read_text().strip()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 class Stack:

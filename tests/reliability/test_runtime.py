@@ -26,6 +26,7 @@ import boto3
 import pytest
 import requests
 
+from tests.conftest import local_endpoint_process
 from tests.reliability.local_stack import (
     BUCKET,
     REGION,
@@ -33,7 +34,6 @@ from tests.reliability.local_stack import (
     Stack,
     Writer,
     check_etl,
-    endpoint,
 )
 
 TOO_MANY_DIGITS = "123456789012345678901234567890123456789012"  # moto stores it, AWS refuses
@@ -45,7 +45,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def local_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with endpoint(tmp_path_factory.mktemp("endpoint")) as url:
+    with local_endpoint_process(tmp_path_factory.mktemp("endpoint")) as url:
         yield url
 
 
