@@ -47,6 +47,13 @@ def _env(args: argparse.Namespace) -> dict[str, str]:
     return env
 
 
+def _processor_names() -> str:
+    """What --processor takes by name: handlers.pipeline's processors and the pipeline."""
+    from handlers.pipeline import PROCESSOR_NAMES
+
+    return ", ".join((*PROCESSOR_NAMES, "pipeline"))
+
+
 def _target(args: argparse.Namespace) -> Any:
     from ddbt.ops.target import LambdaTarget, in_process
 
@@ -55,9 +62,7 @@ def _target(args: argparse.Namespace) -> Any:
             raise SystemExit("ddbt: --invoke needs --function")
         return LambdaTarget(args.function, _client(args, "lambda"))
     if not args.processor and not args.function:
-        raise SystemExit(
-            "ddbt: name --processor (etl|analytics|notification|pipeline) or --function"
-        )
+        raise SystemExit(f"ddbt: name --processor ({_processor_names()}) or --function")
     try:
         return in_process(
             args.processor, _env(args), args.function, lambda: _client(args, "lambda")
@@ -329,9 +334,7 @@ def _aws(p: argparse.ArgumentParser) -> None:
 
 def _processor(p: argparse.ArgumentParser, invoke: bool = True) -> None:
     g = p.add_argument_group("processor (in-process with the function's configuration)")
-    g.add_argument(
-        "--processor", help="etl, analytics, notification, pipeline (or a module with build(env))"
-    )
+    g.add_argument("--processor", help=f"{_processor_names()} (or a module with build(env))")
     g.add_argument(
         "--function",
         help="deployed function: its Handler and Environment (GetFunctionConfiguration) "
