@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import io
 import itertools
+import zipfile
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -34,6 +36,24 @@ NEW_JSON = {
 OLD_JSON = {"job_id": "job-1", "status": "APPLIED", "score": BIG, "tags": ["a", "b"]}
 HAS_NEW = ("NEW_IMAGE", "NEW_AND_OLD_IMAGES")
 HAS_OLD = ("OLD_IMAGE", "NEW_AND_OLD_IMAGES")
+
+# Zip entries carry a fixed timestamp (the one scripts/package.py uses): a zip built from the
+# same files is then the same bytes whenever it is built (ZipFile.writestr with a bare name
+# stamps the current local time, so two builds a second apart would differ).
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def zip_bytes(files: Mapping[str, str | bytes]) -> bytes:
+    """A deterministic zip of ``files`` (archive name to content), in the given order."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in files.items():
+            info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, content)
+    return buf.getvalue()
+
 
 _serializer = TypeSerializer()
 _counter = itertools.count()

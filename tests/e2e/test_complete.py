@@ -4,7 +4,6 @@ poison records, retries, bisection and filters, with the real handlers from the 
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import time
 import uuid
@@ -19,6 +18,7 @@ from pytest_terraform import terraform
 
 from handlers.archiver import Archive, read_archive
 from tests.e2e.conftest import ROOT, LocalCloud, use_examples_dir
+from tests.factories import zip_bytes
 
 # pytest-terraform: one session-scoped apply of examples/complete, destroyed at the end.
 terraform("complete", scope="session", name="tf_complete")
@@ -293,9 +293,6 @@ def test_second_mapping_retries_bisects_and_filters(stack: Stack, tmp_path: Any)
     records that match no pattern."""
     cloud, out = stack
     table, run = out["table_name"], uuid.uuid4().hex[:6]
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("flaky.py", FLAKY)
     role = cloud.iam.create_role(RoleName=f"flaky-{run}", AssumeRolePolicyDocument="{}")
     log = tmp_path / "calls.jsonl"
     cloud.clients["lambda"].create_function(
@@ -303,7 +300,7 @@ def test_second_mapping_retries_bisects_and_filters(stack: Stack, tmp_path: Any)
         Runtime="python3.12",
         Role=role["Role"]["Arn"],
         Handler="flaky.handler",
-        Code={"ZipFile": buf.getvalue()},
+        Code={"ZipFile": zip_bytes({"flaky.py": FLAKY})},
         Timeout=1,
         Environment={"Variables": {"OUT": str(log)}},
     )

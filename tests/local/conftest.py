@@ -3,11 +3,9 @@ reset between tests, plus helpers to deploy a fake function and run the pollers 
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 import time
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from ddbt.poller import PollerOptions
 from ddbt.report import Report
 from ddbt.runtime import Runtime, RuntimeConfig
 from tests.conftest import local_endpoint_process
+from tests.factories import zip_bytes
 
 REGION = "eu-west-1"  # not us-east-1: events must carry the stream's region
 
@@ -51,10 +50,7 @@ def handler(event, context):
 
 
 def fake_zip() -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("fake.py", FAKE)
-    return buf.getvalue()
+    return zip_bytes({"fake.py": FAKE})
 
 
 @pytest.fixture(scope="session")

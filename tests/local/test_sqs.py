@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import json
 import subprocess
 import time
-import zipfile
 from pathlib import Path
 from typing import Any
 
 from ddbt.runtime import Runtime
+from tests.factories import zip_bytes
 from tests.local.conftest import REGION, Cloud, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,10 +41,7 @@ def handler(event, context):
 
 
 def _zip(name: str, source: str) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr(name, source)
-    return buf.getvalue()
+    return zip_bytes({name: source})
 
 
 def consumer(cloud: Cloud, name: str = "consumer", **env: str) -> Path:

@@ -186,16 +186,14 @@ def test_seed_a_replica_with_backfill_then_verify(
 
 def _handlers_zip() -> bytes:
     """The handlers package as the module deploys it (handlers/*.py at the zip's root)."""
-    import io
-    import zipfile
     from pathlib import Path
 
+    from tests.factories import zip_bytes
+
     root = Path(__file__).resolve().parents[2]
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        for path in sorted((root / "handlers").glob("*.py")):
-            z.write(path, f"handlers/{path.name}")
-    return buf.getvalue()
+    return zip_bytes(
+        {f"handlers/{p.name}": p.read_bytes() for p in sorted((root / "handlers").glob("*.py"))}
+    )
 
 
 def test_local_runtime_replicates_to_another_region_and_verifies(
