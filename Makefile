@@ -3,6 +3,7 @@
 #   make test     every test (Python, Terraform, security scan); installs what it needs
 #   make package  build/handlers.zip, byte-identical across rebuilds of the same source
 #   make dist     refresh the committed dist/handlers.zip (the module's default code)
+#   make tag      tag HEAD vX.Y.Z (pyproject.toml's version; CHANGELOG.md and the README agree)
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -15,7 +16,7 @@ STAMP := $(VENV)/.installed
 BUILD := build
 PYTEST_ARGS ?=
 
-.PHONY: help dev test py-test lint package dist check-dist clean
+.PHONY: help dev test py-test lint package dist check-dist clean tag
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST) | head -40
@@ -42,6 +43,7 @@ dist: $(BUILD)/handlers.zip
 
 lint: $(STAMP)
 	$(PY) scripts/readme.py --check
+	$(PY) scripts/release.py check
 	$(VENV)/bin/ruff check handlers ddbt bench tests scripts
 	$(VENV)/bin/ruff format --check handlers
 	$(VENV)/bin/mypy
@@ -51,6 +53,9 @@ py-test: $(STAMP) package
 
 # Terraform first: it initialises the root module that some Python tests plan against.
 test: lint tf-test py-test
+
+tag: $(STAMP)
+	$(PY) scripts/release.py tag
 
 clean:
 	rm -rf $(BUILD) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -27,7 +27,7 @@ variable "tags" {
 }
 
 variable "deletion_protection_enabled" {
-  description = "Deletion protection of the DynamoDB tables the module creates (source, checkpoint and aggregates tables). Set to false before destroying them."
+  description = "Deletion protection of every DynamoDB table the module creates: the source table (create_table), the checkpoint table (create_checkpoint_table), the aggregates table (create_analytics_table) and the view table (create_view). While true, terraform destroy stops at the first of them, after removing what depends on it: to destroy, set it to false and apply, then destroy. Tables passed in (stream_arn, *_table_arn, replica_table_arn) are never changed."
   type        = bool
   default     = true
   nullable    = false
@@ -625,7 +625,8 @@ variable "filter_patterns" {
   }
 
   validation {
-    condition     = alltrue([for p in var.filter_patterns : try(length(keys(jsondecode(p))) > 0 && length(setsubtract(keys(jsondecode(p)), ["eventName", "dynamodb"])) == 0, false)])
+    # A pattern that is not a JSON object has its own message (above), not this one too.
+    condition     = alltrue([for p in var.filter_patterns : !can(keys(jsondecode(p))) || try(length(keys(jsondecode(p))) > 0 && length(setsubtract(keys(jsondecode(p)), ["eventName", "dynamodb"])) == 0, false)])
     error_message = "filter_patterns: the top-level keys of a pattern must be eventName and/or dynamodb (other record fields cannot be filtered on)."
   }
 

@@ -1,19 +1,7 @@
-"""``ddbt``: the project's command line.
+"""``ddbt``: the project's command line (the local cloud, and the operations commands).
 
-ddbt local up        start the local endpoint and the pollers in the background
-ddbt local down      stop them (the pollers print a summary into their log)
-ddbt local status    what runs, the endpoint, per-mapping counters
-ddbt local wait      wait until the pollers have processed everything written so far
-ddbt local env       shell exports that point AWS CLIs/SDKs/Terraform at the endpoint
-ddbt local server    the endpoint in the foreground
-ddbt local run       the pollers in the foreground (local endpoint, or --no-endpoint for
-                     a real account)
-
-ddbt backfill        feed a table's existing items through a processor (resumable)
-ddbt redrive         re-run (or --to-s3 archive) the records a DLQ's messages describe
-ddbt replay          re-run processors over a stream or time range (--mode skip|overwrite)
-ddbt generate-event  print a realistic Lambda DynamoDB stream event
-ddbt tail            follow a table's stream and print decoded changes
+Every command reports an ordinary mistake (no region or credentials, a table that does not
+exist, a missing argument) in one line on stderr with exit status 2; see ``ddbt.errors``.
 """
 
 from __future__ import annotations
@@ -21,21 +9,33 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-__all__ = ["main"]
+__all__ = ["Parser", "build_parser", "main"]
 
 DEFAULT_STATE_DIR = Path("build/local")
+STATE_ENV = "DDBT_STATE_DIR"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error: what is wrong, and where the usage is."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def _state_dir(args: argparse.Namespace) -> Path:
-    return Path(args.state_dir).resolve()
+    """--state-dir, else $DDBT_STATE_DIR (which ``ddbt local up`` prints), else build/local
+    in the current folder."""
+    chosen = args.state_dir or os.environ.get(STATE_ENV) or DEFAULT_STATE_DIR
+    return Path(chosen).expanduser().resolve()
 
 
 def _endpoint(args: argparse.Namespace) -> str | None:
@@ -49,14 +49,32 @@ def _endpoint(args: argparse.Namespace) -> str | None:
     if path.exists():
         return path.read_text().strip()
     raise SystemExit(
-        f"ddbt: no local endpoint ({path} missing): run `ddbt local up`, pass --endpoint-url, "
-        "or --no-endpoint to poll a real account"
+        f"ddbt: no local endpoint ({path} missing): run `ddbt local up`, set {STATE_ENV} to "
+        "the folder it printed, pass --endpoint-url, or --no-endpoint to poll a real account"
     )
 
 
 def _regions(args: argparse.Namespace) -> list[str]:
-    raw = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    """--region (comma-separated), else the AWS CLI's resolution (``ddbt.aws``); the local
+    cloud falls back to us-east-1, a real account (--no-endpoint) needs one."""
+    from ddbt import aws
+
+    raw = aws.region(args.region)
+    if raw is None and getattr(args, "no_endpoint", False):
+        raw = aws.require_region()
     return [r.strip() for r in (raw or "us-east-1").split(",") if r.strip()]
+
+
+def _exports(url: str, region: str, state: Path) -> list[tuple[str, str]]:
+    """What points the AWS CLI, SDKs, Terraform and ``ddbt`` at the local cloud."""
+    return [
+        ("AWS_ENDPOINT_URL", url),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", region),
+        ("AWS_DEFAULT_REGION", region),
+        (STATE_ENV, str(state)),
+    ]
 
 
 def _alive(pid: int) -> bool:
@@ -172,18 +190,21 @@ def cmd_up(args: argparse.Namespace) -> int:
             (state / "runner.pid").write_text(f"{proc.pid}\n")
             runner_pid = proc.pid
         print(f"pollers   pid {runner_pid}, live lines in {state / 'runner.log'}")
-    print(
-        f"\n  export AWS_ENDPOINT_URL={url} AWS_ACCESS_KEY_ID=testing "
-        f"AWS_SECRET_ACCESS_KEY=testing AWS_REGION={_regions(args)[0]}"
-    )
+    pairs = [f"{k}={shlex.quote(v)}" for k, v in _exports(url, _regions(args)[0], state)]
+    print("\nPoint the AWS CLI, SDKs, Terraform and ddbt (from any folder) at it:")
+    print(f"  export {' '.join(pairs[:1])} \\")
+    print(f"    {' '.join(pairs[1:3])} \\")
+    print(f"    {' '.join(pairs[3:5])} \\")
+    print(f"    {pairs[5]}")
     return 0
 
 
-def _stop(path: Path, name: str, timeout: float) -> None:
+def _stop(path: Path, name: str, timeout: float) -> bool:
+    """Stop the process ``path`` names; False when none was running."""
     pid = _read_pid(path)
     if pid is None:
         path.unlink(missing_ok=True)
-        return
+        return False
     os.kill(pid, signal.SIGTERM)
     deadline = time.time() + timeout
     while _alive(pid) and time.time() < deadline:
@@ -196,19 +217,29 @@ def _stop(path: Path, name: str, timeout: float) -> None:
         os.kill(pid, signal.SIGKILL)
     path.unlink(missing_ok=True)
     print(f"stopped {name} (pid {pid})")
+    return True
+
+
+def _not_running(state: Path) -> str:
+    return (
+        f"no local cloud is running (state folder {state}): start one with `ddbt local up` or "
+        f"`make up`, or point {STATE_ENV} (or --state-dir) at the folder it printed"
+    )
 
 
 def cmd_down(args: argparse.Namespace) -> int:
     state = _state_dir(args)
-    _stop(state / "runner.pid", "pollers", 40)
+    stopped = _stop(state / "runner.pid", "pollers", 40)
     log = state / "runner.log"
     if log.exists():
         text = log.read_text(errors="replace")
         marker = text.rfind("== summary ==")
         if marker >= 0:
             print(text[marker:].rstrip())
-    _stop(state / "server.pid", "endpoint", 10)
+    stopped = _stop(state / "server.pid", "endpoint", 10) or stopped
     (state / "endpoint").unlink(missing_ok=True)
+    if not stopped:
+        print(f"nothing to stop: {_not_running(state)}")
     return 0
 
 
@@ -217,6 +248,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     server = _read_pid(state / "server.pid")
     runner = _read_pid(state / "runner.pid")
     endpoint = (state / "endpoint").read_text().strip() if (state / "endpoint").exists() else "-"
+    if server is None and runner is None:
+        print(_not_running(state))
+        return 0
     print(f"endpoint {endpoint} ({'pid ' + str(server) if server else 'not running'})")
     print(f"pollers  {'pid ' + str(runner) if runner else 'not running'}")
     status = state / "status.json"
@@ -258,7 +292,7 @@ def wait_status(state: Path, since: float, timeout: float) -> bool:
 def cmd_wait(args: argparse.Namespace) -> int:
     state = _state_dir(args)
     if _read_pid(state / "runner.pid") is None:
-        print("ddbt: the pollers are not running (ddbt local up)", file=sys.stderr)
+        print(f"ddbt: the pollers are not running; {_not_running(state)}", file=sys.stderr)
         return 1
     since = time.time()
     if wait_status(state, since, args.timeout):
@@ -269,9 +303,9 @@ def cmd_wait(args: argparse.Namespace) -> int:
 
 def cmd_env(args: argparse.Namespace) -> int:
     url = _endpoint(args)
-    print(f"export AWS_ENDPOINT_URL={url}")
-    print("export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing")
-    print(f"export AWS_REGION={_regions(args)[0]} AWS_DEFAULT_REGION={_regions(args)[0]}")
+    assert url is not None  # env has no --no-endpoint
+    for name, value in _exports(url, _regions(args)[0], _state_dir(args)):
+        print(f"export {name}={shlex.quote(value)}")
     return 0
 
 
@@ -391,47 +425,93 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+DESCRIPTION = """\
+The command line of dynamodb-triggers: a local cloud that runs the deployed functions on a
+laptop with Lambda's stream delivery rules (no AWS account, no Docker), and the operations
+commands that work the same against it and against a real AWS account.
+"""
+EPILOG = """\
+AWS commands use your usual credentials and region, resolved as the AWS CLI does (--region,
+AWS_REGION, AWS_DEFAULT_REGION, your profile), and AWS_ENDPOINT_URL when it is set: after
+`make up` (or `ddbt local up`), the export line it prints points them at the local cloud.
+Run `ddbt COMMAND --help` for a command's options.
+Exit status: 0 done, 1 the command ran and something failed or differs, 2 it could not run
+(a one-line message says why; DDBT_DEBUG=1 adds the traceback).
+"""
+LOCAL = """\
+A local AWS endpoint (moto, with documented patches) and pollers that deliver every table's
+stream to the functions deployed on it the way Lambda does (batching, filters, retries,
+bisection, partial failures, on-failure destinations, tumbling windows).
+
+  ddbt local up          # prints the export line that points AWS tools (and ddbt) at it
+  ddbt local status      # from any folder once DDBT_STATE_DIR is exported
+  ddbt local down
+"""
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("dynamodb-triggers")
+    except PackageNotFoundError:  # run from a source tree without installing it
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="ddbt", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = Parser(prog="ddbt", description=DESCRIPTION, epilog=EPILOG, formatter_class=fmt)
+    parser.add_argument("--version", action="version", version=f"ddbt {_version()}")
+    top = parser.add_subparsers(dest="group", required=True, metavar="COMMAND", title="commands")
+    local = top.add_parser(
+        "local",
+        help="the local cloud: up, down, status, wait, env, server, run",
+        description=LOCAL,
+        formatter_class=fmt,
     )
-    top = parser.add_subparsers(dest="group", required=True)
-    local = top.add_parser("local", help="the Docker-free local runtime")
-    sub = local.add_subparsers(dest="command", required=True)
+    sub = local.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
 
     def common(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument(
             "--state-dir",
-            default=str(DEFAULT_STATE_DIR),
-            help="endpoint file, pids, logs, checkpoints (default build/local)",
+            help=f"the local cloud's folder: endpoint, pids, logs, checkpoints "
+            f"(default: ${STATE_ENV}, else build/local in the current folder)",
         )
         p.add_argument(
             "--region",
-            help="region(s) to discover mappings in, comma-separated "
-            "(default $AWS_REGION, else us-east-1)",
+            help="region(s) to find event source mappings in, comma-separated (default: "
+            "$AWS_REGION, $AWS_DEFAULT_REGION or your profile's, else us-east-1)",
         )
         return p
 
-    p = common(sub.add_parser("up", help="start endpoint and pollers in the background"))
+    p = common(sub.add_parser("up", help="start the endpoint and the pollers in the background"))
     p.add_argument("--port", type=int, default=0, help="endpoint port (default: a free one)")
     p.add_argument("--no-pollers", action="store_true", help="start only the endpoint")
     p.set_defaults(func=cmd_up)
-    p = common(sub.add_parser("down", help="stop endpoint and pollers"))
+    p = common(sub.add_parser("down", help="stop them (the pollers print a summary)"))
     p.set_defaults(func=cmd_down)
-    p = common(sub.add_parser("status", help="what runs"))
+    p = common(sub.add_parser("status", help="what runs, the endpoint, per-mapping counters"))
     p.set_defaults(func=cmd_status)
-    p = common(sub.add_parser("wait", help="wait until the pollers caught up"))
-    p.add_argument("--timeout", type=float, default=120)
+    p = common(
+        sub.add_parser("wait", help="wait until the pollers processed everything written so far")
+    )
+    p.add_argument("--timeout", type=float, default=120, help="seconds (default 120)")
     p.set_defaults(func=cmd_wait)
-    p = common(sub.add_parser("env", help="shell exports for the endpoint"))
-    p.add_argument("--endpoint-url")
+    p = common(sub.add_parser("env", help="shell exports that point AWS tools at the endpoint"))
+    p.add_argument("--endpoint-url", help="this endpoint instead of the running one's")
     p.set_defaults(func=cmd_env)
     p = common(sub.add_parser("server", help="the endpoint in the foreground"))
-    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--port", type=int, default=0, help="endpoint port (default: a free one)")
     p.set_defaults(func=cmd_server)
 
-    p = common(sub.add_parser("run", help="the pollers in the foreground"))
-    p.add_argument("--endpoint-url", help="default: $DDBT_ENDPOINT_URL or <state-dir>/endpoint")
+    p = common(
+        sub.add_parser(
+            "run", help="the pollers in the foreground (--no-endpoint: a real account's streams)"
+        )
+    )
+    p.add_argument(
+        "--endpoint-url", help="default: $DDBT_ENDPOINT_URL, else the running local cloud's"
+    )
     p.add_argument(
         "--no-endpoint",
         action="store_true",
@@ -459,22 +539,54 @@ def build_parser() -> argparse.ArgumentParser:
         help="first retry delay in seconds, doubling up to 5 s (AWS: undocumented)",
     )
     adhoc = p.add_argument_group("ad-hoc mapping (no deployed function needed)")
-    adhoc.add_argument("--stream-arn")
-    adhoc.add_argument("--handler", help="e.g. handlers.pipeline.handler")
+    adhoc.add_argument("--stream-arn", help="the stream to read")
+    adhoc.add_argument("--handler", help="the function's handler setting, e.g. app.handler")
     adhoc.add_argument("--code-path", help="zip or directory with the handler's code")
-    adhoc.add_argument("--function-name", default="local-function")
-    adhoc.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
-    adhoc.add_argument("--timeout", type=float, default=30)
-    adhoc.add_argument("--memory", type=int, default=256)
-    adhoc.add_argument("--batch-size", type=int, default=100)
-    adhoc.add_argument("--batching-window", type=float, default=0)
-    adhoc.add_argument("--starting-position", default="LATEST", choices=["LATEST", "TRIM_HORIZON"])
-    adhoc.add_argument("--parallelization-factor", type=int, default=1)
-    adhoc.add_argument("--bisect", action="store_true")
-    adhoc.add_argument("--max-retries", type=int, default=-1)
-    adhoc.add_argument("--max-record-age", type=int, default=-1)
-    adhoc.add_argument("--report-failures", action="store_true")
-    adhoc.add_argument("--tumbling-window", type=int, default=0)
+    adhoc.add_argument(
+        "--function-name", default="local-function", help="its name (default local-function)"
+    )
+    adhoc.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE", help="environment variable"
+    )
+    adhoc.add_argument("--timeout", type=float, default=30, help="seconds (default 30)")
+    adhoc.add_argument("--memory", type=int, default=256, help="MB, reported only (default 256)")
+    adhoc.add_argument("--batch-size", type=int, default=100, help="BatchSize (default 100)")
+    adhoc.add_argument(
+        "--batching-window",
+        type=float,
+        default=0,
+        help="MaximumBatchingWindowInSeconds (default 0)",
+    )
+    adhoc.add_argument(
+        "--starting-position",
+        default="LATEST",
+        choices=["LATEST", "TRIM_HORIZON"],
+        help="StartingPosition (default LATEST)",
+    )
+    adhoc.add_argument(
+        "--parallelization-factor", type=int, default=1, help="ParallelizationFactor (default 1)"
+    )
+    adhoc.add_argument("--bisect", action="store_true", help="BisectBatchOnFunctionError")
+    adhoc.add_argument(
+        "--max-retries",
+        type=int,
+        default=-1,
+        help="MaximumRetryAttempts (default -1: until expiry)",
+    )
+    adhoc.add_argument(
+        "--max-record-age",
+        type=int,
+        default=-1,
+        help="MaximumRecordAgeInSeconds (default -1: the stream's 24 hours)",
+    )
+    adhoc.add_argument(
+        "--report-failures",
+        action="store_true",
+        help="FunctionResponseTypes ReportBatchItemFailures",
+    )
+    adhoc.add_argument(
+        "--tumbling-window", type=int, default=0, help="TumblingWindowInSeconds (default 0)"
+    )
     adhoc.add_argument("--destination", help="on-failure destination ARN (SQS, SNS, S3)")
     adhoc.add_argument("--filter", action="append", default=[], help="a filter pattern (JSON)")
     p.set_defaults(func=cmd_run)
@@ -486,8 +598,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; an ordinary mistake is one line on stderr and exit status 2."""
+    from ddbt import aws
+    from ddbt.errors import explain
+
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except SystemExit as exc:
+        if not isinstance(exc.code, str):
+            raise
+        print(exc.code, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ddbt: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        try:
+            region = aws.region(getattr(args, "region", None))
+        except Exception:
+            region = None
+        message = explain(exc, region)
+        if message is None or os.environ.get("DDBT_DEBUG"):
+            raise
+        print(f"ddbt: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

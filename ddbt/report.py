@@ -43,6 +43,7 @@ class Report:
         self.clock = clock
         self.stats: dict[str, Stats] = defaultdict(Stats)
         self._lock = threading.Lock()
+        self._last_error: dict[tuple[str, str], str] = {}  # (mapping, shard) -> its reason
 
     def line(self, text: str) -> None:
         if self.out is not None:
@@ -78,14 +79,21 @@ class Report:
         if attempt.verdict == "partial":
             result = f"partial: {len(records) - (attempt.failed_from or 0)} to retry"
         elif attempt.verdict in ("error", "timeout", "not-invoked"):
-            result = f"{attempt.verdict}: {r.error_type} {r.error_message[:80]}".rstrip()
+            # The whole reason, once: a retry failing the same way says so instead of
+            # repeating it (a reason cut to a width was cut mid-word).
+            reason = f"{r.error_type} {r.error_message}".strip()
+            with self._lock:
+                same = self._last_error.get((mapping, shard)) == reason
+                self._last_error[(mapping, shard)] = reason
+            result = f"{attempt.verdict}: " + ("as before" if same else reason)
         window = ""
         if attempt.window is not None:
             window = " window" + (" final" if attempt.window.final else "")
-        span = f"{records[0].seq[-6:]}..{records[-1].seq[-6:]}" if records else "-"
+        # 100 columns: the fixed part is 80 wide, the result follows (a reason runs on)
+        span = f"{records[0].seq[-5:]}..{records[-1].seq[-5:]}" if records else "-"
         self.line(
-            f"{_short(function):<28} {shard[-8:]} {len(records):>4} rec {span:<14} "
-            f"{result:<24} {r.duration * 1000:6.0f} ms  lag {lag:5.1f}s{window}"
+            f"{_short(function):<22} {shard[-6:]} {len(records):>4} rec {span:<12} "
+            f"{r.duration * 1000:5.0f} ms lag {lag:4.1f}s{window} {result}"
         )
 
     def done(self, mapping: str, records: Sequence[Rec]) -> None:
@@ -104,23 +112,23 @@ class Report:
             s.records_done -= len(failure.records)  # on_done also counts them
         dest = failure.settings.destination_arn or "(no destination: skipped)"
         self.line(
-            f"{_short(function):<28} {failure.shard_id[-8:]} {len(failure.records):>4} rec "
+            f"{_short(function):<22} {failure.shard_id[-6:]} {len(failure.records):>4} rec "
             f"-> {failure.condition} after {failure.invoke_count} invocations -> "
             f"{dest.split(':')[-1]}"
         )
 
     def summary(self) -> str:
         rows = [
-            "mapping   function                     invocations  ok partial err "
-            "timeout  records ok  filtered  to-dest  max lag"
+            "mapping  function                 invocations ok partial err timeout done "
+            "filtered to-dest max lag"
         ]
         with self._lock:
             for mapping, s in sorted(self.stats.items()):
                 rows.append(
-                    f"{mapping[:8]:<9} {_short(s.function):<28} {s.invocations:>11} "
-                    f"{s.ok:>3} {s.partial:>7} {s.errors + s.invalid:>3} {s.timeouts:>7} "
-                    f"{s.records_done:>11} {s.filtered:>9} {s.to_destination:>8} "
-                    f"{s.max_lag:7.1f}s"
+                    f"{mapping[:8]:<8} {_short(s.function):<24} {s.invocations:>11} "
+                    f"{s.ok:>2} {s.partial:>7} {s.errors + s.invalid:>3} {s.timeouts:>7} "
+                    f"{s.records_done:>4} {s.filtered:>8} {s.to_destination:>7} "
+                    f"{s.max_lag:6.1f}s"
                 )
         return "\n".join(rows)
 

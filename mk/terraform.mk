@@ -2,9 +2,11 @@
 #   make tf-test       terraform fmt -check, validate (root + examples), terraform test, checkov
 #   make tf-docs       regenerate the README inputs/outputs tables
 #   make tf-fmt        format every .tf / .tftest.hcl file
+#   make tf-env        print the export line that points plain `terraform`, in any folder, at
+#                      the local provider mirror: eval "$(make -s tf-env)"
 # Providers come from the public registry, or from a local filesystem mirror when one exists:
 # TF_PLUGIN_MIRROR=<dir> (or discovery of /opt/tf-plugins, ~/.terraform.d/plugins, ...) writes
-# build/terraformrc and points TF_CLI_CONFIG_FILE at it (scripts/terraform.sh).
+# build/terraformrc and points TF_CLI_CONFIG_FILE at it (scripts/terraform.sh, make tf-env).
 # terraform apply of examples/complete against a local moto endpoint runs in py-test
 # (tests/terraform/test_apply_moto.py).
 
@@ -15,9 +17,12 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 # Files per `terraform test` process; the test files run in parallel (2 at a time).
 TF_TEST_JOBS ?= 2
 
-.PHONY: tf-test tf-fmt tf-fmt-check tf-init tf-validate tf-unit tf-scan tf-docs tf-docs-check
+.PHONY: tf-test tf-fmt tf-fmt-check tf-init tf-validate tf-unit tf-scan tf-docs tf-docs-check tf-env
 
 tf-test: tf-fmt-check tf-validate tf-unit tf-scan tf-docs-check
+
+tf-env:
+	@bash scripts/tf-cli-config.sh --export
 
 tf-fmt:
 	$(TF) fmt -recursive .

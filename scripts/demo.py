@@ -24,10 +24,58 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "complete"
 REGION = "us-east-1"
+WIDTH = 100  # the output reads at 100 columns
+POISON = "app-999"
 
 
-def sh(cmd: list[str], env: dict[str, str], quiet: bool = False, **kw: Any) -> str:
-    print(f"$ {' '.join(cmd)}", flush=True)
+def wrap(text: str, indent: str = "    ", cont: str | None = None) -> str:
+    """``text`` in lines of at most WIDTH columns, broken at spaces (and in a long path after
+    a ``/``), never inside a word; continuation lines indented by ``cont``."""
+    cont = indent + "  " if cont is None else cont
+    room = WIDTH - len(cont)
+    pieces: list[tuple[str, str]] = []  # (glue before it, piece)
+    for word in text.split(" "):
+        glue = " "
+        while len(word) > room and "/" in word[: room - 1]:
+            cut = word.rindex("/", 0, room - 1) + 1
+            pieces.append((glue, word[:cut]))
+            word, glue = word[cut:], ""
+        pieces.append((glue, word))
+    lines, line = [], indent
+    for glue, piece in pieces:
+        if line in (indent, cont):
+            glue = ""
+        if len(line) + len(glue) + len(piece) > WIDTH and line.strip():
+            lines.append(line.rstrip())
+            line, glue = cont, ""
+        line += glue + piece
+    lines.append(line.rstrip())
+    return "\n".join(lines)
+
+
+def say(text: str, indent: str = "    ", cont: str | None = None) -> None:
+    print(wrap(text, indent, cont), flush=True)
+
+
+def clip(text: str, width: int = WIDTH - 4) -> str:
+    """``text`` cut at a word boundary to ``width`` columns, ending in `` ...``."""
+    if len(text) <= width:
+        return text
+    cut = text[: width - 4]
+    boundary = max(cut.rfind(" "), cut.rfind(","))
+    return (cut[: boundary + 1] if boundary > width // 2 else cut).rstrip() + " ..."
+
+
+def shown(path: Path) -> str:
+    """A path as the reader of the demo would type it (relative to the repository)."""
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def sh(cmd: list[str], env: dict[str, str], quiet: bool = False, show: str = "", **kw: Any) -> str:
+    say(f"$ {show or ' '.join(cmd)}", indent="", cont="    ")
     result = subprocess.run(cmd, env=env, text=True, capture_output=quiet, **kw)
     if result.returncode:
         if quiet:
@@ -50,6 +98,7 @@ def ddbt(*args: str, state: Path) -> None:
             REGION,
         ],
         env=dict(os.environ),
+        show=f"ddbt local {' '.join(args)} --state-dir {shown(state)}",
     )
 
 
@@ -81,7 +130,8 @@ def tf_env(state: Path, endpoint: str) -> dict[str, str]:
 
 def terraform(state: Path, endpoint: str, *args: str, quiet: bool = True) -> str:
     env = tf_env(state, endpoint)
-    return sh(["terraform", *args], env=env, quiet=quiet, cwd=EXAMPLE)
+    show = " ".join(["terraform", *args]).replace(str(state), shown(state))
+    return sh(["terraform", *args], env=env, quiet=quiet, cwd=EXAMPLE, show=show)
 
 
 def clients(endpoint: str) -> dict[str, Any]:
@@ -180,26 +230,43 @@ def write_stream(ddb: Any, table: str) -> int:
     return changes + 1
 
 
+def _changes(changed: dict[str, Any] | None) -> str:
+    """A notification's or event's changedAttributes as ``name: old -> new`` text."""
+    out = []
+    for name, change in sorted((changed or {}).items()):
+        if change.get("redacted"):
+            out.append(f"{name}: (redacted)")
+        elif "old" in change and "new" in change:
+            out.append(f"{name}: {json.dumps(change['old'])} -> {json.dumps(change['new'])}")
+        elif "new" in change:
+            out.append(f"+{name}: {json.dumps(change['new'])}")
+        else:
+            out.append(f"-{name}: {json.dumps(change.get('old'))}")
+    return "; ".join(out)
+
+
 def show(endpoint: str, outputs: dict[str, Any], queue_url: str) -> None:
     c = clients(endpoint)
     bucket = outputs["etl_bucket_name"]["value"]
-    print("\n== S3: ETL objects ==")
+    print("\n== ETL: every change as a JSON line in S3 (gzip, one object per batch) ==")
     objects = c["s3"].list_objects_v2(Bucket=bucket).get("Contents") or []
-    total = 0
+    total, folder, first = 0, "", ""
     for obj in objects:
         body = c["s3"].get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
-        lines = (
-            gzip.decompress(body).decode().splitlines()
-            if obj["Key"].endswith(".gz")
-            else body.decode().splitlines()
-        )
+        text = gzip.decompress(body) if obj["Key"].endswith(".gz") else body
+        lines = text.decode().splitlines()
         total += len(lines)
-        print(f"s3://{bucket}/{obj['Key']}  ({len(lines)} lines)")
-        for line in lines[:2]:
-            print(f"    {line[:150]}")
-    print(f"   {len(objects)} objects, {total} lines")
+        prefix, _, name = obj["Key"].rpartition("/")
+        if prefix != folder:
+            folder = prefix
+            say(f"s3://{bucket}/{prefix}/", indent="   ")
+        say(f"{name}  {len(lines)} lines")
+        first = first or (lines[0] if lines else "")
+    print(f"   {len(objects)} objects, {total} lines; the first line:")
+    if first:
+        say(json.dumps(json.loads(first), ensure_ascii=False), indent="    ", cont="      ")
 
-    print("\n== Notifications (SNS topic -> SQS subscription) ==")
+    print("\n== Notifications: status changes, from the SNS topic (via an SQS subscription) ==")
     seen = 0
     while True:
         msgs = (
@@ -212,17 +279,24 @@ def show(endpoint: str, outputs: dict[str, Any], queue_url: str) -> None:
             break
         for m in msgs:
             seen += 1
-            body = json.loads(m["Body"])
-            print(f"    {body.get('Message', m['Body'])[:160]}")
+            body = json.loads(json.loads(m["Body"]).get("Message", m["Body"]))
+            if seen <= 8:
+                keys = json.dumps(body.get("keys"))
+                say(f"{body.get('eventName')} {keys} {_changes(body.get('changedAttributes'))}")
             c["sqs"].delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
-    print(f"   {seen} notifications")
+    print(f"   {seen} notifications" + (" (the first 8 shown)" if seen > 8 else ""))
 
-    print("\n== Analytics aggregates ==")
+    print("\n== Analytics: counts per job and status, and status transitions ==")
     table = outputs["analytics_table_name"]["value"]
     items = c["dynamodb"].scan(TableName=table).get("Items") or []
     for item in sorted(items, key=lambda i: i["pk"]["S"]):
-        values = {k: next(iter(v.values())) for k, v in item.items() if k != "pk"}
-        print(f"    {item['pk']['S']:<40} {values}")
+        group = " ".join(f"{k}={_plain(v)}" for k, v in sorted(item["group"]["M"].items()))
+        counts = ", ".join(
+            f"{k} {_plain(v)}"
+            for k, v in item.items()
+            if k not in ("pk", "table", "group", "expires_at") and "N" in v
+        )
+        say(f"{group:<36} {counts}")
 
     print("\n== DLQ ==")
     for url in (outputs.get("dlq_urls", {}).get("value") or {}).values():
@@ -234,12 +308,13 @@ def show(endpoint: str, outputs: dict[str, Any], queue_url: str) -> None:
             .get("Messages")
             or []
         )
-        print(f"   {url.rsplit('/', 1)[-1]}: {len(msgs)} message(s)")
+        note = f" (the archiver already moved {POISON}'s message to S3: see the end)"
+        say(f"{url.rsplit('/', 1)[-1]}: {len(msgs)} message(s)" + ("" if msgs else note), "   ")
         for m in msgs:
             print("    " + json.dumps(json.loads(m["Body"]), indent=2).replace("\n", "\n    "))
 
 
-# -- issue 8: the event bus, the view and the replica -------------------------------------
+# -- the event bus, the view and the replica -------------------------------------------------
 def _plain(value: dict[str, Any]) -> Any:
     """A typed attribute value as plain text for printing."""
     ((tag, inner),) = value.items()
@@ -248,6 +323,13 @@ def _plain(value: dict[str, Any]) -> Any:
     if tag == "L":
         return [_plain(v) for v in inner]
     return inner
+
+
+def _version(text: str) -> str:
+    """``_ddbt_version`` (change time, the sequence number's length, its first 26 digits) in
+    its three parts."""
+    length = int(text[10:12])
+    return f"{text[:10]} {text[10:12]} {text[12 : 12 + length]}"
 
 
 def show_new_processors(state: Path, endpoint: str, outputs: dict[str, Any]) -> None:
@@ -259,7 +341,7 @@ def show_new_processors(state: Path, endpoint: str, outputs: dict[str, Any]) -> 
     c = clients(endpoint)
     queue = out("status_changes_queue_url")
     if queue:
-        print("\n== Event bus: MODIFY events routed by the rule status-changes to SQS ==")
+        print("\n== Event bus: the rule status-changes routes MODIFY events to an SQS queue ==")
         seen = 0
         while True:
             got = (
@@ -274,36 +356,39 @@ def show_new_processors(state: Path, endpoint: str, outputs: dict[str, Any]) -> 
                 seen += 1
                 event = json.loads(m["Body"])
                 detail = event.get("detail") or {}
-                changed = {
-                    k: f"{v.get('old')} -> {v.get('new')}"
-                    for k, v in (detail.get("changedAttributes") or {}).items()
-                    if k == "status"
-                }
+                if seen == 1:
+                    say(f"source {event.get('source')}, detail-type {event.get('detail-type')}:")
                 if seen <= 6:
-                    print(
-                        f"    {event.get('source')} | {event.get('detail-type')} | "
-                        f"{json.dumps(detail.get('keys'))} {changed or ''}"
-                    )
+                    keys = json.dumps(detail.get("keys"))
+                    say(f"{keys} {_changes(detail.get('changedAttributes'))}", indent="      ")
                 c["sqs"].delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
         print(f"   {seen} events on the queue (every other change is on the bus too)")
 
     view = out("view_table_name")
     if view:
         print(f"\n== View {view}: applications by job (job_id, application_id) ==")
+        say(
+            "_ddbt_version orders the writes (last writer wins): the change time in epoch "
+            "seconds, the length of the stream sequence number, then the number itself; a "
+            "write only applies over an older version. Shown here in those three parts.",
+            indent="   ",
+            cont="   ",
+        )
         items = c["dynamodb"].scan(TableName=view).get("Items") or []
         live = [i for i in items if "_ddbt_deleted" not in i]
         for item in sorted(live, key=lambda i: (i["job_id"]["S"], i["application_id"]["S"])):
             print(
                 f"    {item['job_id']['S']:<12} {item['application_id']['S']:<8} "
                 f"{item.get('status', {}).get('S', '?'):<10} "
-                f"_ddbt_version {item['_ddbt_version']['N']}"
+                f"_ddbt_version {_version(item['_ddbt_version']['N'])}"
             )
         print(f"   {len(live)} view items, {len(items) - len(live)} tombstones (removed items)")
 
     replica = out("replica_table_arn")
     if replica:
         region = replica.split(":")[3]
-        print(f"\n== Replica {replica.rsplit('/', 1)[-1]} in {region} ==")
+        name = replica.rsplit("/", 1)[-1]
+        print(f"\n== Replica {name} in {region} ==")
         ddb = boto3.client(
             "dynamodb",
             endpoint_url=endpoint,
@@ -311,21 +396,29 @@ def show_new_processors(state: Path, endpoint: str, outputs: dict[str, Any]) -> 
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
-        items = ddb.scan(TableName=replica.rsplit("/", 1)[-1]).get("Items") or []
+        items = ddb.scan(TableName=name).get("Items") or []
         live = [i for i in items if "_ddbt_deleted" not in i]
         for item in sorted(live, key=lambda i: i["application_id"]["S"])[:4]:
-            shown = {k: _plain(v) for k, v in item.items() if not k.startswith("_ddbt")}
-            print(f"    {json.dumps(shown)[:150]}")
+            shown_item = {k: _plain(v) for k, v in item.items() if not k.startswith("_ddbt")}
+            print(f"    {clip(json.dumps(shown_item))}")
         print(f"   {len(live)} items, {len(items) - len(live)} tombstones")
-        print("   source vs replica (app-999 is the poison record: in the DLQ, not replicated):")
-        args = ("verify-replica", "--source-table", out("table_name"), "--replica-table", replica)
-        print(f"$ ddbt {' '.join(args)}", flush=True)
+        args = (
+            *("verify-replica", "--source-table", out("table_name")),
+            *("--replica-table", name, "--replica-region", region),
+        )
+        say(f"$ ddbt {' '.join(args)}", indent="", cont="    ")
         result = subprocess.run(
             ops_cmd(endpoint, *args), env=tf_env(state, endpoint), text=True, capture_output=True
         )
         for line in (result.stdout or result.stderr).splitlines()[:12]:
-            print(f"    {line[:220]}")
-        if result.returncode not in (0, 1):  # 1: differences found (app-999), shown above
+            say(line)
+        if result.returncode == 1:
+            say(
+                f"-> expected: {POISON}, the deliberately bad record, is missing from the "
+                "replica; every other item matches.",
+                indent="   ",
+            )
+        elif result.returncode:
             print(f"   ddbt verify-replica could not compare (exit status {result.returncode})")
 
 
@@ -354,18 +447,18 @@ def show_tail(tail: subprocess.Popen[str]) -> None:
         tail.kill()
         out, err = tail.communicate()
     lines = out.splitlines()
-    shown = lines[:4] + (["    ..."] if len(lines) > 7 else []) + lines[max(4, len(lines) - 3) :]
-    for line in shown:
-        print(f"    {line[:170]}")
-    print(f"   {len(lines)} changes followed")
+    picked = lines[:4] + (["..."] if len(lines) > 7 else []) + lines[max(4, len(lines) - 3) :]
+    for line in picked:
+        print(f"    {clip(line)}")
+    print(f"   {len(lines)} changes followed (long lines cut here, at ...)")
     if tail.returncode:
         last = (err.strip().splitlines() or ["?"])[-1]
-        print(f"   ddbt tail stopped with exit status {tail.returncode}: {last[:200]}")
+        say(f"ddbt tail stopped with exit status {tail.returncode}: {last}", indent="   ")
 
 
 def run_ops(state: Path, endpoint: str, *args: str) -> str:
     """An ops command (its exit status 1 means "something was left": shown, not fatal)."""
-    print(f"$ ddbt {' '.join(args)}", flush=True)
+    say(f"$ ddbt {' '.join(args)}", indent="", cont="    ")
     result = subprocess.run(
         ops_cmd(endpoint, *args), env=tf_env(state, endpoint), text=True, capture_output=True
     )
@@ -373,7 +466,7 @@ def run_ops(state: Path, endpoint: str, *args: str) -> str:
         print(result.stderr[-3000:], file=sys.stderr)
         raise SystemExit(f"demo: ddbt {args[0]} failed ({result.returncode})")
     for line in result.stdout.splitlines():
-        print(f"    {line[:220]}")
+        say(line)
     return result.stdout
 
 
@@ -388,7 +481,7 @@ def redrive_story(state: Path, endpoint: str, outputs: dict[str, Any]) -> None:
     key, url = next(iter(sorted(dlqs.items())))
     function = functions.get(key) or next(iter(functions.values()))
     c = clients(endpoint)
-    print("\n== ddbt redrive: the DLQ after a failure ==")
+    print(f"\n== ddbt redrive: {POISON}, the deliberately bad record, after its failure ==")
     if not dlq_depth(c["sqs"], url):
         archive_story(state, endpoint, outputs, function)
         return
@@ -410,8 +503,12 @@ def redrive_story(state: Path, endpoint: str, outputs: dict[str, Any]) -> None:
         *("--visibility-timeout", "1"),
     )
     time.sleep(1.5)  # the message is visible again
-    print("   -> still failing: the record itself is bad (app-999's 42-digit number).")
-    print("      Archive it to S3 (kept for a later `ddbt replay --from-archive`), empty the DLQ:")
+    say(
+        f"-> expected: still failing, the record itself is bad ({POISON}'s 42-digit number). "
+        "Archive it to S3 (kept for a later `ddbt replay --from-archive`), empty the DLQ:",
+        indent="   ",
+        cont="      ",
+    )
     bucket = outputs["etl_bucket_name"]["value"]
     run_ops(state, endpoint, "redrive", "--queue", url, "--to-s3", f"s3://{bucket}/dlq/")
     print(f"   {url.rsplit('/', 1)[-1]}: {dlq_depth(c['sqs'], url)} message(s) left")
@@ -432,12 +529,22 @@ def archive_story(state: Path, endpoint: str, outputs: dict[str, Any], function:
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
         for o in page.get("Contents", [])
     ]
-    print(f"   the DLQ is empty: the archiver moved its message to s3://{bucket}/{prefix}")
+    say(
+        f"The DLQ is empty: within seconds the archiver copied the records its message "
+        f"described ({POISON}) to s3://{bucket}/{prefix}, past the stream's 24 hours:",
+        indent="   ",
+        cont="   ",
+    )
     for key in keys:
-        print(f"    {key}")
+        say(key)
     if not keys:
         return
-    print("   Redrive the archive through the deployed function (it is kept while it fails):")
+    say(
+        "Redrive the archive through the deployed function. The record is still bad, so it "
+        "fails again and its archive stays for later (expected):",
+        indent="   ",
+        cont="   ",
+    )
     run_ops(
         state,
         endpoint,
@@ -479,10 +586,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         tfstate = f"-state={state / 'terraform.tfstate'}"
         terraform(state, endpoint, "init", "-input=false", "-no-color")
-        print(
+        say(
             "(terraform apply against the local endpoint takes about a minute: the AWS "
             "provider waits for SQS and S3 settings to settle)",
-            flush=True,
+            indent="",
+            cont="",
         )
         terraform(state, endpoint, "apply", "-input=false", "-no-color", "-auto-approve", tfstate)
         outputs = json.loads(terraform(state, endpoint, "output", "-json", tfstate))
@@ -490,13 +598,17 @@ def main(argv: list[str] | None = None) -> int:
             ok = True
             print("\n== examples/complete on the local cloud ==")
             for name, value in outputs.items():
-                print(f"   {name} = {json.dumps(value['value'])}")
-            print(
-                f"\nPoint the AWS CLI/SDKs/Terraform at it:\n"
-                f"   eval $({sys.executable} -m ddbt.cli local env --state-dir {state})\n"
-                f"Write items to {outputs['table_name']['value']}; the pollers' live lines "
-                f"are in {state / 'runner.log'}, function logs in {state / 'logs'}.\n"
-                f"Terraform state: {state / 'terraform.tfstate'}. `make down` stops it all."
+                say(f"{name} = {json.dumps(value['value'])}", indent="   ")
+            print()
+            say(
+                "The export line above points the AWS CLI, SDKs, Terraform and ddbt at it, "
+                f'from any folder (or: eval "$(.venv/bin/ddbt local env --state-dir '
+                f'{shown(state)})"). Write items to {outputs["table_name"]["value"]}; the '
+                f"pollers' live lines are in {shown(state / 'runner.log')}, function logs in "
+                f"{shown(state / 'logs')}, the Terraform state in "
+                f"{shown(state / 'terraform.tfstate')}. `make down` stops it all.",
+                indent="",
+                cont="",
             )
             return 0
         c = clients(endpoint)
@@ -514,16 +626,27 @@ def main(argv: list[str] | None = None) -> int:
         tail = start_tail(state, endpoint, table)
         print(f"\n== Writing job applications to {table} ==", flush=True)
         count = write_stream(c["dynamodb"], table)
-        print(
-            f"   {count} item changes written; waiting for the pollers "
-            f"(live lines: {state / 'runner.log'})",
-            flush=True,
+        say(
+            f"{count} item changes written: {count - 1} of ten applications going through a "
+            f"hiring pipeline, then {POISON}, a deliberately bad record. Its salary_expectation "
+            "has 42 significant digits: DynamoDB would refuse it (38 at most), the local "
+            "endpoint stores it anyway, and the processors reject it. So expect its batch to "
+            "fail, to be retried and bisected down to that one record, and the record to be "
+            "given up to the dead-letter queue; every other change is processed.",
+            indent="   ",
+            cont="   ",
         )
+        say(f"Waiting for the pollers (live lines: {shown(state / 'runner.log')})", indent="   ")
         ddbt("wait", "--timeout", "180", state=state)
         print("\n== Poller lines ==")
+        say(
+            "time, function, shard, records (sequence numbers' last digits), duration, lag, result",
+            indent="   ",
+        )
         # runner.log keeps earlier runs of this state directory: this run's lines only
         lines = (state / "runner.log").read_text().rstrip()
-        print(lines[max(0, lines.rfind("ddbt local run: polling") - 9) :])
+        for line in lines[max(0, lines.rfind("ddbt local run: polling") - 9) :].splitlines():
+            say(line, indent="", cont=" " * 9)
         show(endpoint, outputs, queue_url)
         show_new_processors(state, endpoint, outputs)
         show_tail(tail)

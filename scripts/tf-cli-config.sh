@@ -10,8 +10,21 @@
 #   ~/.local/share/terraform/plugins)
 #
 # usage: scripts/tf-cli-config.sh <out-file>
+#          write the config there and print its path
+#        scripts/tf-cli-config.sh --export [out-file]
+#          write it (default <repository>/build/terraformrc) and print
+#          `export TF_CLI_CONFIG_FILE=...`: after eval "$(scripts/tf-cli-config.sh --export)"
+#          (or eval "$(make -s tf-env)"), plain `terraform` in any folder of that shell uses
+#          the mirror
 set -euo pipefail
-out=${1:?usage: tf-cli-config.sh <out-file>}
+usage="usage: tf-cli-config.sh <out-file> | --export [out-file]"
+export_line=false
+if [[ "${1:-}" == --export ]]; then
+  export_line=true
+  out=${2:-"$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build/terraformrc"}
+else
+  out=${1:?$usage}
+fi
 
 mirror=""
 if [[ -n "${TF_PLUGIN_MIRROR:-}" ]]; then
@@ -27,8 +40,14 @@ else
   done
 fi
 
-[[ -n "$mirror" ]] || exit 0
+if [[ -z "$mirror" ]]; then
+  if $export_line; then
+    echo "# no local provider mirror found: terraform installs providers from the public registry"
+  fi
+  exit 0
+fi
 mkdir -p "$(dirname "$out")"
+out="$(cd "$(dirname "$out")" && pwd)/$(basename "$out")" # valid from any folder
 tmp=$(mktemp "$out.XXXXXX") # parallel callers: each writes its own file, then an atomic rename
 cat > "$tmp" <<CFG
 # Written by scripts/tf-cli-config.sh: hashicorp providers from a local mirror.
@@ -43,4 +62,8 @@ provider_installation {
 }
 CFG
 if cmp -s "$tmp" "$out"; then rm -f "$tmp"; else mv -f "$tmp" "$out"; fi
-echo "$out"
+if $export_line; then
+  printf 'export TF_CLI_CONFIG_FILE=%q\n' "$out"
+else
+  echo "$out"
+fi

@@ -111,6 +111,20 @@ def create_table(name: str, key: str = "pk", stream: str = "") -> str:
 
 
 @pytest.fixture(autouse=True)
+def _aws_environment_restored() -> Iterator[None]:
+    """``ddbt`` commands run in-process export the region and endpoint they resolved (the
+    processors they run read them, as in Lambda); every test gets the environment back."""
+    names = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL")
+    saved = {name: os.environ.get(name) for name in names}
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture(autouse=True)
 def _fresh_handler_config() -> Iterator[None]:
     """Entry points cache their configuration per cold start; every test is a cold start."""
     from handlers import runtime

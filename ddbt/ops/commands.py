@@ -21,16 +21,17 @@ __all__ = ["add_parsers"]
 
 def _setup(args: argparse.Namespace) -> None:
     # In-process processors create their clients from the environment (handlers.aws).
+    from ddbt import aws
+
     if getattr(args, "endpoint_url", None):
         os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
-    if getattr(args, "region", None):
-        os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = args.region
+    aws.export_region(aws.require_region(getattr(args, "region", None)))
 
 
 def _client(args: argparse.Namespace, service: str) -> Any:
-    import boto3
+    from ddbt import aws
 
-    return boto3.client(service, region_name=args.region or None)
+    return aws.client(service, args.region)
 
 
 def _env(args: argparse.Namespace) -> dict[str, str]:
@@ -275,30 +276,56 @@ def _recompute_options(args: argparse.Namespace, target: Any) -> Any:
     )
 
 
-def cmd_generate_event(args: argparse.Namespace) -> int:
-    from ddbt.ops.records import generate_event, parse_key_values
+def _json_item(text: str, what: str) -> Any:
+    from decimal import Decimal
 
     try:
-        if args.item and args.item.lstrip().startswith("{"):
-            item = json.loads(args.item, parse_float=lambda s: __import__("decimal").Decimal(s))
-        else:
-            item = parse_key_values(([args.item] if args.item else []) + args.values)
-        old = None
-        if args.old_item:
-            old = json.loads(args.old_item, parse_float=lambda s: __import__("decimal").Decimal(s))
-        keys = [k for k in args.keys.split(",") if k] if args.keys else [next(iter(item))]
+        item = json.loads(text, parse_float=Decimal)
+    except ValueError as exc:
+        raise SystemExit(f"ddbt: {what} is not valid JSON ({exc})") from None
+    if not isinstance(item, dict) or not item:
+        raise SystemExit(f'ddbt: {what} must be a JSON object with attributes, e.g. {{"pk": "a"}}')
+    return item
+
+
+def cmd_generate_event(args: argparse.Namespace) -> int:
+    from ddbt import aws
+    from ddbt.ops.records import generate_event, parse_key_values
+    from ddbt.ops.samples import sample_event
+
+    region = aws.region(args.region)
+    if not args.item:
+        if args.keys or args.old_item:
+            raise SystemExit("ddbt: --keys and --old-item describe an item: give the item too")
+        event = sample_event(
+            args.view_type, args.event_name, table=args.table, region=region, ttl=args.ttl
+        )
+        print(json.dumps(event, indent=2, ensure_ascii=False))
+        return 0
+    if args.item.lstrip().startswith("{"):
+        item = _json_item(args.item, "the item")
+        if args.values:
+            raise SystemExit("ddbt: give the item as JSON or as NAME=VALUE pairs, not both")
+    else:
+        try:
+            item = parse_key_values([args.item, *args.values])
+        except ValueError as exc:
+            raise SystemExit(f"ddbt: {exc}") from None
+    old = _json_item(args.old_item, "--old-item") if args.old_item else None
+    keys = [k for k in args.keys.split(",") if k] if args.keys else [next(iter(item))]
+    try:
         event = generate_event(
             item=item,
             key_names=keys,
             event_name=args.event_name,
             view_type=args.view_type,
             old_item=old,
-            table=args.table,
-            region=args.region or "us-east-1",
+            table=args.table or "my-table",
+            region=region or "us-east-1",
             ttl=args.ttl,
         )
-    except (ValueError, StopIteration) as exc:
-        raise SystemExit(f"ddbt: {exc or 'give an item'}") from None
+    except ValueError as exc:
+        raise SystemExit(f"ddbt: {exc}") from None
     print(json.dumps(event, indent=2, ensure_ascii=False))
     return 0
 
@@ -324,29 +351,109 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
 
 # -- parsers -----------------------------------------------------------------------------
+
+BACKFILL = """\
+Scan a table and run every existing item through a processor, as an INSERT change in the
+shape the table's stream delivers (its view type), so that aggregates, archives, views and
+replicas also cover the items written before the stream and trigger existed.
+
+  ddbt backfill jobs --function jobs-pipeline --segments 8 --read-units 200
+
+Enable the stream and the trigger first: changes made during the scan then arrive through
+the stream. The scan runs in parallel segments, optionally rate-limited in read capacity
+units per second. Progress is saved after every batch in a checkpoint file: Ctrl-C stops
+after the current batch, and the same command resumes where it stopped. Backfilled records
+get 41-digit sequence numbers, which never equal a real stream record's (21 to 40 digits).
+A failed record stops its segment; fix the cause and run the command again.
+Exit status: 0 done, 1 records failed or the scan is incomplete, 2 it could not run.
+"""
+REDRIVE = """\
+Run again the records of failed batches: those an SQS dead-letter queue's messages describe
+(read back from the stream, which keeps them 24 hours), or those kept in S3 (an S3 on-failure
+destination, or the archives of the DLQ archiver and of --to-s3).
+
+  ddbt redrive --queue jobs-pipeline-dlq --function jobs-pipeline
+  ddbt redrive --queue jobs-pipeline-dlq --to-s3 s3://ops-archive/dlq/
+  ddbt redrive --from-s3 s3://jobs-dlq-archive-123456789012/dlq-archive/ --function jobs-pipeline
+
+A message (or object) is deleted only when every record it describes succeeded; one whose
+records fail again, or are no longer in the stream, is reported and left. --to-s3 archives
+the records instead of running them, then deletes the message.
+Exit status: 0 all done, 1 something was left, 2 it could not run.
+"""
+REPLAY = """\
+Run processors again over part of a table's stream (by sequence numbers or by time) or over
+an archive, after a fix. The mode is required:
+
+  skip       leave out what each processor already applied (exact for analytics; the
+             others record progress only after failures, and the report says so)
+  overwrite  run every record again; analytics recomputes the affected aggregates from
+             the table's whole history (stream and ETL archive) instead of counting twice
+
+  ddbt replay --table jobs --function jobs-pipeline --mode skip --since 2026-01-01T10:00:00Z
+  ddbt replay --from-archive s3://ops-archive/dlq/jobs/shardId-0001/a-b.jsonl.gz \\
+      --processor etl --env ETL_BUCKET=lake --mode overwrite
+
+Exit status: 0 done, 1 records failed or a recompute was refused, 2 it could not run.
+"""
+GENERATE = """\
+Print a Lambda event with one DynamoDB stream record, to invoke a function with (sam local
+invoke -e, aws lambda invoke --payload). Without an item it prints the example event of the
+Lambda developer guide (item Id 101 of ExampleTableWithStream) for the view type and event
+name you ask for; with an item, a record of that item.
+
+  ddbt generate-event --view-type NEW_IMAGE --event-name INSERT
+  ddbt generate-event '{"pk": "job-1", "status": "OPEN"}' --event-name MODIFY \\
+      --old-item '{"pk": "job-1", "status": "NEW"}'
+  ddbt generate-event pk=job-1 status=OPEN score=87.5 > event.json
+
+Numbers stay exact, JSON lists become L, typed items ({"pk": {"S": "a"}}) pass through.
+"""
+TAIL = """\
+Follow a table's stream and print each change as it happens: the time, the event, the keys,
+then the new or old item, or for a MODIFY with both images the attributes that changed.
+Binary values are shown in base64, as the AWS CLI shows them.
+
+  ddbt tail jobs
+  10:00:05 MODIFY {"pk": "job-7"} +owner: "ann"; status: "OPEN" -> "CLOSED"
+
+Every shard is followed from the latest change (--from-start: from the oldest kept), and new
+shards are picked up. Ctrl-C stops it; --max-records and --idle-exit end it in scripts.
+"""
+
+
 def _aws(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--region", help="default: $AWS_REGION / the SDK's default")
-    p.add_argument(
-        "--endpoint-url",
-        help="e.g. the `ddbt local` endpoint (default: $AWS_ENDPOINT_URL, else real AWS)",
-    )
+    from ddbt.aws import ENDPOINT_HELP, REGION_HELP
+
+    p.add_argument("--region", help=REGION_HELP)
+    p.add_argument("--endpoint-url", help=ENDPOINT_HELP)
 
 
 def _processor(p: argparse.ArgumentParser, invoke: bool = True) -> None:
-    g = p.add_argument_group("processor (in-process with the function's configuration)")
-    g.add_argument("--processor", help=f"{_processor_names()} (or a module with build(env))")
+    g = p.add_argument_group(
+        "what runs the records (in this process, configured like the function)"
+    )
+    g.add_argument(
+        "--processor",
+        help=f"a processor by name: {_processor_names()}; configure it with --env",
+    )
     g.add_argument(
         "--function",
-        help="deployed function: its Handler and Environment (GetFunctionConfiguration) "
-        "configure the processor; --env/--env-file override variables",
+        help="a deployed function: its handler and environment variables configure the "
+        "processor (--env and --env-file override them)",
     )
-    g.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
-    g.add_argument("--env-file", help='JSON {"NAME": "VALUE"} (or {"Variables": {...}})')
+    g.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE", help="an environment variable"
+    )
+    g.add_argument(
+        "--env-file", help='a JSON file: {"NAME": "VALUE"} (or the function\'s {"Variables": ...})'
+    )
     if invoke:
         g.add_argument(
             "--invoke",
             action="store_true",
-            help="invoke the deployed --function (RequestResponse) instead of running in-process",
+            help="invoke the deployed --function (one synchronous invocation per batch) "
+            "instead of running in this process",
         )
 
 
@@ -354,24 +461,24 @@ def add_parsers(top: Any) -> None:
     """Register the operations subcommands on the top-level subparsers of ``ddbt``."""
     fmt = argparse.RawDescriptionHelpFormatter
 
-    from ddbt.ops import backfill, redrive, replay, tail
-
     p = top.add_parser(
         "backfill",
-        help="feed existing items through a processor as INSERT records",
-        description=backfill.__doc__,
+        help="run a table's existing items through a processor (resumable)",
+        description=BACKFILL,
         formatter_class=fmt,
     )
-    p.add_argument("table")
+    p.add_argument("table", help="the table whose items are backfilled")
     _aws(p)
     _processor(p)
     p.add_argument("--checkpoint", help="resume file (default build/backfill/<table>.json)")
     p.add_argument("--segments", type=int, default=4, help="parallel scan segments (default 4)")
-    p.add_argument("--page-size", type=int, default=1000, help="items per Scan page")
-    p.add_argument("--batch-size", type=int, default=100, help="records per processor batch")
-    p.add_argument("--consistent-read", action="store_true")
+    p.add_argument("--page-size", type=int, default=1000, help="items per Scan page (default 1000)")
+    p.add_argument(
+        "--batch-size", type=int, default=100, help="records per processor batch (default 100)"
+    )
+    p.add_argument("--consistent-read", action="store_true", help="strongly consistent scan")
     p.add_argument("--read-units", type=float, help="rate limit in read capacity units/second")
-    p.add_argument("--view-type", help="default: the table's stream view type")
+    p.add_argument("--view-type", help="records in this view type (default: the stream's)")
     p.add_argument(
         "--dry-run", action="store_true", help="scan and count; run nothing, write nothing"
     )
@@ -379,12 +486,12 @@ def add_parsers(top: Any) -> None:
 
     p = top.add_parser(
         "redrive",
-        help="re-run (or archive) the records a DLQ's messages describe",
-        description=redrive.__doc__,
+        help="run again (or archive) the records of failed batches",
+        description=REDRIVE,
         formatter_class=fmt,
     )
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--queue", help="DLQ URL, name or ARN (SQS on-failure destination)")
+    src.add_argument("--queue", help="the dead-letter queue: URL, name or ARN")
     src.add_argument(
         "--from-s3",
         metavar="s3://BUCKET/PREFIX",
@@ -392,84 +499,104 @@ def add_parsers(top: Any) -> None:
     )
     _aws(p)
     _processor(p)
-    p.add_argument("--to-s3", metavar="s3://BUCKET/PREFIX", help="archive instead of re-running")
+    p.add_argument("--to-s3", metavar="s3://BUCKET/PREFIX", help="archive instead of running")
     p.add_argument("--dry-run", action="store_true", help="fetch and report; run/delete nothing")
-    p.add_argument("--max-messages", type=int)
+    p.add_argument("--max-messages", type=int, help="stop after this many messages")
     p.add_argument(
         "--visibility-timeout",
         type=int,
         default=300,
-        help="seconds a received message stays hidden (default 300)",
+        help="seconds a received message stays hidden meanwhile (default 300)",
     )
     p.set_defaults(func=cmd_redrive)
 
     p = top.add_parser(
         "replay",
-        help="re-run processors over a stream or time range",
-        description=replay.__doc__,
+        help="run processors again over a stream range, a time range or an archive",
+        description=REPLAY,
         formatter_class=fmt,
     )
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--table")
-    src.add_argument("--stream-arn")
+    src.add_argument("--table", help="the table whose stream is read")
+    src.add_argument("--stream-arn", help="the stream to read")
     src.add_argument(
-        "--from-archive", help="archive file or s3://bucket/key (redrive --to-s3, archiver)"
+        "--from-archive",
+        help="an archive file or s3://BUCKET/KEY (DLQ archiver, redrive --to-s3)",
     )
-    p.add_argument("--mode", required=True, choices=["skip", "overwrite"])
+    p.add_argument(
+        "--mode",
+        required=True,
+        choices=["skip", "overwrite"],
+        help="skip what was applied, or run everything again (see above)",
+    )
     _aws(p)
     _processor(p)
-    p.add_argument("--shard", help="only this shard (needed for --from-seq to seek)")
-    p.add_argument("--from-seq")
-    p.add_argument("--to-seq")
-    p.add_argument("--since", help="ISO 8601 time or epoch seconds")
-    p.add_argument("--until", help="ISO 8601 time or epoch seconds")
-    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--shard", help="only this shard (needed for --from-seq)")
+    p.add_argument("--from-seq", help="first sequence number")
+    p.add_argument("--to-seq", help="last sequence number")
+    p.add_argument("--since", help="changes from this time (ISO 8601 or epoch seconds)")
+    p.add_argument("--until", help="changes up to this time (ISO 8601 or epoch seconds)")
+    p.add_argument("--batch-size", type=int, default=100, help="records per batch (default 100)")
     p.add_argument(
         "--archive",
         metavar="s3://BUCKET/PREFIX",
-        help="overwrite, analytics: the ETL archive (ETL_BUCKET/ETL_PREFIX) holding the "
-        "table's older changes (default: the target's own ETL settings, if any)",
+        help="overwrite of analytics: the ETL archive holding the table's older changes "
+        "(default: the function's own ETL bucket and prefix, if it runs ETL)",
     )
     p.add_argument(
         "--window-seconds",
         type=int,
-        help="overwrite, analytics: tumbling window size (default: --function's mapping, else 0)",
+        help="overwrite of analytics: tumbling window size (default: --function's mapping, "
+        "else none)",
     )
     p.add_argument("--dry-run", action="store_true", help="report what would run; run nothing")
     p.set_defaults(func=cmd_replay)
 
     p = top.add_parser(
         "generate-event",
-        help="print a realistic Lambda DynamoDB stream event",
-        description="Print a one-record Lambda event for a view type, event name and item.",
+        help="print a realistic Lambda event with a DynamoDB stream record",
+        description=GENERATE,
+        formatter_class=fmt,
     )
-    p.add_argument("item", nargs="?", help="the item as JSON, or a first NAME=VALUE")
+    p.add_argument(
+        "item",
+        nargs="?",
+        help="the item as JSON, or a first NAME=VALUE (none: the developer guide's example)",
+    )
     p.add_argument("values", nargs="*", metavar="NAME=VALUE", help="more attributes")
     p.add_argument("--keys", help="key attribute names, comma-separated (default: the first)")
-    p.add_argument("--event-name", default="INSERT", choices=["INSERT", "MODIFY", "REMOVE"])
+    p.add_argument(
+        "--event-name",
+        default="INSERT",
+        choices=["INSERT", "MODIFY", "REMOVE"],
+        help="the change (default INSERT)",
+    )
     p.add_argument(
         "--view-type",
         default="NEW_AND_OLD_IMAGES",
         choices=["KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES"],
+        help="the stream's view type: which images the record carries (default NEW_AND_OLD_IMAGES)",
     )
-    p.add_argument("--old-item", help="JSON item before a MODIFY (default: the item)")
-    p.add_argument("--table", default="my-table")
-    p.add_argument("--region")
-    p.add_argument("--ttl", action="store_true", help="a REMOVE by TTL (userIdentity)")
+    p.add_argument("--old-item", help="the item before a MODIFY, as JSON (default: the item)")
+    p.add_argument(
+        "--table", help="table name in the ARN (default: my-table, or the example's table)"
+    )
+    p.add_argument("--region", help="region in the ARN (default: as for AWS calls, else us-east-1)")
+    p.add_argument("--ttl", action="store_true", help="a REMOVE made by TTL (userIdentity)")
     p.set_defaults(func=cmd_generate_event)
 
     p = top.add_parser(
         "tail",
-        help="follow a table's stream and print decoded changes",
-        description=tail.__doc__,
+        help="follow a table's stream and print each change",
+        description=TAIL,
         formatter_class=fmt,
     )
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("table", nargs="?")
-    src.add_argument("--stream-arn")
+    src.add_argument("table", nargs="?", help="the table to follow")
+    src.add_argument("--stream-arn", help="the stream to follow")
     _aws(p)
-    p.add_argument("--from-start", action="store_true", help="from TRIM_HORIZON, not LATEST")
-    p.add_argument("--max-records", type=int)
+    p.add_argument("--from-start", action="store_true", help="from the oldest change kept")
+    p.add_argument("--max-records", type=int, help="exit after this many changes")
     p.add_argument("--idle-exit", type=float, help="exit after this many seconds without changes")
     p.add_argument("--poll", type=float, default=1.0, help="seconds between empty polls")
     p.set_defaults(func=cmd_tail)

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from ddbt.ops.itemsize import item_size
 from handlers.archiver import event_records
 
 __all__ = [
@@ -109,7 +110,8 @@ def make_record(
     created: int,
     ttl: bool = False,
 ) -> dict[str, Any]:
-    """One record as Lambda delivers it; images (wire form) kept as the view type says."""
+    """One record as Lambda delivers it; images (wire form) kept as the view type says;
+    ``SizeBytes`` as DynamoDB counts item sizes (``ddbt.ops.itemsize``)."""
     region = stream_arn.split(":")[3] if stream_arn.count(":") >= 5 else "us-east-1"
     block: dict[str, Any] = {
         "ApproximateCreationDateTime": created,
@@ -117,14 +119,13 @@ def make_record(
         "SequenceNumber": sequence_number,
         "StreamViewType": view_type,
     }
-    size = len(json.dumps(block["Keys"]))
     if new is not None and event_name != "REMOVE" and view_type in VIEW_TYPES[1::2]:
         block["NewImage"] = _image(new)
-        size += len(json.dumps(block["NewImage"]))
     if old is not None and event_name != "INSERT" and view_type in VIEW_TYPES[2:]:
         block["OldImage"] = _image(old)
-        size += len(json.dumps(block["OldImage"]))
-    block["SizeBytes"] = size
+    block["SizeBytes"] = sum(
+        item_size(block[part]) for part in ("Keys", "NewImage", "OldImage") if part in block
+    )
     record: dict[str, Any] = {
         "eventID": hashlib.md5(f"{stream_arn}#{sequence_number}".encode()).hexdigest(),
         "eventName": event_name,
@@ -211,9 +212,11 @@ def generate_event(
     sequence_number: str | None = None,
     created: int | None = None,
     ttl: bool = False,
+    stream_label: str | None = None,
 ) -> dict[str, Any]:
     """A one-record Lambda DynamoDB stream event. ``item`` is the item after the change
-    (before it, for REMOVE); ``old_item`` the item before a MODIFY (default: ``item``)."""
+    (before it, for REMOVE); ``old_item`` the item before a MODIFY (default: ``item``);
+    ``stream_label`` the stream's label (default: the creation time's)."""
     if view_type not in VIEW_TYPES:
         raise ValueError(f"view type must be one of {', '.join(VIEW_TYPES)}")
     if event_name not in ("INSERT", "MODIFY", "REMOVE"):
@@ -228,7 +231,7 @@ def generate_event(
     if event_name == "INSERT":
         old = None
     now = int(time.time()) if created is None else created
-    label = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.000")
+    label = stream_label or datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.000")
     arn = f"arn:aws:dynamodb:{region}:{account}:table/{table}/stream/{label}"
     seq = sequence_number or f"{4_421_584_500_000_000_017_450_439_091 + now % 10**9 * 100}"
     record = make_record(

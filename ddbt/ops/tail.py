@@ -1,7 +1,9 @@
-"""Tail: follow a table's stream and print each change decoded, MODIFY as a diff."""
+"""Tail: follow a table's stream and print each change decoded, MODIFY as a diff (binary
+values as base64)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -9,7 +11,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["describe_change", "diff", "follow", "shards", "stream_of"]
+__all__ = ["binary_text", "describe_change", "diff", "follow", "shards", "stream_of"]
 
 
 def shards(streams: Any, stream_arn: str) -> list[dict[str, Any]]:
@@ -25,6 +27,15 @@ def shards(streams: Any, stream_arn: str) -> list[dict[str, Any]]:
         params["ExclusiveStartShardId"] = last
 
 
+def binary_text(value: Any) -> str | None:
+    """A binary value (bytes, or boto3's ``Binary``) as base64 text, as the AWS CLI and the
+    Lambda event show it; None for anything else."""
+    raw = value.value if type(value).__name__ == "Binary" else value
+    if isinstance(raw, (bytes, bytearray)):
+        return base64.b64encode(bytes(raw)).decode()
+    return None
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
@@ -34,9 +45,8 @@ def _plain(value: Any) -> Any:
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
-    if isinstance(value, (bytes, bytearray)):
-        return "0x" + bytes(value).hex()
-    return getattr(value, "value", value) if type(value).__name__ == "Binary" else value
+    text = binary_text(value)
+    return value if text is None else text
 
 
 def _decode(image: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -94,7 +104,11 @@ def describe_change(record: Mapping[str, Any]) -> str:
 def stream_of(dynamodb: Any, table: str) -> str:
     arn = dynamodb.describe_table(TableName=table)["Table"].get("LatestStreamArn")
     if not arn:
-        raise ValueError(f"table {table} has no stream (enable one with a view type)")
+        raise ValueError(
+            f"table {table} has no stream: enable one (aws dynamodb update-table --table-name "
+            f"{table} --stream-specification StreamEnabled=true,StreamViewType=NEW_AND_OLD_IMAGES)"
+            " or pass --stream-arn"
+        )
     return str(arn)
 
 

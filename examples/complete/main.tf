@@ -50,7 +50,7 @@ module "triggers" {
   notification_events     = ["MODIFY"]
   notification_attributes = ["status"]
 
-  # ETL of every change (no filter patterns: the one mapping feeds all three processors)
+  # ETL of every change (no filter patterns: the one mapping feeds all six processors)
   etl_prefix               = "changes/"
   etl_bucket_force_destroy = var.force_destroy
 

@@ -11,13 +11,13 @@ variable "replica_region" {
 }
 
 variable "deletion_protection_enabled" {
-  description = "Deletion protection of the tables. Off in this example so that `terraform destroy` works; turn it on for real data."
+  description = "Deletion protection of the tables (source, checkpoint, aggregates, view and replica). Off in this example so that `terraform destroy` works; turn it on for real data."
   type        = bool
   default     = false
 }
 
 variable "force_destroy" {
-  description = "Let `terraform destroy` delete the ETL bucket with its objects (example only)."
+  description = "Let `terraform destroy` delete the ETL and DLQ archive buckets with their objects (example only)."
   type        = bool
   default     = true
 }

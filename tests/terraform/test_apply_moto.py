@@ -26,6 +26,8 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
+from tests.terraform.runner import ok, run
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "complete"
 REGION = "us-east-1"
@@ -102,20 +104,7 @@ def _env(endpoint: str, data_dir: Path) -> dict[str, str]:
 
 
 def _terraform(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(ROOT / "scripts" / "terraform.sh"), *args, "-no-color"],
-        cwd=EXAMPLE,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-
-
-def _ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, f"{result.args}\n{result.stdout[-6000:]}\n{result.stderr}"
-    return result.stdout
+    return run(str(ROOT / "scripts" / "terraform.sh"), EXAMPLE, env, *args)
 
 
 def _clients(endpoint: str) -> dict[str, Any]:
@@ -369,12 +358,12 @@ def test_complete_example_applies_and_destroys_on_moto(moto_server: str, tmp_pat
     env = _env(moto_server, tmp_path / ".terraform")
     state = f"-state={tmp_path / 'terraform.tfstate'}"
     aws = _clients(moto_server)
-    _ok(_terraform(env, "init", "-input=false"))
+    ok(_terraform(env, "init", "-input=false"))
     applied = False
     try:
-        _ok(_terraform(env, "apply", "-auto-approve", "-input=false", state))
+        ok(_terraform(env, "apply", "-auto-approve", "-input=false", state))
         applied = True
-        raw = json.loads(_ok(_terraform(env, "output", "-json", state)))
+        raw = json.loads(ok(_terraform(env, "output", "-json", state)))
         out = {k: v["value"] for k, v in raw.items()}
         _check_applied(aws, out)
 
@@ -382,5 +371,5 @@ def test_complete_example_applies_and_destroys_on_moto(moto_server: str, tmp_pat
         assert plan.returncode == 0, f"drift after apply:\n{plan.stdout[-6000:]}\n{plan.stderr}"
     finally:
         if applied:
-            _ok(_terraform(env, "destroy", "-auto-approve", "-input=false", state))
+            ok(_terraform(env, "destroy", "-auto-approve", "-input=false", state))
     _check_destroyed(aws, out)

@@ -57,3 +57,36 @@ def test_no_mirror_found_writes_nothing(tmp_path: Path) -> None:
     out = tmp_path / "terraformrc"
     result = _run(out, TF_PLUGIN_MIRROR_SEARCH=str(tmp_path / "missing"))
     assert result.returncode == 0 and result.stdout == "" and not out.exists()
+
+
+def _export(out: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if k != "TF_PLUGIN_MIRROR"}
+    full.update(env)
+    return subprocess.run(
+        ["bash", str(SCRIPT), "--export", str(out)],
+        capture_output=True,
+        text=True,
+        env=full,
+        check=False,
+    )
+
+
+def test_export_prints_the_line_that_points_terraform_at_the_mirror(tmp_path: Path) -> None:
+    mirror = tmp_path / "my mirror"  # a space: the line must stay one shell word
+    (mirror / "registry.terraform.io" / "hashicorp" / "aws").mkdir(parents=True)
+    out = tmp_path / "rc" / "terraformrc"
+    result = _export(out, TF_PLUGIN_MIRROR=str(mirror))
+    assert result.returncode == 0, result.stderr
+    exported = subprocess.run(
+        ["bash", "-c", f'{result.stdout}\nprintf %s "$TF_CLI_CONFIG_FILE"'],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert exported == str(out) and f'path    = "{mirror}"' in out.read_text()
+
+
+def test_export_without_a_mirror_changes_nothing(tmp_path: Path) -> None:
+    result = _export(tmp_path / "terraformrc", TF_PLUGIN_MIRROR="none")
+    assert result.returncode == 0 and result.stdout.startswith("# no local provider mirror")
+    assert not (tmp_path / "terraformrc").exists()

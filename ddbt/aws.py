@@ -1,0 +1,60 @@
+"""The region and the boto3 clients of the ``ddbt`` commands, resolved as the AWS CLI does.
+
+Region, first found: ``--region``, ``AWS_REGION``, ``AWS_DEFAULT_REGION``, then the ``region``
+of the profile in the shared config file (``AWS_PROFILE``, ``AWS_CONFIG_FILE``). botocore on
+its own reads only the last two, so a shell that exports just ``AWS_REGION`` (as ``make up``
+prints, and as the AWS SDKs other than Python read) left boto3 without a region.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+__all__ = ["ENDPOINT_HELP", "REGION_HELP", "client", "export_region", "region", "require_region"]
+
+REGION_HELP = (
+    "AWS region (default: $AWS_REGION, else $AWS_DEFAULT_REGION, else your profile's region)"
+)
+ENDPOINT_HELP = "another endpoint, e.g. the local cloud's (default: $AWS_ENDPOINT_URL, else AWS)"
+
+
+def region(explicit: str | None = None) -> str | None:
+    """The region a command uses (None when nothing names one)."""
+    if explicit:
+        return explicit
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        if os.environ.get(name):
+            return os.environ[name]
+    import botocore.session
+
+    found = botocore.session.Session().get_config_variable("region")  # the profile's
+    return str(found) if found else None
+
+
+def require_region(explicit: str | None = None) -> str:
+    """``region`` or botocore's ``NoRegionError`` (which ``ddbt`` reports in one line)."""
+    found = region(explicit)
+    if not found:
+        from botocore.exceptions import NoRegionError
+
+        raise NoRegionError()
+    return found
+
+
+def client(service: str, region_name: str | None = None, endpoint_url: str | None = None) -> Any:
+    """A boto3 client in ``region_name`` or the resolved region; ``endpoint_url`` (else
+    ``AWS_ENDPOINT_URL``, which boto3 reads itself) for the local cloud. Each comes from a
+    new session, so it sees the environment as it is now (boto3's default session keeps
+    the credentials and profile it first found)."""
+    import boto3
+
+    return boto3.session.Session().client(
+        service, region_name=require_region(region_name), endpoint_url=endpoint_url or None
+    )
+
+
+def export_region(name: str) -> None:
+    """Processors run in-process build their clients from the environment, as in Lambda,
+    where both variables are set."""
+    os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = name
