@@ -34,10 +34,11 @@ locals {
   # timeout; AWS recommends six times it. Without the archiver the provider default (30 s).
   dlq_visibility_timeout_seconds = local.create_dlq_archiver ? 6 * var.dlq_archiver_timeout : null
 
+  # As the functions' kms_grants (iam.tf): input, key, the service calling KMS, actions.
   dlq_archiver_kms_grants = [for g in [
-    { sid = "DecryptSourceTableStream", key = var.table_kms_key_arn, actions = ["kms:Decrypt"] },
-    { sid = "DecryptDeadLetterQueues", key = var.dlq_kms_key_arn, actions = ["kms:Decrypt"] },
-    { sid = "UseArchiveBucketKey", key = var.dlq_archiver_bucket_kms_key_arn, actions = ["kms:GenerateDataKey"] },
+    { sid = "DecryptSourceTableStream", input = "table_kms_key_arn", key = var.table_kms_key_arn, service = "dynamodb", actions = ["kms:Decrypt"] },
+    { sid = "DecryptDeadLetterQueues", input = "dlq_kms_key_arn", key = var.dlq_kms_key_arn, service = "sqs", actions = ["kms:Decrypt"] },
+    { sid = "UseArchiveBucketKey", input = "dlq_archiver_bucket_kms_key_arn", key = var.dlq_archiver_bucket_kms_key_arn, service = "s3", actions = ["kms:GenerateDataKey"] },
   ] : g if g.key != null]
 
   dlq_archiver_policy_statements = concat(
@@ -71,10 +72,11 @@ locals {
       },
     ],
     [for g in local.dlq_archiver_kms_grants : {
-      Sid      = g.sid
-      Effect   = "Allow"
-      Action   = g.actions
-      Resource = [g.key]
+      Sid       = g.sid
+      Effect    = "Allow"
+      Action    = g.actions
+      Resource  = [g.key]
+      Condition = { StringEquals = { "kms:ViaService" = "${g.service}.${try(split(":", g.key)[3], "")}.amazonaws.com" } }
     }],
   )
 }

@@ -38,6 +38,7 @@ locals {
           metrics = concat(
             [for k, f in local.functions : ["AWS/Lambda", "Errors", "FunctionName", f.name]],
             [for k, f in local.functions : ["AWS/Lambda", "Throttles", "FunctionName", f.name]],
+            [for k, f in local.functions : ["AWS/Lambda", "DestinationDeliveryFailures", "FunctionName", f.name]],
           )
         }
       },
@@ -86,6 +87,23 @@ locals {
         }
       },
     ],
+    # The mappings' own event counts (event_source_mapping_metrics_enabled).
+    var.event_source_mapping_metrics_enabled ? [
+      {
+        type = "metric"
+        properties = {
+          title  = "Event source mappings: polled, filtered, invoked, failed, dropped events"
+          region = local.region
+          view   = "timeSeries"
+          stat   = "Sum"
+          period = 60
+          metrics = [for pair in setproduct(keys(local.functions), [
+            "PolledEventCount", "FilteredOutEventCount", "InvokedEventCount", "FailedInvokeEventCount", "DroppedEventCount",
+            ]) : ["AWS/Lambda", pair[1], "EventSourceMappingUUID", try(aws_lambda_event_source_mapping.this[pair[0]].uuid, "")]
+          ]
+        }
+      },
+    ] : [],
     local.failure_to_sqs ? [
       {
         type = "metric"

@@ -11,44 +11,65 @@ locals {
   view_table_actions    = concat(["dynamodb:PutItem"], var.view_version_attribute != null ? ["dynamodb:GetItem"] : [])
   replica_table_actions = concat(["dynamodb:PutItem"], var.replicate_version_attribute != null ? ["dynamodb:GetItem"] : [])
 
+  # Customer managed keys each function uses: the statement id, the key, the actions, the
+  # input that names the key and the service that calls KMS for the function (the statement is
+  # scoped with kms:ViaService to it). keys.tf renders the key policy statements from the same
+  # list. DynamoDB reads and writes (the stream included) decrypt through DynamoDB; S3 SSE-KMS
+  # needs only kms:GenerateDataKey for a single-part PutObject (kms:Decrypt is for reads and
+  # multipart uploads, which neither the ETL nor Lambda's failure destination needs); SQS and
+  # SNS producers need kms:GenerateDataKey and kms:Decrypt.
   kms_grants = { for k, f in local.functions : k => [for g in [
     # Reading the stream of a table encrypted with a customer managed key.
-    { sid = "DecryptSourceTableStream", key = var.table_kms_key_arn, actions = ["kms:Decrypt"] },
-    { sid = "UseCheckpointTableKey", key = var.checkpoint_table_kms_key_arn, actions = ["kms:Decrypt"] },
+    { sid = "DecryptSourceTableStream", input = "table_kms_key_arn", key = var.table_kms_key_arn, service = "dynamodb", actions = ["kms:Decrypt"] },
+    { sid = "UseCheckpointTableKey", input = "checkpoint_table_kms_key_arn", key = var.checkpoint_table_kms_key_arn, service = "dynamodb", actions = ["kms:Decrypt"] },
     {
       sid     = "UseAggregatesTableKey"
+      input   = "analytics_table_kms_key_arn"
       key     = contains(f.processors, "analytics") ? var.analytics_table_kms_key_arn : null
+      service = "dynamodb"
       actions = ["kms:Decrypt"]
     },
     {
       sid     = "UseEtlBucketKey"
+      input   = "etl_bucket_kms_key_arn"
       key     = contains(f.processors, "etl") ? var.etl_bucket_kms_key_arn : null
-      actions = ["kms:GenerateDataKey", "kms:Encrypt"]
+      service = "s3"
+      actions = ["kms:GenerateDataKey"]
     },
     {
       sid     = "UseNotificationTopicKey"
+      input   = "notification_topic_kms_key_arn"
       key     = contains(f.processors, "notification") ? var.notification_topic_kms_key_arn : null
+      service = "sns"
       actions = ["kms:GenerateDataKey", "kms:Decrypt"]
     },
     {
       sid     = "UseViewTableKey"
+      input   = "view_table_kms_key_arn"
       key     = contains(f.processors, "view") ? var.view_table_kms_key_arn : null
+      service = "dynamodb"
       actions = ["kms:Decrypt"]
     },
     {
       sid     = "UseReplicaTableKey"
+      input   = "replica_table_kms_key_arn"
       key     = contains(f.processors, "replicate") ? var.replica_table_kms_key_arn : null
+      service = "dynamodb"
       actions = ["kms:Decrypt"]
     },
     {
       sid     = "UseDeadLetterQueueKey"
+      input   = "dlq_kms_key_arn"
       key     = local.failure_to_sqs ? var.dlq_kms_key_arn : null
+      service = "sqs"
       actions = ["kms:GenerateDataKey", "kms:Decrypt"]
     },
     {
       sid     = "UseFailureBucketKey"
+      input   = "failure_bucket_kms_key_arn"
       key     = local.failure_to_s3 ? var.failure_bucket_kms_key_arn : null
-      actions = ["kms:GenerateDataKey", "kms:Encrypt"]
+      service = "s3"
+      actions = ["kms:GenerateDataKey"]
     },
   ] : g if g.key != null] }
 
@@ -139,10 +160,11 @@ locals {
       },
     ] : [],
     [for g in local.kms_grants[k] : {
-      Sid      = g.sid
-      Effect   = "Allow"
-      Action   = g.actions
-      Resource = [g.key]
+      Sid       = g.sid
+      Effect    = "Allow"
+      Action    = g.actions
+      Resource  = [g.key]
+      Condition = { StringEquals = { "kms:ViaService" = "${g.service}.${try(split(":", g.key)[3], "")}.amazonaws.com" } }
     }],
   ) }
 }

@@ -272,14 +272,17 @@ output "dlq_archive_prefix" {
 ################################################################################
 
 output "alarm_arns" {
-  description = "Alarm ARNs: iterator_age, errors and throttles per function key, dlq per function key, records_failed per \"<function key>/<processor>\", eventbus_rule_failed per eventbus_rules key."
+  description = "Alarm ARNs: iterator_age, errors, throttles, destination_delivery_failures and stalled per function key, mapping_events per \"<function key>/<dropped|failed-invoke|sent-to-destination>\", dlq per function key, records_failed per \"<function key>/<processor>\", eventbus_rule_failed per eventbus_rules key."
   value = {
-    iterator_age         = { for k, v in aws_cloudwatch_metric_alarm.iterator_age : k => v.arn }
-    errors               = { for k, v in aws_cloudwatch_metric_alarm.errors : k => v.arn }
-    throttles            = { for k, v in aws_cloudwatch_metric_alarm.throttles : k => v.arn }
-    dlq                  = { for k, v in aws_cloudwatch_metric_alarm.dlq : k => v.arn }
-    records_failed       = { for k, v in aws_cloudwatch_metric_alarm.records_failed : k => v.arn }
-    eventbus_rule_failed = { for k, v in aws_cloudwatch_metric_alarm.eventbus_rule_failed : k => v.arn }
+    iterator_age                  = { for k, v in aws_cloudwatch_metric_alarm.iterator_age : k => v.arn }
+    errors                        = { for k, v in aws_cloudwatch_metric_alarm.errors : k => v.arn }
+    throttles                     = { for k, v in aws_cloudwatch_metric_alarm.throttles : k => v.arn }
+    destination_delivery_failures = { for k, v in aws_cloudwatch_metric_alarm.destination_delivery_failures : k => v.arn }
+    stalled                       = { for k, v in aws_cloudwatch_metric_alarm.stalled : k => v.arn }
+    mapping_events                = { for k, v in aws_cloudwatch_metric_alarm.mapping_events : k => v.arn }
+    dlq                           = { for k, v in aws_cloudwatch_metric_alarm.dlq : k => v.arn }
+    records_failed                = { for k, v in aws_cloudwatch_metric_alarm.records_failed : k => v.arn }
+    eventbus_rule_failed          = { for k, v in aws_cloudwatch_metric_alarm.eventbus_rule_failed : k => v.arn }
   }
 }
 
@@ -296,4 +299,23 @@ output "dashboard_arn" {
 output "function_environment" {
   description = "Environment variables of each function (the handlers' contract), per function key."
   value       = local.function_environment
+}
+
+################################################################################
+# Keys and readers (keys.tf, docs/permissions.md)
+################################################################################
+
+output "kms_key_policy_statements" {
+  description = "Per KMS input that is set (e.g. table_kms_key_arn), the JSON list of key policy statements this stack needs on that key: its execution roles (aws:PrincipalArn, through the service holding the data), the deployer's use through the service, and CloudWatch Logs for log_kms_key_arn. Merge them into the key's policy."
+  value       = { for input, statements in local.kms_key_policy_statements : input => jsonencode(statements) }
+}
+
+output "deployer_kms_policy_json" {
+  description = "IAM policy (JSON) with the KMS rights of the principal that runs Terraform for this stack: CreateGrant on the keys of tables the module creates and on the function key, Decrypt on the filter-criteria key (without it GetEventSourceMapping hides the filter and every plan shows a diff). null when no such key is set."
+  value       = local.deployer_kms_policy == null ? null : jsonencode(local.deployer_kms_policy)
+}
+
+output "etl_reader_policy_json" {
+  description = "IAM policy (JSON) a reader needs to query the ETL Glue table with Athena: S3 read under the table's prefix, kms:Decrypt on etl_bucket_kms_key_arn, Glue read of the table, Athena in etl_reader_athena_workgroup (the workgroup's query-result location is not included). null without create_etl_glue_table. In accounts where Lake Formation governs the catalog, grant SELECT on the table there too."
+  value       = local.etl_reader_policy == null ? null : jsonencode(local.etl_reader_policy)
 }

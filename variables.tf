@@ -659,9 +659,9 @@ variable "filter_criteria_kms_key_arn" {
 }
 
 variable "event_source_mapping_metrics_enabled" {
-  description = "Turn on the mappings' EventCount metrics (polled, filtered, invoked, failed events; billed as custom metrics)."
+  description = "Turn on the mappings' EventCount metrics (PolledEventCount, FilteredOutEventCount, InvokedEventCount, FailedInvokeEventCount, DroppedEventCount, OnFailureDestinationDeliveredEventCount per mapping; billed as CloudWatch metrics). The stall alarm needs PolledEventCount to see a mapping that reads nothing without depending on traffic; with false it falls back to writes against invocations (see docs/reliability.md)."
   type        = bool
-  default     = false
+  default     = true
   nullable    = false
 }
 
@@ -1484,7 +1484,7 @@ variable "dlq_archiver_memory_size" {
 ################################################################################
 
 variable "create_alarms" {
-  description = "Create CloudWatch alarms: per function IteratorAge, Errors and Throttles; per dead-letter queue its depth."
+  description = "Create CloudWatch alarms: per function IteratorAge, Errors, Throttles, DestinationDeliveryFailures and a stall alarm; per mapping (event_source_mapping_metrics_enabled) dropped and failed-invoke events; per dead-letter queue its depth; the handlers' failed records (docs/reliability.md lists what each catches)."
   type        = bool
   default     = true
   nullable    = false
@@ -1579,4 +1579,44 @@ variable "create_dashboard" {
   type        = bool
   default     = true
   nullable    = false
+}
+
+################################################################################
+# Stall and drop alarms, key policies, ETL readers (issue 19: no silent loss)
+################################################################################
+
+variable "alarm_stall_evaluation_periods" {
+  description = "Periods (alarm_period each) the stall alarm looks at: it fires when all but one of them show the mapping reading nothing (no PolledEventCount, or none while the table takes writes). The newest period is left out because its metrics may not have arrived yet. Without the mapping's metrics the window is stretched to cover the batching window."
+  type        = number
+  default     = 5
+  nullable    = false
+
+  validation {
+    condition     = var.alarm_stall_evaluation_periods >= 2 && var.alarm_stall_evaluation_periods <= 60 && floor(var.alarm_stall_evaluation_periods) == var.alarm_stall_evaluation_periods
+    error_message = "alarm_stall_evaluation_periods must be a whole number from 2 to 60 (one period is allowed to miss its metrics)."
+  }
+}
+
+variable "alarm_failed_invoke_events_threshold" {
+  description = "Events per period the mapping could not invoke the function with (FailedInvokeEventCount: invocation errors, missing permissions, a deleted function or alias, and records of partial batch failures) above which the failed-invoke alarm fires (event_source_mapping_metrics_enabled)."
+  type        = number
+  default     = 0
+  nullable    = false
+
+  validation {
+    condition     = var.alarm_failed_invoke_events_threshold >= 0
+    error_message = "alarm_failed_invoke_events_threshold must be 0 or more."
+  }
+}
+
+variable "etl_reader_athena_workgroup" {
+  description = "Athena workgroup named in the etl_reader_policy_json output (the policy a reader of the ETL table needs)."
+  type        = string
+  default     = "primary"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9._-]{1,128}$", var.etl_reader_athena_workgroup))
+    error_message = "etl_reader_athena_workgroup must be 1 to 128 letters, digits, '.', '_' or '-' (an Athena workgroup name)."
+  }
 }

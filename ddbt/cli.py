@@ -255,6 +255,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"pollers  {'pid ' + str(runner) if runner else 'not running'}")
     status = state / "status.json"
     if status.exists():
+        from ddbt.report import problems
+
         data = json.loads(status.read_text())
         for uuid, m in data.get("mappings", {}).items():
             s = m.get("stats") or {}
@@ -263,6 +265,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                 f"{s.get('invocations', 0)} invocations, {s.get('records_done', 0)} records ok, "
                 f"{s.get('filtered', 0)} filtered, {s.get('to_destination', 0)} to destination"
             )
+            for problem in problems(s, now=data.get("updated")):
+                print(f"    {problem}")
     return 0
 
 

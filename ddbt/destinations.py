@@ -1,8 +1,8 @@
 """On-failure destinations of stream mappings: SQS, SNS (metadata only) and S3 (plus records).
 
-Delivery to the destination is retried a few times; if it still fails the message is logged
-and written to ``<state_dir>/undeliverable.jsonl`` (AWS drops it and emits a
-DestinationDeliveryFailures metric).
+Delivery to the destination is retried a few times; if it still fails the message is written
+to ``<state_dir>/undeliverable.jsonl`` and the observer (the runtime's report) says the
+records are lost (AWS drops them and emits a DestinationDeliveryFailures metric).
 """
 
 from __future__ import annotations
@@ -28,11 +28,13 @@ class DestinationSender:
         undeliverable: Path | None = None,
         log: Callable[[str], None] = print,
         attempts: int = 3,
+        observer: Any = None,
     ) -> None:
         self.client = client  # (service, region) -> boto3 client
         self.undeliverable = undeliverable
         self.log = log
         self.attempts = attempts
+        self.observer = observer  # destination_failed(mapping, failure, error)
 
     def __call__(self, failure: Failure) -> None:
         arn = failure.settings.destination_arn
@@ -47,7 +49,10 @@ class DestinationSender:
             except Exception as exc:  # retried, then recorded
                 error = exc
                 time.sleep(0.2 * (attempt + 1))
-        self.log(f"on-failure destination {arn} failed: {error}")
+        if self.observer is not None:
+            self.observer.destination_failed(failure.settings.uuid, failure, str(error))
+        else:
+            self.log(f"on-failure destination {arn} failed: {error}")
         if self.undeliverable is not None:
             self.undeliverable.parent.mkdir(parents=True, exist_ok=True)
             with self.undeliverable.open("a") as out:

@@ -462,12 +462,16 @@ class ShardPoller:
                     iterator = None
                     continue
                 errors += 1
-                if errors in (1, 10) or errors % 100 == 0:
+                if self.observer is not None:  # says plainly that the mapping is stalled
+                    self.observer.read_failed(self.settings.uuid, self.shard_id, str(exc))
+                elif errors in (1, 10) or errors % 100 == 0:
                     self.log(f"{self.shard_id}: GetRecords failed ({exc}); retrying")
                 iterator = None
                 self.stop_event.wait(min(5.0, self.options.poll_interval * 2 ** min(errors, 5)))
                 continue
             records = response.get("Records") or []
+            if self.observer is not None:
+                self.observer.read_ok(self.settings.uuid, self.shard_id, len(records))
             filtered = 0
             for raw in records:
                 rec = make_rec(raw, self.settings.stream_arn, self.hash_key)
@@ -556,7 +560,13 @@ class MappingPoller:
             try:
                 self._refresh()
             except Exception as exc:
-                self.log(f"mapping {self.settings.uuid[:8]}: DescribeStream failed: {exc}")
+                if self.observer is not None:
+                    self.observer.read_failed(self.settings.uuid, "stream", str(exc))
+                else:
+                    self.log(f"mapping {self.settings.uuid[:8]}: DescribeStream failed: {exc}")
+            else:
+                if self.observer is not None:
+                    self.observer.read_ok(self.settings.uuid, "stream")
             self.stop_event.wait(self.options.shard_refresh)
 
     def _refresh(self) -> None:

@@ -1,4 +1,8 @@
-"""What the runtime shows: one line per invocation and a summary per mapping."""
+"""What the runtime shows: one line per invocation, a summary per mapping, and the ways records
+can expire unseen, said plainly: a mapping that cannot read its stream (on AWS no invocation
+metric moves; the stall alarm watches PolledEventCount) and failed batches that could not be
+delivered to the on-failure destination (on AWS: DestinationDeliveryFailures, records dropped).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from typing import IO, Any
 from ddbt.engine import Attempt, Failure
 from ddbt.model import Rec
 
-__all__ = ["Report", "Stats"]
+__all__ = ["Report", "Stats", "problems"]
 
 
 @dataclass
@@ -33,6 +37,16 @@ class Stats:
     destination_messages: int = 0
     max_lag: float = 0.0
     last_activity: float = field(default_factory=time.time)
+    # The stream as Lambda's pollers see it: records read (PolledEventCount, filtered ones
+    # included) and the last successful read; per shard ("stream" for DescribeStream) that
+    # cannot be read: {"since", "attempts", "error"}.
+    polled: int = 0
+    last_read_at: float = 0.0
+    read_failing: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Failed batches the on-failure destination did not take (AWS drops their records).
+    undelivered_messages: int = 0
+    undelivered_records: int = 0
+    destination_error: str = ""
 
 
 class Report:
@@ -117,6 +131,63 @@ class Report:
             f"{dest.split(':')[-1]}"
         )
 
+    def snapshot(self, mapping: str) -> dict[str, Any]:
+        """The mapping's counters as plain data (what ``Runtime.status`` writes), copied under
+        the lock so pollers may go on counting."""
+        with self._lock:
+            s = self.stats.get(mapping)
+            if s is None:
+                return {}
+            out = dict(s.__dict__)
+            out["read_failing"] = {k: dict(v) for k, v in s.read_failing.items()}
+            return out
+
+    def read_ok(self, mapping: str, where: str, records: int | None = None) -> None:
+        """A successful call on ``where``: GetRecords on a shard (``records`` read, 0 for an
+        empty poll), or DescribeStream on the "stream" (``records`` None)."""
+        with self._lock:
+            s = self.stats[mapping]
+            if records is not None:
+                s.polled += records
+                s.last_read_at = self.clock()
+            failing = s.read_failing.pop(where, None)
+        if failing is not None:
+            self.line(
+                f"mapping {mapping[:8]}: reads {where} again after {failing['attempts']} "
+                "failed attempts"
+            )
+
+    def read_failed(self, mapping: str, where: str, error: str) -> None:
+        """A failed read of ``where``: said once when it starts, counted afterwards."""
+        with self._lock:
+            s = self.stats[mapping]
+            failing = s.read_failing.get(where)
+            first = failing is None
+            if failing is None:
+                failing = s.read_failing[where] = {"since": self.clock(), "attempts": 0}
+            failing["attempts"] += 1
+            failing["error"] = error
+        if first:
+            self.line(
+                f"mapping {mapping[:8]}: STALLED: cannot read the stream ({where}: {error}); "
+                "nothing is processed, and unread records expire 24 hours after they were "
+                "written"
+            )
+
+    def destination_failed(self, mapping: str, failure: Failure, error: str) -> None:
+        """The on-failure destination did not take a failed batch's record."""
+        with self._lock:
+            s = self.stats[mapping]
+            s.undelivered_messages += 1
+            s.undelivered_records += len(failure.records)
+            s.destination_error = error
+        self.line(
+            f"mapping {mapping[:8]}: LOST: could not deliver the failure record of "
+            f"{len(failure.records)} records to {failure.settings.destination_arn}: {error} "
+            "(AWS drops them and counts DestinationDeliveryFailures; kept here in "
+            "undeliverable.jsonl)"
+        )
+
     def summary(self) -> str:
         rows = [
             "mapping  function                 invocations ok partial err timeout done "
@@ -131,6 +202,27 @@ class Report:
                     f"{s.max_lag:6.1f}s"
                 )
         return "\n".join(rows)
+
+
+def problems(stats: dict[str, Any], now: float | None = None) -> list[str]:
+    """The ways a mapping's records can expire unseen, in plain words, from its ``Stats`` as
+    ``Runtime.status`` reports them (``stats.__dict__``); empty when there are none."""
+    out = []
+    now = time.time() if now is None else now
+    for where, failing in sorted((stats.get("read_failing") or {}).items()):
+        since = time.strftime("%H:%M:%S", time.localtime(failing["since"]))
+        out.append(
+            f"STALLED: cannot read the stream since {since} ({where}, {failing['attempts']} "
+            f"failed attempts, {now - failing['since']:.0f}s): {failing.get('error', '')}; "
+            "unread records expire 24 hours after they were written"
+        )
+    if stats.get("undelivered_messages"):
+        out.append(
+            f"LOST: {stats['undelivered_records']} records of {stats['undelivered_messages']} "
+            f"failed batches could not be delivered to the on-failure destination: "
+            f"{stats.get('destination_error', '')} (kept in undeliverable.jsonl)"
+        )
+    return out
 
 
 def _short(function_arn: str) -> str:

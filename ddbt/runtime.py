@@ -86,6 +86,7 @@ class Runtime:
             self.client,
             undeliverable=config.state_dir / "undeliverable.jsonl",
             log=self.report.line,
+            observer=self.report,
         )
         self.pollers: dict[str, MappingPoller | QueuePoller] = {}
         self.settings: dict[str, MappingSettings] = {}
@@ -257,12 +258,11 @@ class Runtime:
                 sid: {"idle": s.idle(), "caught_up_at": s.caught_up_at, "closed": s.closed}
                 for sid, s in list(poller.shards.items())
             }
-            stats = self.report.stats.get(uuid)
             mappings[uuid] = {
                 "function": self.settings[uuid].function_arn,
                 "stream": self.settings[uuid].stream_arn,
                 "shards": shards,
-                "stats": stats.__dict__ if stats else {},
+                "stats": self.report.snapshot(uuid),
             }
         return {
             "pid": os.getpid(),

@@ -4,9 +4,9 @@
     python scripts/readme.py --check    exit 1 when README.md is out of date with docs/
 
 QUICKSTART is docs/quickstart.md; HANDLERS is docs/handlers.md followed by the processor pages
-(headings demoted two levels); OPERATIONS, RELIABILITY and PERFORMANCE are their docs pages
-(demoted one level unless they start at ``##``). The MODULE and LOCAL sections are written in
-README.md itself, and TF_DOCS by scripts/tfdocs.py.
+(headings demoted two levels); OPERATIONS, RELIABILITY, PERMISSIONS and PERFORMANCE are their
+docs pages (demoted one level unless they start at ``##``). The MODULE and LOCAL sections are
+written in README.md itself, and TF_DOCS by scripts/tfdocs.py.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def assemble(readme: str) -> str:
     for name in PROCESSOR_PAGES:
         handlers += "\n" + demote((docs / f"{name}.md").read_text(), 2)
     readme = put(readme, "HANDLERS", handlers)
-    for marker in ("OPERATIONS", "RELIABILITY", "PERFORMANCE"):
+    for marker in ("OPERATIONS", "RELIABILITY", "PERMISSIONS", "PERFORMANCE"):
         text = (docs / f"{marker.lower()}.md").read_text()
         readme = put(readme, marker, text if text.lstrip().startswith("## ") else demote(text, 1))
     return readme

@@ -155,6 +155,14 @@ run "brought_bucket_and_keys" {
     error_message = "Archiver policy with keys: ${aws_iam_role_policy.archiver[0].policy}"
   }
   assert {
+    condition = { for s in jsondecode(aws_iam_role_policy.archiver[0].policy).Statement : s.Sid => s.Condition.StringEquals["kms:ViaService"] if startswith(s.Action[0], "kms:") } == {
+      DecryptSourceTableStream = "dynamodb.us-east-1.amazonaws.com"
+      DecryptDeadLetterQueues  = "sqs.us-east-1.amazonaws.com"
+      UseArchiveBucketKey      = "s3.us-east-1.amazonaws.com"
+    }
+    error_message = "The archiver's KMS statements are scoped to the service holding the data (kms:ViaService)."
+  }
+  assert {
     condition     = aws_sqs_queue.dlq["pipeline"].visibility_timeout_seconds == 720 && keys(aws_lambda_event_source_mapping.archiver) == ["pipeline"]
     error_message = "Visibility timeout follows dlq_archiver_timeout; one mapping for the one DLQ."
   }

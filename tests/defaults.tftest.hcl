@@ -105,9 +105,9 @@ run "defaults" {
       aws_lambda_event_source_mapping.this["pipeline"].tumbling_window_in_seconds == null,
       aws_lambda_event_source_mapping.this["pipeline"].enabled == true,
       length(aws_lambda_event_source_mapping.this["pipeline"].filter_criteria) == 0,
-      length(aws_lambda_event_source_mapping.this["pipeline"].metrics_config) == 0,
+      aws_lambda_event_source_mapping.this["pipeline"].metrics_config[0].metrics == toset(["EventCount"]),
     ])
-    error_message = "The mapping settings are wrong (bounded retries, bisect, ReportBatchItemFailures, TRIM_HORIZON for a new table)."
+    error_message = "The mapping settings are wrong (bounded retries, bisect, ReportBatchItemFailures, TRIM_HORIZON for a new table, EventCount metrics on)."
   }
   assert {
     condition     = aws_lambda_event_source_mapping.this["pipeline"].destination_config[0].on_failure[0].destination_arn == "arn:aws:sqs:us-east-1:123456789012:test-pipeline-dlq"
@@ -219,8 +219,8 @@ run "defaults" {
     error_message = "Alarms on IteratorAge, Errors, Throttles and DLQ depth are expected."
   }
   assert {
-    condition     = length(jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets) == 7
-    error_message = "The dashboard should have 7 widgets."
+    condition     = length(jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets) == 8
+    error_message = "The dashboard should have 8 widgets (the mappings' event counts among them)."
   }
   assert {
     condition = contains(

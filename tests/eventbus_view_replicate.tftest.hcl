@@ -135,6 +135,7 @@ run "all_processors_combined" {
       [for w in jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets : w.properties.metrics if w.properties.title == "Errors and throttles"] == [[
         ["AWS/Lambda", "Errors", "FunctionName", "test-pipeline"],
         ["AWS/Lambda", "Throttles", "FunctionName", "test-pipeline"],
+        ["AWS/Lambda", "DestinationDeliveryFailures", "FunctionName", "test-pipeline"],
       ]],
     ])
     error_message = "Dashboard: one series per rule and metric; one series (a list) per function and metric."

@@ -55,7 +55,7 @@ run "user_given_sinks" {
       WriteEtlObjects          = [["s3:PutObject"], ["arn:aws:s3:::company-lake/raw/applications/*"]]
       SendToOwnDeadLetterQueue = [["sqs:SendMessage"], ["arn:aws:sqs:us-east-1:123456789012:test-pipeline-dlq"]]
       UseCheckpointTableKey    = [["kms:Decrypt"], ["arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-0000000c4ec4"]]
-      UseEtlBucketKey          = [["kms:GenerateDataKey", "kms:Encrypt"], ["arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-00000000e7e7"]]
+      UseEtlBucketKey          = [["kms:GenerateDataKey"], ["arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-00000000e7e7"]]
       UseNotificationTopicKey  = [["kms:GenerateDataKey", "kms:Decrypt"], ["arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-0000000005a5"]]
     }
     error_message = "Policy: ${aws_iam_role_policy.this["pipeline"].policy}"
@@ -229,8 +229,8 @@ run "s3_failure_destination_brought" {
     error_message = "The brought bucket should be the destination."
   }
   assert {
-    condition     = one([for s in jsondecode(aws_iam_role_policy.this["pipeline"].policy).Statement : s.Action if s.Sid == "UseFailureBucketKey"]) == ["kms:GenerateDataKey", "kms:Encrypt"]
-    error_message = "The failure bucket key should be usable."
+    condition     = one([for s in jsondecode(aws_iam_role_policy.this["pipeline"].policy).Statement : s.Action if s.Sid == "UseFailureBucketKey"]) == ["kms:GenerateDataKey"]
+    error_message = "The failure bucket key should be usable for SSE-KMS writes (kms:GenerateDataKey only)."
   }
 }
 

@@ -34,7 +34,16 @@ import botocore.session
 __all__ = ["KINDS", "SOURCE_KINDS", "Case", "cases", "get_records_parsed", "params"]
 
 ROOT = Path(__file__).resolve().parent / "cases"
-KINDS = ("records", "windows", "destinations", "filters", "responses", "sinks", "delivery")
+KINDS = (
+    "records",
+    "windows",
+    "destinations",
+    "filters",
+    "responses",
+    "sinks",
+    "delivery",
+    "metrics",
+)
 SOURCE_KINDS = ("aws-docs", "aws-recorded", "aws-sample", "service-model")
 
 

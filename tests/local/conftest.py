@@ -142,7 +142,15 @@ class Cloud:
         item = {"pk": {"S": pk}, **{k: {"S": v} for k, v in attrs.items()}}
         self.ddb.put_item(TableName=table, Item=item)
 
-    def runtime(self, state: Path | None = None, **options: Any) -> Runtime:
+    def runtime(
+        self,
+        state: Path | None = None,
+        report: Report | None = None,
+        status_file: Path | None = None,
+        **options: Any,
+    ) -> Runtime:
+        """In-process pollers on the endpoint (``report``: where their lines go, silent by
+        default; ``status_file``: the status ``ddbt local status`` reads)."""
         opts = PollerOptions(poll_interval=0.05, shard_refresh=0.5, retry_delay=0, window_grace=0.2)
         for k, v in options.items():
             setattr(opts, k, v)
@@ -153,8 +161,9 @@ class Cloud:
                 state_dir=state or self.tmp / "state",
                 options=opts,
                 discover_interval=0.2,
+                status_file=status_file,
             ),
-            Report(out=None),
+            report or Report(out=None),
         )
         rt.start()
         self.runtimes.append(rt)

@@ -26,7 +26,7 @@ class _Raw:
 
 
 def error_response(service: str, code: str, status: int, reasons: list[str] | None = None) -> Any:
-    if service == "dynamodb":
+    if service in ("dynamodb", "dynamodb-streams"):  # both speak JSON 1.0
         doc: dict[str, Any] = {
             "__type": f"com.amazonaws.dynamodb.v20120810#{code}",
             "message": f"injected {code}",

@@ -239,14 +239,18 @@ def _check_applied(aws: dict[str, Any], out: dict[str, Any]) -> None:
     alarms = aws["cloudwatch"].describe_alarms(AlarmNamePrefix=NAME)["MetricAlarms"]
     assert sorted(a.get("MetricName") or a["AlarmName"] for a in alarms) == [
         "ApproximateNumberOfMessagesVisible",
+        "DestinationDeliveryFailures",  # the failure record could not be delivered
+        "DroppedEventCount",  # the mapping's own metrics (EventCount)
         "Errors",
         "FailedInvocations",  # the status-changes rule's deliveries to its queue
+        "FailedInvokeEventCount",
         "IteratorAge",
         "MessagesArchived",
         "MessagesNotArchived",
         *["RecordsFailed"] * 6,  # per processor of the pipeline function
         "Throttles",
         f"{NAME}-dlq-archiver-errors",  # metric math: Lambda Errors + ArchiveFailures
+        f"{NAME}-pipeline-stalled",  # metric math: PolledEventCount against the table's writes
     ]
 
     # DLQ archiver: one SQS mapping on the DLQ, whose visibility timeout suits it

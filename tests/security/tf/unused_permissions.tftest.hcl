@@ -52,12 +52,12 @@ run "only_used_permissions" {
       DecryptSourceTableStream = ["kms:Decrypt"]
       UseCheckpointTableKey    = ["kms:Decrypt"]
       UseAggregatesTableKey    = ["kms:Decrypt"]
-      UseEtlBucketKey          = ["kms:GenerateDataKey", "kms:Encrypt"]
+      UseEtlBucketKey          = ["kms:GenerateDataKey"]
       UseNotificationTopicKey  = ["kms:GenerateDataKey", "kms:Decrypt"]
       UseViewTableKey          = ["kms:Decrypt"]
       UseReplicaTableKey       = ["kms:Decrypt"]
       UseDeadLetterQueueKey    = ["kms:GenerateDataKey", "kms:Decrypt"]
-      UseFailureBucketKey      = ["kms:GenerateDataKey", "kms:Encrypt"]
+      UseFailureBucketKey      = ["kms:GenerateDataKey"]
     }
   }
 
