@@ -478,8 +478,9 @@ class PowertoolsEventBus(_Contender):
 
 class _Versioned(_Contender):
     """Conditional PutItem of items and tombstones, last writer wins by change time: the
-    same requests as ``handlers.versioned`` (``_ddbt_version``, ``_ddbt_deleted``,
-    ``_ddbt_expires``), items serialized back with boto3's ``TypeSerializer``."""
+    same requests as ``handlers.versioned`` (``_ddbt_version``, ``_ddbt_order``,
+    ``_ddbt_deleted``, ``_ddbt_expires``), items serialized back with boto3's
+    ``TypeSerializer``."""
 
     def __init__(self, ddb: Any, table: str, clock: Callable[[], float] | None = None) -> None:
         import time
@@ -491,29 +492,34 @@ class _Versioned(_Contender):
         self.serializer = TypeSerializer()
 
     @staticmethod
-    def version(ddb: Any) -> str:
-        """Change time (10 digits), length of the sequence number (2), its first 26 digits."""
+    def version(ddb: Any) -> tuple[str, str]:
+        """Change time (10 digits), length of the sequence number (2), its first 26 digits;
+        and the same with the whole sequence number (the tie-breaker)."""
         seq = str(ddb.sequence_number)
         created = int(ddb.approximate_creation_date_time or 0)
-        return f"{created:010d}{len(seq):02d}{seq[:26].ljust(26, '0')}"
+        head = f"{created:010d}{len(seq):02d}"
+        return head + seq[:26].ljust(26, "0"), head + seq
 
     def typed(self, image: dict[str, Any]) -> dict[str, Any]:
         serialize = self.serializer.serialize
         return {k: serialize(v) for k, v in image.items()}
 
-    def put(self, item: dict[str, Any], version: str) -> None:
-        item["_ddbt_version"] = {"N": version}
+    def put(self, item: dict[str, Any], version: tuple[str, str]) -> None:
+        item["_ddbt_version"] = {"N": version[0]}
+        item["_ddbt_order"] = {"S": version[1]}
         self.ddb.put_item(
             TableName=self.table,
             Item=item,
-            ConditionExpression="attribute_not_exists(#v) OR #v < :v",
-            ExpressionAttributeNames={"#v": "_ddbt_version"},
-            ExpressionAttributeValues={":v": {"N": version}},
+            ConditionExpression=(
+                "attribute_not_exists(#v) OR #v < :v "
+                "OR (#v = :v AND (attribute_not_exists(#o) OR #o < :o))"
+            ),
+            ExpressionAttributeNames={"#v": "_ddbt_version", "#o": "_ddbt_order"},
+            ExpressionAttributeValues={":v": {"N": version[0]}, ":o": {"S": version[1]}},
         )
 
-    def tombstone(self, key: dict[str, Any], version: str) -> None:
+    def tombstone(self, key: dict[str, Any], version: tuple[str, str]) -> None:
         item = dict(key)
-        item["_ddbt_version"] = {"N": version}
         item["_ddbt_deleted"] = {"BOOL": True}
         item["_ddbt_expires"] = {"N": str(int(self.clock()) + CHECKPOINT_TTL)}
         self.put(item, version)
@@ -548,7 +554,7 @@ class PowertoolsReplicate(_Versioned):
             self.tombstone(self.typed(ddb.keys), version)
             return
         item = self.typed(ddb.new_image)
-        for name in ("_ddbt_version", "_ddbt_deleted", "_ddbt_expires"):
+        for name in ("_ddbt_version", "_ddbt_order", "_ddbt_deleted", "_ddbt_expires"):
             item.pop(name, None)
         self.put(item, version)
 

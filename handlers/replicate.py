@@ -1,18 +1,20 @@
 """Replicator: every change copied into another table (another region allowed), last writer
 wins by item version or change time, deletes included.
 
-``INSERT``/``MODIFY``: the whole ``NewImage`` is written to ``REPLICA_TABLE`` with
-``_ddbt_version`` (conditional ``PutItem``, see ``handlers.versioned``); ``REMOVE``: a
+``INSERT``/``MODIFY``: the whole ``NewImage`` is written to ``REPLICA_TABLE`` with the
+change's stamp (``_ddbt_version``, ``_ddbt_order``; conditional ``PutItem``, see
+``handlers.versioned``); ``REMOVE``: a
 tombstone at the record's ``Keys`` (``_ddbt_deleted``, ``_ddbt_expires``), so a late or
 repeated older change can never bring the item back or overwrite newer data. The replica
 table needs the source table's key schema and TTL on ``_ddbt_expires``; readers of the
 replica skip items with ``_ddbt_deleted`` (``ddbt verify-replica`` does).
 
 Ordering value: ``REPLICATE_VERSION_ATTRIBUTE`` (a numeric attribute the items carry) or, by
-default, the change time with the sequence number as tie-breaker (see ``handlers.versioned``
-for the encoding and its limits). With a version attribute, a ``REMOVE`` takes the version
-of its ``OldImage``; without one (``NEW_IMAGE`` streams, or an old item without the
-attribute), the replica item is tombstoned at the version it holds (``GetItem`` first).
+default, the change time; ties are broken by the change's place in the stream (see
+``handlers.versioned`` for the encoding and its limits). With a version attribute, a
+``REMOVE`` takes the version of its ``OldImage``; without one (``NEW_IMAGE`` streams, or an
+old item without the attribute), the replica item is tombstoned at the version it holds
+(``GetItem`` first).
 
 View types: ``NEW_IMAGE`` or ``NEW_AND_OLD_IMAGES``. With ``KEYS_ONLY`` or ``OLD_IMAGE`` an
 ``INSERT``/``MODIFY`` carries no new image and cannot be replicated: POISON, with a reason
@@ -38,15 +40,14 @@ from handlers.config import ConfigError, env_int, env_optional, env_required
 from handlers.runtime import checkpoint_store, once
 from handlers.stream import EventName, RecordError, StreamRecord
 from handlers.versioned import (
-    DELETED,
-    EXPIRES,
     MAX_WORKERS,
     METADATA,
-    VERSION,
     WRITE_CONCURRENCY,
     Ordering,
+    Stamp,
     Versioned,
     apply_batch,
+    change_order,
     dynamodb_client,
     item_lane,
     region_of,
@@ -56,6 +57,7 @@ from handlers.versioned import (
 __all__ = ["ReplicateProcessor", "build", "handler", "processor"]
 
 _REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d+\Z")
+_METADATA = frozenset(METADATA)
 
 
 class ReplicateProcessor:
@@ -85,9 +87,9 @@ class ReplicateProcessor:
             old = record.raw_old_image
             version = None if old is None else self.ordering.version_in(old, "OldImage")
             if version is None:
-                writer.remove_at_current(key)
+                writer.remove_at_current(key, change_order(record))
             else:
-                writer.tombstone(key, version, or_same=True)
+                writer.tombstone(key, Stamp(version, change_order(record)))
             return
         new = record.raw_new_image
         if new is None:
@@ -97,13 +99,12 @@ class ReplicateProcessor:
                 "NEW_AND_OLD_IMAGES"
             )
         record.new_image  # noqa: B018 - decodes: MalformedValue names a bad value's path
-        version = self.ordering.of_image(record, new, "NewImage")
+        stamp = self.ordering.of_image(record, new, "NewImage")
         item = dict(to_wire(new, "NewImage"))  # shallow: the event's image stays as it was
-        if VERSION in item or DELETED in item or EXPIRES in item:
+        if not _METADATA.isdisjoint(item):
             for name in METADATA:
                 item.pop(name, None)  # a source item's own metadata is never copied
-        item[VERSION] = {"N": version}
-        writer.put(item, version)
+        writer.put(item, stamp)
 
     @retry.budgeted
     def process(self, records: Sequence[StreamRecord], batch: Batch) -> Outcome:
