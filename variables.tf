@@ -196,7 +196,7 @@ variable "stream_arn_change_acknowledged" {
 }
 
 variable "global_table" {
-  description = "Whether the table is a global table (replicas in other regions). Every region's stream then carries every region's writes, and AWS advises at most one reader per stream."
+  description = "Whether the table is a global table (replicas in other regions). Every region's stream then carries every region's writes, and AWS advises at most one reader per stream. With true, a replica_table_arn or view_table_arn with the table's name in another region (a replica of the global table) is refused at plan."
   type        = bool
   default     = false
   nullable    = false

@@ -504,9 +504,11 @@ class _Versioned(_Contender):
         serialize = self.serializer.serialize
         return {k: serialize(v) for k, v in image.items()}
 
-    def put(self, item: dict[str, Any], version: tuple[str, str]) -> None:
+    def put(self, item: dict[str, Any], version: tuple[str, str], origin: str = "") -> None:
         item["_ddbt_version"] = {"N": version[0]}
         item["_ddbt_order"] = {"S": version[1]}
+        if origin:
+            item["_ddbt_origin"] = {"S": origin}
         self.ddb.put_item(
             TableName=self.table,
             Item=item,
@@ -518,11 +520,11 @@ class _Versioned(_Contender):
             ExpressionAttributeValues={":v": {"N": version[0]}, ":o": {"S": version[1]}},
         )
 
-    def tombstone(self, key: dict[str, Any], version: tuple[str, str]) -> None:
+    def tombstone(self, key: dict[str, Any], version: tuple[str, str], origin: str = "") -> None:
         item = dict(key)
         item["_ddbt_deleted"] = {"BOOL": True}
         item["_ddbt_expires"] = {"N": str(int(self.clock()) + CHECKPOINT_TTL)}
-        self.put(item, version)
+        self.put(item, version, origin)
 
     def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         return dict(
@@ -550,13 +552,14 @@ class PowertoolsReplicate(_Versioned):
         ddb = record.dynamodb
         assert ddb is not None and record.event_name is not None
         version = self.version(ddb)
+        origin = str(record.event_source_arn).partition("/stream/")[0]  # the source table
         if record.event_name.name == "REMOVE":
-            self.tombstone(self.typed(ddb.keys), version)
+            self.tombstone(self.typed(ddb.keys), version, origin)
             return
         item = self.typed(ddb.new_image)
         for name in ("_ddbt_version", "_ddbt_order", "_ddbt_deleted", "_ddbt_expires"):
             item.pop(name, None)
-        self.put(item, version)
+        self.put(item, version, origin)
 
 
 class PowertoolsView(_Versioned):

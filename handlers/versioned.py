@@ -87,6 +87,7 @@ __all__ = [
     "MAX_WORKERS",
     "METADATA",
     "ORDER",
+    "ORIGIN",
     "TOMBSTONE_SECONDS",
     "VERSION",
     "WRITE_CONCURRENCY",
@@ -100,10 +101,13 @@ __all__ = [
     "dynamodb_client",
     "item_lane",
     "loops_back",
+    "maybe_global_replica",
     "poison_reason",
     "region_of",
     "same_key",
     "set_client",
+    "source_arn",
+    "target_arn",
     "to_wire",
 ]
 
@@ -111,7 +115,8 @@ VERSION = "_ddbt_version"
 ORDER = "_ddbt_order"
 DELETED = "_ddbt_deleted"
 EXPIRES = "_ddbt_expires"
-METADATA = (VERSION, ORDER, DELETED, EXPIRES)
+ORIGIN = "_ddbt_origin"  # the replicator's: the table where a replicated change was made
+METADATA = (VERSION, ORDER, DELETED, EXPIRES, ORIGIN)
 TOMBSTONE_SECONDS = 2 * 86_400
 _SEQ_DIGITS = 26  # 10 (seconds) + 2 (length) + 26 = 38 digits, DynamoDB's precision
 _ZEROS = ["0" * (_SEQ_DIGITS - n) for n in range(_SEQ_DIGITS)]
@@ -297,20 +302,23 @@ class Versioned:
         self._client = client
         self.ttl_seconds = ttl_seconds
         self._clock = clock
+        self._feeds: dict[str, str] = {}  # stream ARN -> why writing here feeds it ('' = no)
 
     def warm(self) -> None:
         """Make the client now, in the caller's thread: boto3 creates clients from a shared
         session, which is not safe from several threads at once (lanes then reuse it)."""
         self._client()
 
-    def put(self, item: dict[str, Any], stamp: Stamp) -> bool:
-        """Write ``item`` with ``stamp`` (``_ddbt_version``, ``_ddbt_order``; set here)
-        unless a newer or the same change is there. True when written, False when the
-        condition found it."""
+    def put(self, item: dict[str, Any], stamp: Stamp, origin: str = "") -> bool:
+        """Write ``item`` with ``stamp`` (``_ddbt_version``, ``_ddbt_order``; set here) and,
+        when given, ``origin`` (``_ddbt_origin``), unless a newer or the same change is
+        there. True when written, False when the condition found it."""
         from botocore.exceptions import ClientError
 
         item[VERSION] = {"N": stamp.version}
         item[ORDER] = {"S": stamp.order}
+        if origin:
+            item[ORIGIN] = {"S": origin}
         try:
             self._client().put_item(
                 TableName=self.table,
@@ -325,12 +333,41 @@ class Versioned:
             raise
         return True
 
-    def tombstone(self, key: Mapping[str, Any], stamp: Stamp) -> bool:
+    def tombstone(self, key: Mapping[str, Any], stamp: Stamp, origin: str = "") -> bool:
         """Replace the item at ``key`` by a tombstone of ``stamp`` unless newer data is there."""
         item = dict(key)
         item[DELETED] = _TRUE
         item[EXPIRES] = {"N": str(int(self._clock()) + self.ttl_seconds)}
-        return self.put(item, stamp)
+        return self.put(item, stamp, origin)
+
+    def feeds(self, stream_arn: str) -> str:
+        """Why writing here would feed the stream ``stream_arn`` ('' when it would not):
+        this table is the stream's own table, or another region's replica of it in a global
+        table (``DescribeTable``, asked once per stream and only when the names match).
+        Raises botocore's errors when ``DescribeTable`` fails (nothing is cached then)."""
+        found = self._feeds.get(stream_arn)
+        if found is not None:
+            return found
+        found = loops_back(stream_arn, self.table, self.region)
+        source_region = "" if found else maybe_global_replica(stream_arn, self.table, self.region)
+        if source_region:
+            described = self._client().describe_table(TableName=self.table)["Table"]
+            source = source_arn(stream_arn)
+            if any(
+                r.get("ReplicaArn") == source
+                or (not r.get("ReplicaArn") and r.get("RegionName") == source_region)
+                for r in described.get("Replicas") or ()
+            ):
+                name = source_arn(stream_arn).rsplit("/", 1)[-1]
+                found = (
+                    f"the target table {self.table!r} is a replica of the stream's own global "
+                    f"table ({name} in {source_region} replicates to it): the global table "
+                    "already copies every write to it, and each write made there would be "
+                    "replicated back into the source and come back on its stream; do not "
+                    "replicate or project into a replica of the source's global table"
+                )
+        self._feeds[stream_arn] = found
+        return found
 
     def remove_at_current(self, key: Mapping[str, Any], order: str) -> bool:
         """A REMOVE whose version is unknown (version-attribute mode without an old image),
@@ -395,10 +432,20 @@ def apply_batch(
     "replica") in the reason of a write error."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    loop = loops_back(batch.stream_arn, writer.table, writer.region)
+    writer.warm()
+    try:
+        loop = writer.feeds(batch.stream_arn)
+    except (ClientError, BotoCoreError) as error:
+        code = aws.error_code(error) or type(error).__name__
+        return Outcome(
+            0,
+            Failure.TRANSIENT,
+            f"{setting}: DescribeTable {writer.table} failed ({code}): cannot tell whether "
+            f"it is a replica of the stream's own global table (the function needs "
+            f"dynamodb:DescribeTable on it): {error}",
+        )
     if loop:
         return Outcome(0, Failure.POISON, f"{setting}: {loop}")
-    writer.warm()
     budget = batch.budget
 
     def step(_position: int, record: StreamRecord) -> None:
@@ -468,25 +515,60 @@ def _home_region() -> str:
     return os.environ.get("AWS_REGION", "") or os.environ.get("AWS_DEFAULT_REGION", "")
 
 
+def source_arn(stream_arn: str) -> str:
+    """The ARN of the table whose stream ``stream_arn`` is ('' when it is not an ARN)."""
+    if not stream_arn.startswith("arn:") or "/stream/" not in stream_arn:
+        return ""
+    return stream_arn.partition("/stream/")[0]
+
+
+def target_arn(stream_arn: str, table: str, region: str) -> str:
+    """The ARN of the table a processor writes: ``table`` (a name or ARN) in ``region`` ('' =
+    the ARN's, else the function's), in the stream's account and partition when ``table`` is
+    a name. '' when the stream ARN is not an ARN."""
+    parts = stream_arn.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn":
+        return ""
+    if table.startswith("arn:"):
+        arn = table.split(":", 5)
+        if len(arn) != 6:
+            return table
+        return f"arn:{arn[1]}:dynamodb:{region or arn[3]}:{arn[4]}:{arn[5]}"
+    where = region or _home_region() or parts[3]
+    return f"arn:{parts[1]}:dynamodb:{where}:{parts[4]}:table/{table}"
+
+
+def _name_and_region(arn: str) -> tuple[str, str, str]:
+    parts = arn.split(":", 5)
+    return parts[5].removeprefix("table/"), parts[3], parts[4]
+
+
 def loops_back(stream_arn: str, table: str, region: str) -> str:
     """Why writing to ``table`` (in ``region``, '' = the function's) would feed the stream
     the records come from ('' when it would not): every write there is a new change of the
     source, which would be applied again with a newer change time, forever."""
-    if not stream_arn.startswith("arn:"):
+    source = source_arn(stream_arn)
+    if not source or source != target_arn(stream_arn, table, region):
         return ""
-    parts = stream_arn.split(":", 5)
-    source_region = parts[3] if len(parts) == 6 else ""
-    source = parts[5].removeprefix("table/").split("/", 1)[0] if len(parts) == 6 else ""
-    target = table.rsplit(":", 1)[-1].removeprefix("table/") if table.startswith("arn:") else table
-    target_region = region or region_of(table) or _home_region() or source_region
-    table_parts = table.split(":", 5)
-    other_account = len(table_parts) == 6 and table_parts[4] != parts[4]
-    if source and target == source and target_region == source_region and not other_account:
-        return (
-            f"the target table {table!r} is the stream's own table ({source} in "
-            f"{source_region}): every write would come back as a change, forever"
-        )
-    return ""
+    name, source_region, _ = _name_and_region(source)
+    return (
+        f"the target table {table!r} is the stream's own table ({name} in "
+        f"{source_region}): every write would come back as a change, forever"
+    )
+
+
+def maybe_global_replica(stream_arn: str, table: str, region: str) -> str:
+    """The source table's region when ``table`` could be another region's replica of it in a
+    global table (same name, another region: all replicas of a global table share its name;
+    any account, as multi-account global tables exist), else ''. Whether it is one only
+    ``DescribeTable`` can tell."""
+    source = source_arn(stream_arn)
+    target = target_arn(stream_arn, table, region)
+    if not source or not target.startswith("arn:"):
+        return ""
+    name, source_region, _ = _name_and_region(source)
+    other, target_region, _ = _name_and_region(target)
+    return source_region if name == other and source_region != target_region else ""
 
 
 def set_client(region: str, client: Any) -> None:

@@ -70,6 +70,7 @@ def test_every_attribute_type_is_copied_exactly_to_another_region(west: Any) -> 
     (item,) = scan(west, REPLICA)
     version = item.pop("_ddbt_version")
     order = item.pop("_ddbt_order")
+    assert item.pop("_ddbt_origin") == f.STREAM_ARN.partition("/stream/")[0]
     assert item == {"application_id": "a1", **image}
     assert version > Decimal(T0) * 10**28
     assert order.startswith(f"{T0}28")  # the change time, then the sequence number's length

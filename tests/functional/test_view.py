@@ -76,13 +76,8 @@ def live(ddb: Any, table: str, keys: tuple[str, ...]) -> dict[tuple[Any, ...], d
     out = {}
     for item in scan(ddb, table):
         if item.get("_ddbt_deleted"):
-            assert set(item) == {
-                *keys,
-                "_ddbt_version",
-                "_ddbt_order",
-                "_ddbt_deleted",
-                "_ddbt_expires",
-            }
+            stamp = {"_ddbt_version", "_ddbt_order", "_ddbt_deleted", "_ddbt_expires"}
+            assert set(item) - {"_ddbt_origin"} == {*keys, *stamp}  # origin: the replicator's
             continue
         assert "_ddbt_version" in item and "_ddbt_order" in item and "_ddbt_expires" not in item
         out[tuple(item[k] for k in keys)] = {

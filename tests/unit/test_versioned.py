@@ -17,8 +17,10 @@ from handlers.versioned import (
     change_version,
     classify,
     loops_back,
+    maybe_global_replica,
     region_of,
     same_key,
+    target_arn,
     to_wire,
 )
 from tests import factories as f
@@ -182,3 +184,20 @@ def test_a_version_attribute_of_the_wrong_type_is_named_without_its_value() -> N
         "NewImage.version (named by VIEW_VERSION_ATTRIBUTE) must be a number (N), "
         "got a value with 1 type tag ('S')"
     )
+
+
+def test_targets_named_like_the_source_in_another_region_may_be_its_global_replicas(
+    monkeypatch: Any,
+) -> None:
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    arn = f.STREAM_ARN  # table "applications" in us-east-1, account 123456789012
+    west = "arn:aws:dynamodb:us-west-2:123456789012:table/applications"
+    assert target_arn(arn, "applications", "us-west-2") == west
+    assert target_arn(arn, west, "") == west
+    assert maybe_global_replica(arn, "applications", "us-west-2") == "us-east-1"
+    assert maybe_global_replica(arn, west, "") == "us-east-1"
+    other_account = "arn:aws:dynamodb:eu-west-1:210987654321:table/applications"
+    assert maybe_global_replica(arn, other_account, "") == "us-east-1"  # multi-account
+    assert maybe_global_replica(arn, "applications", "") == ""  # the same table: loops_back
+    assert maybe_global_replica(arn, "applications-copy", "us-west-2") == ""
+    assert maybe_global_replica("not-an-arn", "applications", "us-west-2") == ""
