@@ -69,7 +69,7 @@ from binascii import a2b_base64
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from handlers import aws, retry
+from handlers import aws, errors, retry
 from handlers.batch import Batch, Failure, Outcome
 from handlers.lanes import MAX_WORKERS, run_lanes
 from handlers.stream import (
@@ -127,7 +127,6 @@ _NEWER = (
 )
 _TRUE = {"BOOL": True}
 _PLAIN_TAGS = frozenset({"S", "N", "BOOL", "NULL", "SS", "NS"})
-_POISON_CODES = frozenset({"ValidationException", "SerializationException"})
 # Lanes of conditional writes in flight at once (handlers.lanes); VIEW_WRITE_CONCURRENCY and
 # REPLICATE_WRITE_CONCURRENCY set it from 1 (one write at a time) to MAX_WORKERS.
 WRITE_CONCURRENCY = 8
@@ -470,16 +469,16 @@ def apply_batch(
 
 
 def classify(exc: BaseException, action: str) -> tuple[Failure, str]:
-    """A write error as a failure kind and reason: the item's own fault (DynamoDB's
-    ValidationException, botocore's parameter validation) is POISON, anything else
-    (throttling and 5xx after ``handlers.retry``'s retries, connection errors, missing
-    table or permission) TRANSIENT."""
+    """A write error as a failure kind and reason, by DynamoDB's error code
+    (``handlers.errors``): the item's own fault (``ValidationException``, botocore's parameter
+    validation) is POISON, anything else (throttling and 5xx after ``handlers.retry``'s
+    retries, connection errors, missing table or permission) TRANSIENT."""
     from botocore.exceptions import ParamValidationError
 
     if isinstance(exc, ParamValidationError):
         return Failure.POISON, f"{action}: the item is not valid for DynamoDB ({exc})"
     code = aws.error_code(exc)
-    if code in _POISON_CODES:
+    if code and errors.verdict("dynamodb", code) is errors.Verdict.POISON:
         return Failure.POISON, f"{action} rejected the item ({code}): {exc}"
     return Failure.TRANSIENT, f"{action} failed ({code or type(exc).__name__}): {exc}"
 

@@ -16,10 +16,11 @@ run "all_processors_combined" {
   command = plan
 
   variables {
-    create_eventbus = true
-    eventbus_source = "hr.applications"
-    eventbus_events = ["MODIFY", "REMOVE"]
-    eventbus_redact = ["email", "phone"]
+    create_eventbus  = true
+    eventbus_source  = "hr.applications"
+    eventbus_events  = ["MODIFY", "REMOVE"]
+    eventbus_redact  = ["email", "phone"]
+    eventbus_numbers = "string"
     eventbus_rules = {
       status = {
         event_pattern = "{\"detail-type\":[\"DynamoDB MODIFY\"]}"
@@ -57,6 +58,7 @@ run "all_processors_combined" {
       EVENTBUS_EVENTS             = "MODIFY,REMOVE"
       EVENTBUS_SOURCE             = "hr.applications"
       EVENTBUS_REDACT             = "email,phone"
+      EVENTBUS_NUMBERS            = "string"
       VIEW_TABLE                  = "test-view"
       VIEW_PARTITION_KEY          = "candidate_id"
       VIEW_SORT_KEY               = "pk"
@@ -392,6 +394,7 @@ run "invalid_inputs" {
     eventbus_bus_arn               = "arn:aws:sns:us-east-1:123456789012:not-a-bus"
     eventbus_events                = ["UPDATE"]
     eventbus_redact                = ["a,b"]
+    eventbus_numbers               = "strings"
     eventbus_source                = "aws.dynamodb"
     eventbus_rules                 = { "bad name" = { event_pattern = "{}" } }
     view_table_arn                 = "test-view"
@@ -416,6 +419,7 @@ run "invalid_inputs" {
     var.eventbus_bus_arn,
     var.eventbus_events,
     var.eventbus_redact,
+    var.eventbus_numbers,
     var.eventbus_source,
     var.eventbus_rules,
     var.view_table_arn,

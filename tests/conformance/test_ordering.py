@@ -87,3 +87,17 @@ def test_view_and_replica_end_as_the_stream_does(
         live = _live(TARGET, key)
         assert list(live.values()) == ([] if expected is None else [expected]), label
         ddb.delete_table(TableName=TARGET)
+
+
+LENGTHS = [c for c in cases("records") if "sequence_number_digits" in c.get("expect", {})]
+
+
+@pytest.mark.parametrize("case", LENGTHS, ids=[c.name for c in LENGTHS])
+def test_sequence_number_lengths_are_the_service_models(case: Case) -> None:
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("dynamodbstreams")
+    shape = model.shape_for("SequenceNumber").metadata
+    assert [shape["min"], shape["max"]] == case["expect"]["sequence_number_digits"]
+    lengths = {len(r["dynamodb"]["SequenceNumber"]) for r in case["lambda_records"]}
+    assert lengths == set(case["expect"]["sequence_number_digits"])
