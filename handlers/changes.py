@@ -174,17 +174,26 @@ class ChangeJson:
 def publish_batched(
     records: Sequence[StreamRecord],
     build: Callable[[StreamRecord], tuple[E, int] | None],
-    send: Callable[[list[tuple[int, E]]], Outcome | None],
+    call: Callable[[list[E]], Sequence[object]],
     *,
+    service: str,
+    operation: str,
+    rejected: str,
+    budget: Budget,
     max_entries: int,
     max_bytes: int,
 ) -> Outcome:
     """Both publishers' batch: ``build`` each checked record's entry and size (None: the
-    change does not qualify, done without one), ``send`` them in calls of at most
-    ``max_entries`` entries and ``max_bytes`` bytes (each ``(position, entry)``; it returns
-    the failure at the lowest unaccepted entry, or None). A record that cannot be built is
-    POISON at its position, after what came before it was sent; the first failed call ends
-    the batch."""
+    change does not qualify, done without one), send them with ``call`` in calls of at most
+    ``max_entries`` entries and ``max_bytes`` bytes (``send_entries``: retryable entries are
+    sent again). A record that cannot be built is POISON at its position, after what came
+    before it was sent; the first call that fails for good ends the batch."""
+
+    def send(pending: list[tuple[int, E]]) -> Outcome | None:
+        return send_entries(
+            pending, call, service=service, operation=operation, rejected=rejected, budget=budget
+        )
+
     pending: list[tuple[int, E]] = []
     pending_bytes = 0
     for position, record in enumerate(records):

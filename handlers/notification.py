@@ -67,7 +67,7 @@ from typing import Any
 
 from handlers import aws, retry
 from handlers.batch import Batch, Outcome, run_batch
-from handlers.changes import MISSING, ChangeJson, publish_batched, send_entries, utf8_len
+from handlers.changes import MISSING, ChangeJson, publish_batched, utf8_len
 from handlers.config import ConfigError, env_list, env_required
 from handlers.runtime import checkpoint_store, once
 from handlers.stream import EventName, RecordError, StreamRecord, to_json
@@ -211,24 +211,13 @@ class NotificationProcessor:
         return publish_batched(
             records,
             self.message,
-            lambda pending: self._send(pending, batch),
-            max_entries=MAX_BATCH_ENTRIES,
-            max_bytes=MAX_MESSAGE_BYTES,
-        )
-
-    def _send(self, pending: list[tuple[int, Entry]], batch: Batch) -> Outcome | None:
-        """Publish ``pending`` (``changes.send_entries``: failed entries are sent again, alone,
-        while their code is retryable and the budget allows); the failure at the lowest
-        unpublished entry, or None when every entry was accepted."""
-        if not pending:
-            return None
-        return send_entries(
-            pending,
             self._publish_batch,
             service="sns",
             operation="PublishBatch",
             rejected="SNS rejected the message",
             budget=batch.budget,
+            max_entries=MAX_BATCH_ENTRIES,
+            max_bytes=MAX_MESSAGE_BYTES,
         )
 
     def _publish_batch(self, entries: list[Entry]) -> list[object]:
