@@ -5,11 +5,20 @@
 
 locals {
   # What handlers/view.py and handlers/replicate.py call on their tables: conditional PutItem
-  # (items and tombstones alike), and GetItem only in version-attribute mode (a REMOVE whose
-  # version is unknown tombstones the item at the version it holds). tests/security/test_iam.py
-  # records the calls against moto.
-  view_table_actions    = concat(["dynamodb:PutItem"], var.view_version_attribute != null ? ["dynamodb:GetItem"] : [])
-  replica_table_actions = concat(["dynamodb:PutItem"], var.replicate_version_attribute != null ? ["dynamodb:GetItem"] : [])
+  # (items and tombstones alike), GetItem only in version-attribute mode (a REMOVE whose
+  # version is unknown tombstones the item at the version it holds), and DescribeTable only on
+  # a table named like the source in another region (is it a replica of the source's global
+  # table? main.tf same_name_elsewhere). tests/security/test_iam.py records the calls.
+  view_table_actions = concat(
+    ["dynamodb:PutItem"],
+    var.view_version_attribute != null ? ["dynamodb:GetItem"] : [],
+    local.same_name_elsewhere.view ? ["dynamodb:DescribeTable"] : [],
+  )
+  replica_table_actions = concat(
+    ["dynamodb:PutItem"],
+    var.replicate_version_attribute != null ? ["dynamodb:GetItem"] : [],
+    local.same_name_elsewhere.replicate ? ["dynamodb:DescribeTable"] : [],
+  )
 
   # Customer managed keys each function uses: the statement id, the key, the actions, the
   # input that names the key and the service that calls KMS for the function (the statement is

@@ -40,6 +40,9 @@ locals {
     contains(f.processors, "eventbus") && length(var.eventbus_redact) > 0 ? {
       EVENTBUS_REDACT = join(",", var.eventbus_redact)
     } : {},
+    contains(f.processors, "eventbus") && var.eventbus_numbers != "number" ? {
+      EVENTBUS_NUMBERS = var.eventbus_numbers
+    } : {},
     contains(f.processors, "view") ? {
       VIEW_TABLE             = local.view_table_name
       VIEW_PARTITION_KEY     = var.view_partition_key

@@ -203,6 +203,19 @@ locals {
 
   # The source table's name as the ETL writes it (table=<name>/ in every key).
   source_table_name = var.create_table ? local.table_name : local.attached_table_name
+
+  # A view or replica table with the source table's name in another region may be that
+  # region's replica of the source's global table (all replicas share the name; multi-account
+  # global tables exist): every write there would be replicated back into the source and come
+  # back on its stream. The handlers then ask DescribeTable once per cold start and refuse a
+  # replica (handlers/versioned.py); with global_table = true the plan refuses it (check_sinks).
+  source_region = var.create_table ? local.region : (var.stream_arn == null ? null : split(":", var.stream_arn)[3])
+  same_name_elsewhere = { for k, arn in {
+    view      = local.run.view && !var.view_create_table ? var.view_table_arn : null
+    replicate = local.replica_table_arn
+    } : k => arn == null || local.source_table_name == null ? false : (
+    split(":", arn)[3] != local.source_region && element(split("/", arn), 1) == local.source_table_name
+  ) }
 }
 
 ################################################################################
@@ -397,6 +410,16 @@ resource "terraform_data" "check_sinks" {
     precondition {
       condition     = !local.run.replicate || var.replica_table_arn != local.table_arn
       error_message = "replica_table_arn is the source table: every copy would come back on its own stream."
+    }
+
+    precondition {
+      condition     = !var.global_table || !local.same_name_elsewhere.replicate
+      error_message = "replica_table_arn names ${coalesce(local.replica_table_name, "-")} in another region: with global_table = true that is a replica of the source's own global table, which already receives every write; replicating into it would write every change back into the source and loop. Use the global table's replica, or replicate into a table of another name (docs: Replicator, Global tables)."
+    }
+
+    precondition {
+      condition     = !var.global_table || !local.same_name_elsewhere.view
+      error_message = "view_table_arn names the source table in another region: with global_table = true that is a replica of the source's own global table; the view's writes would be replicated back into the source. Use a view table of another name."
     }
 
     precondition {

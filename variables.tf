@@ -196,7 +196,7 @@ variable "stream_arn_change_acknowledged" {
 }
 
 variable "global_table" {
-  description = "Whether the table is a global table (replicas in other regions). Every region's stream then carries every region's writes, and AWS advises at most one reader per stream."
+  description = "Whether the table is a global table (replicas in other regions). Every region's stream then carries every region's writes, and AWS advises at most one reader per stream. With true, a replica_table_arn or view_table_arn with the table's name in another region (a replica of the global table) is refused at plan."
   type        = bool
   default     = false
   nullable    = false
@@ -393,7 +393,7 @@ variable "environment_variables" {
     condition = length(setintersection(keys(var.environment_variables), [
       "CHECKPOINT_TABLE", "PROCESSORS", "ETL_BUCKET", "ETL_PREFIX", "NOTIFY_TOPIC_ARN", "NOTIFY_EVENTS",
       "NOTIFY_ATTRIBUTES", "NOTIFY_REDACT", "AGGREGATES_TABLE", "ANALYTICS_GROUP_BY", "METRICS_NAMESPACE", "LOG_LEVEL",
-      "EVENTBUS_NAME", "EVENTBUS_SOURCE", "EVENTBUS_EVENTS", "EVENTBUS_REDACT", "VIEW_TABLE", "VIEW_PARTITION_KEY",
+      "EVENTBUS_NAME", "EVENTBUS_SOURCE", "EVENTBUS_EVENTS", "EVENTBUS_REDACT", "EVENTBUS_NUMBERS", "VIEW_TABLE", "VIEW_PARTITION_KEY",
       "VIEW_SORT_KEY", "VIEW_ATTRIBUTES", "VIEW_VERSION_ATTRIBUTE", "VIEW_WRITE_CONCURRENCY", "REPLICA_TABLE", "REPLICA_REGION", "REPLICATE_VERSION_ATTRIBUTE", "REPLICATE_WRITE_CONCURRENCY",
     ])) == 0
     error_message = "environment_variables must not set the handlers' contract variables (CHECKPOINT_TABLE, PROCESSORS, ETL_BUCKET, ETL_PREFIX, NOTIFY_*, AGGREGATES_TABLE, ANALYTICS_GROUP_BY, EVENTBUS_*, VIEW_*, REPLICA_*, REPLICATE_*, METRICS_NAMESPACE, LOG_LEVEL); use the module's own inputs."
@@ -1052,6 +1052,18 @@ variable "eventbus_redact" {
   validation {
     condition     = alltrue([for a in var.eventbus_redact : length(a) > 0 && !strcontains(a, ",")]) && length(distinct(var.eventbus_redact)) == length(var.eventbus_redact)
     error_message = "eventbus_redact must be distinct, non-empty attribute names without commas."
+  }
+}
+
+variable "eventbus_numbers" {
+  description = "How numbers appear in events on the bus (EVENTBUS_NUMBERS). \"number\": exact JSON numbers, except whole numbers outside int64 (PutEvents rejects them as JSON integers), written {\"$number\": \"<exact digits>\"}. \"string\": every number as a JSON string of its exact digits (one JSON type per attribute)."
+  type        = string
+  default     = "number"
+  nullable    = false
+
+  validation {
+    condition     = contains(["number", "string"], var.eventbus_numbers)
+    error_message = "eventbus_numbers must be \"number\" or \"string\"."
   }
 }
 

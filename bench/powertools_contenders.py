@@ -50,6 +50,7 @@ __all__ = [
 
 NAMES = ("etl", "notification", "analytics", "eventbus", "view", "replicate")
 MAX_MESSAGE_BYTES = 256 * 1024
+MAX_EVENT_BYTES = 256 * 1024 - 1  # PutEvents: "less than 256KB"
 CHECKPOINT_TTL = 2 * 24 * 3600
 
 
@@ -76,13 +77,32 @@ def dumps(value: Any) -> str:
     raise TypeError(f"cannot encode {kind.__name__}")
 
 
-def _chunks(entries: list[tuple[dict[str, Any], int]]) -> list[list[dict[str, Any]]]:
-    """Entries in calls of at most 10 entries and MAX_MESSAGE_BYTES (PublishBatch, PutEvents)."""
+def _on_the_bus(value: Any) -> Any:
+    """A decoded value as EventBridge takes it: whole numbers outside int64 (PutEvents' limit
+    for a JSON integer) as ``{"$number": "<digits>"}``, as ``handlers.eventbus`` writes them."""
+    kind = type(value)
+    if kind is Decimal:
+        whole = value == value.to_integral_value()
+        return {"$number": str(value)} if whole and not -(2**63) <= value < 2**63 else value
+    if kind is dict:
+        return {k: _on_the_bus(v) for k, v in value.items()}
+    if kind is list:
+        return [_on_the_bus(v) for v in value]
+    if kind is set and value and type(next(iter(value))) is Decimal:
+        return [_on_the_bus(v) for v in sorted(value)]
+    return value
+
+
+def _chunks(
+    entries: list[tuple[dict[str, Any], int]], limit: int = MAX_MESSAGE_BYTES
+) -> list[list[dict[str, Any]]]:
+    """Entries in calls of at most 10 entries and ``limit`` bytes (PublishBatch: 256 KiB;
+    PutEvents: less than 256 KB)."""
     chunks: list[list[dict[str, Any]]] = []
     chunk: list[dict[str, Any]] = []
     chunk_bytes = 0
     for entry, size in entries:
-        if len(chunk) == 10 or chunk_bytes + size > MAX_MESSAGE_BYTES:
+        if len(chunk) == 10 or chunk_bytes + size > limit:
             chunks.append(chunk)
             chunk, chunk_bytes = [], 0
         chunk.append(entry)
@@ -430,14 +450,14 @@ class PowertoolsEventBus(_Contender):
             {
                 "eventName": name,
                 "table": table,
-                "keys": ddb.keys,
+                "keys": _on_the_bus(ddb.keys),
                 "eventID": record.event_id,
                 "sequenceNumber": ddb.sequence_number,
                 "approximateCreationDateTime": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "ttlExpired": _ttl_expired(record),
-                "changedAttributes": changes,
-                "newImage": new,
-                "oldImage": old,
+                "changedAttributes": _on_the_bus(changes),
+                "newImage": _on_the_bus(new),
+                "oldImage": _on_the_bus(old),
                 "imagesOmitted": False,
             }
         )
@@ -446,7 +466,7 @@ class PowertoolsEventBus(_Contender):
         table_arn = str(record.event_source_arn).split("/stream/", 1)[0]
         # As EventBridge counts an entry: Time 14 bytes, then the UTF-8 text of the rest.
         size = 14 + len(source) + len(detail_type) + len(detail.encode()) + len(table_arn)
-        if size > MAX_MESSAGE_BYTES:
+        if size > MAX_EVENT_BYTES:
             raise ValueError("event too large")  # not reached by the workload
         entry = {
             "Time": created,
@@ -466,7 +486,7 @@ class PowertoolsEventBus(_Contender):
             processor=self.processor,
             context=context,
         )
-        for chunk in _chunks(self.entries):
+        for chunk in _chunks(self.entries, MAX_EVENT_BYTES):
             self._put(chunk)
         return dict(response)
 
@@ -478,8 +498,9 @@ class PowertoolsEventBus(_Contender):
 
 class _Versioned(_Contender):
     """Conditional PutItem of items and tombstones, last writer wins by change time: the
-    same requests as ``handlers.versioned`` (``_ddbt_version``, ``_ddbt_deleted``,
-    ``_ddbt_expires``), items serialized back with boto3's ``TypeSerializer``."""
+    same requests as ``handlers.versioned`` (``_ddbt_version``, ``_ddbt_order``,
+    ``_ddbt_deleted``, ``_ddbt_expires``), items serialized back with boto3's
+    ``TypeSerializer``."""
 
     def __init__(self, ddb: Any, table: str, clock: Callable[[], float] | None = None) -> None:
         import time
@@ -491,32 +512,39 @@ class _Versioned(_Contender):
         self.serializer = TypeSerializer()
 
     @staticmethod
-    def version(ddb: Any) -> str:
-        """Change time (10 digits), length of the sequence number (2), its first 26 digits."""
+    def version(ddb: Any) -> tuple[str, str]:
+        """Change time (10 digits), length of the sequence number (2), its first 26 digits;
+        and the same with the whole sequence number (the tie-breaker)."""
         seq = str(ddb.sequence_number)
         created = int(ddb.approximate_creation_date_time or 0)
-        return f"{created:010d}{len(seq):02d}{seq[:26].ljust(26, '0')}"
+        head = f"{created:010d}{len(seq):02d}"
+        return head + seq[:26].ljust(26, "0"), head + seq
 
     def typed(self, image: dict[str, Any]) -> dict[str, Any]:
         serialize = self.serializer.serialize
         return {k: serialize(v) for k, v in image.items()}
 
-    def put(self, item: dict[str, Any], version: str) -> None:
-        item["_ddbt_version"] = {"N": version}
+    def put(self, item: dict[str, Any], version: tuple[str, str], origin: str = "") -> None:
+        item["_ddbt_version"] = {"N": version[0]}
+        item["_ddbt_order"] = {"S": version[1]}
+        if origin:
+            item["_ddbt_origin"] = {"S": origin}
         self.ddb.put_item(
             TableName=self.table,
             Item=item,
-            ConditionExpression="attribute_not_exists(#v) OR #v < :v",
-            ExpressionAttributeNames={"#v": "_ddbt_version"},
-            ExpressionAttributeValues={":v": {"N": version}},
+            ConditionExpression=(
+                "attribute_not_exists(#v) OR #v < :v "
+                "OR (#v = :v AND (attribute_not_exists(#o) OR #o < :o))"
+            ),
+            ExpressionAttributeNames={"#v": "_ddbt_version", "#o": "_ddbt_order"},
+            ExpressionAttributeValues={":v": {"N": version[0]}, ":o": {"S": version[1]}},
         )
 
-    def tombstone(self, key: dict[str, Any], version: str) -> None:
+    def tombstone(self, key: dict[str, Any], version: tuple[str, str], origin: str = "") -> None:
         item = dict(key)
-        item["_ddbt_version"] = {"N": version}
         item["_ddbt_deleted"] = {"BOOL": True}
         item["_ddbt_expires"] = {"N": str(int(self.clock()) + CHECKPOINT_TTL)}
-        self.put(item, version)
+        self.put(item, version, origin)
 
     def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         return dict(
@@ -544,13 +572,14 @@ class PowertoolsReplicate(_Versioned):
         ddb = record.dynamodb
         assert ddb is not None and record.event_name is not None
         version = self.version(ddb)
+        origin = str(record.event_source_arn).partition("/stream/")[0]  # the source table
         if record.event_name.name == "REMOVE":
-            self.tombstone(self.typed(ddb.keys), version)
+            self.tombstone(self.typed(ddb.keys), version, origin)
             return
         item = self.typed(ddb.new_image)
-        for name in ("_ddbt_version", "_ddbt_deleted", "_ddbt_expires"):
+        for name in ("_ddbt_version", "_ddbt_order", "_ddbt_deleted", "_ddbt_expires"):
             item.pop(name, None)
-        self.put(item, version)
+        self.put(item, version, origin)
 
 
 class PowertoolsView(_Versioned):

@@ -10,13 +10,16 @@ as sorted lists (``stream.to_json``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from json.encoder import encode_basestring as _quote
 from typing import Any, TypeVar
 
-from handlers.batch import Failure, Outcome
+from handlers import aws, errors, retry
+from handlers.batch import Budget, Failure, Outcome
 from handlers.stream import (
     MalformedValue,
+    NumberJson,
     RecordError,
     StreamRecord,
     deserialize,
@@ -24,23 +27,41 @@ from handlers.stream import (
     to_json,
 )
 
-__all__ = ["OMITTED", "REDACTED", "ChangeJson", "publish_batched", "same", "utf8_len"]
+__all__ = [
+    "MISSING",
+    "OMITTED",
+    "REDACTED",
+    "ChangeJson",
+    "EntryResult",
+    "publish_batched",
+    "same",
+    "send_entries",
+    "utf8_len",
+]
 
 E = TypeVar("E")
 
 REDACTED = '{"redacted":true}'
 OMITTED = '{"omitted":true}'
 _ABSENT: Any = object()
+MISSING: Any = object()  # a call's answer has no result for the entry
+
+# A call's answer for one entry, in request order: None when the entry was accepted, else
+# (error code, message); MISSING when the answer says nothing about it.
+EntryResult = tuple[str, str] | None
 
 
 class ChangeJson:
-    """JSON text of keys, images and changed attributes, with ``redact`` left out."""
+    """JSON text of keys, images and changed attributes, with ``redact`` left out; ``number``
+    writes each ``N`` value (default: the exact JSON number; the event bus passes its own,
+    ``handlers.eventbus``)."""
 
-    __slots__ = ("_tables", "redact")
+    __slots__ = ("_number", "_tables", "redact")
 
-    def __init__(self, redact: Iterable[str] = ()) -> None:
+    def __init__(self, redact: Iterable[str] = (), number: NumberJson | None = None) -> None:
         self.redact = frozenset(redact)
         self._tables: dict[str, str] = {}
+        self._number: Any = number
 
     def table_json(self, table: str) -> str:
         """The table name as a JSON string (cached: a function sees few tables)."""
@@ -73,7 +94,15 @@ class ChangeJson:
         """A typed attribute map as a JSON object, redacted attributes left out."""
         if self.redact and not self.redact.isdisjoint(raw):
             raw = {k: v for k, v in raw.items() if k not in self.redact}
-        return image_to_json(raw, path)
+        if self._number is None:
+            return image_to_json(raw, path)
+        return image_to_json(raw, path, self._number)
+
+    def value_json(self, av: Any, path: str) -> str:
+        """One typed value as JSON text, numbers as ``image_json`` writes them."""
+        if self._number is None:
+            return to_json(av, path)
+        return to_json(av, path, self._number)
 
     @staticmethod
     def differs(old: Mapping[str, Any], new: Mapping[str, Any], name: str) -> bool:
@@ -117,15 +146,15 @@ class ChangeJson:
             if a in self.redact:
                 value = REDACTED
             elif a not in old:
-                value = '{"new":' + to_json(new[a], f"NewImage.{a}") + "}"
+                value = '{"new":' + self.value_json(new[a], f"NewImage.{a}") + "}"
             elif a not in new:
-                value = '{"old":' + to_json(old[a], f"OldImage.{a}") + "}"
+                value = '{"old":' + self.value_json(old[a], f"OldImage.{a}") + "}"
             else:
                 value = (
                     '{"old":'
-                    + to_json(old[a], f"OldImage.{a}")
+                    + self.value_json(old[a], f"OldImage.{a}")
                     + ',"new":'
-                    + to_json(new[a], f"NewImage.{a}")
+                    + self.value_json(new[a], f"NewImage.{a}")
                     + "}"
                 )
             parts.append(_quote(a) + ":" + value)
@@ -145,17 +174,26 @@ class ChangeJson:
 def publish_batched(
     records: Sequence[StreamRecord],
     build: Callable[[StreamRecord], tuple[E, int] | None],
-    send: Callable[[list[tuple[int, E]]], Outcome | None],
+    call: Callable[[list[E]], Sequence[object]],
     *,
+    service: str,
+    operation: str,
+    rejected: str,
+    budget: Budget,
     max_entries: int,
     max_bytes: int,
 ) -> Outcome:
     """Both publishers' batch: ``build`` each checked record's entry and size (None: the
-    change does not qualify, done without one), ``send`` them in calls of at most
-    ``max_entries`` entries and ``max_bytes`` bytes (each ``(position, entry)``; it returns
-    the failure at the lowest unaccepted entry, or None). A record that cannot be built is
-    POISON at its position, after what came before it was sent; the first failed call ends
-    the batch."""
+    change does not qualify, done without one), send them with ``call`` in calls of at most
+    ``max_entries`` entries and ``max_bytes`` bytes (``send_entries``: retryable entries are
+    sent again). A record that cannot be built is POISON at its position, after what came
+    before it was sent; the first call that fails for good ends the batch."""
+
+    def send(pending: list[tuple[int, E]]) -> Outcome | None:
+        return send_entries(
+            pending, call, service=service, operation=operation, rejected=rejected, budget=budget
+        )
+
     pending: list[tuple[int, E]] = []
     pending_bytes = 0
     for position, record in enumerate(records):
@@ -197,3 +235,72 @@ def utf8_len(text: str) -> int:
         return len(text.encode("utf-8"))
     except UnicodeEncodeError as exc:
         raise MalformedValue(f"the message is not valid UTF-8 text ({exc.reason})") from None
+
+
+def send_entries(
+    pending: list[tuple[int, E]],
+    call: Callable[[list[E]], Sequence[object]],
+    *,
+    service: str,
+    operation: str,
+    rejected: str,
+    budget: Budget,
+) -> Outcome | None:
+    """Both publishers' call: send ``pending`` (``(position, entry)``) with ``call``, which
+    returns an ``EntryResult`` per entry in request order. Entries that failed with a code
+    ``handlers.errors`` classifies ``RETRY`` for ``service`` are sent again, alone, with
+    jittered backoff while the budget allows (``handlers.retry``), so accepted entries are
+    not sent twice. Returns the failure at the lowest unaccepted entry (POISON or TRANSIENT
+    by the code; ``rejected`` words its reason), or None when every entry was accepted. An
+    error of the whole call (after ``handlers.retry``'s retries) is TRANSIENT: it names no
+    entry."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    todo = pending
+    stop: Outcome | None = None  # the lowest entry that failed for good so far
+    attempts = 0
+    while todo:
+        attempts += 1
+        first = todo[0][0]
+        if budget.expired():
+            return Outcome(first, Failure.TIME, f"time budget ran out before {operation}")
+        try:
+            results = call([entry for _, entry in todo])
+        except ClientError as exc:
+            code = aws.error_code(exc)
+            return Outcome(first, Failure.TRANSIENT, f"{operation} failed ({code}): {exc}")
+        except BotoCoreError as exc:
+            return Outcome(first, Failure.TRANSIENT, f"{operation} failed: {exc}")
+        again: list[tuple[int, E]] = []
+        last_error = ""
+        for i, (position, _entry) in enumerate(todo):
+            result = results[i] if i < len(results) else MISSING
+            if result is None:
+                continue  # accepted
+            if not isinstance(result, tuple):
+                stop = Outcome(
+                    position, Failure.TRANSIENT, f"{operation} returned no result for the entry"
+                )
+                break
+            code, message = result
+            problem = f"{rejected} ({code}): {message}"
+            found = errors.verdict(service, code)
+            if found is errors.Verdict.RETRY:
+                again.append(todo[i])
+                last_error = last_error or problem
+                continue
+            # Not retryable: later entries of this call do not matter (the prefix ends
+            # here); earlier retryable failures are retried below.
+            kind = Failure.POISON if found is errors.Verdict.POISON else Failure.TRANSIENT
+            stop = Outcome(position, kind, problem)
+            break
+        if not again:
+            return stop
+        delay = retry.retry_delay(attempts, budget)
+        if delay is None:
+            return Outcome(
+                again[0][0], Failure.TRANSIENT, f"{last_error} (after {attempts} attempts)"
+            )
+        time.sleep(delay)
+        todo = again
+    return stop

@@ -275,6 +275,8 @@ class EtlProcessor:
 
                 if not isinstance(exc, (BotoCoreError, ClientError)):
                     raise
+                # handlers.errors: an object holds many records, so S3 never names a poison
+                # record; throttling and 5xx were retried (handlers.retry) before this.
                 detail = aws.error_code(exc) or type(exc).__name__
                 return Outcome(
                     run.start, Failure.TRANSIENT, f"PutObject {location} failed: {detail}: {exc}"

@@ -17,25 +17,36 @@ notification processor does) is skipped. Each change becomes one ``PutEvents`` e
      "changedAttributes": {"<name>": {"old": <value>, "new": <value>}, ...} | null,
      "newImage": {...} | null, "oldImage": {...} | null, "imagesOmitted": false}
 
-  written by ``handlers.changes`` exactly as the notification body is (same values, same
+  written by ``handlers.changes`` as the notification body is (same values, same
   redaction: attributes in ``EVENTBUS_REDACT`` are left out of ``keys`` and images, and a
-  changed one is ``{"redacted": true}``). ``newImage`` is the item after an INSERT or MODIFY,
-  ``oldImage`` before a MODIFY or REMOVE; null when the change or the view type has none.
+  changed one is ``{"redacted": true}``), except numbers (below). ``newImage`` is the item
+  after an INSERT or MODIFY, ``oldImage`` before a MODIFY or REMOVE; null when the change or
+  the view type has none.
+
+Numbers (``EVENTBUS_NUMBERS``): PutEvents limits a JSON integer in ``Detail`` to the int64
+range (-9223372036854775808 to 9223372036854775807; API reference), and DynamoDB numbers
+have up to 38 digits. ``number`` (default): every number is its exact JSON number, except a
+whole number outside int64, written ``{"$number": "<exact decimal text>"}`` wherever it
+appears (keys, either image, changed values, members of a number set). ``string``: every
+number is a JSON string of its exact decimal text, so an attribute has one JSON type in
+every event. Notifications (SNS) have no such limit and keep exact JSON numbers.
 
 Sizes are counted as EventBridge counts an entry (``Time`` 14 bytes, plus the UTF-8 bytes
 of ``Source``, ``DetailType``, ``Detail`` and each of ``Resources``; ``EventBusName`` is not
-counted). An entry above the 256 KiB limit is sent without images and changed values
-(``{"omitted": true}`` per changed attribute) and with ``imagesOmitted: true``: never
-dropped. A call holds at most 10 entries and 256 KiB in all.
+counted). An entry of 256 KB (262,144 bytes) or more, which the API reference rejects ("less
+than 256KB"), is sent without images and changed values (``{"omitted": true}`` per changed
+attribute) and with ``imagesOmitted: true``: never dropped. A call holds at most 10 entries
+and less than 256 KB in all.
 
-Failures: ``PutEvents`` answers per entry. Entries that failed with a retryable code
-(``ThrottlingException``, ``InternalFailure``, ...) are sent again, alone, with jittered
-backoff inside the invocation's time budget (``handlers.retry``), so entries that were
-accepted are not sent twice. When an entry still fails, the records before it are done and
-it is reported (with every later record) for redelivery: ``MalformedDetail`` as a poison
-record, anything else (throttling, access denied, an unknown code) as transient, the record
-itself being fine. An error of the whole call (throttling and 5xx after retries, access
-denied, validation, a missing bus) is transient too.
+Failures: ``PutEvents`` answers per entry, and each code is classified by
+``handlers.errors`` (the documented retryable and non-retryable codes). Entries that failed
+with a retryable code (``ThrottlingException``, ``InternalFailure``) are sent again, alone,
+with jittered backoff inside the invocation's time budget (``changes.send_entries``), so
+entries that were accepted are not sent twice. When an entry still fails, the records before
+it are done and it is reported (with every later record) for redelivery: ``MalformedDetail``
+as a poison record, anything else (throttling after the retries, access denied, an unknown
+code) as transient, the record itself being fine. An error of the whole call (throttling and
+5xx after retries, access denied, validation, a missing bus) is transient too.
 
 Delivery guarantee: **at least once**. Duplicates arise where EventBridge accepted an entry
 that is sent again later: entries *after* a failed entry in the same call were accepted and
@@ -47,33 +58,45 @@ call succeeded makes Lambda redeliver the batch. Subscribers dedupe on ``detail.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 from handlers import aws, retry
-from handlers.batch import Batch, Failure, Outcome, run_batch
-from handlers.changes import ChangeJson, publish_batched, utf8_len
+from handlers.batch import Batch, Outcome, run_batch
+from handlers.changes import MISSING, ChangeJson, publish_batched, utf8_len
 from handlers.config import ConfigError, env_list, env_optional, env_required
 from handlers.runtime import checkpoint_store, once
-from handlers.stream import EventName, RecordError, StreamRecord
+from handlers.stream import EventName, RecordError, StreamRecord, json_number
 
 __all__ = [
     "DEFAULT_SOURCE_PREFIX",
     "DETAIL_TYPES",
+    "INT64_MAX",
+    "INT64_MIN",
     "MAX_BATCH_ENTRIES",
     "MAX_REQUEST_BYTES",
+    "NUMBER_MARKER",
+    "NUMBER_MODES",
     "EventBusProcessor",
     "build",
+    "bus_number",
     "entry_size",
     "handler",
     "processor",
+    "string_number",
 ]
 
 MAX_BATCH_ENTRIES = 10  # PutEvents entries per call
-# 256 KiB: per entry and per PutEvents call (sum of the entries' sizes). AWS's page says
-# "less than 256KB"; guess: exactly 262,144 bytes is still accepted (as SNS's limit is).
-MAX_REQUEST_BYTES = 262_144
+# Per entry and per PutEvents call (sum of the entries' sizes): the API reference says "the
+# total entry size must be less than 256KB", so 262,144 bytes is already too much.
+MAX_REQUEST_BYTES = 262_143
+# PutEvents limits a JSON integer in Detail to int64 (API reference); DynamoDB numbers have
+# up to 38 digits.
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+NUMBER_MARKER = "$number"
+NUMBER_MODES = ("number", "string")
 TIME_BYTES = 14  # what EventBridge counts for an entry's Time
 DEFAULT_SOURCE_PREFIX = "dynamodb-triggers."
 DETAIL_TYPES = {name: f"DynamoDB {name.value}" for name in EventName}
@@ -83,8 +106,6 @@ _BUS = re.compile(
     r"(?P<name>[/.\-_A-Za-z0-9]{1,256})\Z"
 )
 _TABLE_ARN = re.compile(r"arn:aws[\w-]*:dynamodb:[a-z0-9-]+:\d{12}:table/[A-Za-z0-9_.-]{1,255}\Z")
-# Entry error codes that must not be retried and are the record's own fault.
-_POISON_CODES = frozenset({"MalformedDetail"})
 
 Entry = dict[str, Any]
 
@@ -102,13 +123,15 @@ class EventBusProcessor:
         source: str = "",
         events: Iterable[EventName] = tuple(EventName),
         redact: Iterable[str] = (),
+        numbers: str = "number",
     ) -> None:
         self.bus = bus
         self.source = source
         self.events = frozenset(events)
         self.redact = frozenset(redact)
+        self.numbers = numbers
         self._client = client
-        self._json = ChangeJson(self.redact)
+        self._json = ChangeJson(self.redact, string_number if numbers == "string" else bus_number)
         # stream ARN -> (Source, table ARN, their bytes as EventBridge counts them)
         self._streams: dict[str, tuple[str, str, int]] = {}
 
@@ -208,72 +231,49 @@ class EventBusProcessor:
         return publish_batched(
             records,
             self.entry,
-            lambda pending: self._send(pending, batch),
+            self._put_events,
+            service="events",
+            operation="PutEvents",
+            rejected="EventBridge rejected the event",
+            budget=batch.budget,
             max_entries=MAX_BATCH_ENTRIES,
             max_bytes=MAX_REQUEST_BYTES,
         )
 
-    def _send(self, pending: list[tuple[int, Entry]], batch: Batch) -> Outcome | None:
-        """Publish ``pending``, re-sending only entries that failed with a retryable code
-        while the budget allows; the failure at the lowest unaccepted entry, or None when
-        every entry was accepted."""
-        if not pending:
-            return None
-        from botocore.exceptions import BotoCoreError, ClientError
+    def _put_events(self, entries: list[Entry]) -> list[object]:
+        """One PutEvents call; its answer per entry, in request order (entries are answered
+        in request order; a missing answer is unknown)."""
+        results = self._client().put_events(Entries=entries).get("Entries") or []
+        out: list[object] = []
+        for i in range(len(entries)):
+            result = results[i] if i < len(results) else None
+            if not isinstance(result, dict):
+                out.append(MISSING)
+            elif result.get("ErrorCode"):
+                out.append((str(result["ErrorCode"]), str(result.get("ErrorMessage", ""))))
+            else:
+                out.append(None)  # accepted (it has an EventId)
+        return out
 
-        todo = pending
-        stop: Outcome | None = None  # the lowest entry that failed for good so far
-        attempts = 0
-        while True:
-            attempts += 1
-            first = todo[0][0]
-            if batch.budget.expired():
-                return Outcome(first, Failure.TIME, "time budget ran out before PutEvents")
-            try:
-                response = self._client().put_events(Entries=[entry for _, entry in todo])
-            except ClientError as exc:
-                return Outcome(
-                    first,
-                    Failure.TRANSIENT,
-                    f"PutEvents failed ({aws.error_code(exc)}): {exc}",
-                )
-            except BotoCoreError as exc:
-                return Outcome(first, Failure.TRANSIENT, f"PutEvents failed: {exc}")
-            results = response.get("Entries") or []
-            again: list[tuple[int, Entry]] = []
-            last_error = ""
-            for i, (position, entry) in enumerate(todo):
-                result = results[i] if i < len(results) else None
-                if not isinstance(result, dict):
-                    # Entries are answered in request order; a missing answer is unknown.
-                    stop = Outcome(
-                        position, Failure.TRANSIENT, "PutEvents returned no result for the entry"
-                    )
-                    break
-                code = result.get("ErrorCode")
-                if not code:
-                    continue  # accepted (it has an EventId)
-                problem = (
-                    f"EventBridge rejected the event ({code}): {result.get('ErrorMessage', '')}"
-                )
-                if code in retry.RETRYABLE_CODES:
-                    again.append((position, entry))
-                    last_error = last_error or problem
-                    continue
-                # Not retryable: later entries of this call do not matter (the prefix ends
-                # here); earlier retryable failures are retried below.
-                kind = Failure.POISON if code in _POISON_CODES else Failure.TRANSIENT
-                stop = Outcome(position, kind, problem)
-                break
-            if not again:
-                return stop
-            delay = retry.retry_delay(attempts, batch.budget)
-            if delay is None:
-                return Outcome(
-                    again[0][0], Failure.TRANSIENT, f"{last_error} (after {attempts} attempts)"
-                )
-            time.sleep(delay)
-            todo = again
+
+def bus_number(value: object) -> str:
+    """An ``N`` value as EventBridge can hold it (``EVENTBUS_NUMBERS=number``): the exact JSON
+    number, except a whole number outside the int64 range, which PutEvents rejects as a JSON
+    integer: ``{"$number": "<its exact decimal text>"}``. Fractions and exponent forms of
+    non-whole numbers stay JSON numbers (the reference constrains integers only)."""
+    text = json_number(value)
+    if len(text) <= 18 and text.lstrip("-").isdigit():
+        return text  # below 10**18 in magnitude: always within int64 (the common case)
+    number = Decimal(text)
+    if number != number.to_integral_value() or INT64_MIN <= number <= INT64_MAX:
+        return text
+    return '{"' + NUMBER_MARKER + '":"' + text + '"}'
+
+
+def string_number(value: object) -> str:
+    """An ``N`` value as a JSON string of its exact decimal text (``EVENTBUS_NUMBERS=string``):
+    every number, in keys, images and changed attributes alike."""
+    return '"' + json_number(value) + '"'
 
 
 def entry_size(entry: Mapping[str, Any]) -> int:
@@ -322,12 +322,20 @@ def build(env: Mapping[str, str]) -> EventBusProcessor:
     events = env_list(
         env, "EVENTBUS_EVENTS", allowed=[e.value for e in EventName], default=tuple(EventName)
     )
+    numbers = env_optional(env, "EVENTBUS_NUMBERS", "number")
+    if numbers not in NUMBER_MODES:
+        raise ConfigError(
+            f"environment variable EVENTBUS_NUMBERS is {numbers!r:.40}: expected 'number' "
+            '(JSON numbers; whole numbers outside int64 as {"$number": "<digits>"}) or '
+            "'string' (every number as a JSON string of its exact digits)"
+        )
     return EventBusProcessor(
         bus,
         lambda: aws.client("events"),
         source=source,
         events=(EventName(e) for e in events),
         redact=env_list(env, "EVENTBUS_REDACT"),
+        numbers=numbers,
     )
 
 

@@ -30,8 +30,17 @@ FIFO topics (ARN ending ``.fifo``): ``MessageGroupId`` = hex SHA-256 of the tabl
 item's key values (changes of one item stay in order), ``MessageDeduplicationId`` = eventID
 (its SHA-256 when it is not a valid deduplication id).
 
+Failures are classified by SNS's error code (``handlers.errors``, from botocore's SNS model),
+never by the ``SenderFault`` flag alone: SNS marks its throttling (``Throttled``, HTTP 429;
+``KMSThrottling``, the topic's key, HTTP 400) as sender faults. An entry in ``Failed`` with a
+retryable code (those two, ``InternalError``) is published again, alone, with jittered
+backoff inside the invocation's time budget (``changes.send_entries``); one whose message
+SNS rejects (``InvalidParameter``, ``ParameterValueInvalid``, ``ValidationException``) is a
+poison record; anything else (a disabled or missing key, authorization, an unknown code) is
+transient. An error of the whole call is transient (after ``handlers.retry``'s retries).
+
 Delivery guarantee: **at least once**. A record is reported done only after SNS accepted its
-message; the first record whose entry failed (and every later one) is reported for
+message; the first record whose entry failed for good (and every later one) is reported for
 redelivery, and no later ``PublishBatch`` call is made in that invocation. Duplicates can
 still arise exactly where SNS accepted a message that is published again later:
 
@@ -57,8 +66,8 @@ from json.encoder import encode_basestring as _quote
 from typing import Any
 
 from handlers import aws, retry
-from handlers.batch import Batch, Failure, Outcome, run_batch
-from handlers.changes import ChangeJson, publish_batched, utf8_len
+from handlers.batch import Batch, Outcome, run_batch
+from handlers.changes import MISSING, ChangeJson, publish_batched, utf8_len
 from handlers.config import ConfigError, env_list, env_required
 from handlers.runtime import checkpoint_store, once
 from handlers.stream import EventName, RecordError, StreamRecord, to_json
@@ -202,52 +211,33 @@ class NotificationProcessor:
         return publish_batched(
             records,
             self.message,
-            lambda pending: self._send(pending, batch),
+            self._publish_batch,
+            service="sns",
+            operation="PublishBatch",
+            rejected="SNS rejected the message",
+            budget=batch.budget,
             max_entries=MAX_BATCH_ENTRIES,
             max_bytes=MAX_MESSAGE_BYTES,
         )
 
-    def _send(self, pending: list[tuple[int, Entry]], batch: Batch) -> Outcome | None:
-        """Publish ``pending`` in one call; the failure at the lowest unpublished entry, or
-        None when every entry was accepted."""
-        if not pending:
-            return None
-        first = pending[0][0]
-        if batch.budget.expired():
-            return Outcome(first, Failure.TIME, "time budget ran out before PublishBatch")
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            response = self._client().publish_batch(
-                TopicArn=self.topic_arn,
-                PublishBatchRequestEntries=[entry for _, entry in pending],
-            )
-        except ClientError as exc:
-            return Outcome(
-                first, Failure.TRANSIENT, f"PublishBatch failed ({aws.error_code(exc)}): {exc}"
-            )
-        except BotoCoreError as exc:
-            return Outcome(first, Failure.TRANSIENT, f"PublishBatch failed: {exc}")
+    def _publish_batch(self, entries: list[Entry]) -> list[object]:
+        """One PublishBatch call; its answer per entry, in request order (matched by Id)."""
+        response = self._client().publish_batch(
+            TopicArn=self.topic_arn, PublishBatchRequestEntries=entries
+        )
         failed = {f.get("Id"): f for f in response.get("Failed") or ()}
         accepted = {s.get("Id") for s in response.get("Successful") or ()}
-        for position, entry in pending:
-            entry_id = entry["Id"]
-            if entry_id in accepted and entry_id not in failed:
-                continue
-            problem = failed.get(entry_id)
-            if problem is None:
-                return Outcome(
-                    position, Failure.TRANSIENT, "PublishBatch returned no result for the entry"
-                )
-            kind = Failure.POISON if problem.get("SenderFault") else Failure.TRANSIENT
-            return Outcome(
-                position,
-                kind,
-                f"SNS rejected the message ({problem.get('Code', '?')}"
-                f"{', sender fault' if problem.get('SenderFault') else ''}): "
-                f"{problem.get('Message', '')}",
-            )
-        return None
+        out: list[object] = []
+        for entry in entries:
+            problem = failed.get(entry["Id"])
+            if problem is not None:
+                fault = " (sender fault)" if problem.get("SenderFault") else ""
+                out.append((str(problem.get("Code", "?")), f"{problem.get('Message', '')}{fault}"))
+            elif entry["Id"] in accepted:
+                out.append(None)
+            else:
+                out.append(MISSING)
+        return out
 
 
 def _dedup_id(record: StreamRecord) -> str:

@@ -6,8 +6,9 @@ past its timeout, and a killed function reports nothing, so Lambda retries the w
 Clients made by ``aws.client`` therefore keep botocore's retries off (one attempt) and get
 this module's handler on botocore's ``needs-retry`` event instead:
 
-* retried: throttling and transient codes (``SlowDown``, ``Throttling``,
-  ``ProvisionedThroughputExceededException``, ``RequestLimitExceeded``, ...), any HTTP 5xx,
+* retried: the codes ``handlers.errors`` classifies ``RETRY`` (throttling and transient codes
+  such as ``SlowDown``, ``Throttling``, ``ProvisionedThroughputExceededException``, SNS's
+  ``Throttled`` and ``KMSThrottling``), any HTTP 5xx,
   connection errors and timeouts, and a ``TransactionCanceledException`` whose reasons are
   only throttling or transaction conflicts (never a ``ConditionalCheckFailed``: that is an
   answer, not an outage);
@@ -30,6 +31,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from handlers import errors
+
 __all__ = [
     "POLICY",
     "RETRYABLE_CODES",
@@ -41,35 +44,10 @@ __all__ = [
     "set_policy",
 ]
 
-# Error codes retried (botocore's standard-mode throttling and transient codes, plus the
-# DynamoDB and S3 ones they name differently).
-RETRYABLE_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "Throttled",
-        "RequestThrottled",
-        "RequestThrottledException",
-        "TooManyRequestsException",
-        "ProvisionedThroughputExceededException",
-        "RequestLimitExceeded",
-        "BandwidthLimitExceeded",
-        "LimitExceededException",
-        "SlowDown",
-        "EC2ThrottledException",
-        "TransactionInProgressException",
-        "TransactionConflictException",
-        "PriorRequestNotComplete",
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "InternalError",
-        "InternalFailure",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "KMSThrottlingException",
-    }
-)
+# Error codes retried: handlers.errors' RETRY codes of every service (SNS's Throttled and
+# KMSThrottling, EventBridge's InternalFailure, S3's SlowDown, DynamoDB's throttling, ...) and
+# botocore's standard-mode throttling and transient codes.
+RETRYABLE_CODES = errors.RETRYABLE_CODES
 # Cancellation reasons of a transaction that a retry can get past.
 _TRANSIENT_REASONS = frozenset(
     {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}

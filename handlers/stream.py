@@ -53,6 +53,7 @@ __all__ = [
     "EventName",
     "MalformedValue",
     "NotAStreamEvent",
+    "NumberJson",
     "RecordError",
     "StreamRecord",
     "ViewType",
@@ -60,6 +61,7 @@ __all__ = [
     "deserialize",
     "deserialize_image",
     "image_to_json",
+    "json_number",
     "parse_event",
     "to_json",
 ]
@@ -452,22 +454,35 @@ def deserialize_image(image: object, path: str = "image") -> dict[str, Any]:
 # --------------------------------------------------------------------------------------
 
 
-def _json(av: Any, depth: int) -> str:
+NumberJson = Callable[[object], str]
+"""How an ``N`` value is written: its text in, JSON text out (``_Invalid`` unless valid)."""
+
+
+def json_number(value: object) -> str:
+    """JSON text of an ``N`` value: the exact number (its own digits when they form a JSON
+    number, else its canonical decimal form). Raises ``MalformedValue`` for an invalid one."""
+    try:
+        return _json_number(value)
+    except _Invalid:
+        raise MalformedValue(f"value: {_number_problem(value)}") from None
+
+
+def _json(av: Any, depth: int, num: NumberJson) -> str:
     ((tag, value),) = av.items()
     if tag == "S":
         return _quote(value)  # TypeError unless a str
     if tag == "N":
-        return _json_number(value)
-    return _ENCODERS[tag](value, depth)
+        return num(value)
+    return _ENCODERS[tag](value, depth, num)
 
 
-def _map_json(value: Any, depth: int) -> str:
+def _map_json(value: Any, depth: int, num: NumberJson) -> str:
     if type(value) is not dict or depth >= MAX_DEPTH:
         raise _Invalid
-    return _object_json(value, depth + 1)
+    return _object_json(value, depth + 1, num)
 
 
-def _object_json(image: Any, depth: int) -> str:
+def _object_json(image: Any, depth: int, num: NumberJson) -> str:
     # The hot loop: S and N (most values) written inline, without a call per value.
     parts = []
     for name, av in image.items():
@@ -475,20 +490,20 @@ def _object_json(image: Any, depth: int) -> str:
         if tag == "S":
             parts.append(f"{_quote(name)}:{_quote(value)}")  # TypeError unless both are str
         elif tag == "N":
-            parts.append(f"{_quote(name)}:{_json_number(value)}")
+            parts.append(f"{_quote(name)}:{num(value)}")
         else:
-            parts.append(f"{_quote(name)}:{_ENCODERS[tag](value, depth)}")
+            parts.append(f"{_quote(name)}:{_ENCODERS[tag](value, depth, num)}")
     return "{" + ",".join(parts) + "}"
 
 
-def _list_json(value: Any, depth: int) -> str:
+def _list_json(value: Any, depth: int, num: NumberJson) -> str:
     if type(value) is not list or depth >= MAX_DEPTH:
         raise _Invalid
     depth += 1
-    return "[" + ",".join([_json(v, depth) for v in value]) + "]"
+    return "[" + ",".join([_json(v, depth, num) for v in value]) + "]"
 
 
-def _bool_json(value: Any, depth: int) -> str:
+def _bool_json(value: Any, depth: int, num: NumberJson) -> str:
     if value is True:
         return "true"
     if value is False:
@@ -496,36 +511,39 @@ def _bool_json(value: Any, depth: int) -> str:
     raise _Invalid
 
 
-def _null_json(value: Any, depth: int) -> str:
+def _null_json(value: Any, depth: int, num: NumberJson) -> str:
     if value is not True:
         raise _Invalid
     return "null"
 
 
-def _b_json(value: Any, depth: int) -> str:
+def _b_json(value: Any, depth: int, num: NumberJson) -> str:
     return _base64_json(_binary(value))
 
 
-def _ss_json(value: Any, depth: int) -> str:
+def _ss_json(value: Any, depth: int, num: NumberJson) -> str:
     if type(value) is list and value:
         return "[" + ",".join([_quote(m) for m in sorted(set(value))]) + "]"
     raise _Invalid
 
 
-def _ns_json(value: Any, depth: int) -> str:
+def _ns_json(value: Any, depth: int, num: NumberJson) -> str:
     if type(value) is list and value:
-        # Decimal's own text is always a valid JSON number (e.g. 1E+5, 1.5E-7, 100).
-        return "[" + ",".join(map(str, sorted({_number(m) for m in value}))) + "]"
+        members = sorted({_number(m) for m in value})
+        if num is _json_number:
+            # Decimal's own text is always a valid JSON number (e.g. 1E+5, 1.5E-7, 100).
+            return "[" + ",".join(map(str, members)) + "]"
+        return "[" + ",".join([num(str(m)) for m in members]) + "]"
     raise _Invalid
 
 
-def _bs_json(value: Any, depth: int) -> str:
+def _bs_json(value: Any, depth: int, num: NumberJson) -> str:
     if type(value) is list and value:
         return "[" + ",".join([_base64_json(b) for b in sorted({_binary(m) for m in value})]) + "]"
     raise _Invalid
 
 
-_ENCODERS: dict[str, Callable[[Any, int], str]] = {
+_ENCODERS: dict[str, Callable[[Any, int, NumberJson], str]] = {
     "M": _map_json,
     "L": _list_json,
     "BOOL": _bool_json,
@@ -537,19 +555,20 @@ _ENCODERS: dict[str, Callable[[Any, int], str]] = {
 }
 
 
-def to_json(av: object, path: str = "value") -> str:
-    """JSON text of one typed attribute value (exact numbers, base64 bytes, sorted sets)."""
+def to_json(av: object, path: str = "value", number: NumberJson = _json_number) -> str:
+    """JSON text of one typed attribute value (exact numbers, base64 bytes, sorted sets);
+    ``number`` writes each ``N`` (default: the exact JSON number)."""
     try:
-        return _json(av, 1)
+        return _json(av, 1, number)
     except Exception as exc:
         _checked(av, path, 1)
         raise MalformedValue(f"{path}: cannot be written as JSON ({type(exc).__name__})") from exc
 
 
-def image_to_json(image: object, path: str = "image") -> str:
-    """JSON text of a typed attribute map, keys in stream order."""
+def image_to_json(image: object, path: str = "image", number: NumberJson = _json_number) -> str:
+    """JSON text of a typed attribute map, keys in stream order; ``number`` as ``to_json``."""
     try:
-        return _object_json(image, 1)
+        return _object_json(image, 1, number)
     except Exception as exc:
         _checked_image(image, path)
         raise MalformedValue(f"{path}: cannot be written as JSON ({type(exc).__name__})") from exc

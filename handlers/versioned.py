@@ -1,40 +1,56 @@
 """Last-writer-wins conditional writes with tombstones: what ``view`` and ``replicate`` share.
 
-Every item these processors write carries ``_ddbt_version`` (N), the ordering value of the
-change that wrote it. A write applies only when the stored value is older::
+Every item these processors write carries the *stamp* of the change that wrote it (``Stamp``):
+
+* ``_ddbt_version`` (N): the ordering value (below);
+* ``_ddbt_order`` (S): the change's exact place in the stream, which breaks ties of the
+  ordering value: 10 digits of epoch seconds (``ApproximateCreationDateTime``), 2 digits
+  giving the sequence number's length, and the whole sequence number. DynamoDB compares S
+  values by their UTF-8 bytes, so this fixed-width text sorts as (change time, sequence
+  number) whatever the length of the sequence number (21 to 40 digits in the Streams API,
+  41 for ``ddbt backfill``'s synthesized ones).
+
+A write applies only when the stored stamp is older, compared as the pair (version, order)::
 
     attribute_not_exists(_ddbt_version) OR _ddbt_version < :v
+      OR (_ddbt_version = :v AND (attribute_not_exists(_ddbt_order) OR _ddbt_order < :o))
 
-A ``ConditionalCheckFailedException`` therefore means "newer (or the same) data is already
-there": the record counts as applied. A ``REMOVE`` writes a *tombstone* (the key, the
-version, ``_ddbt_deleted`` true and ``_ddbt_expires`` for TTL) instead of deleting, so an
-older change delivered late (a redrive, a replay, a retry after a partial failure) finds a
-newer version and cannot resurrect the item.
+A ``ConditionalCheckFailedException`` therefore means "newer (or the same) change is already
+there": the record counts as applied. A ``REMOVE`` writes a *tombstone* (the key, the stamp,
+``_ddbt_deleted`` true and ``_ddbt_expires`` for TTL) instead of deleting, so an older change
+delivered late (a redrive, a replay, a retry after a partial failure) finds a newer stamp and
+cannot resurrect the item.
 
 The ordering value (``Ordering``):
 
 * **Version attribute** (``*_VERSION_ATTRIBUTE``): the N value the item carries, as the
-  application wrote it. Equal versions are one version: a change whose version equals the
-  stored one is not applied (the application must increase the version on every write,
-  optimistic-locking style). A ``REMOVE`` takes the version of its ``OldImage`` and applies
-  on equality (``<=``): deleting the item that had version v is newer than writing v.
-* **Change time** (default): ``ApproximateCreationDateTime`` has one-second resolution, so
-  two changes of one item in the same second need a tie-breaker. Within one shard the
-  sequence number orders them; both go into one 38-digit number (DynamoDB's precision)::
+  application wrote it. Changes with equal versions are ordered as the stream orders them
+  (``_ddbt_order``): the later one wins, a repeated delivery of the same change does not
+  apply again. A ``REMOVE`` takes the version of its ``OldImage`` and is later in the stream
+  than the write of that version, so it applies.
+* **Change time** (default): ``ApproximateCreationDateTime`` has one-second resolution;
+  the version is the 38-digit number (DynamoDB's precision)::
 
       <10 digits: epoch seconds><2 digits: length of the sequence number><26 digits: its
       first 26 digits, right-padded with zeros>
 
-  This is monotonic in (change time, sequence number) and exact for sequence numbers of up
-  to 26 digits (moto's and the documented examples are 21 to 28 digits long). Limits,
-  documented guesses: (1) a longer sequence number is compared by its first 26 digits, so
-  two changes of one item in the same second whose numbers agree there tie, and the later
-  one is taken for a redelivery and not applied; (2) across a shard rollover the parent's
-  last change and the child's first change of an item are ordered by change time, which
-  is right whenever they are in different seconds (the common case: Lambda finishes the
-  parent shard before the child, and rollovers are hours apart); in the same second the
-  sequence numbers decide; they generally grow over a stream's life, so a child's are
-  usually larger than its parent's, but AWS does not promise it.
+  which orders by (change time, sequence number) up to the 26th digit; ``_ddbt_order``
+  orders changes that agree there (such as the documented sample event's INSERT, MODIFY
+  and REMOVE of one item in one second, whose 28-digit sequence numbers differ only in the
+  last digit). Across a shard rollover the parent's last change and the child's first
+  change of an item are ordered by change time, which is right whenever they are in
+  different seconds (the common case: Lambda finishes the parent shard before the child,
+  and rollovers are hours apart); in the same second the sequence numbers decide: they
+  generally grow over a stream's life, but AWS does not promise it across shards.
+
+Items written before ``_ddbt_order`` existed hold only ``_ddbt_version`` (same encoding): an
+incoming change with a greater version applies, one with a smaller version does not, and one
+with the *same* version applies (``attribute_not_exists(_ddbt_order)``). That tie is either a
+repeated delivery of the stored change (applying it again writes the same item) or a later
+change the old code dropped (the fault this stamp repairs); the old code kept the first
+change of a tie, so an earlier one is stored only if the tie's changes were delivered out of
+order before the upgrade (a redrive). Old code still running during a deploy compares the
+version alone and writes items without ``_ddbt_order``, as before.
 
 Tombstones live ``TOMBSTONE_SECONDS`` (2 days: the stream's 24-hour retention plus a day of
 retries, matching the checkpoint TTL); a change redriven from a failure destination after
@@ -51,9 +67,9 @@ import os
 import time
 from binascii import a2b_base64
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
-from handlers import aws, retry
+from handlers import aws, errors, retry
 from handlers.batch import Batch, Failure, Outcome
 from handlers.lanes import MAX_WORKERS, run_lanes
 from handlers.stream import (
@@ -70,36 +86,47 @@ __all__ = [
     "EXPIRES",
     "MAX_WORKERS",
     "METADATA",
+    "ORDER",
+    "ORIGIN",
     "TOMBSTONE_SECONDS",
     "VERSION",
     "WRITE_CONCURRENCY",
     "Ordering",
+    "Stamp",
     "Versioned",
     "apply_batch",
+    "change_order",
+    "change_version",
     "classify",
     "dynamodb_client",
     "item_lane",
     "loops_back",
+    "maybe_global_replica",
     "poison_reason",
     "region_of",
     "same_key",
     "set_client",
+    "source_arn",
+    "target_arn",
     "to_wire",
 ]
 
 VERSION = "_ddbt_version"
+ORDER = "_ddbt_order"
 DELETED = "_ddbt_deleted"
 EXPIRES = "_ddbt_expires"
-METADATA = (VERSION, DELETED, EXPIRES)
+ORIGIN = "_ddbt_origin"  # the replicator's: the table where a replicated change was made
+METADATA = (VERSION, ORDER, DELETED, EXPIRES, ORIGIN)
 TOMBSTONE_SECONDS = 2 * 86_400
 _SEQ_DIGITS = 26  # 10 (seconds) + 2 (length) + 26 = 38 digits, DynamoDB's precision
 _ZEROS = ["0" * (_SEQ_DIGITS - n) for n in range(_SEQ_DIGITS)]
-_NAMES = {"#v": VERSION}
-_NEWER = "attribute_not_exists(#v) OR #v < :v"
-_NEWER_OR_SAME = "attribute_not_exists(#v) OR #v <= :v"
+_NAMES = {"#v": VERSION, "#o": ORDER}
+# The stored stamp is older than (:v, :o), compared as a pair (see the module docstring).
+_NEWER = (
+    "attribute_not_exists(#v) OR #v < :v OR (#v = :v AND (attribute_not_exists(#o) OR #o < :o))"
+)
 _TRUE = {"BOOL": True}
 _PLAIN_TAGS = frozenset({"S", "N", "BOOL", "NULL", "SS", "NS"})
-_POISON_CODES = frozenset({"ValidationException", "SerializationException"})
 # Lanes of conditional writes in flight at once (handlers.lanes); VIEW_WRITE_CONCURRENCY and
 # REPLICATE_WRITE_CONCURRENCY set it from 1 (one write at a time) to MAX_WORKERS.
 WRITE_CONCURRENCY = 8
@@ -110,19 +137,41 @@ WRITE_CONCURRENCY = 8
 # --------------------------------------------------------------------------------------
 
 
-def change_version(record: StreamRecord) -> str:
-    """The change-time ordering value of ``record`` (see the module docstring)."""
+class Stamp(NamedTuple):
+    """What a write carries: ``version`` (N text of ``_ddbt_version``) and ``order`` (S text
+    of ``_ddbt_order``); stamps compare as the pair."""
+
+    version: str
+    order: str
+
+
+def _created(record: StreamRecord) -> int:
     created = record.dynamodb.get("ApproximateCreationDateTime")
     if type(created) is not int:
         created = int(record.creation_time.timestamp())  # validates: RecordError if bad
-    if not 10**9 <= created < 10**10:
-        if not 0 <= created < 10**10:
-            raise RecordError(
-                f"dynamodb.ApproximateCreationDateTime {created} is outside 0 to 9999999999 "
-                "epoch seconds"
-            )
-        return _version_text(created, _sequence_text(record)).lstrip("0") or "0"
-    return _version_text(created, _sequence_text(record))
+    if not 0 <= created < 10**10:
+        raise RecordError(
+            f"dynamodb.ApproximateCreationDateTime {created} is outside 0 to 9999999999 "
+            "epoch seconds"
+        )
+    return created
+
+
+def change_version(record: StreamRecord) -> str:
+    """The change-time ordering value of ``record`` (see the module docstring)."""
+    created = _created(record)
+    text = _version_text(created, _sequence_text(record))
+    return text if created >= 10**9 else text.lstrip("0") or "0"
+
+
+def change_order(record: StreamRecord) -> str:
+    """``record``'s place in the stream as fixed-width text that sorts as (change time,
+    sequence number) at any sequence-number length: the ``_ddbt_order`` value."""
+    seq = _sequence_text(record)
+    n = len(seq)
+    if n > 99:
+        raise RecordError(f"dynamodb.SequenceNumber has {n} digits (at most 41 expected)")
+    return f"{_created(record):010d}{n:02d}{seq}"
 
 
 def _sequence_text(record: StreamRecord) -> str:
@@ -148,17 +197,17 @@ class Ordering:
         self.attribute = attribute
         self.variable = variable  # the environment variable that named it, for messages
 
-    def of_image(self, record: StreamRecord, image: Mapping[str, Any], where: str) -> str:
-        """The ordering value of a change whose resulting item is ``image``."""
+    def of_image(self, record: StreamRecord, image: Mapping[str, Any], where: str) -> Stamp:
+        """The stamp of a change whose resulting item is ``image``."""
         if not self.attribute:
-            return change_version(record)
+            return Stamp(change_version(record), change_order(record))
         found = self.version_in(image, where)
         if found is None:
             raise RecordError(
                 f"{where} has no numeric attribute {self.attribute!r} (named by "
                 f"{self.variable}): the change cannot be ordered"
             )
-        return found
+        return Stamp(found, change_order(record))
 
     def version_in(self, image: Mapping[str, Any], where: str) -> str | None:
         """The version attribute's N text in ``image`` (None when absent)."""
@@ -252,24 +301,30 @@ class Versioned:
         self._client = client
         self.ttl_seconds = ttl_seconds
         self._clock = clock
+        self._feeds: dict[str, str] = {}  # stream ARN -> why writing here feeds it ('' = no)
 
     def warm(self) -> None:
         """Make the client now, in the caller's thread: boto3 creates clients from a shared
         session, which is not safe from several threads at once (lanes then reuse it)."""
         self._client()
 
-    def put(self, item: dict[str, Any], version: str, *, or_same: bool = False) -> bool:
-        """Write ``item`` (which must already hold ``_ddbt_version``) unless newer data is
-        there. True when written, False when the condition found newer data."""
+    def put(self, item: dict[str, Any], stamp: Stamp, origin: str = "") -> bool:
+        """Write ``item`` with ``stamp`` (``_ddbt_version``, ``_ddbt_order``; set here) and,
+        when given, ``origin`` (``_ddbt_origin``), unless a newer or the same change is
+        there. True when written, False when the condition found it."""
         from botocore.exceptions import ClientError
 
+        item[VERSION] = {"N": stamp.version}
+        item[ORDER] = {"S": stamp.order}
+        if origin:
+            item[ORIGIN] = {"S": origin}
         try:
             self._client().put_item(
                 TableName=self.table,
                 Item=item,
-                ConditionExpression=_NEWER_OR_SAME if or_same else _NEWER,
+                ConditionExpression=_NEWER,
                 ExpressionAttributeNames=_NAMES,
-                ExpressionAttributeValues={":v": {"N": version}},
+                ExpressionAttributeValues={":v": {"N": stamp.version}, ":o": {"S": stamp.order}},
             )
         except ClientError as exc:
             if aws.error_code(exc) == "ConditionalCheckFailedException":
@@ -277,20 +332,50 @@ class Versioned:
             raise
         return True
 
-    def tombstone(self, key: Mapping[str, Any], version: str, *, or_same: bool = False) -> bool:
-        """Replace the item at ``key`` by a tombstone of ``version`` unless newer data is there."""
+    def tombstone(self, key: Mapping[str, Any], stamp: Stamp, origin: str = "") -> bool:
+        """Replace the item at ``key`` by a tombstone of ``stamp`` unless newer data is there."""
         item = dict(key)
-        item[VERSION] = {"N": version}
         item[DELETED] = _TRUE
         item[EXPIRES] = {"N": str(int(self._clock()) + self.ttl_seconds)}
-        return self.put(item, version, or_same=or_same)
+        return self.put(item, stamp, origin)
 
-    def remove_at_current(self, key: Mapping[str, Any]) -> bool:
-        """A REMOVE whose version is unknown (version-attribute mode without an old image):
-        tombstone the item at the version it holds now (GetItem, then a write conditional
-        on nothing newer having arrived meanwhile). Nothing there, or already a tombstone:
-        nothing to do. Limit (documented): a REMOVE delivered late, after the item was
-        created again, deletes the new incarnation."""
+    def feeds(self, stream_arn: str) -> str:
+        """Why writing here would feed the stream ``stream_arn`` ('' when it would not):
+        this table is the stream's own table, or another region's replica of it in a global
+        table (``DescribeTable``, asked once per stream and only when the names match).
+        Raises botocore's errors when ``DescribeTable`` fails (nothing is cached then)."""
+        found = self._feeds.get(stream_arn)
+        if found is not None:
+            return found
+        found = loops_back(stream_arn, self.table, self.region)
+        source_region = "" if found else maybe_global_replica(stream_arn, self.table, self.region)
+        if source_region:
+            described = self._client().describe_table(TableName=self.table)["Table"]
+            source = source_arn(stream_arn)
+            if any(
+                r.get("ReplicaArn") == source
+                or (not r.get("ReplicaArn") and r.get("RegionName") == source_region)
+                for r in described.get("Replicas") or ()
+            ):
+                name = source_arn(stream_arn).rsplit("/", 1)[-1]
+                found = (
+                    f"the target table {self.table!r} is a replica of the stream's own global "
+                    f"table ({name} in {source_region} replicates to it): the global table "
+                    "already copies every write to it, and each write made there would be "
+                    "replicated back into the source and come back on its stream; do not "
+                    "replicate or project into a replica of the source's global table"
+                )
+        self._feeds[stream_arn] = found
+        return found
+
+    def remove_at_current(self, key: Mapping[str, Any], order: str) -> bool:
+        """A REMOVE whose version is unknown (version-attribute mode without an old image),
+        at stream place ``order``: tombstone the item at the version it holds now (GetItem,
+        then a write conditional on nothing newer having arrived meanwhile). Nothing there,
+        or already a tombstone: nothing to do. A REMOVE delivered late, after the item was
+        written again with the same version, finds a later ``_ddbt_order`` and does not
+        apply; after it was written again with a *greater* version it deletes that
+        incarnation (documented limit: the REMOVE carries no version of its own)."""
         found = (
             self._client()
             .get_item(
@@ -304,7 +389,7 @@ class Versioned:
         )
         if not found or DELETED in found or VERSION not in found:
             return False
-        return self.tombstone(key, found[VERSION]["N"], or_same=True)
+        return self.tombstone(key, Stamp(found[VERSION]["N"], order))
 
 
 # --------------------------------------------------------------------------------------
@@ -346,10 +431,20 @@ def apply_batch(
     "replica") in the reason of a write error."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    loop = loops_back(batch.stream_arn, writer.table, writer.region)
+    writer.warm()
+    try:
+        loop = writer.feeds(batch.stream_arn)
+    except (ClientError, BotoCoreError) as error:
+        code = aws.error_code(error) or type(error).__name__
+        return Outcome(
+            0,
+            Failure.TRANSIENT,
+            f"{setting}: DescribeTable {writer.table} failed ({code}): cannot tell whether "
+            f"it is a replica of the stream's own global table (the function needs "
+            f"dynamodb:DescribeTable on it): {error}",
+        )
     if loop:
         return Outcome(0, Failure.POISON, f"{setting}: {loop}")
-    writer.warm()
     budget = batch.budget
 
     def step(_position: int, record: StreamRecord) -> None:
@@ -374,16 +469,16 @@ def apply_batch(
 
 
 def classify(exc: BaseException, action: str) -> tuple[Failure, str]:
-    """A write error as a failure kind and reason: the item's own fault (DynamoDB's
-    ValidationException, botocore's parameter validation) is POISON, anything else
-    (throttling and 5xx after ``handlers.retry``'s retries, connection errors, missing
-    table or permission) TRANSIENT."""
+    """A write error as a failure kind and reason, by DynamoDB's error code
+    (``handlers.errors``): the item's own fault (``ValidationException``, botocore's parameter
+    validation) is POISON, anything else (throttling and 5xx after ``handlers.retry``'s
+    retries, connection errors, missing table or permission) TRANSIENT."""
     from botocore.exceptions import ParamValidationError
 
     if isinstance(exc, ParamValidationError):
         return Failure.POISON, f"{action}: the item is not valid for DynamoDB ({exc})"
     code = aws.error_code(exc)
-    if code in _POISON_CODES:
+    if code and errors.verdict("dynamodb", code) is errors.Verdict.POISON:
         return Failure.POISON, f"{action} rejected the item ({code}): {exc}"
     return Failure.TRANSIENT, f"{action} failed ({code or type(exc).__name__}): {exc}"
 
@@ -419,25 +514,60 @@ def _home_region() -> str:
     return os.environ.get("AWS_REGION", "") or os.environ.get("AWS_DEFAULT_REGION", "")
 
 
+def source_arn(stream_arn: str) -> str:
+    """The ARN of the table whose stream ``stream_arn`` is ('' when it is not an ARN)."""
+    if not stream_arn.startswith("arn:") or "/stream/" not in stream_arn:
+        return ""
+    return stream_arn.partition("/stream/")[0]
+
+
+def target_arn(stream_arn: str, table: str, region: str) -> str:
+    """The ARN of the table a processor writes: ``table`` (a name or ARN) in ``region`` ('' =
+    the ARN's, else the function's), in the stream's account and partition when ``table`` is
+    a name. '' when the stream ARN is not an ARN."""
+    parts = stream_arn.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn":
+        return ""
+    if table.startswith("arn:"):
+        arn = table.split(":", 5)
+        if len(arn) != 6:
+            return table
+        return f"arn:{arn[1]}:dynamodb:{region or arn[3]}:{arn[4]}:{arn[5]}"
+    where = region or _home_region() or parts[3]
+    return f"arn:{parts[1]}:dynamodb:{where}:{parts[4]}:table/{table}"
+
+
+def _name_and_region(arn: str) -> tuple[str, str, str]:
+    parts = arn.split(":", 5)
+    return parts[5].removeprefix("table/"), parts[3], parts[4]
+
+
 def loops_back(stream_arn: str, table: str, region: str) -> str:
     """Why writing to ``table`` (in ``region``, '' = the function's) would feed the stream
     the records come from ('' when it would not): every write there is a new change of the
     source, which would be applied again with a newer change time, forever."""
-    if not stream_arn.startswith("arn:"):
+    source = source_arn(stream_arn)
+    if not source or source != target_arn(stream_arn, table, region):
         return ""
-    parts = stream_arn.split(":", 5)
-    source_region = parts[3] if len(parts) == 6 else ""
-    source = parts[5].removeprefix("table/").split("/", 1)[0] if len(parts) == 6 else ""
-    target = table.rsplit(":", 1)[-1].removeprefix("table/") if table.startswith("arn:") else table
-    target_region = region or region_of(table) or _home_region() or source_region
-    table_parts = table.split(":", 5)
-    other_account = len(table_parts) == 6 and table_parts[4] != parts[4]
-    if source and target == source and target_region == source_region and not other_account:
-        return (
-            f"the target table {table!r} is the stream's own table ({source} in "
-            f"{source_region}): every write would come back as a change, forever"
-        )
-    return ""
+    name, source_region, _ = _name_and_region(source)
+    return (
+        f"the target table {table!r} is the stream's own table ({name} in "
+        f"{source_region}): every write would come back as a change, forever"
+    )
+
+
+def maybe_global_replica(stream_arn: str, table: str, region: str) -> str:
+    """The source table's region when ``table`` could be another region's replica of it in a
+    global table (same name, another region: all replicas of a global table share its name;
+    any account, as multi-account global tables exist), else ''. Whether it is one only
+    ``DescribeTable`` can tell."""
+    source = source_arn(stream_arn)
+    target = target_arn(stream_arn, table, region)
+    if not source or not target.startswith("arn:"):
+        return ""
+    name, source_region, _ = _name_and_region(source)
+    other, target_region, _ = _name_and_region(target)
+    return source_region if name == other and source_region != target_region else ""
 
 
 def set_client(region: str, client: Any) -> None:

@@ -3,11 +3,13 @@
 One view item per source item, keyed by ``VIEW_PARTITION_KEY`` (and ``VIEW_SORT_KEY``) taken
 from the source item's image: the view table's key attributes have the same names as the
 source attributes. The view item holds the projected attributes (``VIEW_ATTRIBUTES``, default
-all; the view key attributes always) plus ``_ddbt_version``. Changes are applied in order and
-idempotently by conditional writes on the ordering value (``handlers.versioned``: a version
-attribute the item carries, ``VIEW_VERSION_ATTRIBUTE``, or the change time), never on
-sequence numbers alone; a late or repeated change never overwrites newer data, and a
-``REMOVE`` leaves a tombstone so that no older change can bring the view item back.
+all; the view key attributes always) plus the change's stamp (``_ddbt_version``,
+``_ddbt_order``). Changes are applied in order and idempotently by conditional writes on the
+stamp (``handlers.versioned``: a version attribute the item carries,
+``VIEW_VERSION_ATTRIBUTE``, or the change time, with the change's place in the stream as
+tie-breaker), never on sequence numbers alone; a late or repeated change never overwrites
+newer data, and a ``REMOVE`` leaves a tombstone so that no older change can bring the view
+item back.
 
 What each change does:
 
@@ -50,11 +52,12 @@ from handlers.stream import EventName, RecordError, StreamRecord, describe_value
 from handlers.versioned import (
     MAX_WORKERS,
     METADATA,
-    VERSION,
     WRITE_CONCURRENCY,
     Ordering,
+    Stamp,
     Versioned,
     apply_batch,
+    change_order,
     dynamodb_client,
     item_lane,
     region_of,
@@ -133,11 +136,11 @@ class ViewProcessor:
                 key = self.view_key(old, "OldImage")
                 if key is None:
                     return False
-                version = self._remove_version(record, old)
-                if version is None:
-                    writer.remove_at_current(key)
+                stamp = self._remove_stamp(record, old)
+                if stamp is None:
+                    writer.remove_at_current(key, change_order(record))
                 else:
-                    writer.tombstone(key, version, or_same=bool(self.ordering.attribute))
+                    writer.tombstone(key, stamp)
                 return True
             keys = record.raw_keys
             if not all(k in keys for k in self.key_names):
@@ -149,7 +152,7 @@ class ViewProcessor:
             key = self.view_key(keys, "Keys")
             assert key is not None
             if self.ordering.attribute:
-                writer.remove_at_current(key)
+                writer.remove_at_current(key, change_order(record))
             else:
                 writer.tombstone(key, self.ordering.of_image(record, keys, "Keys"))
             return True
@@ -172,19 +175,19 @@ class ViewProcessor:
                 left = old_key
         if new_key is None and left is None:
             return False  # sparse: no view item before or after (no version needed)
-        version = self.ordering.of_image(record, new, "NewImage")
+        stamp = self.ordering.of_image(record, new, "NewImage")
         item = None if new_key is None else self.project(record, new)  # checked before writing
         if left is not None:
-            writer.tombstone(left, version)
+            writer.tombstone(left, stamp)
         if item is not None:
-            item[VERSION] = {"N": version}
-            writer.put(item, version)
+            writer.put(item, stamp)
         return True
 
-    def _remove_version(self, record: StreamRecord, old: Mapping[str, Any]) -> str | None:
+    def _remove_stamp(self, record: StreamRecord, old: Mapping[str, Any]) -> Stamp | None:
         if not self.ordering.attribute:
             return self.ordering.of_image(record, old, "OldImage")
-        return self.ordering.version_in(old, "OldImage")
+        version = self.ordering.version_in(old, "OldImage")
+        return None if version is None else Stamp(version, change_order(record))
 
     # -- the batch ------------------------------------------------------------------------
     def lane(self, record: StreamRecord) -> Hashable:

@@ -16,10 +16,11 @@ run "all_processors_combined" {
   command = plan
 
   variables {
-    create_eventbus = true
-    eventbus_source = "hr.applications"
-    eventbus_events = ["MODIFY", "REMOVE"]
-    eventbus_redact = ["email", "phone"]
+    create_eventbus  = true
+    eventbus_source  = "hr.applications"
+    eventbus_events  = ["MODIFY", "REMOVE"]
+    eventbus_redact  = ["email", "phone"]
+    eventbus_numbers = "string"
     eventbus_rules = {
       status = {
         event_pattern = "{\"detail-type\":[\"DynamoDB MODIFY\"]}"
@@ -57,6 +58,7 @@ run "all_processors_combined" {
       EVENTBUS_EVENTS             = "MODIFY,REMOVE"
       EVENTBUS_SOURCE             = "hr.applications"
       EVENTBUS_REDACT             = "email,phone"
+      EVENTBUS_NUMBERS            = "string"
       VIEW_TABLE                  = "test-view"
       VIEW_PARTITION_KEY          = "candidate_id"
       VIEW_SORT_KEY               = "pk"
@@ -393,6 +395,7 @@ run "invalid_inputs" {
     eventbus_bus_arn               = "arn:aws:sns:us-east-1:123456789012:not-a-bus"
     eventbus_events                = ["UPDATE"]
     eventbus_redact                = ["a,b"]
+    eventbus_numbers               = "strings"
     eventbus_source                = "aws.dynamodb"
     eventbus_rules                 = { "bad name" = { event_pattern = "{}" } }
     view_table_arn                 = "test-view"
@@ -417,6 +420,7 @@ run "invalid_inputs" {
     var.eventbus_bus_arn,
     var.eventbus_events,
     var.eventbus_redact,
+    var.eventbus_numbers,
     var.eventbus_source,
     var.eventbus_rules,
     var.view_table_arn,
@@ -457,4 +461,62 @@ run "invalid_group_duplicate_and_rule_target" {
   }
 
   expect_failures = [var.function_groups, var.eventbus_rules]
+}
+
+# issue 20: a view or replica table named like the source in another region of this account may
+# be a replica of the source's global table (replicas share the name). The handlers then ask
+# DescribeTable (granted only in that case); with global_table = true the plan refuses it.
+run "target_named_like_the_source_elsewhere_may_describe_it" {
+  command = plan
+
+  variables {
+    create_replicate  = true
+    replica_table_arn = "arn:aws:dynamodb:us-west-2:123456789012:table/test"
+  }
+
+  assert {
+    condition     = { for s in jsondecode(aws_iam_role_policy.this["pipeline"].policy).Statement : s.Sid => s.Action if s.Sid == "WriteReplica" } == { WriteReplica = ["dynamodb:PutItem", "dynamodb:DescribeTable"] }
+    error_message = "Policy: ${aws_iam_role_policy.this["pipeline"].policy}"
+  }
+}
+
+run "global_table_replica_as_replica_table_refused" {
+  command = plan
+
+  variables {
+    global_table      = true
+    create_replicate  = true
+    replica_table_arn = "arn:aws:dynamodb:us-west-2:123456789012:table/test"
+  }
+
+  expect_failures = [terraform_data.check_sinks]
+}
+
+run "global_table_replica_as_view_table_refused" {
+  command = plan
+
+  variables {
+    global_table       = true
+    create_view        = true
+    view_create_table  = false
+    view_table_arn     = "arn:aws:dynamodb:eu-west-1:123456789012:table/test"
+    view_partition_key = "candidate_id"
+  }
+
+  expect_failures = [terraform_data.check_sinks]
+}
+
+run "global_table_replicating_to_another_name_allowed" {
+  command = plan
+
+  variables {
+    global_table      = true
+    create_replicate  = true
+    replica_table_arn = "arn:aws:dynamodb:us-west-2:123456789012:table/test-replica"
+  }
+
+  assert {
+    condition     = { for s in jsondecode(aws_iam_role_policy.this["pipeline"].policy).Statement : s.Sid => s.Action if s.Sid == "WriteReplica" } == { WriteReplica = ["dynamodb:PutItem"] }
+    error_message = "Policy: ${aws_iam_role_policy.this["pipeline"].policy}"
+  }
 }

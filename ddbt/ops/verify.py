@@ -1,7 +1,8 @@
 """Verify a replica: scan the source and the replica table and compare them item by item.
 
 Items are matched by the source table's key; the replicator's metadata attributes
-(``_ddbt_version``, ``_ddbt_deleted``, ``_ddbt_expires``) are ignored on both sides, and
+(``handlers.versioned.METADATA``: ``_ddbt_version``, ``_ddbt_order``, ``_ddbt_deleted``,
+``_ddbt_expires``) are ignored on both sides, and
 tombstones (``_ddbt_deleted`` true) count as absent. Values are compared decoded: numbers as
 numbers (``1`` equals ``1.0``), sets regardless of order. The report counts matching items,
 items missing in the replica, extra items in the replica and different items, with up to
@@ -27,10 +28,12 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
+from handlers.versioned import DELETED as _DELETED
+from handlers.versioned import METADATA as _HANDLER_METADATA
+
 __all__ = ["METADATA", "Report", "add_parser", "cmd_verify_replica", "scan_items", "verify"]
 
-METADATA = frozenset({"_ddbt_version", "_ddbt_deleted", "_ddbt_expires"})
-_DELETED = "_ddbt_deleted"
+METADATA = frozenset(_HANDLER_METADATA)
 
 
 @dataclass

@@ -395,22 +395,30 @@ def test_at_most_256_kib_per_call(topic: Topic) -> None:
 
 
 class FailingEntry:
-    """The real moto client, except that one PublishBatch entry is rejected: it is left out
-    of the request (not published) and reported in ``Failed``, as SNS reports it."""
+    """The real moto client, except that one PublishBatch entry is rejected ``times`` times
+    (every time when None): it is left out of the request (not published) and reported in
+    ``Failed`` with ``code``, as SNS reports it (``senderFault`` as its service model says)."""
 
-    def __init__(self, real: Any, entry_id: str, sender_fault: bool) -> None:
+    def __init__(
+        self, real: Any, entry_id: str, sender_fault: bool, code: str = "", times: int | None = None
+    ) -> None:
         self.real = real
         self.entry_id = entry_id
         self.sender_fault = sender_fault
+        self.code = code or ("InvalidParameter" if sender_fault else "InternalError")
+        self.times = times
 
     def publish_batch(self, TopicArn: str, PublishBatchRequestEntries: list[Any]) -> Any:
-        kept = [e for e in PublishBatchRequestEntries if e["Id"] != self.entry_id]
+        failing = self.times is None or self.times > 0
+        kept = [e for e in PublishBatchRequestEntries if e["Id"] != self.entry_id or not failing]
         response = self.real.publish_batch(TopicArn=TopicArn, PublishBatchRequestEntries=kept)
         if len(kept) < len(PublishBatchRequestEntries):
+            if self.times is not None:
+                self.times -= 1
             response.setdefault("Failed", []).append(
                 {
                     "Id": self.entry_id,
-                    "Code": "InternalError" if not self.sender_fault else "InvalidParameter",
+                    "Code": self.code,
                     "Message": "injected",
                     "SenderFault": self.sender_fault,
                 }
@@ -418,12 +426,12 @@ class FailingEntry:
         return response
 
 
-@pytest.mark.parametrize("sender_fault", [False, True])
-def test_failed_entry_reports_it_and_later_records_and_stops(
-    topic: Topic, sender_fault: bool
-) -> None:
+@pytest.mark.parametrize("code", ["KMSAccessDenied", "InvalidParameter"])
+def test_failed_entry_reports_it_and_later_records_and_stops(topic: Topic, code: str) -> None:
+    """A code that is not worth retrying now (a key SNS may not use; the message itself):
+    the entry and every later record are reported, nothing more is sent."""
     records = f.sequential([f.record("INSERT", {"job_id": str(i)}, {"v": i}) for i in range(25)])
-    aws.set_client("sns", FailingEntry(topic.sns, "3", sender_fault))
+    aws.set_client("sns", FailingEntry(topic.sns, "3", True, code))
 
     response = run(records)
 
@@ -436,6 +444,7 @@ def test_failed_entry_reports_it_and_later_records_and_stops(
 
 
 def test_sender_fault_on_the_first_record_raises(topic: Topic) -> None:
+    """InvalidParameter: the message itself, a poison record; first in the batch: raise."""
     records = f.sequential([f.record("INSERT", {"job_id": str(i)}, {"v": i}) for i in range(3)])
     aws.set_client("sns", FailingEntry(topic.sns, "0", sender_fault=True))
     with pytest.raises(BatchFailed, match="notification"):

@@ -69,8 +69,11 @@ def test_every_attribute_type_is_copied_exactly_to_another_region(west: Any) -> 
     assert run([rec("INSERT", "a1", image, created=T0)]) == []
     (item,) = scan(west, REPLICA)
     version = item.pop("_ddbt_version")
+    order = item.pop("_ddbt_order")
+    assert item.pop("_ddbt_origin") == f.STREAM_ARN.partition("/stream/")[0]
     assert item == {"application_id": "a1", **image}
     assert version > Decimal(T0) * 10**28
+    assert order.startswith(f"{T0}28")  # the change time, then the sequence number's length
     # and nothing went to the function's own region
     assert "replica" not in aws.client("dynamodb").list_tables()["TableNames"]
 
@@ -124,6 +127,42 @@ def test_late_changes_never_overwrite_newer_data_by_change_time(west: Any) -> No
     assert live(west, REPLICA, KEY)[("a1",)]["s"] == "v2"
     assert run([gone]) == [] and run([v1]) == [] and run([v2]) == []
     assert live(west, REPLICA, KEY) == {} and tombstones(west, REPLICA, KEY) == {("a1",)}
+
+
+def test_items_stamped_before_the_order_attribute_are_compared_correctly(west: Any) -> None:
+    """Replica items written by the previous code hold ``_ddbt_version`` alone (same
+    encoding). An incoming change with a greater version applies, one with a smaller
+    version does not, and one whose version ties (the old code's blind spot: sequence
+    numbers that agree in their first 26 digits) applies, as the later change it is."""
+    from handlers.stream import parse_event as parse
+    from handlers.versioned import change_version
+
+    seq = 44215845000000000174504390910  # 29 digits
+    stored = rec("INSERT", "a1", {"s": "stored"}, created=T0 + 5, seq=seq)
+    (record,) = parse(f.event([stored]))
+    old_version = change_version(record)
+
+    def put_old_form() -> None:
+        west.put_item(
+            TableName=REPLICA,
+            Item={
+                "application_id": {"S": "a1"},
+                "s": {"S": "stored"},
+                "_ddbt_version": {"N": old_version},
+            },
+        )
+
+    put_old_form()
+    assert run([rec("MODIFY", "a1", {"s": "older"}, created=T0 + 4, seq=seq + 10**5)]) == []
+    (item,) = scan(west, REPLICA)
+    assert item["s"] == "stored" and "_ddbt_order" not in item  # older: not applied
+    assert run([rec("MODIFY", "a1", {"s": "tie"}, created=T0 + 5, seq=seq + 1)]) == []
+    (item,) = scan(west, REPLICA)
+    assert item["s"] == "tie" and item["_ddbt_version"] == int(old_version)
+    assert item["_ddbt_order"] == f"{T0 + 5}29{seq + 1}"  # now stamped in the new form
+    put_old_form()
+    assert run([rec("REMOVE", "a1", old={"s": "stored"}, created=T0 + 6, seq=seq + 2)]) == []
+    assert live(west, REPLICA, KEY) == {}  # a newer change: applied
 
 
 def test_version_attribute_orders_changes(west: Any, monkeypatch: Any) -> None:

@@ -76,9 +76,10 @@ def live(ddb: Any, table: str, keys: tuple[str, ...]) -> dict[tuple[Any, ...], d
     out = {}
     for item in scan(ddb, table):
         if item.get("_ddbt_deleted"):
-            assert set(item) == {*keys, "_ddbt_version", "_ddbt_deleted", "_ddbt_expires"}
+            stamp = {"_ddbt_version", "_ddbt_order", "_ddbt_deleted", "_ddbt_expires"}
+            assert set(item) - {"_ddbt_origin"} == {*keys, *stamp}  # origin: the replicator's
             continue
-        assert "_ddbt_version" in item and "_ddbt_expires" not in item
+        assert "_ddbt_version" in item and "_ddbt_order" in item and "_ddbt_expires" not in item
         out[tuple(item[k] for k in keys)] = {
             k: v for k, v in item.items() if not k.startswith("_ddbt_")
         }
@@ -254,12 +255,21 @@ def test_version_attribute_remove_without_old_image_tombstones_current(
     use_view(monkeypatch, "by_app", "application_id")
     monkeypatch.setenv("VIEW_VERSION_ATTRIBUTE", "rev")
     kw = {"view_type": "NEW_IMAGE"}
-    run([rec("INSERT", "a1", {"rev": 5}, **kw)])
-    run([rec("REMOVE", "a1", **kw)])
+    insert = rec("INSERT", "a1", {"rev": 5}, **kw)
+    run([insert])
+    remove = rec("REMOVE", "a1", **kw)
+    run([remove])
     (item,) = scan(ddb, "by_app")
     assert item["_ddbt_deleted"] is True and item["_ddbt_version"] == 5
-    run([rec("MODIFY", "a1", {"rev": 5}, **kw)])  # the deleted version, late
+    run([insert])  # the deleted version, delivered again late
     assert live(ddb, "by_app", ("application_id",)) == {}
+    # the same version written again later in the stream: the stream's order decides
+    run([rec("MODIFY", "a1", {"rev": 5, "again": True}, **kw)])
+    assert live(ddb, "by_app", ("application_id",)) == {
+        ("a1",): {"application_id": "a1", "rev": 5, "again": True}
+    }
+    run([remove])  # the REMOVE again, late: it is older than the item written after it
+    assert set(live(ddb, "by_app", ("application_id",))) == {("a1",)}
     run([rec("INSERT", "a1", {"rev": 6}, **kw)])
     assert live(ddb, "by_app", ("application_id",)) == {("a1",): {"application_id": "a1", "rev": 6}}
 

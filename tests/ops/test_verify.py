@@ -36,7 +36,9 @@ def table(ddb: Any, name: str, items: list[dict[str, Any]], key: str = "pk") -> 
 
 
 def meta(item: dict[str, Any], version: int = 17672256002200000000000000000000000000) -> Any:
-    return {**item, "_ddbt_version": {"N": str(version)}}
+    """``item`` stamped as the replicator writes it (handlers.versioned)."""
+    order = {"S": "1767225600221" + "0" * 21}
+    return {**item, "_ddbt_version": {"N": str(version)}, "_ddbt_order": order}
 
 
 def tombstone(pk: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from handlers.eventbus import (
     entry_size,
 )
 from handlers.notification import NotificationProcessor
-from handlers.stream import EventName, RecordError, StreamRecord, parse_event
+from handlers.stream import EventName, MalformedValue, RecordError, StreamRecord, parse_event
 from tests import factories as f
 
 TABLE_ARN = f.STREAM_ARN.partition("/stream/")[0]
@@ -139,6 +139,17 @@ CORPUS = json.loads(
 )["values"]
 
 
+# The corpus's whole numbers beyond int64 (PutEvents' limit for a JSON integer), as the bus
+# carries them; every other value is the corpus's JSON text.
+ON_THE_BUS = {
+    "38-digit integer": '{"$number":"12345678901234567890123456789012345678"}',
+    "largest number 9.99E+125 (38 digits)": (
+        '{"$number":"9.9999999999999999999999999999999999999E+125"}'
+    ),
+    "1E+100 as DynamoDB writes it (101 digits, trailing zeros)": '{"$number":"1' + "0" * 100 + '"}',
+}
+
+
 def test_bad_input_corpus_values() -> None:
     """Each bad value of tests/events/bad_input.json fails its record with the corpus's exact
     message (it names the path, never the value); each unusual valid value is published with
@@ -153,4 +164,30 @@ def test_bad_input_corpus_values() -> None:
             assert str(info.value) == case["error"], case["case"]
         else:
             detail = entry_of(proc, raw)[0]["Detail"]
-            assert '"newImage":{"pk":"item-1","value":' + case["json"] + "}" in detail, case["case"]
+            # Whole numbers outside int64 are written {"$number": "<text>"} on the bus
+            expected = ON_THE_BUS.get(case["case"], case["json"])
+            assert '"newImage":{"pk":"item-1","value":' + expected + "}" in detail, case["case"]
+
+
+def test_eventbus_numbers_is_number_or_string() -> None:
+    from handlers.config import ConfigError
+    from handlers.eventbus import build
+
+    env = {"EVENTBUS_NAME": "changes"}
+    assert build(env).numbers == "number"
+    assert build({**env, "EVENTBUS_NUMBERS": "string"}).numbers == "string"
+    with pytest.raises(ConfigError, match="EVENTBUS_NUMBERS is 'strings': expected 'number'"):
+        build({**env, "EVENTBUS_NUMBERS": "strings"})
+
+
+def test_number_on_the_bus_at_the_int64_bounds() -> None:
+    from handlers.eventbus import bus_number, string_number
+
+    for inside in ("-9223372036854775808", "9223372036854775807", "0", "-1.5", "1E+3", "1E-130"):
+        assert bus_number(inside) == inside
+    for outside in ("-9223372036854775809", "9223372036854775808", "1E+40", "1.0E+19"):
+        assert bus_number(outside) == '{"$number":"' + outside + '"}'
+    assert bus_number("123456789012345678901234567890.5") == "123456789012345678901234567890.5"
+    assert string_number("9223372036854775808") == '"9223372036854775808"'
+    with pytest.raises(MalformedValue):
+        bus_number("NaN")

@@ -13,11 +13,14 @@ from handlers.batch import Failure
 from handlers.stream import MalformedValue, RecordError, parse_event
 from handlers.versioned import (
     Ordering,
+    change_order,
     change_version,
     classify,
     loops_back,
+    maybe_global_replica,
     region_of,
     same_key,
+    target_arn,
     to_wire,
 )
 from tests import factories as f
@@ -50,14 +53,52 @@ def test_change_version_orders_by_time_then_sequence_number() -> None:
     assert values == sorted(values) and len(set(values)) == len(values)
 
 
-def test_long_sequence_numbers_stay_monotonic_and_tie_only_beyond_26_digits() -> None:
+def test_long_sequence_numbers_stay_monotonic_in_the_version() -> None:
     t = 1_767_225_600
     a = 4421584500000000017450439091  # 28 digits (the documented example)
     assert version(t, a) < version(t, a + 100)  # differ within the first 26 digits
-    assert version(t, a) == version(t, a + 1)  # the documented limit: a tie
+    assert version(t, a) == version(t, a + 1)  # the version alone ties: _ddbt_order decides
     assert version(t, 10**27) > version(t, 10**26 - 1)  # length first
     assert version(t, 10**39) < version(t + 1, 10**20)  # time first
     assert version(t, 9 * 10**40) > version(t, 10**39)  # backfill's 41 digits
+
+
+def order(created: int, seq: int) -> str:
+    rec = f.record("INSERT", {"pk": "a"}, seq=seq, created=created)
+    return change_order(one(rec))  # type: ignore[arg-type]
+
+
+def test_change_order_sorts_as_the_stream_at_every_sequence_number_length() -> None:
+    # GIVEN (time, sequence number) pairs of every length the Streams API allows (21 to 40
+    # digits, botocore's dynamodbstreams model) and backfill's 41, many in one second and
+    # agreeing on their first 26 digits or more
+    rng = random.Random(20)
+    pairs = set()
+    for t in (0, 1_767_225_600, 1_767_225_601, 9_999_999_999):
+        for digits in range(21, 42):
+            base = rng.randrange(10 ** (digits - 1), 10**digits - 10**6)
+            pairs.update((t, base + rng.randrange(10**6)) for _ in range(5))
+            pairs.update({(t, base), (t, base + 1)})
+    ordered = sorted(pairs)
+    # THEN the texts sort (as DynamoDB compares S values: by their bytes) exactly as the
+    # pairs do, with no ties
+    texts = [order(t, s) for t, s in ordered]
+    assert texts == sorted(texts, key=lambda x: x.encode()) and len(set(texts)) == len(texts)
+    assert {len(x) for x in texts} == {10 + 2 + d for d in range(21, 42)}
+
+
+def test_the_documented_sample_events_stamps_are_ordered() -> None:
+    """The Lambda guide's INSERT, MODIFY, REMOVE of one item in one second (28-digit
+    sequence numbers that differ in the last digit): one version, three orders."""
+    t = 1_428_537_600
+    seqs = [
+        4421584500000000017450439091,
+        4421584500000000017450439092,
+        4421584500000000017450439093,
+    ]
+    assert len({version(t, s) for s in seqs}) == 1
+    assert [order(t, s) for s in seqs] == sorted(order(t, s) for s in seqs)
+    assert len({order(t, s) for s in seqs}) == 3
 
 
 def test_change_version_rejects_bad_time_and_sequence() -> None:
@@ -74,7 +115,7 @@ def test_change_version_rejects_bad_time_and_sequence() -> None:
 def test_version_attribute_must_be_a_valid_number() -> None:
     ordering = Ordering("rev", "VIEW_VERSION_ATTRIBUTE")
     record = one(f.record("INSERT", {"pk": "a"}, {"rev": 3}))
-    assert ordering.of_image(record, {"rev": {"N": "3"}}, "NewImage") == "3"  # type: ignore[arg-type]
+    assert ordering.of_image(record, {"rev": {"N": "3"}}, "NewImage").version == "3"  # type: ignore[arg-type]
     with pytest.raises(RecordError, match=r"NewImage has no numeric attribute 'rev'.*VIEW_VER"):
         ordering.of_image(record, {}, "NewImage")  # type: ignore[arg-type]
     with pytest.raises(RecordError, match=r"NewImage\.rev .*must be a number"):
@@ -143,3 +184,20 @@ def test_a_version_attribute_of_the_wrong_type_is_named_without_its_value() -> N
         "NewImage.version (named by VIEW_VERSION_ATTRIBUTE) must be a number (N), "
         "got a value with 1 type tag ('S')"
     )
+
+
+def test_targets_named_like_the_source_in_another_region_may_be_its_global_replicas(
+    monkeypatch: Any,
+) -> None:
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    arn = f.STREAM_ARN  # table "applications" in us-east-1, account 123456789012
+    west = "arn:aws:dynamodb:us-west-2:123456789012:table/applications"
+    assert target_arn(arn, "applications", "us-west-2") == west
+    assert target_arn(arn, west, "") == west
+    assert maybe_global_replica(arn, "applications", "us-west-2") == "us-east-1"
+    assert maybe_global_replica(arn, west, "") == "us-east-1"
+    other_account = "arn:aws:dynamodb:eu-west-1:210987654321:table/applications"
+    assert maybe_global_replica(arn, other_account, "") == "us-east-1"  # multi-account
+    assert maybe_global_replica(arn, "applications", "") == ""  # the same table: loops_back
+    assert maybe_global_replica(arn, "applications-copy", "us-west-2") == ""
+    assert maybe_global_replica("not-an-arn", "applications", "us-west-2") == ""
