@@ -74,7 +74,7 @@ locals {
   # mapping (without kms:Decrypt, GetEventSourceMapping hides the filter and every plan shows
   # a diff).
   deployer_key_uses = [for u in [
-    { input = "table_kms_key_arn", key = var.create_table ? var.table_kms_key_arn : null, service = "dynamodb", actions = ["kms:CreateGrant", "kms:DescribeKey"] },
+    { input = "table_kms_key_arn", key = local.create_table ? var.table_kms_key_arn : null, service = "dynamodb", actions = ["kms:CreateGrant", "kms:DescribeKey"] },
     { input = "checkpoint_table_kms_key_arn", key = local.create_checkpoint_table ? var.checkpoint_table_kms_key_arn : null, service = "dynamodb", actions = ["kms:CreateGrant", "kms:DescribeKey"] },
     { input = "analytics_table_kms_key_arn", key = local.create_analytics_table ? var.analytics_table_kms_key_arn : null, service = "dynamodb", actions = ["kms:CreateGrant", "kms:DescribeKey"] },
     { input = "view_table_kms_key_arn", key = local.create_view_table ? var.view_table_kms_key_arn : null, service = "dynamodb", actions = ["kms:CreateGrant", "kms:DescribeKey"] },
@@ -124,8 +124,8 @@ locals {
     function_kms_key_arn            = var.function_kms_key_arn
     filter_criteria_kms_key_arn     = length(var.filter_patterns) > 0 ? var.filter_criteria_kms_key_arn : null
     notification_topic_kms_key_arn  = local.create_notification_topic ? var.notification_topic_kms_key_arn : null
-    etl_bucket_kms_key_arn          = local.run.etl && var.create_etl_bucket ? var.etl_bucket_kms_key_arn : null
-    failure_bucket_kms_key_arn      = local.failure_to_s3 && var.create_failure_bucket ? var.failure_bucket_kms_key_arn : null
+    etl_bucket_kms_key_arn          = local.run.etl && local.sink_switch.etl_bucket ? var.etl_bucket_kms_key_arn : null
+    failure_bucket_kms_key_arn      = local.failure_to_s3 && local.sink_switch.failure_bucket ? var.failure_bucket_kms_key_arn : null
     dlq_archiver_bucket_kms_key_arn = local.create_dlq_archive_bucket ? var.dlq_archiver_bucket_kms_key_arn : null
   } : input => key if key != null }
   keys_in_other_regions = [for input, key in local.regional_keys : "${input} (${try(split(":", key)[3], key)})" if try(split(":", key)[3], "") != local.region]

@@ -79,24 +79,52 @@ locals {
   # Table and stream
   ##############################################################################
 
-  table_name = coalesce(var.table_name, var.name)
-  stream_arn = var.create_table ? try(aws_dynamodb_table.this[0].stream_arn, null) : var.stream_arn
-  table_arn = var.create_table ? try(aws_dynamodb_table.this[0].arn, null) : (
-    var.stream_arn == null ? null : regex("^(.+)/stream/[^/]+$", var.stream_arn)[0]
-  )
+  # Create the table, or attach to the stream of an existing one: null attaches when stream_arn
+  # is given (the rule of every created-or-brought part, see sink_switch below).
+  create_table = coalesce(var.create_table, var.stream_arn == null)
+
+  table_name         = coalesce(var.table_name, var.name)
+  stream_arn         = local.create_table ? try(aws_dynamodb_table.this[0].stream_arn, null) : var.stream_arn
+  table_arn          = local.create_table ? try(aws_dynamodb_table.this[0].arn, null) : local.attached_table_arn
+  stream_arn_missing = "create_table = false attaches to an existing table: pass its stream_arn (aws dynamodb describe-table --query Table.LatestStreamArn)."
+  # The table of stream_arn (attaching).
+  attached_table_arn  = var.stream_arn == null ? null : regex("^(.+)/stream/[^/]+$", var.stream_arn)[0]
   attached_table_name = var.stream_arn == null ? null : regex("table/([^/]+)/stream/", var.stream_arn)[0]
 
   # Creating the table: start at the oldest record (nothing is older than the table). Attaching:
   # start at the newest, so a day of old changes is not replayed (e.g. as notifications).
-  starting_position = coalesce(var.starting_position, var.create_table ? "TRIM_HORIZON" : "LATEST")
+  starting_position = coalesce(var.starting_position, local.create_table ? "TRIM_HORIZON" : "LATEST")
 
   stream_reader_limit = var.global_table ? 1 : 2
   stream_readers      = length(local.function_keys) + var.additional_stream_readers
 
+  # The attached table as read at plan time (read_attached_table), null when not read. Unknown
+  # until apply when stream_arn is (the checks on it then run at apply, before any function).
+  attached_table = one(data.aws_dynamodb_table.attached[*])
+  # Whether the attached table was read and its stream is enabled.
+  attached_stream_enabled = try(local.attached_table.stream_enabled, false)
+
+  # The view type the checks use: the created table's; the attached table's stream as read;
+  # otherwise the declared one (null: NEW_AND_OLD_IMAGES).
+  stream_view_type = local.attached_stream_enabled ? local.attached_table.stream_view_type : coalesce(var.stream_view_type, "NEW_AND_OLD_IMAGES")
+  stream_view_type_origin = (
+    local.create_table ? "stream_view_type is ${local.stream_view_type}" :
+    local.attached_stream_enabled ? "the attached table's stream is ${local.stream_view_type} (read at plan time)" :
+    "stream_view_type declares the attached stream as ${local.stream_view_type}"
+  )
+  stream_view_type_fix = (
+    local.create_table ? "Set stream_view_type accordingly." :
+    "${local.attached_stream_enabled ? "" : "If the stream is of another view type, declare that one in stream_view_type. "}A stream's view type cannot change: disable the table's stream, enable it with the view type needed, and pass the new stream_arn (with stream_arn_change_acknowledged = true for that apply)."
+  )
+  # The source table's key attributes; null when attaching to a table that was not read.
+  table_key = local.create_table ? compact([var.table_hash_key, var.table_range_key]) : (
+    local.attached_table == null ? null : compact([local.attached_table.hash_key, local.attached_table.range_key])
+  )
+
   # What identifies the stream the mappings read. Any change gives them a new stream.
-  stream_identity = var.create_table ? {
+  stream_identity = local.create_table ? {
     table            = local.table_name
-    stream_view_type = var.stream_view_type
+    stream_view_type = local.stream_view_type
     stream_arn       = null
     } : {
     table            = null
@@ -106,27 +134,47 @@ locals {
 
   ##############################################################################
   # Checkpoint table and sinks (created here or brought by the caller)
+  #
+  # One rule for every part the module creates unless the caller brings it: a given ARN means
+  # "bring your own". The create switch left null creates the part unless its ARN is given;
+  # false uses the ARN (the plan fails without one); true creates it, and the plan fails when
+  # an ARN is given too (check_sinks), rather than ignoring it. Set the switch explicitly when
+  # the ARN is only known after apply (count cannot depend on it).
   ##############################################################################
 
-  create_checkpoint_table = local.create && var.create_checkpoint_table
-  checkpoint_table_arn    = var.create_checkpoint_table ? try(aws_dynamodb_table.checkpoint[0].arn, null) : var.checkpoint_table_arn
-  checkpoint_table_name = var.create_checkpoint_table ? try(aws_dynamodb_table.checkpoint[0].name, null) : (
+  brought_sinks = {
+    checkpoint_table   = { switch = "create_checkpoint_table", create = var.create_checkpoint_table, input = "checkpoint_table_arn", arn = var.checkpoint_table_arn, used = local.create }
+    analytics_table    = { switch = "create_analytics_table", create = var.create_analytics_table, input = "analytics_table_arn", arn = var.analytics_table_arn, used = local.run.analytics }
+    notification_topic = { switch = "create_notification_topic", create = var.create_notification_topic, input = "notification_topic_arn", arn = var.notification_topic_arn, used = local.run.notification }
+    etl_bucket         = { switch = "create_etl_bucket", create = var.create_etl_bucket, input = "etl_bucket_arn", arn = var.etl_bucket_arn, used = local.run.etl }
+    failure_bucket     = { switch = "create_failure_bucket", create = var.create_failure_bucket, input = "failure_bucket_arn", arn = var.failure_bucket_arn, used = local.failure_to_s3 }
+    eventbus_bus       = { switch = "eventbus_create_bus", create = var.eventbus_create_bus, input = "eventbus_bus_arn", arn = var.eventbus_bus_arn, used = local.run.eventbus }
+    view_table         = { switch = "view_create_table", create = var.view_create_table, input = "view_table_arn", arn = var.view_table_arn, used = local.run.view }
+  }
+  # Each switch resolved: whether the module creates that sink (when its processor runs).
+  sink_switch = { for k, s in local.brought_sinks : k => coalesce(s.create, s.arn == null) }
+  # Switches set to true while their ARN is given as well.
+  sink_switch_conflicts = [for k, s in local.brought_sinks : "${s.switch} = true, but ${s.input} is given" if s.used && s.create == true && s.arn != null]
+
+  create_checkpoint_table = local.create && local.sink_switch.checkpoint_table
+  checkpoint_table_arn    = local.sink_switch.checkpoint_table ? try(aws_dynamodb_table.checkpoint[0].arn, null) : var.checkpoint_table_arn
+  checkpoint_table_name = local.sink_switch.checkpoint_table ? try(aws_dynamodb_table.checkpoint[0].name, null) : (
     var.checkpoint_table_arn == null ? null : element(split("/", var.checkpoint_table_arn), 1)
   )
 
-  create_analytics_table = local.run.analytics && var.create_analytics_table
+  create_analytics_table = local.run.analytics && local.sink_switch.analytics_table
   analytics_table_arn = !local.run.analytics ? null : (
-    var.create_analytics_table ? try(aws_dynamodb_table.aggregates[0].arn, null) : var.analytics_table_arn
+    local.sink_switch.analytics_table ? try(aws_dynamodb_table.aggregates[0].arn, null) : var.analytics_table_arn
   )
   analytics_table_name = !local.run.analytics ? null : (
-    var.create_analytics_table ? try(aws_dynamodb_table.aggregates[0].name, null) : (
+    local.sink_switch.analytics_table ? try(aws_dynamodb_table.aggregates[0].name, null) : (
       var.analytics_table_arn == null ? null : element(split("/", var.analytics_table_arn), 1)
     )
   )
 
-  create_notification_topic = local.run.notification && var.create_notification_topic
+  create_notification_topic = local.run.notification && local.sink_switch.notification_topic
   notification_topic_arn = !local.run.notification ? null : (
-    var.create_notification_topic ? try(aws_sns_topic.this[0].arn, null) : var.notification_topic_arn
+    local.sink_switch.notification_topic ? try(aws_sns_topic.this[0].arn, null) : var.notification_topic_arn
   )
 
   failure_to_sqs = local.create && var.on_failure_destination == "sqs"
@@ -134,7 +182,7 @@ locals {
 
   # Buckets the module creates, with one set of hardening resources for both.
   buckets = merge(
-    local.run.etl && var.create_etl_bucket ? {
+    local.run.etl && local.sink_switch.etl_bucket ? {
       etl = {
         name            = coalesce(var.etl_bucket_name, "${lower(var.name)}-etl-${local.account_id}")
         kms_key_arn     = var.etl_bucket_kms_key_arn
@@ -143,7 +191,7 @@ locals {
         force_destroy   = var.etl_bucket_force_destroy
       }
     } : {},
-    local.failure_to_s3 && var.create_failure_bucket && length(local.functions) > 0 ? {
+    local.failure_to_s3 && local.sink_switch.failure_bucket && length(local.functions) > 0 ? {
       failures = {
         name            = coalesce(var.failure_bucket_name, "${lower(var.name)}-failures-${local.account_id}")
         kms_key_arn     = var.failure_bucket_kms_key_arn
@@ -155,30 +203,30 @@ locals {
   )
 
   etl_bucket_arn = !local.run.etl ? null : (
-    var.create_etl_bucket ? try(aws_s3_bucket.this["etl"].arn, null) : var.etl_bucket_arn
+    local.sink_switch.etl_bucket ? try(aws_s3_bucket.this["etl"].arn, null) : var.etl_bucket_arn
   )
   etl_bucket_name = !local.run.etl ? null : (
-    var.create_etl_bucket ? try(aws_s3_bucket.this["etl"].id, null) : (
+    local.sink_switch.etl_bucket ? try(aws_s3_bucket.this["etl"].id, null) : (
       var.etl_bucket_arn == null ? null : element(split(":::", var.etl_bucket_arn), 1)
     )
   )
 
   failure_bucket_arn = !local.failure_to_s3 ? null : (
-    var.create_failure_bucket ? try(aws_s3_bucket.this["failures"].arn, null) : var.failure_bucket_arn
+    local.sink_switch.failure_bucket ? try(aws_s3_bucket.this["failures"].arn, null) : var.failure_bucket_arn
   )
 
   # Event bus: the created bus <name>-events, or the brought one (the default bus allowed).
-  create_eventbus_bus = local.run.eventbus && var.eventbus_create_bus
+  create_eventbus_bus = local.run.eventbus && local.sink_switch.eventbus_bus
   eventbus_bus_arn = !local.run.eventbus ? null : (
-    var.eventbus_create_bus ? try(aws_cloudwatch_event_bus.this[0].arn, null) : var.eventbus_bus_arn
+    local.sink_switch.eventbus_bus ? try(aws_cloudwatch_event_bus.this[0].arn, null) : var.eventbus_bus_arn
   )
   eventbus_bus_name = !local.run.eventbus ? null : (
-    var.eventbus_create_bus ? try(aws_cloudwatch_event_bus.this[0].name, null) : (
+    local.sink_switch.eventbus_bus ? try(aws_cloudwatch_event_bus.this[0].name, null) : (
       var.eventbus_bus_arn == null ? null : element(split("event-bus/", var.eventbus_bus_arn), 1)
     )
   )
   # EVENTBUS_NAME: the created bus by name; a brought bus by ARN (it may be in another account).
-  eventbus_handler_target = var.eventbus_create_bus ? local.eventbus_bus_name : local.eventbus_bus_arn
+  eventbus_handler_target = local.sink_switch.eventbus_bus ? local.eventbus_bus_name : local.eventbus_bus_arn
   eventbus_rules          = local.run.eventbus ? var.eventbus_rules : {}
   # One per rule and target, keyed "<rule key>/<target key>" (keys known at plan time).
   eventbus_targets = merge([for k, r in local.eventbus_rules : {
@@ -186,12 +234,12 @@ locals {
   }]...)
 
   # View table: created <name>-view, or brought.
-  create_view_table = local.run.view && var.view_create_table
+  create_view_table = local.run.view && local.sink_switch.view_table
   view_table_arn = !local.run.view ? null : (
-    var.view_create_table ? try(aws_dynamodb_table.view[0].arn, null) : var.view_table_arn
+    local.sink_switch.view_table ? try(aws_dynamodb_table.view[0].arn, null) : var.view_table_arn
   )
   view_table_name = !local.run.view ? null : (
-    var.view_create_table ? try(aws_dynamodb_table.view[0].name, null) : (
+    local.sink_switch.view_table ? try(aws_dynamodb_table.view[0].name, null) : (
       var.view_table_arn == null ? null : element(split("/", var.view_table_arn), 1)
     )
   )
@@ -202,16 +250,16 @@ locals {
   replica_table_name = local.replica_table_arn == null ? null : element(split("/", local.replica_table_arn), 1)
 
   # The source table's name as the ETL writes it (table=<name>/ in every key).
-  source_table_name = var.create_table ? local.table_name : local.attached_table_name
+  source_table_name = local.create_table ? local.table_name : local.attached_table_name
 
   # A view or replica table with the source table's name in another region may be that
   # region's replica of the source's global table (all replicas share the name; multi-account
   # global tables exist): every write there would be replicated back into the source and come
   # back on its stream. The handlers then ask DescribeTable once per cold start and refuse a
   # replica (handlers/versioned.py); with global_table = true the plan refuses it (check_sinks).
-  source_region = var.create_table ? local.region : (var.stream_arn == null ? null : split(":", var.stream_arn)[3])
+  source_region = local.create_table ? local.region : (var.stream_arn == null ? null : split(":", var.stream_arn)[3])
   same_name_elsewhere = { for k, arn in {
-    view      = local.run.view && !var.view_create_table ? var.view_table_arn : null
+    view      = local.run.view && !local.sink_switch.view_table ? var.view_table_arn : null
     replicate = local.replica_table_arn
     } : k => arn == null || local.source_table_name == null ? false : (
     split(":", arn)[3] != local.source_region && element(split("/", arn), 1) == local.source_table_name
@@ -260,49 +308,73 @@ resource "terraform_data" "check_stream" {
 
   lifecycle {
     precondition {
-      condition     = var.create_table || var.stream_arn != null
-      error_message = "create_table = false attaches to an existing table: pass its stream_arn (aws dynamodb describe-table --query Table.LatestStreamArn)."
+      condition     = local.create_table || var.stream_arn != null
+      error_message = local.stream_arn_missing
     }
 
     precondition {
-      condition     = !var.create_table || var.stream_arn == null
-      error_message = "stream_arn is only used with create_table = false; the module reads the stream of the table it creates."
+      condition     = var.create_table != true || var.stream_arn == null
+      error_message = "create_table = true creates the source table, but stream_arn is given too. A given stream_arn means attaching to that table's stream: leave create_table null (or set it false), or remove stream_arn to have the module create the table."
     }
 
     precondition {
-      condition     = var.create_table || var.table_range_key == null
-      error_message = "table_range_key describes the table the module creates; with create_table = false leave it null."
+      condition     = local.create_table || var.table_range_key == null
+      error_message = "table_range_key describes the table the module creates; when attaching (stream_arn) leave it null."
     }
 
     precondition {
-      condition     = !var.create_table || var.table_billing_mode == "PAY_PER_REQUEST" || (var.table_read_capacity != null && var.table_write_capacity != null)
+      condition     = !local.create_table || var.table_billing_mode == "PAY_PER_REQUEST" || (var.table_read_capacity != null && var.table_write_capacity != null)
       error_message = "table_billing_mode = \"PROVISIONED\" needs table_read_capacity and table_write_capacity."
     }
 
+    # The attached table as read (read_attached_table): a stream that is enabled and is the
+    # one given. Without these, CreateEventSourceMapping fails only at apply, after the roles,
+    # queues, tables and functions were created; or the mappings read a stream that no longer
+    # receives changes.
     precondition {
-      condition     = !local.run.notification || length(var.notification_attributes) == 0 || var.stream_view_type == "NEW_AND_OLD_IMAGES"
-      error_message = "notification_attributes compares an attribute's old and new value, which needs stream_view_type = \"NEW_AND_OLD_IMAGES\"."
+      condition     = try(local.attached_table.stream_enabled, true)
+      error_message = "The attached table ${coalesce(local.attached_table_name, "?")} has no stream enabled, so there is nothing to read. Enable it (aws dynamodb update-table --table-name ${coalesce(local.attached_table_name, "?")} --stream-specification StreamEnabled=true,StreamViewType=NEW_AND_OLD_IMAGES), then pass its new LatestStreamArn as stream_arn."
     }
 
     precondition {
-      condition     = !local.run.replicate || contains(["NEW_IMAGE", "NEW_AND_OLD_IMAGES"], var.stream_view_type)
-      error_message = "create_replicate copies the item after each change, which needs stream_view_type = \"NEW_IMAGE\" or \"NEW_AND_OLD_IMAGES\" (it is ${var.stream_view_type})."
+      condition     = !local.attached_stream_enabled || try(local.attached_table.stream_arn == var.stream_arn, true)
+      error_message = "stream_arn is not the current stream of table ${coalesce(local.attached_table_name, "?")}: its LatestStreamArn is ${try(local.attached_table.stream_arn, "")}. The stream was disabled and enabled again, and the old one receives no new changes. Pass stream_arn = \"${try(local.attached_table.stream_arn, "")}\" (with stream_arn_change_acknowledged = true for that apply if the module already read the old one)."
     }
 
     precondition {
-      condition     = !local.run.view || contains(["NEW_IMAGE", "NEW_AND_OLD_IMAGES"], var.stream_view_type)
-      error_message = "create_view projects the item after each change, which needs stream_view_type = \"NEW_IMAGE\" or \"NEW_AND_OLD_IMAGES\" (it is ${var.stream_view_type})."
+      condition     = !local.run.notification || length(var.notification_attributes) == 0 || local.stream_view_type == "NEW_AND_OLD_IMAGES"
+      error_message = "notification_attributes compares an attribute's old and new value, which needs a NEW_AND_OLD_IMAGES stream, but ${local.stream_view_type_origin}. ${local.stream_view_type_fix}"
+    }
+
+    precondition {
+      condition     = !local.run.replicate || contains(["NEW_IMAGE", "NEW_AND_OLD_IMAGES"], local.stream_view_type)
+      error_message = "create_replicate copies the item after each change, which needs a NEW_IMAGE or NEW_AND_OLD_IMAGES stream, but ${local.stream_view_type_origin}: every change would be reported failed and end in the failure destination. ${local.stream_view_type_fix}"
+    }
+
+    precondition {
+      condition     = !local.run.view || contains(["NEW_IMAGE", "NEW_AND_OLD_IMAGES"], local.stream_view_type)
+      error_message = "create_view projects the item after each change, which needs a NEW_IMAGE or NEW_AND_OLD_IMAGES stream, but ${local.stream_view_type_origin}: every change would be reported failed and end in the failure destination. ${local.stream_view_type_fix}"
     }
 
     # With NEW_IMAGE a REMOVE carries only Keys: the view item can be found only when the view
     # key is part of the table's key (otherwise handlers/view.py reports every REMOVE as a
-    # poison record). Checked for a table the module creates; an attached table's key is unknown.
+    # poison record). Checked for a created table and an attached table that was read.
     precondition {
-      condition = !local.run.view || var.stream_view_type != "NEW_IMAGE" || !var.create_table || length(setsubtract(
-        compact([var.view_partition_key, var.view_sort_key]), compact([var.table_hash_key, var.table_range_key])
+      condition = !local.run.view || local.stream_view_type != "NEW_IMAGE" || local.table_key == null ? true : length(setsubtract(
+        compact([var.view_partition_key, var.view_sort_key]), local.table_key
       )) == 0
-      error_message = "With stream_view_type = \"NEW_IMAGE\" a REMOVE carries only the table's key, so the view key (view_partition_key, view_sort_key) must be part of it (${join(", ", compact([var.table_hash_key, var.table_range_key]))}); use NEW_AND_OLD_IMAGES for a view keyed by other attributes."
+      error_message = "With a NEW_IMAGE stream a REMOVE carries only the table's key, so the view key (view_partition_key, view_sort_key) must be part of it (${local.table_key == null ? "" : join(", ", local.table_key)}); use NEW_AND_OLD_IMAGES for a view keyed by other attributes."
     }
+  }
+}
+
+# A declared stream_view_type that the attached table's stream contradicts: a warning, since
+# the checks above use what was read (an error would break configurations that planned before).
+check "attached_stream_view_type" {
+  assert {
+    # A conditional, not ||: with the read deferred to apply, || would be unknown and warn.
+    condition     = var.stream_view_type == null ? true : (!local.attached_stream_enabled || local.stream_view_type == var.stream_view_type)
+    error_message = "stream_view_type = ${coalesce(var.stream_view_type, "null")}, but the stream of the attached table ${coalesce(local.attached_table_name, "?")} is ${local.stream_view_type}; the module's checks use ${local.stream_view_type}. Set stream_view_type = \"${local.stream_view_type}\" or leave it null."
   }
 }
 
@@ -340,33 +412,40 @@ resource "terraform_data" "check_sinks" {
   count = local.create ? 1 : 0
 
   lifecycle {
+    # A given ARN means "bring your own"; a create switch set to true as well is a contradiction
+    # the module refuses rather than silently ignoring the ARN.
     precondition {
-      condition     = var.create_checkpoint_table || var.checkpoint_table_arn != null
+      condition     = length(local.sink_switch_conflicts) == 0
+      error_message = "${join("; ", local.sink_switch_conflicts)}. A given ARN means bringing your own: leave the switch null (or set it false) to use that resource, or remove the ARN to have the module create one."
+    }
+
+    precondition {
+      condition     = local.sink_switch.checkpoint_table || var.checkpoint_table_arn != null
       error_message = "create_checkpoint_table = false needs checkpoint_table_arn: every function gets CHECKPOINT_TABLE."
     }
 
     precondition {
-      condition     = !local.run.etl || var.create_etl_bucket || var.etl_bucket_arn != null
+      condition     = !local.run.etl || local.sink_switch.etl_bucket || var.etl_bucket_arn != null
       error_message = "create_etl_bucket = false needs etl_bucket_arn (or set create_etl = false)."
     }
 
     precondition {
-      condition     = !local.run.notification || var.create_notification_topic || var.notification_topic_arn != null
+      condition     = !local.run.notification || local.sink_switch.notification_topic || var.notification_topic_arn != null
       error_message = "create_notification_topic = false needs notification_topic_arn (or set create_notification = false)."
     }
 
     precondition {
-      condition     = !local.run.analytics || var.create_analytics_table || var.analytics_table_arn != null
+      condition     = !local.run.analytics || local.sink_switch.analytics_table || var.analytics_table_arn != null
       error_message = "create_analytics_table = false needs analytics_table_arn (or set create_analytics = false)."
     }
 
     precondition {
-      condition     = !local.failure_to_s3 || var.create_failure_bucket || var.failure_bucket_arn != null
+      condition     = !local.failure_to_s3 || local.sink_switch.failure_bucket || var.failure_bucket_arn != null
       error_message = "on_failure_destination = \"s3\" with create_failure_bucket = false needs failure_bucket_arn."
     }
 
     precondition {
-      condition     = !local.run.eventbus || var.eventbus_create_bus || var.eventbus_bus_arn != null
+      condition     = !local.run.eventbus || local.sink_switch.eventbus_bus || var.eventbus_bus_arn != null
       error_message = "eventbus_create_bus = false needs eventbus_bus_arn (e.g. the default bus, arn:aws:events:<region>:<account>:event-bus/default), or set create_eventbus = false."
     }
 
@@ -383,22 +462,17 @@ resource "terraform_data" "check_sinks" {
     }
 
     precondition {
-      condition     = !local.run.eventbus || !var.eventbus_create_bus || var.eventbus_bus_arn == null
-      error_message = "eventbus_bus_arn is only used with eventbus_create_bus = false; the module would publish to the bus it creates."
-    }
-
-    precondition {
       condition     = !local.run.view || var.view_partition_key != null
       error_message = "create_view needs view_partition_key: the source attribute that becomes the view item's partition key."
     }
 
     precondition {
-      condition     = !local.run.view || var.view_create_table || var.view_table_arn != null
+      condition     = !local.run.view || local.sink_switch.view_table || var.view_table_arn != null
       error_message = "view_create_table = false needs view_table_arn (or set create_view = false)."
     }
 
     precondition {
-      condition     = !local.run.view || var.view_create_table || var.view_table_arn != local.table_arn
+      condition     = !local.run.view || local.sink_switch.view_table || var.view_table_arn != local.table_arn
       error_message = "view_table_arn is the source table: the view would feed its own stream."
     }
 
@@ -423,7 +497,7 @@ resource "terraform_data" "check_sinks" {
     }
 
     precondition {
-      condition     = !var.create_checkpoint_table || var.checkpoint_table_billing_mode == "PAY_PER_REQUEST" || (var.checkpoint_table_read_capacity != null && var.checkpoint_table_write_capacity != null)
+      condition     = !local.sink_switch.checkpoint_table || var.checkpoint_table_billing_mode == "PAY_PER_REQUEST" || (var.checkpoint_table_read_capacity != null && var.checkpoint_table_write_capacity != null)
       error_message = "checkpoint_table_billing_mode = \"PROVISIONED\" needs checkpoint_table_read_capacity and checkpoint_table_write_capacity."
     }
   }
@@ -467,8 +541,24 @@ resource "terraform_data" "stream_change_check" {
 # Source table
 ################################################################################
 
+# The table whose stream the module attaches to, read by its ARN (DescribeTable accepts one)
+# so that check_stream can test the stream itself rather than trust the declared view type.
+data "aws_dynamodb_table" "attached" {
+  count = local.create && !local.create_table && var.read_attached_table ? 1 : 0
+
+  name = local.attached_table_arn
+
+  lifecycle {
+    # Nothing to read without stream_arn (when this fails, check_stream is not evaluated).
+    precondition {
+      condition     = var.stream_arn != null
+      error_message = local.stream_arn_missing
+    }
+  }
+}
+
 resource "aws_dynamodb_table" "this" {
-  count = local.create && var.create_table ? 1 : 0
+  count = local.create && local.create_table ? 1 : 0
 
   name                        = local.table_name
   billing_mode                = var.table_billing_mode
@@ -479,7 +569,7 @@ resource "aws_dynamodb_table" "this" {
   deletion_protection_enabled = var.deletion_protection_enabled
 
   stream_enabled   = true
-  stream_view_type = var.stream_view_type
+  stream_view_type = local.stream_view_type
 
   attribute {
     name = var.table_hash_key

@@ -4,7 +4,7 @@
 
 output "table_name" {
   description = "Name of the source table (created, or the one whose stream the module attached to)."
-  value       = var.create ? (var.create_table ? try(aws_dynamodb_table.this[0].name, null) : local.attached_table_name) : null
+  value       = var.create ? (local.create_table ? try(aws_dynamodb_table.this[0].name, null) : local.attached_table_name) : null
 }
 
 output "table_arn" {

@@ -38,10 +38,9 @@ variable "deletion_protection_enabled" {
 ################################################################################
 
 variable "create_table" {
-  description = "Create the source table (true) or attach to the stream of an existing table (false, then stream_arn is required)."
+  description = "Create the source table (true) or attach to the stream of an existing table (false, then stream_arn is required). null: attach when stream_arn is given, create otherwise. true with stream_arn fails the plan. Set it when stream_arn is only known after apply."
   type        = bool
-  default     = true
-  nullable    = false
+  default     = null
 }
 
 variable "table_name" {
@@ -166,14 +165,13 @@ variable "table_ttl_attribute_name" {
 }
 
 variable "stream_view_type" {
-  description = "What the stream records carry: KEYS_ONLY, NEW_IMAGE, OLD_IMAGE or NEW_AND_OLD_IMAGES. With create_table = false, declare the existing stream's view type (used for the module's checks). Changing it on a created table creates a new stream (new ARN) and loses the records in between; see stream_arn_change_acknowledged."
+  description = "What the stream records carry: KEYS_ONLY, NEW_IMAGE, OLD_IMAGE or NEW_AND_OLD_IMAGES. null: NEW_AND_OLD_IMAGES for a created table. When attaching, the module reads the table's view type (read_attached_table) and checks that one; this value is then only compared with it (a warning when they differ), and is trusted when the table cannot be read at plan time (null: NEW_AND_OLD_IMAGES). Changing it on a created table creates a new stream (new ARN) and loses the records in between; see stream_arn_change_acknowledged."
   type        = string
-  default     = "NEW_AND_OLD_IMAGES"
-  nullable    = false
+  default     = null
 
   validation {
-    condition     = contains(["KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES"], var.stream_view_type)
-    error_message = "stream_view_type must be exactly one of KEYS_ONLY, NEW_IMAGE, OLD_IMAGE, NEW_AND_OLD_IMAGES."
+    condition     = var.stream_view_type == null ? true : contains(["KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES"], var.stream_view_type)
+    error_message = "stream_view_type must be null or exactly one of KEYS_ONLY, NEW_IMAGE, OLD_IMAGE, NEW_AND_OLD_IMAGES."
   }
 }
 
@@ -192,6 +190,13 @@ variable "stream_arn_change_acknowledged" {
   description = "Set to true for the apply that knowingly changes the stream (stream_view_type, table_name, or the attached stream_arn): the table gets a new stream and the mappings start on it, so records written in between are not processed. Without it such a plan fails. Set it back to false afterwards."
   type        = bool
   default     = false
+  nullable    = false
+}
+
+variable "read_attached_table" {
+  description = "When attaching (stream_arn), read the attached table at plan time (data source aws_dynamodb_table, by the table ARN in stream_arn) and fail the plan when its stream is disabled, is not stream_arn, or has a view type the enabled processors cannot use. Terraform's credentials then need dynamodb:DescribeTable, DescribeTimeToLive, DescribeContinuousBackups and ListTagsOfResource on that table. Set false when they cannot have them (e.g. a table in another account): the declared stream_view_type is then trusted."
+  type        = bool
+  default     = true
   nullable    = false
 }
 
@@ -705,14 +710,13 @@ variable "dlq_kms_key_arn" {
 }
 
 variable "create_failure_bucket" {
-  description = "With on_failure_destination = s3, create the failure bucket (true) or use failure_bucket_arn (false)."
+  description = "With on_failure_destination = s3: create the failure bucket (true) or use failure_bucket_arn (false). null: use failure_bucket_arn when given, create otherwise. true with failure_bucket_arn fails the plan."
   type        = bool
-  default     = true
-  nullable    = false
+  default     = null
 }
 
 variable "failure_bucket_arn" {
-  description = "ARN of an existing bucket for failed batches (on_failure_destination = s3, create_failure_bucket = false)."
+  description = "ARN of an existing bucket for failed batches (on_failure_destination = s3). Given, the module uses it and creates no failure bucket."
   type        = string
   default     = null
 
@@ -779,14 +783,13 @@ variable "etl_prefix" {
 }
 
 variable "create_etl_bucket" {
-  description = "Create the ETL bucket (true) or use etl_bucket_arn (false)."
+  description = "Create the ETL bucket (true) or use etl_bucket_arn (false). null: use etl_bucket_arn when given, create otherwise. true with etl_bucket_arn fails the plan."
   type        = bool
-  default     = true
-  nullable    = false
+  default     = null
 }
 
 variable "etl_bucket_arn" {
-  description = "ARN of an existing bucket for the ETL processor (create_etl_bucket = false)."
+  description = "ARN of an existing bucket for the ETL processor. Given, the module uses it and creates no ETL bucket."
   type        = string
   default     = null
 
@@ -889,14 +892,13 @@ variable "notification_redact" {
 }
 
 variable "create_notification_topic" {
-  description = "Create the notification SNS topic (true) or use notification_topic_arn (false)."
+  description = "Create the notification SNS topic (true) or use notification_topic_arn (false). null: use notification_topic_arn when given, create otherwise. true with notification_topic_arn fails the plan."
   type        = bool
-  default     = true
-  nullable    = false
+  default     = null
 }
 
 variable "notification_topic_arn" {
-  description = "ARN of an existing SNS topic for notifications (create_notification_topic = false)."
+  description = "ARN of an existing SNS topic for notifications. Given, the module publishes to it and creates no topic."
   type        = string
   default     = null
 
@@ -948,14 +950,13 @@ variable "analytics_group_by" {
 }
 
 variable "create_analytics_table" {
-  description = "Create the aggregates table (true) or use analytics_table_arn (false)."
+  description = "Create the aggregates table (true) or use analytics_table_arn (false). null: use analytics_table_arn when given, create otherwise. true with analytics_table_arn fails the plan."
   type        = bool
-  default     = true
-  nullable    = false
+  default     = null
 }
 
 variable "analytics_table_arn" {
-  description = "ARN of an existing aggregates table (hash key pk of type S) (create_analytics_table = false)."
+  description = "ARN of an existing aggregates table (hash key pk of type S). Given, the module uses it and creates no aggregates table."
   type        = string
   default     = null
 
@@ -1014,14 +1015,13 @@ variable "create_eventbus" {
 }
 
 variable "eventbus_create_bus" {
-  description = "Create a custom event bus <name>-events (true) or publish to eventbus_bus_arn (false; the account's default bus is allowed)."
+  description = "Create a custom event bus <name>-events (true) or publish to eventbus_bus_arn (false; the account's default bus is allowed). null: use eventbus_bus_arn when given, create otherwise. true with eventbus_bus_arn fails the plan."
   type        = bool
-  default     = true
-  nullable    = false
+  default     = null
 }
 
 variable "eventbus_bus_arn" {
-  description = "ARN of an existing event bus (eventbus_create_bus = false), e.g. arn:aws:events:<region>:<account>:event-bus/default. The function may call events:PutEvents on exactly this bus."
+  description = "ARN of an existing event bus, e.g. arn:aws:events:<region>:<account>:event-bus/default. Given, the module publishes to it and creates no bus; the function may call events:PutEvents on exactly this bus."
   type        = string
   default     = null
 
@@ -1122,14 +1122,13 @@ variable "create_view" {
 }
 
 variable "view_create_table" {
-  description = "Create the view table <name>-view (true: hash key view_partition_key, range key view_sort_key, PAY_PER_REQUEST, encrypted, point-in-time recovery, TTL on _ddbt_expires) or use view_table_arn (false)."
+  description = "Create the view table <name>-view (true: hash key view_partition_key, range key view_sort_key, PAY_PER_REQUEST, encrypted, point-in-time recovery, TTL on _ddbt_expires) or use view_table_arn (false). null: use view_table_arn when given, create otherwise. true with view_table_arn fails the plan."
   type        = bool
-  default     = true
-  nullable    = false
+  default     = null
 }
 
 variable "view_table_arn" {
-  description = "ARN of an existing view table (view_create_table = false). Its key schema must be view_partition_key (+ view_sort_key), and TTL should be on _ddbt_expires (tombstones of deleted items expire through it)."
+  description = "ARN of an existing view table. Given, the module uses it and creates no view table. Its key schema must be view_partition_key (+ view_sort_key), and TTL should be on _ddbt_expires (tombstones of deleted items expire through it)."
   type        = string
   default     = null
 
@@ -1359,14 +1358,13 @@ variable "alarm_records_failed_threshold" {
 ################################################################################
 
 variable "create_checkpoint_table" {
-  description = "Create the handlers' checkpoint table (true) or use checkpoint_table_arn (false). Every function gets it as CHECKPOINT_TABLE."
+  description = "Create the handlers' checkpoint table (true) or use checkpoint_table_arn (false); every function gets it as CHECKPOINT_TABLE. null: use checkpoint_table_arn when given, create otherwise. true with checkpoint_table_arn fails the plan."
   type        = bool
-  default     = true
-  nullable    = false
+  default     = null
 }
 
 variable "checkpoint_table_arn" {
-  description = "ARN of an existing checkpoint table (hash key pk of type S, TTL on expires_at) (create_checkpoint_table = false)."
+  description = "ARN of an existing checkpoint table (hash key pk of type S, TTL on expires_at). Given, the module uses it and creates no checkpoint table."
   type        = string
   default     = null
 

@@ -11,6 +11,21 @@ variables {
   stream_arn   = "arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/2024-05-01T10:00:00.000"
 }
 
+# The attached table as DescribeTable shows it (read at plan time: read_attached_table).
+override_data {
+  target = data.aws_dynamodb_table.attached[0]
+  values = {
+    arn              = "arn:aws:dynamodb:us-east-1:123456789012:table/orders"
+    hash_key         = "order_id"
+    range_key        = ""
+    billing_mode     = "PAY_PER_REQUEST"
+    stream_enabled   = true
+    stream_view_type = "NEW_AND_OLD_IMAGES"
+    stream_arn       = "arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/2024-05-01T10:00:00.000"
+    stream_label     = "2024-05-01T10:00:00.000"
+  }
+}
+
 run "attach" {
   command = plan
 
@@ -44,6 +59,25 @@ run "attach" {
   }
 }
 
+# A given stream_arn means attaching: create_table left null does not create a table (the one
+# rule of every created-or-brought part; brought_sinks.tftest.hcl has the sinks).
+run "stream_arn_alone_attaches" {
+  command = plan
+
+  variables {
+    create_table = null
+  }
+
+  assert {
+    condition     = length(aws_dynamodb_table.this) == 0 && aws_lambda_event_source_mapping.this["pipeline"].event_source_arn == var.stream_arn
+    error_message = "stream_arn alone should attach to that stream and create no table."
+  }
+  assert {
+    condition     = aws_lambda_event_source_mapping.this["pipeline"].starting_position == "LATEST" && output.table_name == "orders"
+    error_message = "Attached by stream_arn alone, the module behaves as with create_table = false."
+  }
+}
+
 run "attach_explicit_trim_horizon_and_table_key" {
   command = plan
 
@@ -62,6 +96,7 @@ run "attach_explicit_trim_horizon_and_table_key" {
   }
 }
 
+# The table is read through stream_arn, so the read fails first, with the same message.
 run "attach_needs_stream_arn" {
   command = plan
 
@@ -69,9 +104,21 @@ run "attach_needs_stream_arn" {
     stream_arn = null
   }
 
+  expect_failures = [data.aws_dynamodb_table.attached]
+}
+
+run "attach_needs_stream_arn_without_reading" {
+  command = plan
+
+  variables {
+    stream_arn          = null
+    read_attached_table = false
+  }
+
   expect_failures = [terraform_data.check_stream]
 }
 
+# create_table = true with a stream_arn contradicts itself: the plan fails rather than ignore one.
 run "stream_arn_only_when_attaching" {
   command = plan
 

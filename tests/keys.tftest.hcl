@@ -12,6 +12,21 @@ variables {
   name = "test"
 }
 
+# The attached table of attached_table_and_archiver as DescribeTable shows it (read at plan).
+override_data {
+  target = data.aws_dynamodb_table.attached[0]
+  values = {
+    arn              = "arn:aws:dynamodb:us-east-1:123456789012:table/orders"
+    hash_key         = "order_id"
+    range_key        = ""
+    billing_mode     = "PAY_PER_REQUEST"
+    stream_enabled   = true
+    stream_view_type = "NEW_AND_OLD_IMAGES"
+    stream_arn       = "arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/2024-01-01T00:00:00.000"
+    stream_label     = "2024-01-01T00:00:00.000"
+  }
+}
+
 run "no_keys" {
   command = plan
 

@@ -12,6 +12,20 @@ variables {
   deletion_protection_enabled = false
 }
 
+# The attached table as DescribeTable shows it; runs on the re-created stream override it.
+override_data {
+  target = data.aws_dynamodb_table.attached[0]
+  values = {
+    arn              = "arn:aws:dynamodb:us-east-1:123456789012:table/orders"
+    hash_key         = "order_id"
+    range_key        = ""
+    stream_enabled   = true
+    stream_view_type = "NEW_AND_OLD_IMAGES"
+    stream_arn       = "arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/2024-05-01T10:00:00.000"
+    stream_label     = "2024-05-01T10:00:00.000"
+  }
+}
+
 run "initial_apply" {
   command = apply
 
@@ -24,6 +38,19 @@ run "initial_apply" {
 run "new_stream_is_blocked" {
   command = plan
 
+  override_data {
+    target = data.aws_dynamodb_table.attached[0]
+    values = {
+      arn              = "arn:aws:dynamodb:us-east-1:123456789012:table/orders"
+      hash_key         = "order_id"
+      range_key        = ""
+      stream_enabled   = true
+      stream_view_type = "NEW_AND_OLD_IMAGES"
+      stream_arn       = "arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/2024-06-01T08:00:00.000"
+      stream_label     = "2024-06-01T08:00:00.000"
+    }
+  }
+
   variables {
     stream_arn = "arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/2024-06-01T08:00:00.000"
   }
@@ -33,6 +60,19 @@ run "new_stream_is_blocked" {
 
 run "new_stream_acknowledged" {
   command = plan
+
+  override_data {
+    target = data.aws_dynamodb_table.attached[0]
+    values = {
+      arn              = "arn:aws:dynamodb:us-east-1:123456789012:table/orders"
+      hash_key         = "order_id"
+      range_key        = ""
+      stream_enabled   = true
+      stream_view_type = "NEW_AND_OLD_IMAGES"
+      stream_arn       = "arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/2024-06-01T08:00:00.000"
+      stream_label     = "2024-06-01T08:00:00.000"
+    }
+  }
 
   variables {
     stream_arn                     = "arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/2024-06-01T08:00:00.000"

@@ -17,8 +17,10 @@ module "triggers" {
 
   name = local.name
 
-  create_table = false
-  stream_arn   = var.stream_arn
+  # A given stream_arn means attaching to that table's stream (create_table may stay unset).
+  # The module reads the table at plan time and fails when the stream is disabled, is not
+  # stream_arn, or has a view type the processors cannot use.
+  stream_arn = var.stream_arn
   # A new ARN for the same table (stream re-created) is refused unless acknowledged.
   stream_arn_change_acknowledged = var.stream_arn_change_acknowledged
   stream_view_type               = var.stream_view_type
@@ -30,9 +32,9 @@ module "triggers" {
 
   notification_events = ["INSERT", "MODIFY"]
 
-  # Use an existing topic when given, otherwise create one.
-  create_notification_topic = var.notification_topic_arn == null
-  notification_topic_arn    = var.notification_topic_arn
+  # Publish to an existing topic when given (a given ARN means bring your own), otherwise the
+  # module creates one.
+  notification_topic_arn = var.notification_topic_arn
 
   deletion_protection_enabled = var.deletion_protection_enabled
 

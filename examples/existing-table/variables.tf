@@ -16,9 +16,9 @@ variable "stream_arn_change_acknowledged" {
 }
 
 variable "stream_view_type" {
-  description = "View type of that stream (for the module's checks)."
+  description = "View type of that stream, if you want to declare it: the module reads the table's own at plan time (a declaration that differs is a warning). null: not declared."
   type        = string
-  default     = "NEW_AND_OLD_IMAGES"
+  default     = null
 }
 
 variable "table_kms_key_arn" {

@@ -10,7 +10,6 @@ scripts/terraform.sh finds one. Skipped when terraform is not installed.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import socket
@@ -26,11 +25,9 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from tests.terraform.runner import ok, run
+from tests.terraform.cli import REGION, ROOT, succeeded, terraform, terraform_env
 
-ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "complete"
-REGION = "us-east-1"
 REPLICA_REGION = "us-west-2"  # examples/complete's var.replica_region
 NAME = "ex-complete"  # ex-${basename(path.cwd)}
 
@@ -76,35 +73,6 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-
-
-def _env(endpoint: str, data_dir: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("AWS_") and not k.startswith("TF_VAR_") and k != "TF_DATA_DIR"
-    }
-    env.update(
-        {
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "TF_DATA_DIR": str(data_dir),  # keeps examples/complete/.terraform untouched
-            "TF_IN_AUTOMATION": "1",
-            "TF_INPUT": "0",
-            "CHECKPOINT_DISABLE": "1",
-        }
-    )
-    return env
-
-
-def _terraform(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return run(str(ROOT / "scripts" / "terraform.sh"), EXAMPLE, env, *args)
 
 
 def _clients(endpoint: str) -> dict[str, Any]:
@@ -359,21 +327,21 @@ def _check_destroyed(aws: dict[str, Any], out: dict[str, Any]) -> None:
 
 
 def test_complete_example_applies_and_destroys_on_moto(moto_server: str, tmp_path: Path) -> None:
-    env = _env(moto_server, tmp_path / ".terraform")
+    env = terraform_env(moto_server, tmp_path / ".terraform")
     state = f"-state={tmp_path / 'terraform.tfstate'}"
     aws = _clients(moto_server)
-    ok(_terraform(env, "init", "-input=false"))
+    succeeded(terraform(EXAMPLE, env, "init", "-input=false"))
     applied = False
     try:
-        ok(_terraform(env, "apply", "-auto-approve", "-input=false", state))
+        succeeded(terraform(EXAMPLE, env, "apply", "-auto-approve", "-input=false", state))
         applied = True
-        raw = json.loads(ok(_terraform(env, "output", "-json", state)))
+        raw = json.loads(succeeded(terraform(EXAMPLE, env, "output", "-json", state)))
         out = {k: v["value"] for k, v in raw.items()}
         _check_applied(aws, out)
 
-        plan = _terraform(env, "plan", "-detailed-exitcode", "-input=false", state)
+        plan = terraform(EXAMPLE, env, "plan", "-detailed-exitcode", "-input=false", state)
         assert plan.returncode == 0, f"drift after apply:\n{plan.stdout[-6000:]}\n{plan.stderr}"
     finally:
         if applied:
-            ok(_terraform(env, "destroy", "-auto-approve", "-input=false", state))
+            succeeded(terraform(EXAMPLE, env, "destroy", "-auto-approve", "-input=false", state))
     _check_destroyed(aws, out)

@@ -20,7 +20,7 @@ from types import ModuleType
 
 import pytest
 
-from tests.terraform.runner import ok, run
+from tests.terraform.cli import run, succeeded
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -133,8 +133,8 @@ def test_the_readme_snippet_plans_from_the_release_tag(
         stack = tmp_path / f"stack-{n}"  # a folder of the user's own, outside the repository
         stack.mkdir()
         (stack / "main.tf").write_text(block.replace(f"git::{url}", f"git::file://{release_repo}"))
-        ok(_terraform(stack, env, "init"))
-        plan = ok(_terraform(stack, env, "plan"))
+        succeeded(_terraform(stack, env, "init"))
+        plan = succeeded(_terraform(stack, env, "plan"))
         assert re.search(r"Plan: \d+ to add, 0 to change, 0 to destroy", plan), plan[-2000:]
         assert "module.applications_triggers.aws_dynamodb_table.this[0]" in plan
 
@@ -175,7 +175,7 @@ def test_a_pattern_that_is_not_json_gets_one_message(tmp_path: Path) -> None:
         "}\n"
     )
     env = _terraform_env()
-    ok(_terraform(tmp_path, env, "init", "-backend=false"))
+    succeeded(_terraform(tmp_path, env, "init", "-backend=false"))
     result = _terraform(tmp_path, env, "validate")
     assert result.returncode != 0
     assert result.stderr.count("Invalid value for variable") == 1, result.stderr
