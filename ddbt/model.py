@@ -10,8 +10,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ddbt.filters import Matcher, compile_filters
-from handlers.archiver import event_records
+from handlers.filters import Matcher, compile_filters
+from handlers.getrecords import lambda_records
 
 __all__ = [
     "DEFAULT_RETENTION_SECONDS",
@@ -19,7 +19,6 @@ __all__ = [
     "MappingSettings",
     "Rec",
     "epoch",
-    "lambda_record",
     "sqs_rec",
     "sqs_record",
 ]
@@ -202,21 +201,11 @@ class Rec:
         return int(self.seq)
 
 
-def lambda_record(raw: dict[str, Any], stream_arn: str) -> dict[str, Any]:
-    """A GetRecords record -> the record as Lambda delivers it (ESM-SEMANTICS section 1).
-
-    The conversion is ``handlers.archiver.event_records`` (B/BS base64, whole epoch seconds,
-    the stream's region, ``eventSourceARN``), shared with the archiver and ``ddbt replay``.
-    On top of it the poller states ``eventVersion`` "1.1": what the live stream says and Lambda
-    passes on, where moto's GetRecords says "1.0" (the archiver keeps GetRecords' value).
-    """
-    (record,) = event_records([raw], stream_arn)
-    record["eventVersion"] = "1.1"
-    return record
-
-
 def make_rec(raw: dict[str, Any], stream_arn: str, hash_key: str | None) -> Rec:
-    event = lambda_record(raw, stream_arn)
+    """A GetRecords record as the runtime tracks it; the event record is
+    ``handlers.getrecords.lambda_records``, the one conversion the archiver and the ops
+    tools use too."""
+    (event,) = lambda_records([raw], stream_arn)
     ddb = raw.get("dynamodb") or {}
     keys = event["dynamodb"].get("Keys") or {}
     if hash_key and hash_key in keys:

@@ -40,8 +40,7 @@ import gzip
 import json
 import os
 import time
-from base64 import b64encode
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -50,6 +49,7 @@ from handlers import aws, retry
 from handlers.batch import Budget
 from handlers.config import ConfigError, env_optional, env_required
 from handlers.etl import validate_prefix
+from handlers.getrecords import lambda_records
 from handlers.observe import emit_metrics, log
 from handlers.runtime import once
 
@@ -66,7 +66,6 @@ __all__ = [
     "batch_info",
     "build",
     "encode_archive",
-    "event_records",
     "fetch_records",
     "handler",
     "on_failure_message",
@@ -154,43 +153,6 @@ def archive_key(prefix: str, source: str, info: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------------------
 # Reading the records back from the stream
 # --------------------------------------------------------------------------------------
-
-
-def _event_value(av: Mapping[str, Any]) -> dict[str, Any]:
-    ((tag, value),) = av.items()
-    if tag == "B":
-        return {"B": value if isinstance(value, str) else b64encode(bytes(value)).decode()}
-    if tag == "BS":
-        return {"BS": [v if isinstance(v, str) else b64encode(bytes(v)).decode() for v in value]}
-    if tag == "M":
-        return {"M": {k: _event_value(v) for k, v in value.items()}}
-    if tag == "L":
-        return {"L": [_event_value(v) for v in value]}
-    return {tag: value}
-
-
-def event_records(records: Iterable[Mapping[str, Any]], stream_arn: str) -> list[dict[str, Any]]:
-    """GetRecords output (boto3: bytes for B, datetime for the creation time) in the form
-    Lambda delivers: B/BS base64 text, ``ApproximateCreationDateTime`` in whole epoch
-    seconds (rounded down), ``awsRegion`` of the stream, ``eventSourceARN`` added; every
-    other field as GetRecords returns it."""
-    out = []
-    for r in records:
-        block = dict(r["dynamodb"])
-        created = block.get("ApproximateCreationDateTime")
-        if isinstance(created, datetime):
-            block["ApproximateCreationDateTime"] = int(created.timestamp())
-        for name in ("Keys", "NewImage", "OldImage"):
-            if name in block:
-                block[name] = {k: _event_value(v) for k, v in block[name].items()}
-        rec = {k: v for k, v in r.items() if k != "dynamodb"}
-        rec["dynamodb"] = block
-        # The stream's region (what AWS returns anyway; emulators return a fixed one).
-        if stream_arn.count(":") >= 5:
-            rec["awsRegion"] = stream_arn.split(":")[3]
-        rec["eventSourceARN"] = stream_arn
-        out.append(rec)
-    return out
 
 
 def _iterator(streams: Any, info: Mapping[str, Any], kind: str, seq: str) -> str:
@@ -281,7 +243,7 @@ def fetch_records(
             if code in _GONE:
                 raise Expired(
                     f"records of shard {info['shardId']} from {start} are gone ({code})",
-                    event_records(raw, info["streamArn"]),
+                    lambda_records(raw, info["streamArn"]),
                 ) from None
             raise
         records = page.get("Records") or []
@@ -310,15 +272,15 @@ def fetch_records(
         raise Expired(
             f"sequence number {start} is not in shard {info['shardId']} any more "
             "(trimmed: records are kept 24 hours)",
-            event_records(raw, arn),
+            lambda_records(raw, arn),
         )
     if raw[-1]["dynamodb"]["SequenceNumber"] != end:
         # Past the range (or the shard ended) without meeting its last record.
         raise Expired(
             f"shard {info['shardId']} holds {len(raw)} record(s) from {start} but not {end}",
-            event_records(raw, arn),
+            lambda_records(raw, arn),
         )
-    return event_records(raw, arn)
+    return lambda_records(raw, arn)
 
 
 # --------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ddbt.ops.progress import Progress
-from ddbt.ops.records import from_get_records
+from handlers.getrecords import lambda_records
 
 __all__ = [
     "ReplayReport",
@@ -97,7 +97,7 @@ def read_shards(
             records = page.get("Records", [])
             empty = 0 if records else empty + 1
             iterator = page.get("NextShardIterator")
-            for r in from_get_records(records, stream_arn):
+            for r in lambda_records(records, stream_arn):
                 yield s["ShardId"], r
 
 
