@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["FilterError", "Matcher", "compile_filters", "matches"]
+__all__ = ["FilterError", "Matcher", "compile_filters", "mapping_patterns", "matches"]
 
 _MISSING = object()
 _NUMERIC_OPS = {"=", "<", "<=", ">", ">="}
@@ -180,7 +180,19 @@ class Matcher:
         return not self.patterns or any(_match(p, record) for p in self.patterns)
 
 
-def compile_filters(criteria: dict[str, Any] | None) -> Matcher:
+def mapping_patterns(mapping: Mapping[str, Any]) -> list[str]:
+    """The filter patterns of an event source mapping as GetEventSourceMapping or
+    ListEventSourceMappings return it ([] without filters). FilterError when AWS returned
+    ``FilterCriteriaError`` instead (criteria encrypted with a key the caller cannot use)."""
+    problem = mapping.get("FilterCriteriaError")
+    if problem:
+        detail = problem.get("Message") or problem.get("ErrorCode") or problem
+        raise FilterError(f"the mapping's filter criteria cannot be read: {detail}")
+    criteria = mapping.get("FilterCriteria") or {}
+    return [str(f.get("Pattern", "")) for f in criteria.get("Filters") or []]
+
+
+def compile_filters(criteria: Mapping[str, Any] | None) -> Matcher:
     """``FilterCriteria`` as the Lambda API returns it -> a Matcher (FilterError if invalid)."""
     patterns = []
     for entry in (criteria or {}).get("Filters") or []:

@@ -156,6 +156,8 @@ def cmd_redrive(args: argparse.Namespace) -> int:
                 target=_target(args),
                 dry_run=args.dry_run,
                 progress=Progress("redrive"),
+                lambda_client=_client(args, "lambda"),
+                accept_mismatch=args.accept_mismatch,
             )
     else:
         if not args.queue:
@@ -163,7 +165,7 @@ def cmd_redrive(args: argparse.Namespace) -> int:
         report = _redrive_queue(args)
     for line in report.lines():
         print(line)
-    left = report.count("expired") + report.count("failed") + report.count("invalid")
+    left = sum(report.count(s) for s in ("expired", "failed", "invalid", "mismatch"))
     return 1 if left else 0
 
 
@@ -189,6 +191,8 @@ def _redrive_queue(args: argparse.Namespace) -> Any:
             max_messages=args.max_messages,
             visibility_timeout=args.visibility_timeout,
             progress=Progress("redrive"),
+            lambda_client=_client(args, "lambda"),
+            accept_mismatch=args.accept_mismatch,
         )
     return report
 
@@ -205,7 +209,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     target = _target(args)
     records: Any
     if args.from_archive:
-        # gzip or plain JSON Lines, with or without the archiver's header line
+        # gzip or plain JSON Lines, with or without the archiver's header line; filtered
+        # and checked against the failed batch (ddbt.ops.redrive.archive_records)
+        from ddbt.ops.redrive import archive_records
         from handlers.archiver import read_archive as parse_archive
 
         if args.from_archive.startswith("s3://"):
@@ -214,7 +220,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         else:
             body = Path(args.from_archive).read_bytes()
         try:
-            records = parse_archive(body).records
+            records = archive_records(
+                parse_archive(body), _client(args, "lambda"), args.accept_mismatch
+            )
         except ValueError as exc:
             raise SystemExit(f"ddbt: {args.from_archive}: {exc}") from None
     else:
@@ -227,6 +235,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             to_seq=args.to_seq,
             since=_epoch(args.since),
             until=_epoch(args.until),
+            matcher=_mapping_matcher(args, arn),
         )
     try:
         with contextlib.redirect_stdout(sys.stderr):  # processor logs
@@ -247,6 +256,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
     for line in report.lines():
         print(line)
     return 0 if report.ok else 1
+
+
+def _mapping_matcher(args: argparse.Namespace, stream_arn: str) -> Any:
+    """With --function, the filters of its mapping from ``stream_arn``: records they drop
+    were never delivered to it, so a replay leaves them out too. None without --function."""
+    if not args.function:
+        return None
+    from handlers.archiver import find_source_filters, matcher_of
+    from handlers.filters import FilterError
+
+    try:
+        return matcher_of(find_source_filters(_client(args, "lambda"), args.function, stream_arn))
+    except FilterError as exc:
+        raise SystemExit(f"ddbt: --function {args.function}: {exc}") from None
 
 
 def _recompute_options(args: argparse.Namespace, target: Any) -> Any:
@@ -350,6 +373,16 @@ def _processor(p: argparse.ArgumentParser, invoke: bool = True) -> None:
         )
 
 
+def _accept_mismatch(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--accept-mismatch",
+        action="store_true",
+        help="run records that are not known to be the failed batch (their count differs "
+        "from its batchSize, or the mapping's filters are unknown): they may include "
+        "records Lambda never delivered or already processed",
+    )
+
+
 def add_parsers(top: Any) -> None:
     """Register the operations subcommands on the top-level subparsers of ``ddbt``."""
     fmt = argparse.RawDescriptionHelpFormatter
@@ -393,6 +426,7 @@ def add_parsers(top: Any) -> None:
     _aws(p)
     _processor(p)
     p.add_argument("--to-s3", metavar="s3://BUCKET/PREFIX", help="archive instead of re-running")
+    _accept_mismatch(p)
     p.add_argument("--dry-run", action="store_true", help="fetch and report; run/delete nothing")
     p.add_argument("--max-messages", type=int)
     p.add_argument(
@@ -416,6 +450,7 @@ def add_parsers(top: Any) -> None:
         "--from-archive", help="archive file or s3://bucket/key (redrive --to-s3, archiver)"
     )
     p.add_argument("--mode", required=True, choices=["skip", "overwrite"])
+    _accept_mismatch(p)
     _aws(p)
     _processor(p)
     p.add_argument("--shard", help="only this shard (needed for --from-seq to seek)")

@@ -203,3 +203,35 @@ def wait_for(predicate: Any, timeout: float = 20.0) -> None:
 
 
 __all__ = ["Cloud", "threading", "wait_for"]
+
+
+# A filter that drops records whose status is SKIP (see Cloud.failed_filtered_batch).
+NEW_ONLY = {"dynamodb": {"NewImage": {"status": {"S": ["NEW"]}}}}
+
+
+def failed_filtered_batch(cloud: Cloud) -> tuple[str, str, str, list[dict[str, Any]]]:
+    """A mapping filtered with ``NEW_ONLY`` (no bisect, no retries, an SQS DLQ) and writes
+    raise-1 (NEW), skip-1 (SKIP), b (NEW) read in one page: the batch [raise-1, b] fails
+    whole, so its one DLQ message's range spans skip-1, which Lambda never delivered.
+    Returns (mapping UUID, stream ARN, DLQ URL, the DLQ's messages as received)."""
+    stream = cloud.table()
+    url, arn = cloud.queue()
+    cloud.function()
+    uuid = cloud.mapping(
+        stream,
+        BatchSize=10,
+        MaximumRetryAttempts=0,
+        DestinationConfig={"OnFailure": {"Destination": arn}},
+        FilterCriteria={"Filters": [{"Pattern": json.dumps(NEW_ONLY)}]},
+    )
+    for pk, status in [("raise-1", "NEW"), ("skip-1", "SKIP"), ("b", "NEW")]:
+        cloud.put(pk, status=status)
+    cloud.runtime()  # started after the writes: one GetRecords page, one batch
+
+    def received() -> list[dict[str, Any]]:
+        got = cloud.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+        return list(got.get("Messages") or [])
+
+    wait_for(lambda: bool(received()), 30)
+    cloud.close()
+    return uuid, stream, url, received()
