@@ -114,32 +114,40 @@ def _iso_s(ts: float) -> str:
 
 
 def destination_message(failure: Failure) -> dict[str, Any]:
-    """AWS's on-failure message for stream sources (ESM-SEMANTICS section 4)."""
+    """AWS's on-failure message for stream sources (the conformance corpus's destinations)."""
     records = failure.records
-    return {
+    message: dict[str, Any] = {
         "requestContext": {
             "requestId": failure.request_id,
             "functionArn": failure.settings.function_arn,
             "condition": failure.condition,
             "approximateInvokeCount": failure.invoke_count,
-        },
-        "responseContext": {
+        }
+    }
+    if failure.condition != "RecordAgeExceeded":
+        # Recorded against AWS: a RecordAgeExceeded message has no responseContext, even
+        # after invocations (tests/conformance/cases/destinations).
+        message["responseContext"] = {
             "statusCode": 200,
             "executedVersion": "$LATEST",
             "functionError": failure.function_error,
-        },
-        "version": "1.0",
-        "timestamp": _iso_ms(failure.at),
-        "DDBStreamBatchInfo": {
-            "shardId": failure.shard_id,
-            "startSequenceNumber": records[0].seq,
-            "endSequenceNumber": records[-1].seq,
-            "approximateArrivalOfFirstRecord": _iso_s(records[0].arrival),
-            "approximateArrivalOfLastRecord": _iso_s(records[-1].arrival),
-            "batchSize": len(records),
-            "streamArn": failure.settings.stream_arn,
-        },
-    }
+        }
+    message.update(
+        {
+            "version": "1.0",
+            "timestamp": _iso_ms(failure.at),
+            "DDBStreamBatchInfo": {
+                "shardId": failure.shard_id,
+                "startSequenceNumber": records[0].seq,
+                "endSequenceNumber": records[-1].seq,
+                "approximateArrivalOfFirstRecord": _iso_s(records[0].arrival),
+                "approximateArrivalOfLastRecord": _iso_s(records[-1].arrival),
+                "batchSize": len(records),
+                "streamArn": failure.settings.stream_arn,
+            },
+        }
+    )
+    return message
 
 
 @dataclass
@@ -313,11 +321,12 @@ class BatchRunner:
 
 def item_failures(payload: Any, identifiers: Sequence[str]) -> tuple[str, list[int]]:
     """A ``ReportBatchItemFailures`` response, judged as Lambda does for streams (identifiers:
-    sequence numbers) and SQS (message ids): ``("ok", [])`` for a null or empty response or
-    ``batchItemFailures`` null or ``[]``; ``("partial", indexes of the reported records)``;
+    sequence numbers) and SQS (message ids): ``("ok", [])`` for a null, empty (``{}``) or
+    empty-list (``[]``, recorded against AWS) response or ``batchItemFailures`` null or
+    ``[]``; ``("partial", indexes of the reported records)``;
     ``("invalid-response", [])`` (the whole batch failed) for a response that is not an object,
     or an ``itemIdentifier`` that is empty, null, not in the batch or under another key."""
-    if payload is None or payload == {}:
+    if payload is None or payload == {} or payload == []:
         return "ok", []
     if not isinstance(payload, dict):
         return "invalid-response", []

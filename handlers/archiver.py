@@ -75,6 +75,7 @@ __all__ = [
     "ArchiverConfig",
     "Expired",
     "Incomplete",
+    "NoMapping",
     "archive_key",
     "archive_message",
     "batch_info",
@@ -111,6 +112,10 @@ class Expired(Exception):
     def __init__(self, reason: str, records: Sequence[dict[str, Any]] = ()) -> None:
         super().__init__(reason)
         self.records = list(records)
+
+
+class NoMapping(FilterError):
+    """The function has no event source mapping from the stream (any more)."""
 
 
 class Incomplete(Exception):
@@ -359,10 +364,14 @@ def find_source_filters(lambda_client: Any, function: str, stream_arn: str) -> l
     if not found:
         name = _function_name_of(function)
         found = [m for m in mappings if _function_name_of(str(m.get("FunctionArn"))) == name]
-    if len(found) != 1:
+    if not found:
+        raise NoMapping(
+            f"no event source mapping from {stream_arn} to {function}: its filters are unknown"
+        )
+    if len(found) > 1:
         raise FilterError(
             f"{len(found)} event source mappings from {stream_arn} to {function}: "
-            "their filters are unknown"
+            "which one's filters apply is unknown"
         )
     return _parsed_patterns(found[0])
 

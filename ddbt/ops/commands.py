@@ -260,14 +260,17 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def _mapping_matcher(args: argparse.Namespace, stream_arn: str) -> Any:
     """With --function, the filters of its mapping from ``stream_arn``: records they drop
-    were never delivered to it, so a replay leaves them out too. None without --function."""
+    were never delivered to it, so a replay leaves them out too. None without --function or
+    when the function has no mapping from the stream."""
     if not args.function:
         return None
-    from handlers.archiver import find_source_filters, matcher_of
+    from handlers.archiver import NoMapping, find_source_filters, matcher_of
     from handlers.filters import FilterError
 
     try:
         return matcher_of(find_source_filters(_client(args, "lambda"), args.function, stream_arn))
+    except NoMapping:
+        return None
     except FilterError as exc:
         raise SystemExit(f"ddbt: --function {args.function}: {exc}") from None
 

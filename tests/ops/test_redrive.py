@@ -175,3 +175,29 @@ def test_redrive_skips_what_the_filters_dropped_and_leaves_an_unknown_batch(
     body = gzip.decompress(s3.get_object(Bucket="lake", Key=obj["Key"])["Body"].read())
     assert [json.loads(x)["keys"]["pk"] for x in body.splitlines()] == ["raise-1", "b"]
     assert _bodies(cloud, url) == []
+
+
+def test_replay_with_a_function_leaves_out_what_its_filters_dropped(
+    cloud: Cloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """replay --function reads the stream range through that function's mapping filters:
+    skip-1 was never delivered to it, so it is not replayed either."""
+    from contextlib import redirect_stdout
+    from io import StringIO
+
+    from ddbt.cli import main
+
+    cloud.use(monkeypatch)
+    _, stream, _, _ = failed_filtered_batch(cloud)
+    s3 = cloud.client("s3")
+    s3.create_bucket(Bucket="lake", CreateBucketConfiguration={"LocationConstraint": REGION})
+    argv = ["replay", "--stream-arn", stream, "--mode", "overwrite", "--function", "fake"]
+    argv += ["--processor", "etl", "--env", "ETL_BUCKET=lake"]
+    with redirect_stdout(StringIO()) as out:
+        assert main(argv) == 0, out.getvalue()
+    assert "replay: 2 records in range" in out.getvalue()
+    keys = []
+    for obj in s3.list_objects_v2(Bucket="lake")["Contents"]:
+        body = gzip.decompress(s3.get_object(Bucket="lake", Key=obj["Key"])["Body"].read())
+        keys += [json.loads(x)["keys"]["pk"] for x in body.splitlines()]
+    assert keys == ["raise-1", "b"]
