@@ -14,13 +14,18 @@ Choices where AWS is unsettled or undocumented (keep in sync with README "Local 
   reported record and retries exactly the remainder (the retried batch is not refilled with
   newer records); it uses one retry attempt, with or without bisect.
 * An invalid partial-failure response (empty/null/unknown ``itemIdentifier``, wrong key name, a
-  non-object response) fails the whole batch with ``functionError: null`` and is not bisected;
-  so is a tumbling-window response without ``state``.
+  response that is neither an object nor empty) fails the whole batch with
+  ``functionError: null`` and is not bisected; so is a tumbling-window response without
+  ``state``.
 * Record age (``MaximumRecordAgeInSeconds``; 24 h retention when -1) is checked before every
   invocation: the expired leading records go to the destination (condition
   ``RecordAgeExceeded``) and the rest is delivered.
 * Errors before the invocation (function missing, code not downloadable) are retried every
   ``retry_delay`` without using attempts, until the records expire.
+* A window's closing invocation without records (final, or ended early) is retried until it
+  succeeds: AWS suspends the shard until its final processing succeeds.
+* After a partial failure in a tumbling window, the returned ``state`` is kept
+  (``keep_state_on_partial``; AWS does not say, so the other reading can be chosen).
 """
 
 from __future__ import annotations
@@ -77,7 +82,8 @@ class Window:
 
     def fields(self, shard_id: str, stream_arn: str) -> dict[str, Any]:
         return {
-            "window": {"start": _iso_ms(self.start), "end": _iso_ms(self.end)},
+            # As AWS spells them: whole seconds, no milliseconds (2020-07-30T17:00:00Z).
+            "window": {"start": _iso_s(self.start), "end": _iso_s(self.end)},
             "state": dict(self.state),
             "shardId": shard_id,
             "eventSourceARN": stream_arn,
@@ -178,6 +184,7 @@ class BatchRunner:
         retry_delay: float = 0.5,
         max_retry_delay: float = 5.0,
         should_stop: Callable[[], bool] = lambda: False,
+        keep_state_on_partial: bool = True,
     ) -> None:
         self.settings = settings
         self.shard_id = shard_id
@@ -190,6 +197,9 @@ class BatchRunner:
         self.retry_delay = retry_delay
         self.max_retry_delay = max_retry_delay
         self.should_stop = should_stop
+        # Unsettled on AWS: whether a window's state returned beside batchItemFailures is
+        # kept (True) or the previous one is passed again (False). Both can be run.
+        self.keep_state_on_partial = keep_state_on_partial
 
     # -- public --------------------------------------------------------------------------
     def deliver(self, batch: Sequence[Rec], window: Window | None = None) -> dict[str, Any] | None:
@@ -258,7 +268,8 @@ class BatchRunner:
             if self.should_stop():
                 raise Stopped()
             batch = self._expire(batch, invoke_count, last)
-            if not batch and not (window is not None and window.final):
+            closing = not batch and window is not None and (window.final or window.terminated_early)
+            if not batch and not closing:
                 return
             result = self.invoke(self._event(batch, window, state[0]))
             if result.outcome == "not_invoked":
@@ -276,7 +287,7 @@ class BatchRunner:
                     self._run(batch[half:], window, state)
                     return
                 retries_left -= 1
-                if retries_left < 0:
+                if retries_left < 0 and not closing:
                     self._fail(batch, "RetryAttemptsExhausted", invoke_count, "Unhandled", last)
                     return
                 consecutive += 1
@@ -285,7 +296,8 @@ class BatchRunner:
 
             verdict, index, new_state = self._judge(result.payload, batch, window)
             self.on_attempt(Attempt(batch, result, verdict, failed_from=index, window=window))
-            if verdict in ("ok", "partial") and window is not None:
+            keep = verdict == "ok" or (verdict == "partial" and self.keep_state_on_partial)
+            if keep and window is not None:
                 state[0] = new_state
                 window.state = dict(new_state or {})
             if verdict == "ok":
@@ -296,7 +308,7 @@ class BatchRunner:
                 self.on_done(batch[:index])
                 batch = batch[index:]
             retries_left -= 1
-            if retries_left < 0:
+            if retries_left < 0 and not closing:
                 self._fail(batch, "RetryAttemptsExhausted", invoke_count, None, last)
                 return
             consecutive += 1

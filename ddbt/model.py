@@ -19,6 +19,7 @@ __all__ = [
     "MappingSettings",
     "Rec",
     "epoch",
+    "payload_size",
     "sqs_rec",
     "sqs_record",
 ]
@@ -193,7 +194,7 @@ class Rec:
     seq: str
     key: str  # partition key identity: records with the same key keep their order
     arrival: float  # ApproximateCreationDateTime, epoch seconds (sub-second when known)
-    size: int
+    size: int  # its share of the invocation payload, in bytes
     event: dict[str, Any]  # exactly what the function receives
 
     @property
@@ -214,8 +215,20 @@ def make_rec(raw: dict[str, Any], stream_arn: str, hash_key: str | None) -> Rec:
         key = json.dumps(keys, sort_keys=True)
     created = ddb.get("ApproximateCreationDateTime")
     arrival = epoch(created) if created is not None else 0.0
-    size = int(ddb.get("SizeBytes") or len(json.dumps(event)))
-    return Rec(seq=str(ddb["SequenceNumber"]), key=key, arrival=arrival, size=size, event=event)
+    return Rec(
+        seq=str(ddb["SequenceNumber"]),
+        key=key,
+        arrival=arrival,
+        size=payload_size(event) + 1,  # and the comma that separates it from the next
+        event=event,
+    )
+
+
+def payload_size(value: Any) -> int:
+    """Bytes of ``value`` in an invocation payload (compact JSON, UTF-8). Lambda's 6 MB limit
+    counts the payload, so a record's share is its event form (type tags, the stream ARN,
+    base64 binaries), not its ``SizeBytes``."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
 
 
 # -- SQS event sources ------------------------------------------------------------------------

@@ -297,12 +297,13 @@ def _aggregate(processor: Any, raw: dict[str, Any]) -> tuple[str, dict[str, Any]
 
 
 def _window_texts(start: float) -> list[str]:
-    """Candidate spellings of a window start as the event carries it. Guess: the local
-    runtime sends milliseconds (``...:00.000Z``); AWS's documented examples show whole
-    seconds (``...:00Z``). The one the function's commit markers use wins."""
+    """Spellings of a window start in aggregate keys: AWS's (``...:00Z``, whole seconds,
+    what analytics writes), then the one the local runtime used to send (``...:00.000Z``),
+    which aggregates written before still carry. The one the function's commit markers
+    use wins."""
     t = datetime.fromtimestamp(start, UTC)
     base = t.strftime("%Y-%m-%dT%H:%M:%S")
-    return [f"{base}.{int(start * 1000) % 1000:03d}Z", f"{base}Z"]
+    return [f"{base}Z", f"{base}.{int(start * 1000) % 1000:03d}Z"]
 
 
 def _scan_prefix(dynamodb: Any, table: str, prefix: str) -> Iterator[dict[str, Any]]:
@@ -615,15 +616,19 @@ def _window_problem(
 
 
 def _marker(dynamodb: Any, store: Any, t: _Table, shard: str, text: str) -> bool:
+    """Whether the function closed the window (spelled ``text``) for ``shard``: analytics
+    records its final invocation with a ``#closed`` item; earlier versions left one commit
+    marker per window (``#0``)."""
     for info in t.labels.values():
         if not info.listed:
             continue
-        key = f"{store.scope}#window#{info.arn}#{shard}#{text}#0"
-        item = dynamodb.get_item(
-            TableName=store.table, Key={"pk": {"S": key}}, ConsistentRead=True
-        ).get("Item")
-        if item:
-            return True
+        prefix = f"{store.scope}#window#{info.arn}#{shard}#{text}"
+        for key in (f"{prefix}#closed", f"{prefix}#0"):
+            item = dynamodb.get_item(
+                TableName=store.table, Key={"pk": {"S": key}}, ConsistentRead=True
+            ).get("Item")
+            if item:
+                return True
     return False
 
 

@@ -4,6 +4,7 @@ reset between tests, plus helpers to deploy a fake function and run the pollers 
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -51,6 +52,18 @@ def handler(event, context):
 
 def fake_zip() -> bytes:
     return zip_bytes({"fake.py": FAKE})
+
+
+ROOT = Path(__file__).resolve().parents[2]
+_PACKAGE_LOCK = threading.Lock()
+
+
+def handlers_zip() -> bytes:
+    """build/handlers.zip of this source tree (`make package` is incremental: cheap when the
+    zip is current)."""
+    with _PACKAGE_LOCK:
+        subprocess.run(["make", "-s", "package"], cwd=ROOT, check=True, capture_output=True)
+    return (ROOT / "build" / "handlers.zip").read_bytes()
 
 
 @pytest.fixture(scope="session")

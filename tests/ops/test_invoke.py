@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,10 +14,7 @@ import pytest
 
 from ddbt.cli import main
 from handlers import aws
-from tests.local.conftest import REGION, Cloud, wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
-_PACKAGE_LOCK = threading.Lock()
+from tests.local.conftest import REGION, Cloud, handlers_zip, wait_for
 
 
 def test_invoke_returns_the_payload_and_the_log_tail(cloud: Cloud) -> None:
@@ -97,11 +92,6 @@ def test_invoke_function_error_timeout_event_and_dry_run(cloud: Cloud) -> None:
 
 
 # -- --invoke with the real handlers zip ------------------------------------------------------
-def _zip() -> bytes:
-    with _PACKAGE_LOCK:  # `make package` is incremental: cheap when the zip is current
-        subprocess.run(["make", "-s", "package"], cwd=ROOT, check=True, capture_output=True)
-    return (ROOT / "build" / "handlers.zip").read_bytes()
-
 
 @pytest.fixture
 def deployed(cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
@@ -118,7 +108,7 @@ def deployed(cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
         Runtime="python3.12",
         Role=role["Arn"],
         Handler="handlers.analytics.handler",
-        Code={"ZipFile": _zip()},
+        Code={"ZipFile": handlers_zip()},
         Timeout=30,
         Environment={"Variables": {"AGGREGATES_TABLE": "aggregates"}},
     )
