@@ -286,18 +286,37 @@ def _recompute_options(args: argparse.Namespace, target: Any) -> Any:
         etl = [p for p in target.processors if p.name == "etl"]
         archive = (etl[0].bucket, etl[0].prefix) if etl else None
     window = args.window_seconds
-    if window is None and args.function:
+    matcher = None
+    if args.function:
+        from handlers.filters import FilterError, compile_filters, mapping_patterns
+
         lam = _client(args, "lambda")
-        mappings = lam.list_event_source_mappings(FunctionName=args.function)
-        window = max(
-            (m.get("TumblingWindowInSeconds") or 0 for m in mappings["EventSourceMappings"]),
-            default=0,
-        )
+        mappings = lam.list_event_source_mappings(FunctionName=args.function)["EventSourceMappings"]
+        if window is None:
+            window = max((m.get("TumblingWindowInSeconds") or 0 for m in mappings), default=0)
+        try:  # the history counts only what the function's filters deliver
+            patterns = {
+                json.dumps(mapping_patterns(m))
+                for m in mappings
+                if ":dynamodb:" in str(m.get("EventSourceArn"))
+            }
+        except FilterError as exc:
+            raise SystemExit(f"ddbt: --function {args.function}: {exc}") from None
+        if len(patterns) > 1:
+            raise SystemExit(
+                f"ddbt: --function {args.function} reads streams with different filters; "
+                "recompute one table at a time from a function with one mapping"
+            )
+        if patterns:
+            texts = json.loads(patterns.pop())
+            if texts:
+                matcher = compile_filters({"Filters": [{"Pattern": t} for t in texts]})
     return RecomputeOptions(
         streams=_client(args, "dynamodbstreams"),
         s3=_client(args, "s3"),
         archive=archive,
         window_seconds=int(window or 0),
+        matcher=matcher,
     )
 
 

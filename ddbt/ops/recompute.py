@@ -8,6 +8,10 @@ the function's mapping) are recomputed per window.
 
 History sources, merged and de-duplicated by (stream label, sequence number):
 
+Changes the function's mapping filters drop (``RecomputeOptions.matcher``) were never counted
+by the function and are left out of the history too. (Archive lines are plain JSON: a filter on
+a binary value cannot tell it from a string there.)
+
 * the table's streams (ListStreams), every shard from TRIM_HORIZON. A stream keeps records 24
   hours, so it holds its whole history only while it is younger than that (its label is its
   creation time);
@@ -71,6 +75,9 @@ class RecomputeOptions:
     archive: tuple[str, str] | None = None  # (bucket, prefix of the ETL objects)
     window_seconds: int = 0
     now: Callable[[], float] = time.time
+    # The function's mapping filters: a change they drop was never delivered to analytics,
+    # so the history counts it neither (None: no filters).
+    matcher: Callable[[dict[str, Any]], bool] | None = None
 
 
 @dataclass
@@ -343,7 +350,8 @@ def _load_table(
         info = t.labels.setdefault(digits, _Label(arn))
         info.created, info.listed = label_time(label), True
         for c in stream_changes(opts.streams, arn):
-            t.changes[(digits, c.seq)] = c
+            if opts.matcher is None or opts.matcher(c.raw):
+                t.changes[(digits, c.seq)] = c
             seq_shard[(digits, c.seq)] = c.shard or ""
             if info.stream_oldest is None or c.time < info.stream_oldest:
                 info.stream_oldest = c.time
@@ -362,7 +370,8 @@ def _load_table(
             )
             if len(c.raw["dynamodb"]["SequenceNumber"]) > 40:
                 t.archive_backfill += 1
-            t.changes.setdefault((digits, c.seq), c)
+            if opts.matcher is None or opts.matcher(c.raw):
+                t.changes.setdefault((digits, c.seq), c)
         for digits, info in sorted(t.labels.items()):
             if info.archive_first is not None:
                 notes.append(

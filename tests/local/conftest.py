@@ -142,6 +142,27 @@ class Cloud:
         )
         return str(fn["FunctionArn"])
 
+    def analytics_function(self, name: str = "agg") -> str:
+        """The analytics handler of this source tree (build/handlers.zip) as function
+        ``name``, counting into a new ``aggregates`` table."""
+        self.ddb.create_table(
+            TableName="aggregates",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        role = self.iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument="{}")
+        fn = self.lam.create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=role["Role"]["Arn"],
+            Handler="handlers.analytics.handler",
+            Code={"ZipFile": handlers_zip()},
+            Timeout=30,
+            Environment={"Variables": {"AGGREGATES_TABLE": "aggregates"}},
+        )
+        return str(fn["FunctionArn"])
+
     def mapping(self, stream: str, function: str = "fake", **kw: Any) -> str:
         if ":sqs:" not in stream:  # queues have no starting position
             kw.setdefault("StartingPosition", "TRIM_HORIZON")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.local.conftest import Cloud, handlers_zip, wait_for
+from tests.local.conftest import Cloud, wait_for
 
 
 def _items(cloud: Cloud) -> list[dict[str, Any]]:
@@ -26,22 +26,7 @@ def test_windows_ended_early_are_counted_exactly(
 ) -> None:
     cloud.use(monkeypatch)
     stream = cloud.table()
-    cloud.ddb.create_table(
-        TableName="aggregates",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    role = cloud.iam.create_role(RoleName="agg-role", AssumeRolePolicyDocument="{}")["Role"]
-    cloud.lam.create_function(
-        FunctionName="agg",
-        Runtime="python3.12",
-        Role=role["Arn"],
-        Handler="handlers.analytics.handler",
-        Code={"ZipFile": handlers_zip()},
-        Timeout=30,
-        Environment={"Variables": {"AGGREGATES_TABLE": "aggregates"}},
-    )
+    cloud.analytics_function("agg")
     cloud.mapping(
         stream,
         function="agg",

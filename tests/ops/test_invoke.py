@@ -14,7 +14,7 @@ import pytest
 
 from ddbt.cli import main
 from handlers import aws
-from tests.local.conftest import REGION, Cloud, handlers_zip, wait_for
+from tests.local.conftest import REGION, Cloud, wait_for
 
 
 def test_invoke_returns_the_payload_and_the_log_tail(cloud: Cloud) -> None:
@@ -93,25 +93,11 @@ def test_invoke_function_error_timeout_event_and_dry_run(cloud: Cloud) -> None:
 
 # -- --invoke with the real handlers zip ------------------------------------------------------
 
+
 @pytest.fixture
 def deployed(cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
     cloud.use(monkeypatch)
-    cloud.ddb.create_table(
-        TableName="aggregates",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    role = cloud.iam.create_role(RoleName="agg-role", AssumeRolePolicyDocument="{}")["Role"]
-    cloud.lam.create_function(
-        FunctionName="agg",
-        Runtime="python3.12",
-        Role=role["Arn"],
-        Handler="handlers.analytics.handler",
-        Code={"ZipFile": handlers_zip()},
-        Timeout=30,
-        Environment={"Variables": {"AGGREGATES_TABLE": "aggregates"}},
-    )
+    cloud.analytics_function("agg")
     yield cloud
     aws.reset_clients()
 
