@@ -6,8 +6,10 @@
 # with an SQS event source mapping, reads the described records back from the stream within
 # seconds and writes them to S3 (handlers/archiver.py): one gzip JSON Lines object per message,
 # <prefix><function name>/<shardId>/<start>-<end>.jsonl.gz, that `ddbt redrive --from-s3`
-# and `ddbt replay --from-archive` re-run later. Messages are deleted once archived; a message
-# whose records already expired is archived alone (flagged) and alarms.
+# and `ddbt replay --from-archive` re-run later. Only the records the mapping's filters deliver
+# are kept (it reads them with GetEventSourceMapping), and their count is checked against the
+# failed batch's. Messages are deleted once archived; a message whose records already expired
+# is archived alone (flagged) and alarms, as does one whose records differ from the batch.
 ################################################################################
 
 locals {
@@ -34,11 +36,17 @@ locals {
   # timeout; AWS recommends six times it. Without the archiver the provider default (30 s).
   dlq_visibility_timeout_seconds = local.create_dlq_archiver ? 6 * var.dlq_archiver_timeout : null
 
+  # Each failed function's stream mapping, whose filters the archive applies: a DLQ message's
+  # range also spans the records the filters dropped (handlers/archiver.py).
+  dlq_archiver_source_mappings = { for k, m in aws_lambda_event_source_mapping.this : local.functions[k].name => m.uuid }
+
   # As the functions' kms_grants (iam.tf): input, key, the service calling KMS, actions.
   dlq_archiver_kms_grants = [for g in [
     { sid = "DecryptSourceTableStream", input = "table_kms_key_arn", key = var.table_kms_key_arn, service = "dynamodb", actions = ["kms:Decrypt"] },
     { sid = "DecryptDeadLetterQueues", input = "dlq_kms_key_arn", key = var.dlq_kms_key_arn, service = "sqs", actions = ["kms:Decrypt"] },
     { sid = "UseArchiveBucketKey", input = "dlq_archiver_bucket_kms_key_arn", key = var.dlq_archiver_bucket_kms_key_arn, service = "s3", actions = ["kms:GenerateDataKey"] },
+    # GetEventSourceMapping returns encrypted filter criteria only to a caller that may decrypt them.
+    { sid = "DecryptFilterCriteria", input = "filter_criteria_kms_key_arn", key = length(var.filter_patterns) > 0 ? var.filter_criteria_kms_key_arn : null, service = "lambda", actions = ["kms:Decrypt"] },
   ] : g if g.key != null]
 
   dlq_archiver_policy_statements = concat(
@@ -69,6 +77,13 @@ locals {
         Effect   = "Allow"
         Action   = ["s3:PutObject"]
         Resource = [local.dlq_archive_bucket_arn == null ? null : "${local.dlq_archive_bucket_arn}/${var.dlq_archiver_prefix}*"]
+      },
+      {
+        # The filters of the failed functions' stream mappings, by their exact ARNs.
+        Sid      = "ReadSourceMappingFilters"
+        Effect   = "Allow"
+        Action   = ["lambda:GetEventSourceMapping"]
+        Resource = distinct([for m in aws_lambda_event_source_mapping.this : m.arn])
       },
     ],
     [for g in local.dlq_archiver_kms_grants : {
@@ -182,6 +197,7 @@ resource "aws_lambda_function" "archiver" {
     variables = {
       ARCHIVE_BUCKET    = local.dlq_archive_bucket_name
       ARCHIVE_PREFIX    = var.dlq_archiver_prefix
+      SOURCE_MAPPINGS   = jsonencode(local.dlq_archiver_source_mappings)
       METRICS_NAMESPACE = var.metrics_namespace
       LOG_LEVEL         = var.log_level
     }
@@ -269,6 +285,10 @@ locals {
     not-archived = {
       metric      = "MessagesNotArchived"
       description = "${local.dlq_archiver_name} got messages whose records had already left the stream (or bodies that are not on-failure messages): kept as evidence under ${var.dlq_archiver_prefix}, but the records are lost."
+    }
+    mismatch = {
+      metric      = "ArchiveMismatches"
+      description = "${local.dlq_archiver_name} archived records that are not the failed batch (their count differs from its batchSize: the mapping's filters changed or could not be read, or ParallelizationFactor above 1): re-running them may repeat side effects; see the archive's header."
     }
     archived = {
       metric      = "MessagesArchived"

@@ -14,13 +14,18 @@ Choices where AWS is unsettled or undocumented (keep in sync with README "Local 
   reported record and retries exactly the remainder (the retried batch is not refilled with
   newer records); it uses one retry attempt, with or without bisect.
 * An invalid partial-failure response (empty/null/unknown ``itemIdentifier``, wrong key name, a
-  non-object response) fails the whole batch with ``functionError: null`` and is not bisected;
-  so is a tumbling-window response without ``state``.
+  response that is neither an object nor empty) fails the whole batch with
+  ``functionError: null`` and is not bisected; so is a tumbling-window response without
+  ``state``.
 * Record age (``MaximumRecordAgeInSeconds``; 24 h retention when -1) is checked before every
   invocation: the expired leading records go to the destination (condition
   ``RecordAgeExceeded``) and the rest is delivered.
 * Errors before the invocation (function missing, code not downloadable) are retried every
   ``retry_delay`` without using attempts, until the records expire.
+* A window's closing invocation without records (final, or ended early) is retried until it
+  succeeds: AWS suspends the shard until its final processing succeeds.
+* After a partial failure in a tumbling window, the returned ``state`` is kept
+  (``keep_state_on_partial``; AWS does not say, so the other reading can be chosen).
 """
 
 from __future__ import annotations
@@ -77,7 +82,8 @@ class Window:
 
     def fields(self, shard_id: str, stream_arn: str) -> dict[str, Any]:
         return {
-            "window": {"start": _iso_ms(self.start), "end": _iso_ms(self.end)},
+            # As AWS spells them: whole seconds, no milliseconds (2020-07-30T17:00:00Z).
+            "window": {"start": _iso_s(self.start), "end": _iso_s(self.end)},
             "state": dict(self.state),
             "shardId": shard_id,
             "eventSourceARN": stream_arn,
@@ -114,32 +120,40 @@ def _iso_s(ts: float) -> str:
 
 
 def destination_message(failure: Failure) -> dict[str, Any]:
-    """AWS's on-failure message for stream sources (ESM-SEMANTICS section 4)."""
+    """AWS's on-failure message for stream sources (the conformance corpus's destinations)."""
     records = failure.records
-    return {
+    message: dict[str, Any] = {
         "requestContext": {
             "requestId": failure.request_id,
             "functionArn": failure.settings.function_arn,
             "condition": failure.condition,
             "approximateInvokeCount": failure.invoke_count,
-        },
-        "responseContext": {
+        }
+    }
+    if failure.condition != "RecordAgeExceeded":
+        # Recorded against AWS: a RecordAgeExceeded message has no responseContext, even
+        # after invocations (tests/conformance/cases/destinations).
+        message["responseContext"] = {
             "statusCode": 200,
             "executedVersion": "$LATEST",
             "functionError": failure.function_error,
-        },
-        "version": "1.0",
-        "timestamp": _iso_ms(failure.at),
-        "DDBStreamBatchInfo": {
-            "shardId": failure.shard_id,
-            "startSequenceNumber": records[0].seq,
-            "endSequenceNumber": records[-1].seq,
-            "approximateArrivalOfFirstRecord": _iso_s(records[0].arrival),
-            "approximateArrivalOfLastRecord": _iso_s(records[-1].arrival),
-            "batchSize": len(records),
-            "streamArn": failure.settings.stream_arn,
-        },
-    }
+        }
+    message.update(
+        {
+            "version": "1.0",
+            "timestamp": _iso_ms(failure.at),
+            "DDBStreamBatchInfo": {
+                "shardId": failure.shard_id,
+                "startSequenceNumber": records[0].seq,
+                "endSequenceNumber": records[-1].seq,
+                "approximateArrivalOfFirstRecord": _iso_s(records[0].arrival),
+                "approximateArrivalOfLastRecord": _iso_s(records[-1].arrival),
+                "batchSize": len(records),
+                "streamArn": failure.settings.stream_arn,
+            },
+        }
+    )
+    return message
 
 
 @dataclass
@@ -170,6 +184,7 @@ class BatchRunner:
         retry_delay: float = 0.5,
         max_retry_delay: float = 5.0,
         should_stop: Callable[[], bool] = lambda: False,
+        keep_state_on_partial: bool = True,
     ) -> None:
         self.settings = settings
         self.shard_id = shard_id
@@ -182,6 +197,9 @@ class BatchRunner:
         self.retry_delay = retry_delay
         self.max_retry_delay = max_retry_delay
         self.should_stop = should_stop
+        # Unsettled on AWS: whether a window's state returned beside batchItemFailures is
+        # kept (True) or the previous one is passed again (False). Both can be run.
+        self.keep_state_on_partial = keep_state_on_partial
 
     # -- public --------------------------------------------------------------------------
     def deliver(self, batch: Sequence[Rec], window: Window | None = None) -> dict[str, Any] | None:
@@ -250,7 +268,8 @@ class BatchRunner:
             if self.should_stop():
                 raise Stopped()
             batch = self._expire(batch, invoke_count, last)
-            if not batch and not (window is not None and window.final):
+            closing = not batch and window is not None and (window.final or window.terminated_early)
+            if not batch and not closing:
                 return
             result = self.invoke(self._event(batch, window, state[0]))
             if result.outcome == "not_invoked":
@@ -268,7 +287,7 @@ class BatchRunner:
                     self._run(batch[half:], window, state)
                     return
                 retries_left -= 1
-                if retries_left < 0:
+                if retries_left < 0 and not closing:
                     self._fail(batch, "RetryAttemptsExhausted", invoke_count, "Unhandled", last)
                     return
                 consecutive += 1
@@ -277,7 +296,8 @@ class BatchRunner:
 
             verdict, index, new_state = self._judge(result.payload, batch, window)
             self.on_attempt(Attempt(batch, result, verdict, failed_from=index, window=window))
-            if verdict in ("ok", "partial") and window is not None:
+            keep = verdict == "ok" or (verdict == "partial" and self.keep_state_on_partial)
+            if keep and window is not None:
                 state[0] = new_state
                 window.state = dict(new_state or {})
             if verdict == "ok":
@@ -288,7 +308,7 @@ class BatchRunner:
                 self.on_done(batch[:index])
                 batch = batch[index:]
             retries_left -= 1
-            if retries_left < 0:
+            if retries_left < 0 and not closing:
                 self._fail(batch, "RetryAttemptsExhausted", invoke_count, None, last)
                 return
             consecutive += 1
@@ -313,11 +333,12 @@ class BatchRunner:
 
 def item_failures(payload: Any, identifiers: Sequence[str]) -> tuple[str, list[int]]:
     """A ``ReportBatchItemFailures`` response, judged as Lambda does for streams (identifiers:
-    sequence numbers) and SQS (message ids): ``("ok", [])`` for a null or empty response or
-    ``batchItemFailures`` null or ``[]``; ``("partial", indexes of the reported records)``;
+    sequence numbers) and SQS (message ids): ``("ok", [])`` for a null, empty (``{}``) or
+    empty-list (``[]``, recorded against AWS) response or ``batchItemFailures`` null or
+    ``[]``; ``("partial", indexes of the reported records)``;
     ``("invalid-response", [])`` (the whole batch failed) for a response that is not an object,
     or an ``itemIdentifier`` that is empty, null, not in the batch or under another key."""
-    if payload is None or payload == {}:
+    if payload is None or payload == {} or payload == []:
         return "ok", []
     if not isinstance(payload, dict):
         return "invalid-response", []

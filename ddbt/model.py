@@ -10,8 +10,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ddbt.filters import Matcher, compile_filters
-from handlers.archiver import event_records
+from handlers.filters import Matcher, compile_filters
+from handlers.getrecords import lambda_records
 
 __all__ = [
     "DEFAULT_RETENTION_SECONDS",
@@ -19,7 +19,7 @@ __all__ = [
     "MappingSettings",
     "Rec",
     "epoch",
-    "lambda_record",
+    "payload_size",
     "sqs_rec",
     "sqs_record",
 ]
@@ -194,7 +194,7 @@ class Rec:
     seq: str
     key: str  # partition key identity: records with the same key keep their order
     arrival: float  # ApproximateCreationDateTime, epoch seconds (sub-second when known)
-    size: int
+    size: int  # its share of the invocation payload, in bytes
     event: dict[str, Any]  # exactly what the function receives
 
     @property
@@ -202,21 +202,11 @@ class Rec:
         return int(self.seq)
 
 
-def lambda_record(raw: dict[str, Any], stream_arn: str) -> dict[str, Any]:
-    """A GetRecords record -> the record as Lambda delivers it (ESM-SEMANTICS section 1).
-
-    The conversion is ``handlers.archiver.event_records`` (B/BS base64, whole epoch seconds,
-    the stream's region, ``eventSourceARN``), shared with the archiver and ``ddbt replay``.
-    On top of it the poller states ``eventVersion`` "1.1": what the live stream says and Lambda
-    passes on, where moto's GetRecords says "1.0" (the archiver keeps GetRecords' value).
-    """
-    (record,) = event_records([raw], stream_arn)
-    record["eventVersion"] = "1.1"
-    return record
-
-
 def make_rec(raw: dict[str, Any], stream_arn: str, hash_key: str | None) -> Rec:
-    event = lambda_record(raw, stream_arn)
+    """A GetRecords record as the runtime tracks it; the event record is
+    ``handlers.getrecords.lambda_records``, the one conversion the archiver and the ops
+    tools use too."""
+    (event,) = lambda_records([raw], stream_arn)
     ddb = raw.get("dynamodb") or {}
     keys = event["dynamodb"].get("Keys") or {}
     if hash_key and hash_key in keys:
@@ -225,8 +215,20 @@ def make_rec(raw: dict[str, Any], stream_arn: str, hash_key: str | None) -> Rec:
         key = json.dumps(keys, sort_keys=True)
     created = ddb.get("ApproximateCreationDateTime")
     arrival = epoch(created) if created is not None else 0.0
-    size = int(ddb.get("SizeBytes") or len(json.dumps(event)))
-    return Rec(seq=str(ddb["SequenceNumber"]), key=key, arrival=arrival, size=size, event=event)
+    return Rec(
+        seq=str(ddb["SequenceNumber"]),
+        key=key,
+        arrival=arrival,
+        size=payload_size(event) + 1,  # and the comma that separates it from the next
+        event=event,
+    )
+
+
+def payload_size(value: Any) -> int:
+    """Bytes of ``value`` in an invocation payload (compact JSON, UTF-8). Lambda's 6 MB limit
+    counts the payload, so a record's share is its event form (type tags, the stream ARN,
+    base64 binaries), not its ``SizeBytes``."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
 
 
 # -- SQS event sources ------------------------------------------------------------------------

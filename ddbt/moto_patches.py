@@ -6,7 +6,8 @@ moto 5.2 (verified against 5.2.1) handles DynamoDB streams and Lambda like this:
   (even disabled or deleted ones), invokes the function through Docker with *all* accumulated
   records and clears the shard when the call returns. Without Docker that call fails; after the
   function is deleted it raises and PutItem answers HTTP 500; GetRecords never sees anything.
-  -> ``add`` only appends (patch 1). Delivery is the pollers' job.
+  -> ``add`` only appends (patch 1). Delivery is the pollers' job. Records say
+  ``eventVersion`` "1.1", as a live stream's do (moto: "1.0").
 * Every table's shard is ``shardId-00000001541626099285-f35f62ef`` and sequence numbers start at
   1100000000017454423009 for all of them. -> each shard gets its own id and its own starting
   sequence number (patch 2), so a poller that mixes shards up fails loudly, as on AWS.
@@ -129,9 +130,10 @@ def _patch_stream_shard() -> None:
         # or two concurrent writes get the same sequence number.
         with _SHARD_LOCK:
             seq = len(self.items) + self.starting_sequence_number
-            self.items.append(
-                table_module.StreamRecord(self.table, view_type, event_name, old, new, seq)
-            )
+            record = table_module.StreamRecord(self.table, view_type, event_name, old, new, seq)
+            # What a live stream says (moto: "1.0"); Lambda passes it on unchanged.
+            record.record["eventVersion"] = "1.1"
+            self.items.append(record)
 
     shard_cls.__init__ = __init__  # type: ignore[method-assign]
     shard_cls.add = add  # type: ignore[method-assign]

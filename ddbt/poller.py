@@ -3,7 +3,8 @@
 The reader polls GetRecords (about 4 times a second when idle), converts records to Lambda's
 shape, drops records that match no filter (they count as processed), and hands the rest to a
 lane chosen by a hash of the partition key, so records of one key stay in order. Each lane
-forms batches (``BatchSize``, 6 MB, ``MaximumBatchingWindowInSeconds`` counted from the end of
+forms batches (``BatchSize``, 6 MB of invocation payload: records in their event form, not
+their ``SizeBytes``; ``MaximumBatchingWindowInSeconds`` counted from the end of
 the previous invocation, or from the first record read by an idle lane) and delivers them
 with ``engine.BatchRunner``; a failing batch blocks its lane, as it blocks a shard (or a
 shard's key range) on AWS.
@@ -16,7 +17,14 @@ Tumbling windows (``TumblingWindowInSeconds``) group records by ApproximateCreat
 into aligned windows per lane (guess: with ParallelizationFactor > 1 each lane has its own
 window state); a window's final invocation (``isFinalInvokeForWindow``, no records) happens
 when a record of a later window arrives or the window has been over for ``window_grace``
-seconds. State above 1 MB does not end a window early here.
+seconds. A state above 1 MB (``PollerOptions.window_state_limit``) ends the window early:
+one invocation without records says ``isWindowTerminatedEarly``, then the window goes on
+with a fresh state (``_Lane._end_window_early_if_large``).
+
+Records the stream trimmed (24 hours) before they were read cannot be read any more
+(``TrimmedDataAccessException``): the reader moves to the shard's oldest record, as Lambda
+does, and logs the gap; records read but not delivered before they expire go to the
+on-failure destination as ``RecordAgeExceeded`` (``engine.BatchRunner``).
 
 SQS event source mappings run in ``QueuePoller`` (see there): ReceiveMessage batches, the same
 function workers, deletes of what succeeded; SQS itself keeps the rest.
@@ -43,9 +51,16 @@ from ddbt.engine import (
     Window,
     item_failures,
 )
-from ddbt.model import PAYLOAD_LIMIT_BYTES, MappingSettings, Rec, make_rec, sqs_rec
+from ddbt.model import (
+    PAYLOAD_LIMIT_BYTES,
+    MappingSettings,
+    Rec,
+    make_rec,
+    payload_size,
+    sqs_rec,
+)
 
-__all__ = ["MappingPoller", "PollerOptions", "QueuePoller", "ShardPoller"]
+__all__ = ["MappingPoller", "PollerOptions", "QueuePoller", "ShardPoller", "next_batch"]
 
 
 @dataclass
@@ -66,6 +81,13 @@ class PollerOptions:
     # with 5 and scales to 1,000 or ScalingConfig.MaximumConcurrency; one by default locally).
     sqs_wait_seconds: int = 1
     sqs_concurrency: int = 1
+    # Tumbling windows: AWS ends a window early when its state passes 1 MB per shard; lower
+    # it to make that happen on demand. Whether the early-ended invocation also says
+    # isFinalInvokeForWindow, and whether a state returned beside batchItemFailures is kept,
+    # AWS does not say: both readings can be run.
+    window_state_limit: int = 1024 * 1024
+    early_end_marks_final: bool = False
+    keep_state_on_partial: bool = True
 
 
 class _Tracker:
@@ -129,6 +151,7 @@ class _Lane(threading.Thread):
             retry_delay=shard.options.retry_delay,
             max_retry_delay=shard.options.max_retry_delay,
             should_stop=shard.stop_event.is_set,
+            keep_state_on_partial=shard.options.keep_state_on_partial,
         )
         self.window: Window | None = None
         self.first_put = 0.0
@@ -241,32 +264,46 @@ class _Lane(threading.Thread):
                     # nothing was buffered, with the first record read after that (guess: an
                     # idle lane does not invoke a late record immediately).
                     deadline = max(opened, self.first_put) + s.batching_window
+                    room = PAYLOAD_LIMIT_BYTES - self._envelope_size()
                     full = len(self.buffer) >= s.batch_size
                     size = sum(r.size for r in self.buffer)
-                    if full or size >= PAYLOAD_LIMIT_BYTES or now >= deadline:
-                        batch: list[Rec] = []
-                        total = 0
-                        while self.buffer and len(batch) < s.batch_size:
-                            rec = self.buffer[0]
-                            if batch and total + rec.size > PAYLOAD_LIMIT_BYTES:
-                                break
-                            if (
-                                s.tumbling_window
-                                and batch
-                                and _window_start(rec.arrival, s.tumbling_window)
-                                != _window_start(batch[0].arrival, s.tumbling_window)
-                            ):
-                                break
-                            batch.append(self.buffer.popleft())
-                            total += rec.size
+                    if full or size >= room or now >= deadline:
+                        count = next_batch(self.buffer, s.batch_size, room, s.tumbling_window)
                         self.busy = True
-                        return batch, False
+                        return [self.buffer.popleft() for _ in range(count)], False
                 wait = self.shard.options.poll_interval
                 if self.buffer:
                     deadline = max(opened, self.first_put) + s.batching_window
                     wait = min(wait, max(0.01, deadline - now))
                 self.cond.wait(wait)
         return [], False
+
+    def _envelope_size(self) -> int:
+        """Payload bytes of an invocation besides its records: ``{"Records":[]}`` and, in a
+        tumbling window, the window fields with the state (up to 1 MB of it)."""
+        event: dict[str, Any] = {"Records": []}
+        if self.shard.settings.tumbling_window:
+            window = self.window or Window(0.0, 0.0)
+            event.update(window.fields(self.shard.shard_id, self.shard.settings.stream_arn))
+        return payload_size(event)
+
+    def _end_window_early_if_large(self) -> None:
+        """AWS ends a tumbling window early when its state passes 1 MB per shard
+        (``PollerOptions.window_state_limit``, lower in tests): one invocation without
+        records says ``isWindowTerminatedEarly`` (and ``isFinalInvokeForWindow`` only with
+        ``early_end_marks_final``: AWS does not say) with that state; the same window then
+        continues with a fresh, empty state."""
+        window = self.window
+        options = self.shard.options
+        if window is None or payload_size(window.state) <= options.window_state_limit:
+            return
+        window.terminated_early = True
+        window.final = options.early_end_marks_final
+        try:
+            self.runner.deliver([], window)
+        finally:
+            window.state = {}
+            window.terminated_early = window.final = False
 
     def run(self) -> None:
         s = self.shard.settings
@@ -292,6 +329,7 @@ class _Lane(threading.Thread):
                         if self.window is None or start > self.window.start:
                             self.window = Window(start, start + s.tumbling_window)
                         self.runner.deliver(batch, self.window)
+                        self._end_window_early_if_large()
                         self._save_window()
                     else:
                         self.runner.deliver(batch)
@@ -308,6 +346,27 @@ class _Lane(threading.Thread):
 
 def _window_start(arrival: float, size: int) -> float:
     return float(int(arrival) // size * size)
+
+
+def next_batch(buffer: Sequence[Rec], batch_size: int, room: int, tumbling_window: int) -> int:
+    """How many leading records of ``buffer`` form the next invocation: at most
+    ``batch_size``, within ``room`` payload bytes (at least one record: a record too large
+    for any batch is invoked alone, and fails as it would on AWS), all in one tumbling
+    window."""
+    count = total = 0
+    for rec in buffer:
+        if count >= batch_size or (count and total + rec.size > room):
+            break
+        if (
+            tumbling_window
+            and count
+            and _window_start(rec.arrival, tumbling_window)
+            != _window_start(buffer[0].arrival, tumbling_window)
+        ):
+            break
+        count += 1
+        total += rec.size
+    return count
 
 
 class ShardPoller:
@@ -432,6 +491,27 @@ class ShardPoller:
                 return str(self.streams.get_shard_iterator(**kwargs)["ShardIterator"])
             raise
 
+    def _past_trimmed(self, last_read: str | None) -> str | None:
+        """An iterator at the shard's oldest retained record, after records the stream
+        trimmed before they were read (Lambda moves past them; they cannot be named, so
+        they are logged as a gap)."""
+        self.log(
+            f"{self.shard_id}: records after {last_read or 'the start'} expired from the stream "
+            "before they were read (TrimmedDataAccessException); reading on from the oldest "
+            "retained record"
+        )
+        try:
+            return str(
+                self.streams.get_shard_iterator(
+                    StreamArn=self.settings.stream_arn,
+                    ShardId=self.shard_id,
+                    ShardIteratorType="TRIM_HORIZON",
+                )["ShardIterator"]
+            )
+        except Exception as exc:  # retried by the read loop
+            self.log(f"{self.shard_id}: GetShardIterator TRIM_HORIZON failed ({exc})")
+            return None
+
     def _read(self) -> None:
         not_before = [0.0]
         iterator: str | None = None
@@ -460,6 +540,10 @@ class ShardPoller:
                 code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
                 if code == "ExpiredIteratorException":
                     iterator = None
+                    continue
+                if code == "TrimmedDataAccessException":
+                    # Past retention: asking again after the last record read fails forever.
+                    iterator = self._past_trimmed(last_read)
                     continue
                 errors += 1
                 if self.observer is not None:  # says plainly that the mapping is stalled

@@ -22,11 +22,11 @@ from typing import Any
 from ddbt.checkpoint import CheckpointStore, MemoryCheckpointStore
 from ddbt.destinations import DestinationSender
 from ddbt.engine import InvokeResult
-from ddbt.filters import FilterError
 from ddbt.functions import FunctionRegistry
 from ddbt.model import FunctionSpec, MappingSettings
 from ddbt.poller import MappingPoller, PollerOptions, QueuePoller
 from ddbt.report import Report
+from handlers.filters import FilterError
 
 __all__ = ["Runtime", "RuntimeConfig"]
 

@@ -135,7 +135,7 @@ class AnalyticsProcessor:
     def process(self, records: Sequence[StreamRecord], batch: Batch) -> Outcome:
         store = batch.store or self.own_store
         if batch.window is not None:
-            return self._process_window(records, batch, store)
+            return self._fold_window(records)
         skipped = 0
         # What the entry at the batch's first record says this processor applied, as the
         # engine loaded it: the commit below is conditional on it (see _commit).
@@ -367,36 +367,97 @@ class AnalyticsProcessor:
             raise _Unavailable(f"analytics: TransactWriteItems failed ({code or exc})") from exc
 
     # -- tumbling windows -------------------------------------------------------------
-    def _process_window(
-        self, records: Sequence[StreamRecord], batch: Batch, store: CheckpointStore
-    ) -> Outcome:
-        state = batch.state.get(self.name) or {}
-        merged: dict[str, Delta] = {pk: dict(d) for pk, d in state.items()}
-        deltas, good, reason = self.deltas(records)
-        for pk, delta in deltas.items():
-            into = merged.setdefault(pk, {**delta, "counts": {}})
-            counts = dict(into["counts"])
-            for name, n in delta["counts"].items():
-                counts[name] = counts.get(name, 0) + n
-            into["counts"] = counts
-        batch.new_state[self.name] = merged
-        if good < len(records):
-            return Outcome(good, Failure.POISON, reason)
-        if batch.final_window and merged:
-            window = batch.window or {}
-            start = str(window.get("start", ""))
+    def _fold_window(self, records: Sequence[StreamRecord]) -> Outcome:
+        """A window's records are only checked here; what becomes of them is decided in
+        ``finish_window``, once the batch's outcome is known."""
+        _, good, reason = self.deltas(records)
+        return Outcome(good, Failure.POISON, reason) if good < len(records) else Outcome(good)
+
+    @retry.budgeted
+    def finish_window(self, records: Sequence[StreamRecord], batch: Batch) -> Outcome:
+        """After every processor ran on a tumbling-window batch: ``records`` are those of
+        this processor's share that the batch applied; ``batch.partial`` says whether a
+        record is reported failed.
+
+        Nothing reported failed: fold them into the window's state, and commit the state
+        when the window ends (its final invocation) or ends early
+        (``isWindowTerminatedEarly``, whatever the final flag says), or when it grows
+        towards Lambda's 1 MB limit (``STATE_FLUSH_BYTES``).
+
+        A record reported failed (here or in a later processor): commit ``records`` now,
+        as a plain batch commit (checkpoint entries at the batch's restart points) into the
+        window's aggregates, and answer with the state this invocation received, unchanged.
+        Lambda restarts at the failed record with either the state we return or the one it
+        gave us (AWS does not say which); both are that state, so no count depends on it.
+        Any failure here also answers with the received state."""
+        store = batch.store or self.own_store
+        raw_start = str((batch.window or {}).get("start", ""))
+        incoming = WindowState.parse(batch.state.get(self.name), raw_start)
+        batch.new_state[self.name] = incoming.dump()
+        start = window_start(raw_start)
+        done = 0
+        plan = batch.loaded_item.get(PLAN)
+        if plan is not None:
+            # A commit of records of a delivery that started at this same record was cut
+            # short (an invocation that died): complete it, then leave out what it covered.
             try:
-                self._commit_window(store, batch, merged, start)
+                through = self._complete_plan(store, batch, json.loads(plan["S"]))
             except _Unavailable as exc:
                 return Outcome(0, Failure.TRANSIENT, str(exc))
+            batch.loaded[self.name] = through
+            while done < len(records) and records[done].seq <= through:
+                done += 1
+        todo = records[done:]
+        deltas, _, _ = self.deltas(todo)
+        if batch.budget.expired() and (todo or batch.final_window):
+            return Outcome(0, Failure.TIME, "time budget exhausted before the window commit")
+        if batch.partial:
+            if todo:
+                through = todo[-1].seq
+                key_start = raw_start if incoming.legacy else start
+                keyed = {f"{pk}|window={key_start}": d for pk, d in deltas.items()}
+                points = [
+                    batch.records[i].sequence_number
+                    for i in batch.restart_points()
+                    if batch.records[i].seq <= through
+                ]
+                try:
+                    self._commit(store, batch, keyed, points, through, batch.loaded.get(self.name))
+                except _Unavailable as exc:
+                    return Outcome(done, Failure.TRANSIENT, str(exc))
+            return Outcome(len(records))
+        merged = incoming.plus(deltas, todo[0].sequence_number if todo else "")
+        ends = batch.final_window or batch.window_terminated_early
+        try:
+            if merged.aggregates and (ends or merged.size() > STATE_FLUSH_BYTES):
+                self._commit_window(store, batch, merged, start)
+                merged = WindowState()
+            if batch.final_window and not batch.window_terminated_early:
+                # in the spelling its aggregates use (a state of the old format: the event's)
+                self._mark_window_closed(store, batch, raw_start if incoming.legacy else start)
+        except _Unavailable as exc:
+            return Outcome(done, Failure.TRANSIENT, str(exc))
+        batch.new_state[self.name] = merged.dump()
         return Outcome(len(records))
 
+    def _window_prefix(self, store: CheckpointStore, batch: Batch, start: str) -> str:
+        return f"{store.scope}#window#{batch.stream_arn}#{batch.shard_id}#{start}"
+
     def _commit_window(
-        self, store: CheckpointStore, batch: Batch, merged: Mapping[str, Delta], start: str
+        self, store: CheckpointStore, batch: Batch, state: WindowState, start: str
     ) -> None:
-        items = sorted(merged.items())
+        """Add ``state``'s counts to the window's aggregates, once: each chunk's transaction
+        puts a marker keyed by the window, the shard and the state's first record, so a
+        retried commit of the same state is a no-op and a later state of the same window
+        (after an early end) is a commit of its own."""
+        items = sorted(state.aggregates.items())
         size = MAX_ACTIONS - 1
-        prefix = f"{store.scope}#window#{batch.stream_arn}#{batch.shard_id}#{start}"
+        if state.legacy:  # a state written before states named their first record
+            key_start = state.start_text
+            prefix = self._window_prefix(store, batch, key_start)
+        else:
+            key_start = start
+            prefix = f"{self._window_prefix(store, batch, start)}#{state.first}"
         for g, first in enumerate(range(0, len(items), size)):
             marker = {
                 "Put": {
@@ -409,12 +470,95 @@ class AnalyticsProcessor:
                 }
             }
             updates = [
-                self._update(f"{pk}|window={start}", d) for pk, d in items[first : first + size]
+                self._update(f"{pk}|window={key_start}", d) for pk, d in items[first : first + size]
             ]
             try:
                 self._transact([*updates, marker], tolerate_done=True)
             except _AlreadyDone:
                 continue
+
+    def _mark_window_closed(self, store: CheckpointStore, batch: Batch, start: str) -> None:
+        """Record that the window's final invocation for this shard succeeded (what
+        ``ddbt replay --mode overwrite`` checks before recomputing a window)."""
+        try:
+            self._ddb().put_item(
+                TableName=store.table,
+                Item={
+                    "pk": {"S": f"{self._window_prefix(store, batch, start)}#closed"},
+                    "expires_at": {"N": store.expires_at()},
+                },
+            )
+        except Exception as exc:
+            raise _Unavailable(f"analytics: recording the window's end failed: {exc}") from exc
+
+
+# Commit a window's state before it can approach Lambda's 1 MB state limit, so no count ever
+# depends on what Lambda does with a state it finds too large.
+STATE_FLUSH_BYTES = 256 * 1024
+
+
+def window_start(value: Any) -> str:
+    """A window's start as AWS spells it (``2020-07-30T17:00:00Z``, whole seconds): the
+    local runtime used to send ``...:00.000Z``. Text that is not such a time is kept."""
+    text = str(value or "")
+    base, dot, rest = text.partition(".")
+    if dot and rest.endswith("Z") and rest[:-1].strip("0") == "" and len(base) == 19:
+        return f"{base}Z"
+    return text
+
+
+class WindowState:
+    """Analytics' part of a window's ``state``: the aggregates' deltas so far and the
+    sequence number of the first record folded into them (its identity: a commit of this
+    state is done at most once). Stored as ``{"#state": 2, "first": ..., "start": ...,
+    "aggregates": {pk: delta}}``; a state written by earlier versions (``{pk: delta}``) is
+    read as ``legacy`` and committed under its old marker."""
+
+    __slots__ = ("aggregates", "first", "legacy", "start_text")
+
+    def __init__(
+        self,
+        aggregates: Mapping[str, Delta] | None = None,
+        first: str = "",
+        legacy: bool = False,
+        start_text: str = "",
+    ) -> None:
+        self.aggregates: dict[str, Delta] = dict(aggregates or {})
+        self.first = first
+        self.legacy = legacy
+        self.start_text = start_text
+
+    @classmethod
+    def parse(cls, value: Any, start_text: str = "") -> WindowState:
+        """The state Lambda passed; ``start_text``: the window's start as the event spells
+        it (a legacy state's aggregates and marker use that text)."""
+        if not isinstance(value, dict) or not value:
+            return cls()
+        if value.get("#state") == 2:
+            return cls(dict(value.get("aggregates") or {}), str(value.get("first") or ""))
+        return cls(dict(value), legacy=True, start_text=start_text)
+
+    def plus(self, deltas: Mapping[str, Delta], first: str) -> WindowState:
+        merged: dict[str, Delta] = {pk: dict(d) for pk, d in self.aggregates.items()}
+        for pk, delta in deltas.items():
+            into = merged.setdefault(pk, {**delta, "counts": {}})
+            counts = dict(into["counts"])
+            for name, n in delta["counts"].items():
+                counts[name] = counts.get(name, 0) + n
+            into["counts"] = counts
+        if not merged:
+            return WindowState()
+        return WindowState(merged, self.first or first, self.legacy, self.start_text)
+
+    def dump(self) -> dict[str, Any]:
+        if not self.aggregates:
+            return {}
+        if self.legacy:
+            return dict(self.aggregates)
+        return {"#state": 2, "first": self.first, "aggregates": self.aggregates}
+
+    def size(self) -> int:
+        return len(json.dumps(self.dump(), separators=(",", ":")))
 
 
 class _Unavailable(Exception):

@@ -14,11 +14,23 @@ message again overwrites it with identical bytes)::
 
 gzip (mtime 0) of JSON Lines: the first line is a header
 ``{"ddbtArchive": 1, "message": <the on-failure message>, "records": N,
-"recordsExpired": false, "detail": ""}``, then one record per line, exactly as Lambda
-delivers it in the event's ``Records`` (typed images, ``B`` base64, creation time in epoch
-seconds, ``eventSourceARN``). ``<function name>`` comes from the message's
+"recordsExpired": false, "detail": "", "filters": [<patterns>], "mismatch": ""}``, then one
+record per line, exactly as Lambda delivers it in the event's ``Records`` (typed images,
+``B`` base64, creation time in epoch seconds, ``eventSourceARN``; the one conversion of
+``handlers.getrecords``). ``<function name>`` comes from the message's
 ``requestContext.functionArn`` (alias or version qualifier dropped); a message without one
 uses the queue name.
+
+Filters: the range ``startSequenceNumber``..``endSequenceNumber`` also spans the records the
+mapping's ``FilterCriteria`` dropped (Lambda skipped them without an invocation), so only the
+records the filters deliver are archived (``handlers.filters``, the matcher the local runtime
+uses). The filters are read from the failed function's mapping (``GetEventSourceMapping``;
+``SOURCE_MAPPINGS`` names each function's mapping UUID) and recorded in the header. When they
+cannot be read, every record of the range is kept, ``"filters": null`` says so, and an ERROR
+line is logged. Then the count is checked against the message's ``batchSize``: a difference
+(filters changed or unknown, ``ParallelizationFactor`` above 1 splitting the range) is written
+to ``"mismatch"``, logged as an ERROR and counted in the ``ArchiveMismatches`` metric; ``ddbt
+redrive``/``replay`` refuse such an archive unless told ``--accept-mismatch``.
 
 When the stream no longer holds the records (``TrimmedDataAccessException``, stream or
 shard gone, the first record not found on a closed shard or, on an open one, only empty
@@ -31,7 +43,8 @@ metric). Transient trouble (throttling, S3 errors, a read that stopped short of
 delivers it again after the queue's visibility timeout.
 
 Environment: ``ARCHIVE_BUCKET`` (required), ``ARCHIVE_PREFIX`` (default ``dlq-archive/``),
-``METRICS_NAMESPACE``, ``LOG_LEVEL``.
+``SOURCE_MAPPINGS`` (JSON ``{"<function name>": "<mapping UUID>"}``), ``METRICS_NAMESPACE``,
+``LOG_LEVEL``.
 """
 
 from __future__ import annotations
@@ -40,8 +53,7 @@ import gzip
 import json
 import os
 import time
-from base64 import b64encode
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -50,6 +62,8 @@ from handlers import aws, retry
 from handlers.batch import Budget
 from handlers.config import ConfigError, env_optional, env_required
 from handlers.etl import validate_prefix
+from handlers.filters import FilterError, Matcher, compile_filters, mapping_patterns
+from handlers.getrecords import lambda_records
 from handlers.observe import emit_metrics, log
 from handlers.runtime import once
 
@@ -61,16 +75,20 @@ __all__ = [
     "ArchiverConfig",
     "Expired",
     "Incomplete",
+    "NoMapping",
     "archive_key",
     "archive_message",
     "batch_info",
+    "batch_mismatch",
     "build",
     "encode_archive",
-    "event_records",
     "fetch_records",
+    "find_source_filters",
     "handler",
+    "matcher_of",
     "on_failure_message",
     "read_archive",
+    "source_filters",
     "source_name",
 ]
 
@@ -82,6 +100,8 @@ RETENTION_SECONDS = 24 * 3600  # DynamoDB Streams keeps records 24 hours
 # Errors meaning the stream no longer holds the records: trimmed (24 h retention), or the
 # stream/shard is gone (stream disabled, table deleted).
 _GONE = frozenset({"TrimmedDataAccessException", "ResourceNotFoundException"})
+# Errors of GetEventSourceMapping meaning the filters cannot be known (not transient).
+_UNKNOWN_FILTERS = frozenset({"ResourceNotFoundException", "AccessDeniedException"})
 _INFO_FIELDS = ("shardId", "startSequenceNumber", "endSequenceNumber", "streamArn")
 
 
@@ -92,6 +112,10 @@ class Expired(Exception):
     def __init__(self, reason: str, records: Sequence[dict[str, Any]] = ()) -> None:
         super().__init__(reason)
         self.records = list(records)
+
+
+class NoMapping(FilterError):
+    """The function has no event source mapping from the stream (any more)."""
 
 
 class Incomplete(Exception):
@@ -138,7 +162,7 @@ def source_name(message: Mapping[str, Any], fallback: str) -> str:
     else ``fallback`` (the queue name)."""
     arn = (message.get("requestContext") or {}).get("functionArn")
     if isinstance(arn, str) and ":function:" in arn:
-        name = arn.split(":function:", 1)[1].split(":", 1)[0]
+        name = _function_name_of(arn)
         if name:
             return name
     return fallback
@@ -154,43 +178,6 @@ def archive_key(prefix: str, source: str, info: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------------------
 # Reading the records back from the stream
 # --------------------------------------------------------------------------------------
-
-
-def _event_value(av: Mapping[str, Any]) -> dict[str, Any]:
-    ((tag, value),) = av.items()
-    if tag == "B":
-        return {"B": value if isinstance(value, str) else b64encode(bytes(value)).decode()}
-    if tag == "BS":
-        return {"BS": [v if isinstance(v, str) else b64encode(bytes(v)).decode() for v in value]}
-    if tag == "M":
-        return {"M": {k: _event_value(v) for k, v in value.items()}}
-    if tag == "L":
-        return {"L": [_event_value(v) for v in value]}
-    return {tag: value}
-
-
-def event_records(records: Iterable[Mapping[str, Any]], stream_arn: str) -> list[dict[str, Any]]:
-    """GetRecords output (boto3: bytes for B, datetime for the creation time) in the form
-    Lambda delivers: B/BS base64 text, ``ApproximateCreationDateTime`` in whole epoch
-    seconds (rounded down), ``awsRegion`` of the stream, ``eventSourceARN`` added; every
-    other field as GetRecords returns it."""
-    out = []
-    for r in records:
-        block = dict(r["dynamodb"])
-        created = block.get("ApproximateCreationDateTime")
-        if isinstance(created, datetime):
-            block["ApproximateCreationDateTime"] = int(created.timestamp())
-        for name in ("Keys", "NewImage", "OldImage"):
-            if name in block:
-                block[name] = {k: _event_value(v) for k, v in block[name].items()}
-        rec = {k: v for k, v in r.items() if k != "dynamodb"}
-        rec["dynamodb"] = block
-        # The stream's region (what AWS returns anyway; emulators return a fixed one).
-        if stream_arn.count(":") >= 5:
-            rec["awsRegion"] = stream_arn.split(":")[3]
-        rec["eventSourceARN"] = stream_arn
-        out.append(rec)
-    return out
 
 
 def _iterator(streams: Any, info: Mapping[str, Any], kind: str, seq: str) -> str:
@@ -229,11 +216,15 @@ def fetch_records(
     streams: Any,
     info: Mapping[str, Any],
     *,
+    matcher: Matcher | None = None,
     max_empty: int = 5,
     expired: Callable[[], bool] = lambda: False,
     empty_means_expired: bool = True,
 ) -> list[dict[str, Any]]:
-    """The records ``info`` describes, in the Lambda event form.
+    """The records ``info`` describes, in the Lambda event form; with ``matcher`` (the
+    mapping's filters) only those it matches: Lambda skipped the others without invoking
+    the function, yet the range from ``startSequenceNumber`` to ``endSequenceNumber`` spans
+    them (``batchSize`` counts only the delivered ones, see ``batch_mismatch``).
 
     GetShardIterator ``AT_SEQUENCE_NUMBER startSequenceNumber``, then GetRecords until a
     record past ``endSequenceNumber``, the shard's end (no next iterator) or ``max_empty``
@@ -281,7 +272,7 @@ def fetch_records(
             if code in _GONE:
                 raise Expired(
                     f"records of shard {info['shardId']} from {start} are gone ({code})",
-                    event_records(raw, info["streamArn"]),
+                    _delivered(raw, info["streamArn"], matcher),
                 ) from None
             raise
         records = page.get("Records") or []
@@ -310,15 +301,97 @@ def fetch_records(
         raise Expired(
             f"sequence number {start} is not in shard {info['shardId']} any more "
             "(trimmed: records are kept 24 hours)",
-            event_records(raw, arn),
+            _delivered(raw, arn, matcher),
         )
     if raw[-1]["dynamodb"]["SequenceNumber"] != end:
         # Past the range (or the shard ended) without meeting its last record.
         raise Expired(
             f"shard {info['shardId']} holds {len(raw)} record(s) from {start} but not {end}",
-            event_records(raw, arn),
+            _delivered(raw, arn, matcher),
         )
-    return event_records(raw, arn)
+    return _delivered(raw, arn, matcher)
+
+
+def _delivered(
+    raw: Sequence[Mapping[str, Any]], stream_arn: str, matcher: Matcher | None
+) -> list[dict[str, Any]]:
+    """The raw records in the Lambda form, those the filters drop left out."""
+    records = lambda_records(raw, stream_arn)
+    return records if matcher is None else [r for r in records if matcher(r)]
+
+
+def batch_mismatch(info: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> str:
+    """'' when ``records`` are as many as the failed batch held (``batchSize``), else what
+    differs. A difference means the records read back are not the batch Lambda gave up on:
+    the mapping's filters changed since, were not known, or ``ParallelizationFactor`` above 1
+    split the range between concurrent batches (records of other partition keys, already
+    processed, lie in it). Re-running such records could repeat side effects."""
+    size = info.get("batchSize")
+    if isinstance(size, bool) or not isinstance(size, int):
+        return "the message names no batchSize: the records cannot be checked against the batch"
+    if size == len(records):
+        return ""
+    return (
+        f"the failed batch held {size} record(s) but the range holds {len(records)} that the "
+        "mapping's filters deliver (filters changed or unknown, or ParallelizationFactor "
+        "above 1 split the range): not the batch Lambda gave up on"
+    )
+
+
+# --------------------------------------------------------------------------------------
+# The mapping's filters
+# --------------------------------------------------------------------------------------
+
+
+def source_filters(lambda_client: Any, uuid: str) -> list[dict[str, Any]]:
+    """The filter patterns (parsed) of the event source mapping ``uuid``
+    (GetEventSourceMapping); FilterError when they cannot be read or are invalid."""
+    mapping = lambda_client.get_event_source_mapping(UUID=uuid)
+    return _parsed_patterns(mapping)
+
+
+def find_source_filters(lambda_client: Any, function: str, stream_arn: str) -> list[dict[str, Any]]:
+    """The filter patterns of the mapping from ``stream_arn`` to ``function`` (a name or an
+    ARN, qualified or not), found with ListEventSourceMappings of the stream; FilterError
+    when there is no such mapping (it was deleted, so its filters are unknown) or its
+    criteria cannot be read. A mapping whose FunctionArn equals ``function`` wins over one
+    of the same function with another qualifier."""
+    pages = lambda_client.get_paginator("list_event_source_mappings").paginate(
+        EventSourceArn=stream_arn
+    )
+    mappings = [m for page in pages for m in page.get("EventSourceMappings") or []]
+    found = [m for m in mappings if m.get("FunctionArn") == function]
+    if not found:
+        name = _function_name_of(function)
+        found = [m for m in mappings if _function_name_of(str(m.get("FunctionArn"))) == name]
+    if not found:
+        raise NoMapping(
+            f"no event source mapping from {stream_arn} to {function}: its filters are unknown"
+        )
+    if len(found) > 1:
+        raise FilterError(
+            f"{len(found)} event source mappings from {stream_arn} to {function}: "
+            "which one's filters apply is unknown"
+        )
+    return _parsed_patterns(found[0])
+
+
+def _function_name_of(function: str) -> str:
+    """A function's name from its name or ARN (qualifier dropped)."""
+    if ":function:" in function:
+        return function.split(":function:", 1)[1].split(":", 1)[0]
+    return function.split(":", 1)[0]
+
+
+def _parsed_patterns(mapping: Mapping[str, Any]) -> list[dict[str, Any]]:
+    texts = mapping_patterns(mapping)
+    compile_filters({"Filters": [{"Pattern": t} for t in texts]})  # FilterError if invalid
+    return [json.loads(t) for t in texts]
+
+
+def matcher_of(patterns: Sequence[Mapping[str, Any]]) -> Matcher:
+    """The matcher of parsed patterns (an archive header's ``filters``)."""
+    return compile_filters({"Filters": [{"Pattern": json.dumps(p)} for p in patterns]})
 
 
 # --------------------------------------------------------------------------------------
@@ -336,15 +409,21 @@ def encode_archive(
     *,
     expired: bool = False,
     detail: str = "",
+    filters: Sequence[Mapping[str, Any]] | None = None,
+    mismatch: str = "",
 ) -> bytes:
     """The archive body: gzip (mtime 0, so identical input gives identical bytes) of a
-    header line and one line per record."""
+    header line and one line per record. ``filters``: the mapping's patterns the records
+    were filtered with ([] for none; None when they were unknown, so the records were not
+    filtered); ``mismatch``: ``batch_mismatch``'s finding."""
     header = {
         HEADER: ARCHIVE_VERSION,
         "message": message,
         "records": len(records),
         "recordsExpired": expired,
         "detail": detail,
+        "filters": None if filters is None else list(filters),
+        "mismatch": mismatch,
     }
     body = _line(header) + b"".join(_line(r) for r in records)
     return gzip.compress(body, compresslevel=6, mtime=0)
@@ -361,6 +440,19 @@ class Archive:
     @property
     def expired(self) -> bool:
         return bool(self.header and self.header.get("recordsExpired"))
+
+    @property
+    def filters(self) -> list[dict[str, Any]] | None:
+        """The mapping's patterns the records were filtered with; None when unknown (an
+        archive written before archives were filtered, or while the filters could not be
+        read): then the records may include ones the filters dropped."""
+        value = (self.header or {}).get("filters")
+        return list(value) if isinstance(value, list) else None
+
+    @property
+    def mismatch(self) -> str:
+        """Why the records are not the failed batch ('' when they are, or unchecked)."""
+        return str((self.header or {}).get("mismatch") or "")
 
 
 def read_archive(body: bytes) -> Archive:
@@ -394,6 +486,7 @@ class ArchiveResult:
     records: int
     expired: bool
     detail: str = ""
+    mismatch: str = ""
 
 
 def archive_message(
@@ -405,21 +498,31 @@ def archive_message(
     message: Mapping[str, Any],
     fallback_source: str,
     expired: Callable[[], bool] = lambda: False,
+    filters: Sequence[Mapping[str, Any]] | None = None,
 ) -> ArchiveResult:
-    """Fetch the records ``message`` describes and write its archive object.
+    """Fetch the records ``message`` describes, keep those the mapping's ``filters``
+    deliver (None: unknown, keep all), check them against ``batchSize`` and write the
+    archive object.
 
     Expired records: the message is archived alone (plus any records still readable) with
     ``recordsExpired: true``. ``Incomplete`` and AWS errors propagate (transient)."""
     info = batch_info(message)
     key = archive_key(prefix, source_name(message, fallback_source), info)
+    matcher = None if filters is None else matcher_of(filters)
+    mismatch = ""
     try:
-        records = fetch_records(streams, info, expired=expired, empty_means_expired=False)
+        records = fetch_records(
+            streams, info, matcher=matcher, expired=expired, empty_means_expired=False
+        )
         is_expired, detail = False, ""
+        mismatch = batch_mismatch(info, records)
     except Expired as exc:
         records, is_expired, detail = exc.records, True, str(exc)
-    body = encode_archive(message, records, expired=is_expired, detail=detail)
+    body = encode_archive(
+        message, records, expired=is_expired, detail=detail, filters=filters, mismatch=mismatch
+    )
     s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=CONTENT_TYPE)
-    return ArchiveResult(key, len(records), is_expired, detail)
+    return ArchiveResult(key, len(records), is_expired, detail, mismatch)
 
 
 # --------------------------------------------------------------------------------------
@@ -431,6 +534,8 @@ def archive_message(
 class ArchiverConfig:
     bucket: str
     prefix: str
+    # function name -> UUID of its stream mapping, whose filters the archive applies
+    mappings: dict[str, str] = field(default_factory=dict)
 
 
 def build(env: Mapping[str, str]) -> ArchiverConfig:
@@ -439,7 +544,19 @@ def build(env: Mapping[str, str]) -> ArchiverConfig:
         prefix = validate_prefix(env_optional(env, "ARCHIVE_PREFIX", DEFAULT_PREFIX))
     except ConfigError as exc:
         raise ConfigError(str(exc).replace("ETL_PREFIX", "ARCHIVE_PREFIX")) from None
-    return ArchiverConfig(bucket, prefix)
+    text = env_optional(env, "SOURCE_MAPPINGS", "{}") or "{}"
+    try:
+        mappings = json.loads(text)
+    except ValueError:
+        mappings = None
+    if not isinstance(mappings, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and k and v for k, v in mappings.items()
+    ):
+        raise ConfigError(
+            "environment variable SOURCE_MAPPINGS must be a JSON object "
+            '{"<function name>": "<event source mapping UUID>"}'
+        )
+    return ArchiverConfig(bucket, prefix, mappings)
 
 
 def _queue_name(arn: str) -> str:
@@ -451,7 +568,48 @@ class _Run:
 
     def __init__(self, budget: Budget) -> None:
         self.budget = budget
-        self.counts = {"archived": 0, "records": 0, "not_archived": 0, "failed": 0}
+        self.counts = {
+            "archived": 0,
+            "records": 0,
+            "not_archived": 0,
+            "failed": 0,
+            "mismatched": 0,
+        }
+        self.filters: dict[str, list[dict[str, Any]] | None] = {}  # per mapping UUID
+
+    def source_filters(self, config: ArchiverConfig, source: str) -> list[dict[str, Any]] | None:
+        """The filters of ``source``'s mapping (read once per invocation); None, with an
+        ERROR line, when they cannot be known (the records are then kept unfiltered and the
+        count check reports the difference). Throttling and other AWS trouble raise."""
+        uuid = config.mappings.get(source)
+        if uuid is None:
+            log(
+                "ERROR",
+                "no event source mapping is known for the failed function; its filters are "
+                "unknown and the records are archived unfiltered",
+                function=source,
+            )
+            return None
+        if uuid not in self.filters:
+            try:
+                self.filters[uuid] = source_filters(aws.client("lambda"), uuid)
+            except FilterError as exc:
+                self.filters[uuid] = None
+                log("ERROR", "the mapping's filters cannot be read", uuid=uuid, reason=str(exc))
+            except Exception as exc:
+                if aws.error_code(exc) not in (
+                    "ResourceNotFoundException",
+                    "AccessDeniedException",
+                ):
+                    raise
+                self.filters[uuid] = None
+                log(
+                    "ERROR",
+                    "the mapping's filters cannot be read; records archived unfiltered",
+                    uuid=uuid,
+                    reason=f"{aws.error_code(exc)}: {exc}",
+                )
+        return self.filters[uuid]
 
     @retry.budgeted
     def one(self, record: Mapping[str, Any], batch: _Run) -> bool:
@@ -486,7 +644,18 @@ class _Run:
             message=message,
             fallback_source=queue,
             expired=self.budget.expired,
+            filters=self.source_filters(config, source_name(message, queue)),
         )
+        if result.mismatch:
+            log(
+                "ERROR",
+                "the archived records are not the failed batch; re-running them needs a "
+                "decision (ddbt redrive --accept-mismatch)",
+                messageId=mid,
+                key=result.key,
+                reason=result.mismatch,
+            )
+            self.counts["mismatched"] += 1
         if result.expired:
             log(
                 "ERROR",
@@ -532,6 +701,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "RecordsArchived": (run.counts["records"], "Count"),
             "MessagesNotArchived": (run.counts["not_archived"], "Count"),
             "ArchiveFailures": (run.counts["failed"], "Count"),
+            "ArchiveMismatches": (run.counts["mismatched"], "Count"),
         },
         {"FunctionName": _function_name(context)},
     )

@@ -41,6 +41,7 @@ __all__ = [
     "Failure",
     "Outcome",
     "Processor",
+    "WindowProcessor",
     "run_batch",
 ]
 
@@ -106,7 +107,9 @@ class Batch:
     state: dict[str, Any] = field(default_factory=dict)
     new_state: dict[str, Any] = field(default_factory=dict)
     final_window: bool = False
+    window_terminated_early: bool = False
     shard_id: str = ""
+    partial: bool = False  # records of this batch will be reported failed
 
     def restart_points(self) -> list[int]:
         """Indexes where the next delivery of these records can start after a function
@@ -120,6 +123,14 @@ class Processor(Protocol):
     name: str
 
     def process(self, records: Sequence[StreamRecord], batch: Batch) -> Outcome: ...
+
+
+class WindowProcessor(Processor, Protocol):
+    """A processor that keeps tumbling-window state: after every processor ran, it learns
+    which of its records the batch applied (``batch.partial``: some are reported failed)
+    and decides then what to commit and which state to answer with."""
+
+    def finish_window(self, records: Sequence[StreamRecord], batch: Batch) -> Outcome: ...
 
 
 def _skip_count(records: Sequence[StreamRecord], through: int | None) -> int:
@@ -153,11 +164,14 @@ def run_batch(
         window=window,
         state=dict(event.get("state") or {}) if window is not None else {},
         final_window=bool(event.get("isFinalInvokeForWindow")),
+        window_terminated_early=bool(event.get("isWindowTerminatedEarly")),
         shard_id=str(event.get("shardId", "")),
     )
     if not records:
-        if batch.final_window:
+        if batch.final_window or batch.window_terminated_early:
             _close_window(batch, processors)
+        elif window is not None:
+            batch.new_state = dict(batch.state)  # nothing happened: keep the state
         return _response([], batch)
     problem = sequence_problem(records)
     if problem:
@@ -189,6 +203,8 @@ def run_batch(
             through[processor.name] = best
         counts[processor.name] = (end - start, start)
 
+    if batch.window is not None:
+        limit, lowest = _finish_windows(batch, processors, counts, limit, lowest, through)
     failed = records[limit:]
     _report(batch, processors, counts, limit, lowest, started)
     if not failed:
@@ -207,14 +223,51 @@ def run_batch(
     return _response(failed, batch)
 
 
+def _finish_windows(
+    batch: Batch,
+    processors: Sequence[Processor],
+    counts: dict[str, tuple[int, int]],
+    limit: int,
+    lowest: tuple[str, Outcome] | None,
+    through: dict[str, int],
+) -> tuple[int, tuple[str, Outcome] | None]:
+    """Let window processors settle the batch once its outcome is known (``WindowProcessor``);
+    one that fails lowers the limit to what it made durable."""
+    for processor in processors:
+        finish = getattr(processor, "finish_window", None)
+        if finish is None:
+            continue
+        _, start = counts[processor.name]
+        batch.partial = limit < len(batch.records)
+        share = batch.records[start:limit] if start < limit else []
+        outcome = finish(share, batch)
+        # What it made durable ends at the limit (its state keeps no record past a failure).
+        end = start + min(max(outcome.done, 0), len(share))
+        previous = batch.loaded.get(processor.name)
+        applied = batch.records[end - 1].seq if end > start else None
+        best = max((v for v in (previous, applied) if v is not None), default=None)
+        through.pop(processor.name, None)
+        if best is not None:
+            through[processor.name] = best
+        counts[processor.name] = (end - start, start)
+        if end < limit:
+            limit = end
+            lowest = (processor.name, outcome)
+    return limit, lowest
+
+
 def _close_window(batch: Batch, processors: Sequence[Processor]) -> None:
-    """The final invocation of a tumbling window with no records: Lambda sends it when the
-    window closes after the last batch (the records were in earlier invocations, their
-    aggregate is in ``state``). Processors still get it, with no records, so they commit
-    the window; a failure raises, and Lambda retries the final invocation until it succeeds.
+    """An invocation of a tumbling window with no records that ends it (final, or ended
+    early): Lambda sends the final one when the window closes after the last batch (the
+    records were in earlier invocations, their aggregate is in ``state``). Processors still
+    get it, with no records, so they commit the window; a failure raises, and Lambda retries
+    the invocation until it succeeds.
     """
     for processor in processors:
         outcome = processor.process([], batch)
+        finish = getattr(processor, "finish_window", None)
+        if outcome.failure is None and finish is not None:
+            outcome = finish([], batch)
         if outcome.failure is not None:
             raise BatchFailed(f"{processor.name}: closing the window failed ({outcome.reason})")
 

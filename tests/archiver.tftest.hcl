@@ -62,14 +62,45 @@ run "one_function_one_mapping_per_dlq" {
     allow_excess_stream_readers = true
   }
 
+  # Each processor's stream mapping, whose filters the archiver reads.
+  override_resource {
+    target          = aws_lambda_event_source_mapping.this["analytics"]
+    override_during = plan
+    values = {
+      uuid = "00000000-0000-4000-8000-00000000a001"
+      arn  = "arn:aws:lambda:us-east-1:123456789012:event-source-mapping:00000000-0000-4000-8000-00000000a001"
+    }
+  }
+  override_resource {
+    target          = aws_lambda_event_source_mapping.this["etl"]
+    override_during = plan
+    values = {
+      uuid = "00000000-0000-4000-8000-00000000e002"
+      arn  = "arn:aws:lambda:us-east-1:123456789012:event-source-mapping:00000000-0000-4000-8000-00000000e002"
+    }
+  }
+  override_resource {
+    target          = aws_lambda_event_source_mapping.this["notification"]
+    override_during = plan
+    values = {
+      uuid = "00000000-0000-4000-8000-00000000f003"
+      arn  = "arn:aws:lambda:us-east-1:123456789012:event-source-mapping:00000000-0000-4000-8000-00000000f003"
+    }
+  }
+
   assert {
     condition     = length(aws_lambda_function.archiver) == 1 && aws_lambda_function.archiver[0].function_name == "test-dlq-archiver" && aws_lambda_function.archiver[0].handler == "handlers.archiver.handler" && aws_lambda_function.archiver[0].timeout == 60 && aws_lambda_function.archiver[0].memory_size == 256
     error_message = "One archiver function, handlers.archiver.handler, 60 s, 256 MB."
   }
   assert {
     condition = aws_lambda_function.archiver[0].environment[0].variables == tomap({
-      ARCHIVE_BUCKET    = "test-dlq-archive-123456789012"
-      ARCHIVE_PREFIX    = "dlq-archive/"
+      ARCHIVE_BUCKET = "test-dlq-archive-123456789012"
+      ARCHIVE_PREFIX = "dlq-archive/"
+      SOURCE_MAPPINGS = jsonencode({
+        test-analytics    = "00000000-0000-4000-8000-00000000a001"
+        test-etl          = "00000000-0000-4000-8000-00000000e002"
+        test-notification = "00000000-0000-4000-8000-00000000f003"
+      })
       METRICS_NAMESPACE = "DynamoDBTriggers"
       LOG_LEVEL         = "INFO"
     })
@@ -102,6 +133,11 @@ run "one_function_one_mapping_per_dlq" {
       ]]
       ReadTableStream = ["Allow", ["dynamodb:GetRecords", "dynamodb:GetShardIterator"], ["arn:aws:dynamodb:us-east-1:123456789012:table/test/stream/2024-01-01T00:00:00.000"]]
       WriteArchives   = ["Allow", ["s3:PutObject"], ["arn:aws:s3:::test-dlq-archive-123456789012/dlq-archive/*"]]
+      ReadSourceMappingFilters = ["Allow", ["lambda:GetEventSourceMapping"], [
+        "arn:aws:lambda:us-east-1:123456789012:event-source-mapping:00000000-0000-4000-8000-00000000a001",
+        "arn:aws:lambda:us-east-1:123456789012:event-source-mapping:00000000-0000-4000-8000-00000000e002",
+        "arn:aws:lambda:us-east-1:123456789012:event-source-mapping:00000000-0000-4000-8000-00000000f003",
+      ]]
     }
     error_message = "Archiver policy: ${aws_iam_role_policy.archiver[0].policy}"
   }
@@ -116,6 +152,10 @@ run "one_function_one_mapping_per_dlq" {
   assert {
     condition     = aws_cloudwatch_metric_alarm.archiver_messages["not-archived"].metric_name == "MessagesNotArchived" && aws_cloudwatch_metric_alarm.archiver_messages["not-archived"].dimensions == tomap({ FunctionName = "test-dlq-archiver" }) && length([for q in aws_cloudwatch_metric_alarm.archiver_errors[0].metric_query : q if q.return_data == true]) == 1
     error_message = "Alarms on the archiver's errors and on messages whose records expired."
+  }
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.archiver_messages["mismatch"].metric_name == "ArchiveMismatches" && aws_cloudwatch_metric_alarm.archiver_messages["mismatch"].threshold == 0
+    error_message = "An alarm says an archive holds records that are not the failed batch."
   }
   assert {
     condition     = aws_cloudwatch_metric_alarm.archiver_messages["archived"].metric_name == "MessagesArchived" && aws_cloudwatch_metric_alarm.archiver_messages["archived"].dimensions == tomap({ FunctionName = "test-dlq-archiver" }) && aws_cloudwatch_metric_alarm.archiver_messages["archived"].threshold == 0
@@ -138,6 +178,8 @@ run "brought_bucket_and_keys" {
     table_kms_key_arn               = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-00000007ab1e"
     dlq_archiver_prefix             = "ops/dlq/"
     dlq_archiver_timeout            = 120
+    filter_patterns                 = ["{\"eventName\":[\"MODIFY\"]}"]
+    filter_criteria_kms_key_arn     = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-0000000f1170"
   }
 
   assert {
@@ -145,12 +187,13 @@ run "brought_bucket_and_keys" {
     error_message = "A brought bucket is used, not created."
   }
   assert {
-    condition = { for s in jsondecode(aws_iam_role_policy.archiver[0].policy).Statement : s.Sid => [s.Action, s.Resource] if !contains(["WriteOwnLogs", "ReadTableStream"], s.Sid) } == {
+    condition = { for s in jsondecode(aws_iam_role_policy.archiver[0].policy).Statement : s.Sid => [s.Action, s.Resource] if !contains(["WriteOwnLogs", "ReadTableStream", "ReadSourceMappingFilters"], s.Sid) } == {
       ConsumeDeadLetterQueues  = [["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"], ["arn:aws:sqs:us-east-1:123456789012:test-pipeline-dlq"]]
       WriteArchives            = [["s3:PutObject"], ["arn:aws:s3:::company-archive/ops/dlq/*"]]
       DecryptSourceTableStream = [["kms:Decrypt"], ["arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-00000007ab1e"]]
       DecryptDeadLetterQueues  = [["kms:Decrypt"], ["arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-0000000d1a00"]]
       UseArchiveBucketKey      = [["kms:GenerateDataKey"], ["arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-0000000a4c41"]]
+      DecryptFilterCriteria    = [["kms:Decrypt"], ["arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-0000000f1170"]]
     }
     error_message = "Archiver policy with keys: ${aws_iam_role_policy.archiver[0].policy}"
   }

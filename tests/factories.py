@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import io
 import itertools
 import zipfile
@@ -10,7 +9,9 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import Binary, TypeSerializer
+from boto3.dynamodb.types import TypeSerializer
+
+from handlers.getrecords import attribute_value
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -65,21 +66,8 @@ def typed(value: Any) -> dict[str, Any]:
 
 
 def _event_form(av: dict[str, Any]) -> dict[str, Any]:
-    ((tag, value),) = av.items()
-    if tag == "B":
-        raw = value.value if isinstance(value, Binary) else value
-        return {"B": base64.b64encode(raw).decode()}
-    if tag == "BS":
-        return {
-            "BS": [
-                base64.b64encode(v.value if isinstance(v, Binary) else v).decode() for v in value
-            ]
-        }
-    if tag == "M":
-        return {"M": {k: _event_form(v) for k, v in value.items()}}
-    if tag == "L":
-        return {"L": [_event_form(v) for v in value]}
-    return {tag: value}
+    """boto3's wire form in the Lambda event form: the project's one conversion."""
+    return attribute_value(av)
 
 
 def typed_image(item: Mapping[str, Any]) -> dict[str, Any]:

@@ -39,8 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from ddbt.ops.progress import Progress
-from ddbt.ops.records import event_form, make_record, synth_sequence, wire_form
+from ddbt.ops.records import make_record, synth_sequence, wire_form
 from ddbt.ops.target import Target
+from handlers.getrecords import attribute_value
 
 __all__ = ["BackfillOptions", "BackfillReport", "RateLimiter", "backfill"]
 
@@ -100,7 +101,7 @@ class BackfillReport:
 
 
 def _key_json(key: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: event_form(v) for k, v in key.items()}
+    return {k: attribute_value(v) for k, v in key.items()}
 
 
 class _State:

@@ -157,6 +157,8 @@ def cmd_redrive(args: argparse.Namespace) -> int:
                 target=_target(args),
                 dry_run=args.dry_run,
                 progress=Progress("redrive"),
+                lambda_client=_client(args, "lambda"),
+                accept_mismatch=args.accept_mismatch,
             )
     else:
         if not args.queue:
@@ -164,7 +166,7 @@ def cmd_redrive(args: argparse.Namespace) -> int:
         report = _redrive_queue(args)
     for line in report.lines():
         print(line)
-    left = report.count("expired") + report.count("failed") + report.count("invalid")
+    left = sum(report.count(s) for s in ("expired", "failed", "invalid", "mismatch"))
     return 1 if left else 0
 
 
@@ -190,6 +192,8 @@ def _redrive_queue(args: argparse.Namespace) -> Any:
             max_messages=args.max_messages,
             visibility_timeout=args.visibility_timeout,
             progress=Progress("redrive"),
+            lambda_client=_client(args, "lambda"),
+            accept_mismatch=args.accept_mismatch,
         )
     return report
 
@@ -206,7 +210,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     target = _target(args)
     records: Any
     if args.from_archive:
-        # gzip or plain JSON Lines, with or without the archiver's header line
+        # gzip or plain JSON Lines, with or without the archiver's header line; filtered
+        # and checked against the failed batch (ddbt.ops.redrive.archive_records)
+        from ddbt.ops.redrive import archive_records
         from handlers.archiver import read_archive as parse_archive
 
         if args.from_archive.startswith("s3://"):
@@ -215,7 +221,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         else:
             body = Path(args.from_archive).read_bytes()
         try:
-            records = parse_archive(body).records
+            records = archive_records(
+                parse_archive(body), _client(args, "lambda"), args.accept_mismatch
+            )
         except ValueError as exc:
             raise SystemExit(f"ddbt: {args.from_archive}: {exc}") from None
     else:
@@ -228,6 +236,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             to_seq=args.to_seq,
             since=_epoch(args.since),
             until=_epoch(args.until),
+            matcher=_mapping_matcher(args, arn),
         )
     try:
         with contextlib.redirect_stdout(sys.stderr):  # processor logs
@@ -250,6 +259,23 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _mapping_matcher(args: argparse.Namespace, stream_arn: str) -> Any:
+    """With --function, the filters of its mapping from ``stream_arn``: records they drop
+    were never delivered to it, so a replay leaves them out too. None without --function or
+    when the function has no mapping from the stream."""
+    if not args.function:
+        return None
+    from handlers.archiver import NoMapping, find_source_filters, matcher_of
+    from handlers.filters import FilterError
+
+    try:
+        return matcher_of(find_source_filters(_client(args, "lambda"), args.function, stream_arn))
+    except NoMapping:
+        return None
+    except FilterError as exc:
+        raise SystemExit(f"ddbt: --function {args.function}: {exc}") from None
+
+
 def _recompute_options(args: argparse.Namespace, target: Any) -> Any:
     """History sources of analytics' overwrite: the stream, and the ETL archive given with
     --archive or, by default, the target's own ETL bucket/prefix; the window size given with
@@ -261,18 +287,37 @@ def _recompute_options(args: argparse.Namespace, target: Any) -> Any:
         etl = [p for p in target.processors if p.name == "etl"]
         archive = (etl[0].bucket, etl[0].prefix) if etl else None
     window = args.window_seconds
-    if window is None and args.function:
+    matcher = None
+    if args.function:
+        from handlers.filters import FilterError, compile_filters, mapping_patterns
+
         lam = _client(args, "lambda")
-        mappings = lam.list_event_source_mappings(FunctionName=args.function)
-        window = max(
-            (m.get("TumblingWindowInSeconds") or 0 for m in mappings["EventSourceMappings"]),
-            default=0,
-        )
+        mappings = lam.list_event_source_mappings(FunctionName=args.function)["EventSourceMappings"]
+        if window is None:
+            window = max((m.get("TumblingWindowInSeconds") or 0 for m in mappings), default=0)
+        try:  # the history counts only what the function's filters deliver
+            patterns = {
+                json.dumps(mapping_patterns(m))
+                for m in mappings
+                if ":dynamodb:" in str(m.get("EventSourceArn"))
+            }
+        except FilterError as exc:
+            raise SystemExit(f"ddbt: --function {args.function}: {exc}") from None
+        if len(patterns) > 1:
+            raise SystemExit(
+                f"ddbt: --function {args.function} reads streams with different filters; "
+                "recompute one table at a time from a function with one mapping"
+            )
+        if patterns:
+            texts = json.loads(patterns.pop())
+            if texts:
+                matcher = compile_filters({"Filters": [{"Pattern": t} for t in texts]})
     return RecomputeOptions(
         streams=_client(args, "dynamodbstreams"),
         s3=_client(args, "s3"),
         archive=archive,
         window_seconds=int(window or 0),
+        matcher=matcher,
     )
 
 
@@ -457,6 +502,16 @@ def _processor(p: argparse.ArgumentParser, invoke: bool = True) -> None:
         )
 
 
+def _accept_mismatch(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--accept-mismatch",
+        action="store_true",
+        help="run records that are not known to be the failed batch (their count differs "
+        "from its batchSize, or the mapping's filters are unknown): they may include "
+        "records Lambda never delivered or already processed",
+    )
+
+
 def add_parsers(top: Any) -> None:
     """Register the operations subcommands on the top-level subparsers of ``ddbt``."""
     fmt = argparse.RawDescriptionHelpFormatter
@@ -500,6 +555,7 @@ def add_parsers(top: Any) -> None:
     _aws(p)
     _processor(p)
     p.add_argument("--to-s3", metavar="s3://BUCKET/PREFIX", help="archive instead of running")
+    _accept_mismatch(p)
     p.add_argument("--dry-run", action="store_true", help="fetch and report; run/delete nothing")
     p.add_argument("--max-messages", type=int, help="stop after this many messages")
     p.add_argument(
@@ -529,6 +585,7 @@ def add_parsers(top: Any) -> None:
         choices=["skip", "overwrite"],
         help="skip what was applied, or run everything again (see above)",
     )
+    _accept_mismatch(p)
     _aws(p)
     _processor(p)
     p.add_argument("--shard", help="only this shard (needed for --from-seq)")

@@ -8,6 +8,10 @@ the function's mapping) are recomputed per window.
 
 History sources, merged and de-duplicated by (stream label, sequence number):
 
+Changes the function's mapping filters drop (``RecomputeOptions.matcher``) were never counted
+by the function and are left out of the history too. (Archive lines are plain JSON: a filter on
+a binary value cannot tell it from a string there.)
+
 * the table's streams (ListStreams), every shard from TRIM_HORIZON. A stream keeps records 24
   hours, so it holds its whole history only while it is younger than that (its label is its
   creation time);
@@ -71,6 +75,9 @@ class RecomputeOptions:
     archive: tuple[str, str] | None = None  # (bucket, prefix of the ETL objects)
     window_seconds: int = 0
     now: Callable[[], float] = time.time
+    # The function's mapping filters: a change they drop was never delivered to analytics,
+    # so the history counts it neither (None: no filters).
+    matcher: Callable[[dict[str, Any]], bool] | None = None
 
 
 @dataclass
@@ -297,12 +304,13 @@ def _aggregate(processor: Any, raw: dict[str, Any]) -> tuple[str, dict[str, Any]
 
 
 def _window_texts(start: float) -> list[str]:
-    """Candidate spellings of a window start as the event carries it. Guess: the local
-    runtime sends milliseconds (``...:00.000Z``); AWS's documented examples show whole
-    seconds (``...:00Z``). The one the function's commit markers use wins."""
+    """Spellings of a window start in aggregate keys: AWS's (``...:00Z``, whole seconds,
+    what analytics writes), then the one the local runtime used to send (``...:00.000Z``),
+    which aggregates written before still carry. The one the function's commit markers
+    use wins."""
     t = datetime.fromtimestamp(start, UTC)
     base = t.strftime("%Y-%m-%dT%H:%M:%S")
-    return [f"{base}.{int(start * 1000) % 1000:03d}Z", f"{base}Z"]
+    return [f"{base}Z", f"{base}.{int(start * 1000) % 1000:03d}Z"]
 
 
 def _scan_prefix(dynamodb: Any, table: str, prefix: str) -> Iterator[dict[str, Any]]:
@@ -342,7 +350,8 @@ def _load_table(
         info = t.labels.setdefault(digits, _Label(arn))
         info.created, info.listed = label_time(label), True
         for c in stream_changes(opts.streams, arn):
-            t.changes[(digits, c.seq)] = c
+            if opts.matcher is None or opts.matcher(c.raw):
+                t.changes[(digits, c.seq)] = c
             seq_shard[(digits, c.seq)] = c.shard or ""
             if info.stream_oldest is None or c.time < info.stream_oldest:
                 info.stream_oldest = c.time
@@ -361,7 +370,8 @@ def _load_table(
             )
             if len(c.raw["dynamodb"]["SequenceNumber"]) > 40:
                 t.archive_backfill += 1
-            t.changes.setdefault((digits, c.seq), c)
+            if opts.matcher is None or opts.matcher(c.raw):
+                t.changes.setdefault((digits, c.seq), c)
         for digits, info in sorted(t.labels.items()):
             if info.archive_first is not None:
                 notes.append(
@@ -615,15 +625,19 @@ def _window_problem(
 
 
 def _marker(dynamodb: Any, store: Any, t: _Table, shard: str, text: str) -> bool:
+    """Whether the function closed the window (spelled ``text``) for ``shard``: analytics
+    records its final invocation with a ``#closed`` item; earlier versions left one commit
+    marker per window (``#0``)."""
     for info in t.labels.values():
         if not info.listed:
             continue
-        key = f"{store.scope}#window#{info.arn}#{shard}#{text}#0"
-        item = dynamodb.get_item(
-            TableName=store.table, Key={"pk": {"S": key}}, ConsistentRead=True
-        ).get("Item")
-        if item:
-            return True
+        prefix = f"{store.scope}#window#{info.arn}#{shard}#{text}"
+        for key in (f"{prefix}#closed", f"{prefix}#0"):
+            item = dynamodb.get_item(
+                TableName=store.table, Key={"pk": {"S": key}}, ConsistentRead=True
+            ).get("Item")
+            if item:
+                return True
     return False
 
 

@@ -16,19 +16,17 @@ import base64
 import hashlib
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from ddbt.ops.itemsize import item_size
-from handlers.archiver import event_records
+from handlers.getrecords import attribute_value
 
 __all__ = [
     "REAL_MAX_DIGITS",
     "SYNTH_DIGITS",
     "VIEW_TYPES",
-    "event_form",
-    "from_get_records",
     "generate_event",
     "image_from_json",
     "is_synthesized",
@@ -55,22 +53,9 @@ def is_synthesized(sequence_number: str) -> bool:
     return len(sequence_number) > REAL_MAX_DIGITS
 
 
-def event_form(av: Mapping[str, Any]) -> dict[str, Any]:
-    """A boto3 wire-form attribute value in the Lambda event form (B/BS base64 text)."""
-    ((tag, value),) = av.items()
-    if tag == "B":
-        return {"B": _b64(value)}
-    if tag == "BS":
-        return {"BS": [_b64(v) for v in value]}
-    if tag == "M":
-        return {"M": {k: event_form(v) for k, v in value.items()}}
-    if tag == "L":
-        return {"L": [event_form(v) for v in value]}
-    return {tag: value}
-
-
 def wire_form(av: Mapping[str, Any]) -> dict[str, Any]:
-    """Inverse of ``event_form`` (for keys stored in JSON checkpoint files)."""
+    """Inverse of ``handlers.getrecords.attribute_value`` (for keys stored in JSON
+    checkpoint files)."""
     ((tag, value),) = av.items()
     if tag == "B":
         return {"B": base64.b64decode(value)}
@@ -83,15 +68,8 @@ def wire_form(av: Mapping[str, Any]) -> dict[str, Any]:
     return {tag: value}
 
 
-def _b64(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    raw = getattr(value, "value", value)
-    return base64.b64encode(bytes(raw)).decode()
-
-
 def _image(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: event_form(v) for k, v in item.items()}
+    return {k: attribute_value(v) for k, v in item.items()}
 
 
 def stream_arn_for(table_arn: str, label: str) -> str:
@@ -138,12 +116,6 @@ def make_record(
     if ttl:
         record["userIdentity"] = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
     return record
-
-
-def from_get_records(records: Iterable[Mapping[str, Any]], stream_arn: str) -> list[dict[str, Any]]:
-    """GetRecords output (boto3) as Lambda event records: ``handlers.archiver.event_records``,
-    the one conversion the archiver, the local runtime and the ops tools share."""
-    return event_records(records, stream_arn)
 
 
 def image_from_json(item: Mapping[str, Any]) -> dict[str, Any]:

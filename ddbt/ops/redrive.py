@@ -20,48 +20,127 @@ the one implementation of fetching and writing), one object per message:
 gzip JSON Lines: a header line with the message, then one Lambda event record per line
 (the form ``ddbt replay --from-archive`` reads). Unlike the archiver, the command leaves a
 message whose records expired in the queue and writes nothing for it.
+
+Filters: a failed batch's range also spans the records the mapping's ``FilterCriteria``
+dropped, which Lambda never delivered. Records read back from the stream are filtered with
+the failed function's mapping (ListEventSourceMappings of the message's function and stream,
+``handlers.filters``), and so are the records of an archive that does not say which filters
+it applied (written before archives were filtered, or while the filters could not be read).
+Then their count must equal the message's ``batchSize``; otherwise they are not the batch
+Lambda gave up on (the filters changed or are unknown, or ``ParallelizationFactor`` above 1
+split the range) and the message or object is left, reported as ``mismatch``, unless
+``--accept-mismatch`` says to run them anyway.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ddbt.ops.progress import Progress
 from ddbt.ops.target import Target
+from handlers import aws
 from handlers.archiver import (
     CONTENT_TYPE,
+    Archive,
     Expired,
     Incomplete,
     archive_key,
     batch_info,
+    batch_mismatch,
     encode_archive,
     fetch_records,
+    find_source_filters,
+    matcher_of,
     on_failure_message,
     read_archive,
     source_name,
 )
+from handlers.filters import FilterError
 
 __all__ = [
+    "ArchiveRefused",
     "Expired",
     "MessageOutcome",
     "RedriveReport",
     "archive_key",
+    "archive_records",
     "batch_info",
     "fetch_records",
+    "mapping_filters",
     "redrive",
     "redrive_s3",
 ]
+
+# Errors of ListEventSourceMappings meaning the filters cannot be known (not transient).
+_UNKNOWN_FILTERS = frozenset({"ResourceNotFoundException", "AccessDeniedException"})
 
 
 @dataclass
 class MessageOutcome:
     message_id: str
-    status: str  # "redriven", "archived", "expired", "failed", "dry-run", "invalid"
+    # "redriven", "archived", "expired", "failed", "dry-run", "invalid", "mismatch"
+    status: str
     records: int = 0
     detail: str = ""
+
+
+class ArchiveRefused(ValueError):
+    """An archive whose records are not known to be the failed batch; says why."""
+
+
+def mapping_filters(
+    lambda_client: Any, message: Mapping[str, Any]
+) -> tuple[list[dict[str, Any]] | None, str]:
+    """(the filter patterns of the mapping that failed the batch, '') or (None, why they
+    are unknown). The mapping is the one from the message's stream to its
+    ``requestContext.functionArn``."""
+    function = (message.get("requestContext") or {}).get("functionArn")
+    stream = (message.get("DDBStreamBatchInfo") or {}).get("streamArn")
+    if lambda_client is None or not function or not stream:
+        return None, "the message does not name the failed function and its stream"
+    try:
+        return find_source_filters(lambda_client, str(function), str(stream)), ""
+    except FilterError as exc:
+        return None, str(exc)
+    except Exception as exc:
+        if aws.error_code(exc) not in _UNKNOWN_FILTERS:
+            raise
+        return None, f"the mapping's filters cannot be read ({aws.error_code(exc)})"
+
+
+def archive_records(
+    archive: Archive, lambda_client: Any = None, accept_mismatch: bool = False
+) -> list[dict[str, Any]]:
+    """The records of an archive to re-run: filtered with the mapping's filters when the
+    archive did not apply them, and checked against the failed batch's ``batchSize``.
+    ``ArchiveRefused`` when they are not known to be that batch (unless
+    ``accept_mismatch``)."""
+    if archive.header is None:
+        if accept_mismatch:
+            return list(archive.records)
+        raise ArchiveRefused(
+            "a plain JSON Lines archive (no header): nothing says which batch it holds; "
+            "--accept-mismatch runs it anyway"
+        )
+    message = archive.header.get("message") or {}
+    records = list(archive.records)
+    problem = archive.mismatch
+    if archive.filters is None:
+        patterns, unknown = mapping_filters(lambda_client, message)
+        if patterns is not None:
+            matcher = matcher_of(patterns)
+            records = [r for r in records if matcher(r)]
+            problem = ""
+        elif not problem:
+            problem = f"the archive's records were not filtered and {unknown}"
+    if not problem:
+        problem = batch_mismatch(message.get("DDBStreamBatchInfo") or {}, records)
+    if problem and not accept_mismatch:
+        raise ArchiveRefused(f"{problem}; --accept-mismatch runs it anyway")
+    return records
 
 
 @dataclass
@@ -81,6 +160,7 @@ class RedriveReport:
             f"redrive: {len(self.outcomes)} messages, {done} done and deleted, "
             f"{self.count('expired')} expired (left in the queue), {self.count('failed')} "
             f"failed again (left), {self.count('invalid')} not understood (left), "
+            f"{self.count('mismatch')} not the failed batch (left), "
             f"{self.count('dry-run')} dry-run"
         )
         return out
@@ -120,11 +200,14 @@ def redrive(
     max_messages: int | None = None,
     visibility_timeout: int = 300,
     progress: Progress | None = None,
+    lambda_client: Any = None,
+    accept_mismatch: bool = False,
 ) -> RedriveReport:
     """Redrive (``target``) or archive (``to_s3`` = (bucket, prefix)) every message once.
 
     Messages are received with ``visibility_timeout`` so each is seen once per run; those
-    left become visible again after it.
+    left become visible again after it. ``lambda_client`` reads the failed mapping's
+    filters (see the module docstring).
     """
     report = RedriveReport()
     for message in _messages(sqs, queue_url, max_messages, visibility_timeout):
@@ -135,13 +218,22 @@ def redrive(
         except (ValueError, TypeError, AttributeError) as exc:
             report.outcomes.append(MessageOutcome(mid, "invalid", 0, str(exc)))
             continue
+        patterns, unknown = mapping_filters(lambda_client, body)
+        matcher = None if patterns is None else matcher_of(patterns)
         try:
-            records = fetch_records(streams, info)
+            records = fetch_records(streams, info, matcher=matcher)
         except Expired as exc:
             report.outcomes.append(MessageOutcome(mid, "expired", 0, str(exc)))
             continue
         except Incomplete as exc:
             report.outcomes.append(MessageOutcome(mid, "failed", 0, f"{exc} (message left)"))
+            continue
+        mismatch = batch_mismatch(info, records)
+        if mismatch and patterns is None:
+            mismatch = f"{mismatch} ({unknown})"
+        if mismatch and not accept_mismatch and to_s3 is None:
+            detail = f"{mismatch}; message left (--accept-mismatch runs the records anyway)"
+            report.outcomes.append(MessageOutcome(mid, "mismatch", len(records), detail))
             continue
         key = ""
         if to_s3 is not None:
@@ -155,10 +247,12 @@ def redrive(
             s3.put_object(
                 Bucket=bucket,
                 Key=key,
-                Body=encode_archive(body, records),
+                Body=encode_archive(body, records, filters=patterns, mismatch=mismatch),
                 ContentType=CONTENT_TYPE,
             )
             status, detail = "archived", f"s3://{bucket}/{key}"
+            if mismatch:
+                detail += f" (flagged: {mismatch})"
         else:
             assert target is not None
             result = target.run(records)
@@ -194,12 +288,16 @@ def redrive_s3(
     target: Target,
     dry_run: bool = False,
     progress: Progress | None = None,
+    lambda_client: Any = None,
+    accept_mismatch: bool = False,
 ) -> RedriveReport:
     """Re-run the records of each object under ``prefix`` (in key order): an S3 on-failure
     destination's ``payload.Records``, or a DLQ archive's lines (``*.jsonl.gz`` /
     ``*.jsonl``); delete an object only when all its records succeeded. The records are
     inside the object, so nothing expires, except in an archive written after they had
-    expired (``recordsExpired``): reported and left."""
+    expired (``recordsExpired``): reported and left. An object whose records are not the
+    failed batch (``archive_records``, or a payload whose count differs from its
+    ``batchSize``) is reported as ``mismatch`` and left unless ``accept_mismatch``."""
     report = RedriveReport()
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
@@ -214,11 +312,18 @@ def redrive_s3(
                             MessageOutcome(key, "expired", len(archive.records), detail)
                         )
                         continue
-                    records = archive.records
+                    records = archive_records(archive, lambda_client, accept_mismatch)
                 else:
-                    records = json.loads(raw)["payload"]["Records"]
+                    body = json.loads(raw)
+                    records = body["payload"]["Records"]
+                    mismatch = batch_mismatch(body.get("DDBStreamBatchInfo") or {}, records)
+                    if mismatch and not accept_mismatch:
+                        raise ArchiveRefused(f"{mismatch}; --accept-mismatch runs it anyway")
                 if not isinstance(records, list) or not records:
                     raise ValueError("no records in the object")
+            except ArchiveRefused as exc:
+                report.outcomes.append(MessageOutcome(key, "mismatch", 0, f"{exc} (left)"))
+                continue
             except (ValueError, KeyError, TypeError) as exc:
                 report.outcomes.append(MessageOutcome(key, "invalid", 0, f"not understood: {exc}"))
                 continue

@@ -23,12 +23,12 @@ Modes (explicit, no default):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ddbt.ops.progress import Progress
-from ddbt.ops.records import from_get_records
+from handlers.getrecords import lambda_records
 
 __all__ = [
     "ReplayReport",
@@ -97,7 +97,7 @@ def read_shards(
             records = page.get("Records", [])
             empty = 0 if records else empty + 1
             iterator = page.get("NextShardIterator")
-            for r in from_get_records(records, stream_arn):
+            for r in lambda_records(records, stream_arn):
                 yield s["ShardId"], r
 
 
@@ -111,8 +111,10 @@ def read_stream(
     since: int | None = None,
     until: int | None = None,
     max_empty: int = 2,
+    matcher: Callable[[dict[str, Any]], bool] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Records (Lambda event form) of the range, shard by shard (parents first)."""
+    """Records (Lambda event form) of the range, shard by shard (parents first); with
+    ``matcher`` (a mapping's filters) only those it matches."""
     low = int(from_seq) if from_seq else None
     high = int(to_seq) if to_seq else None
     stopped: str | None = None
@@ -127,7 +129,8 @@ def read_stream(
             stopped = shard_id
             continue
         if (low is None or seq >= low) and (since is None or t >= since):
-            yield r
+            if matcher is None or matcher(r):
+                yield r
 
 
 def read_archive(lines: Iterable[str]) -> Iterator[dict[str, Any]]:

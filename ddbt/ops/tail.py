@@ -8,8 +8,12 @@ import json
 import threading
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+
+from handlers.getrecords import lambda_records
+from handlers.stream import StreamRecord, deserialize
 
 __all__ = ["binary_text", "describe_change", "diff", "follow", "shards", "stream_of"]
 
@@ -52,13 +56,10 @@ def _plain(value: Any) -> Any:
 def _decode(image: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if image is None:
         return None
-    from boto3.dynamodb.types import TypeDeserializer
-
-    d = TypeDeserializer()
     out: dict[str, Any] = {}
     for name, value in image.items():
         try:
-            out[name] = _plain(d.deserialize(value))
+            out[name] = _plain(deserialize(value, name))
         except Exception as exc:  # a value DynamoDB would reject (moto accepts some): show it
             out[name] = {"unreadable": f"{type(exc).__name__}", "raw": value}
     return out
@@ -82,14 +83,18 @@ def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
 
 
 def describe_change(record: Mapping[str, Any]) -> str:
-    """One line per change: time, event, keys, then the image or the diff."""
+    """One line per change of a record in the Lambda event shape: time (UTC), event (TTL
+    deletions marked), keys, then the image or the diff."""
     block = record["dynamodb"]
     created = block.get("ApproximateCreationDateTime")
-    stamp = created.strftime("%H:%M:%S") if hasattr(created, "strftime") else str(created)
+    try:
+        stamp = datetime.fromtimestamp(int(created), UTC).strftime("%H:%M:%S")
+    except (TypeError, ValueError, OverflowError, OSError):
+        stamp = str(created)
     keys = _j(_decode(block.get("Keys")))
     new, old = _decode(block.get("NewImage")), _decode(block.get("OldImage"))
     name = record.get("eventName", "?")
-    ttl = " (TTL)" if (record.get("userIdentity") or {}).get("type") == "Service" else ""
+    ttl = " (TTL)" if StreamRecord(record, 0, "").ttl_expired else ""
     head = f"{stamp} {name}{ttl} {keys}"
     if name == "MODIFY" and new is not None and old is not None:
         changes = diff(old, new)
@@ -151,7 +156,7 @@ def follow(
                 continue
             page = streams.get_records(ShardIterator=iterator, Limit=1000)
             iterators[sid] = page.get("NextShardIterator")
-            for record in page.get("Records", []):
+            for record in lambda_records(page.get("Records", []), stream_arn):
                 emit(describe_change(record))
                 printed += 1
                 got += 1

@@ -45,14 +45,17 @@ class _Context:
 
 
 def _done_from_response(response: Any, records: Sequence[Mapping[str, Any]]) -> Result:
-    failures = (response or {}).get("batchItemFailures") or [] if isinstance(response, dict) else []
-    if not failures:
+    """How many leading records a function's response says were applied, judged as Lambda
+    judges it (``ddbt.engine.item_failures``: an invalid response fails the whole batch)."""
+    from ddbt.engine import item_failures
+
+    verdict, indexes = item_failures(response, [r["dynamodb"]["SequenceNumber"] for r in records])
+    if verdict == "ok":
         return Result(len(records))
-    failed = {str(f.get("itemIdentifier")) for f in failures}
-    for i, r in enumerate(records):
-        if r["dynamodb"]["SequenceNumber"] in failed:
-            return Result(i, f"{len(records) - i} record(s) reported as batch item failures")
-    return Result(0, "batch item failures name unknown records")
+    if verdict == "partial":
+        i = min(indexes)
+        return Result(i, f"{len(records) - i} record(s) reported as batch item failures")
+    return Result(0, "the response is not a valid batchItemFailures report (whole batch failed)")
 
 
 def module_name(processor: str) -> str:

@@ -13,8 +13,9 @@ Each file under ``cases/<kind>/`` is one public source and the cases taken from 
 API reference), ``aws-recorded`` (a public test suite whose snapshots were recorded against
 AWS, such as LocalStack's ``*.snapshot.json``), ``aws-sample`` (a sample event published by
 AWS or Powertools), or ``service-model`` (botocore's service model, which AWS generates). A
-case may carry its own ``source`` where it differs from the file's. ``facts`` states in words
-what the case pins down; the kind's fields are described in README.md beside this file.
+case may carry its own ``source`` where it differs from the file's, and ``see_also``: further
+public sources (same three fields) for facts it combines. ``facts`` states in words what the
+case pins down; the kind's fields are described in README.md beside this file.
 
 Tests load the cases with :func:`cases` and parametrize over them; the ids are the file's
 stem and the case's id.
@@ -55,6 +56,7 @@ class Case:
     source: dict[str, str]
     facts: tuple[str, ...]
     data: dict[str, Any]
+    see_also: tuple[dict[str, str], ...] = ()
 
     @property
     def name(self) -> str:
@@ -77,6 +79,7 @@ def _load(path: Path, kind: str) -> Iterator[Case]:
             id=data.pop("id"),
             source=data.pop("source", document["source"]),
             facts=tuple(data.pop("facts")),
+            see_also=tuple(data.pop("see_also", ())),
             data=data,
         )
 
@@ -90,18 +93,25 @@ def _all() -> tuple[Case, ...]:
     return tuple(found)
 
 
-def cases(kind: str, **where: Any) -> list[Case]:
-    """The cases of ``kind`` whose fields equal ``where`` (for example ``target="sqs"``)."""
+def cases(kind: str, has: str | None = None, **where: Any) -> list[Case]:
+    """The cases of ``kind`` whose fields equal ``where`` (for example ``target="sqs"``) and,
+    with ``has``, that hold that field."""
     if kind not in KINDS:
         raise ValueError(f"unknown corpus kind {kind!r}; one of {', '.join(KINDS)}")
-    return [c for c in _all() if c.kind == kind and all(c.get(k) == v for k, v in where.items())]
+    return [
+        c
+        for c in _all()
+        if c.kind == kind
+        and (has is None or has in c.data)
+        and all(c.get(k) == v for k, v in where.items())
+    ]
 
 
-def params(kind: str, **where: Any) -> Any:
+def params(kind: str, has: str | None = None, **where: Any) -> Any:
     """``pytest.mark.parametrize`` arguments: ``("case", [...cases...], ids=[...])``."""
     import pytest
 
-    selected = cases(kind, **where)
+    selected = cases(kind, has, **where)
     return pytest.mark.parametrize("case", selected, ids=[c.name for c in selected])
 
 

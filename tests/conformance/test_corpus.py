@@ -27,6 +27,9 @@ def test_case_names_a_public_source_and_its_facts(case: object) -> None:
     assert case.source["title"].strip(), case.name
     assert case.source["kind"] in SOURCE_KINDS, case.name
     assert case.facts and all(isinstance(f, str) and f.strip() for f in case.facts), case.name
+    for extra in case.see_also:
+        assert extra["url"].startswith("https://") and extra["title"].strip(), case.name
+        assert extra["kind"] in SOURCE_KINDS, case.name
 
 
 def test_case_ids_are_unique() -> None:

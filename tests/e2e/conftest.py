@@ -56,6 +56,21 @@ class LocalCloud:
     def __getattr__(self, name: str) -> Any:
         return self.clients[name]
 
+    def client(self, service: str, region: str | None = None) -> Any:
+        """A client of the endpoint (``region``: another one than the stack's)."""
+        if region is None or region == REGION:
+            return self.clients.get(service) or self._client(service, REGION)
+        return self._client(service, region)
+
+    def _client(self, service: str, region: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
     def use_env(self) -> None:
         """Point Terraform (a subprocess of pytest-terraform) at the endpoint. Only while
         Terraform runs: other tests of the session must not inherit these variables."""

@@ -3,7 +3,6 @@ poison records, retries, bisection and filters, with the real handlers from the 
 
 from __future__ import annotations
 
-import gzip
 import json
 import time
 import uuid
@@ -12,12 +11,12 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from pytest_terraform import terraform
 
 from handlers.archiver import Archive, read_archive
 from tests.e2e.conftest import ROOT, LocalCloud, use_examples_dir
+from tests.e2e.scenario import check, drain, drive, etl_lines, put, set_status
 from tests.factories import zip_bytes
 
 # pytest-terraform: one session-scoped apply of examples/complete, destroyed at the end.
@@ -54,17 +53,6 @@ def stack(local_cloud: LocalCloud, request: pytest.FixtureRequest) -> Iterator[S
     local_cloud.use_env()  # for pytest-terraform's destroy; local_cloud restores it after
 
 
-def drain(cloud: LocalCloud, url: str) -> list[dict[str, Any]]:
-    out = []
-    while True:
-        msgs = cloud.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages") or []
-        if not msgs:
-            return out
-        for m in msgs:
-            out.append(json.loads(m["Body"]))
-            cloud.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-
-
 ARCHIVER_DEPLOYED = (
     "handlers/archiver.py" in zipfile.ZipFile(ROOT / "dist" / "handlers.zip").namelist()
 )
@@ -81,32 +69,6 @@ def archives(cloud: LocalCloud, bucket: str) -> list[Archive]:
 
 def archived_keys(archive: Archive) -> list[str]:
     return [r["dynamodb"]["Keys"]["application_id"]["S"] for r in archive.records]
-
-
-def etl_lines(cloud: LocalCloud, bucket: str) -> list[dict[str, Any]]:
-    lines = []
-    for obj in cloud.s3.list_objects_v2(Bucket=bucket).get("Contents") or []:
-        body = cloud.s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
-        lines += [json.loads(x) for x in gzip.decompress(body).decode().splitlines()]
-    return lines
-
-
-def put(
-    cloud: LocalCloud, table: str, app: str, status: str, job: str = "job-e2e", **extra: Any
-) -> None:
-    item = {"application_id": {"S": app}, "job_id": {"S": job}, "status": {"S": status}}
-    item.update(extra)
-    cloud.dynamodb.put_item(TableName=table, Item=item)
-
-
-def set_status(cloud: LocalCloud, table: str, app: str, status: str) -> None:
-    cloud.dynamodb.update_item(
-        TableName=table,
-        Key={"application_id": {"S": app}},
-        UpdateExpression="SET #s = :s",
-        ExpressionAttributeNames={"#s": "status"},
-        ExpressionAttributeValues={":s": {"S": status}},
-    )
 
 
 def test_applied_settings(stack: Stack) -> None:
@@ -156,100 +118,27 @@ def test_applied_settings(stack: Stack) -> None:
 
 
 def test_item_changes_reach_every_sink_exactly_once(stack: Stack) -> None:
+    """The scenario make e2e-aws runs on a real account (tests/e2e/scenario.py)."""
     cloud, out = stack
-    table, run = out["table_name"], uuid.uuid4().hex[:6]
-    apps = [f"e2e-{run}-{i}" for i in range(6)]
-    for app in apps:
-        put(cloud, table, app, "APPLIED", job=f"job-{run}")
-    for app in apps[:4]:
-        set_status(cloud, table, app, "SCREEN")
-    set_status(cloud, table, apps[0], "INTERVIEW")
-    set_status(cloud, table, apps[0], "OFFER")
-    set_status(cloud, table, apps[1], "REJECTED")
-    cloud.dynamodb.delete_item(TableName=table, Key={"application_id": {"S": apps[5]}})
-    changes = 6 + 4 + 3 + 1
+    changes = drive(cloud, out, uuid.uuid4().hex[:6])
     cloud.settle()
-    mine = [
-        x
-        for x in etl_lines(cloud, out["etl_bucket_name"])
-        if x["keys"]["application_id"].startswith(f"e2e-{run}")
-    ]
-    per_seq = Counter(x["sequenceNumber"] for x in mine)
-    assert len(per_seq) == changes and set(per_seq.values()) == {1}
-    assert Counter(x["eventName"] for x in mine) == {"INSERT": 6, "MODIFY": 7, "REMOVE": 1}
-    notes = [json.loads(n["Message"]) for n in drain(cloud, out["_notifications"])]
-    notes = [n for n in notes if n["keys"]["application_id"].startswith(f"e2e-{run}")]
-    assert len(notes) == 7 and {n["eventName"] for n in notes} == {"MODIFY"}
-    assert len({n["sequenceNumber"] for n in notes}) == 7
-    items = cloud.dynamodb.scan(TableName=out["analytics_table_name"])["Items"]
-    counts = {
-        i["pk"]["S"].split("|status=")[-1].strip('"'): {k: v.get("N") for k, v in i.items()}
-        for i in items
-        if f'job_id="job-{run}"' in i["pk"]["S"]
-    }
-    assert counts["APPLIED"]["INSERT"] == "6" and counts["APPLIED"].get("REMOVE") == "1"
-    assert counts["SCREEN"]["MODIFY"] == "4"
-    assert counts["OFFER"]["MODIFY"] == "1" and counts["REJECTED"]["MODIFY"] == "1"
-    _check_bus_view_and_replica(cloud, out, run, apps)
-
-
-def _check_bus_view_and_replica(
-    cloud: LocalCloud, out: dict[str, Any], run: str, apps: list[str]
-) -> None:
-    """issue 8 sinks of the same changes: the status-changes rule's queue, the view (by job)
-    and the replica in the other region. A deleted item is a tombstone in both tables."""
-    final = {apps[0]: "OFFER", apps[1]: "REJECTED", apps[2]: "SCREEN", apps[3]: "SCREEN"}
-    final[apps[4]] = "APPLIED"
-    events = [
-        e
-        for e in drain(cloud, out["status_changes_queue_url"])
-        if e["detail"]["keys"]["application_id"].startswith(f"e2e-{run}")
-    ]
-    assert {e["detail-type"] for e in events} == {"DynamoDB MODIFY"}
-    assert len({e["detail"]["sequenceNumber"] for e in events}) == len(events) == 7
-
-    def state(client: Any, table: str) -> tuple[dict[str, str], set[str]]:
-        items = [
-            i
-            for i in client.scan(TableName=table)["Items"]
-            if i["application_id"]["S"].startswith(f"e2e-{run}")
-        ]
-        live = {
-            i["application_id"]["S"]: i["status"]["S"] for i in items if "_ddbt_deleted" not in i
-        }
-        gone = {i["application_id"]["S"] for i in items if "_ddbt_deleted" in i}
-        return live, gone
-
-    view_items = cloud.dynamodb.scan(TableName=out["view_table_name"])["Items"]
-    assert {i["job_id"]["S"] for i in view_items if i["application_id"]["S"] in final} == {
-        f"job-{run}"
-    }
-    assert state(cloud.dynamodb, out["view_table_name"]) == (final, {apps[5]})
-    region = out["replica_table_arn"].split(":")[3]
-    replica = boto3.client(
-        "dynamodb",
-        region_name=region,
-        endpoint_url=cloud.endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    assert state(replica, out["replica_table_arn"].rsplit("/", 1)[-1]) == (final, {apps[5]})
+    check(cloud, out, changes)
 
 
 def test_poison_record_goes_to_the_dlq_alone(stack: Stack) -> None:
     cloud, out = stack
     table, run = out["table_name"], uuid.uuid4().hex[:6]
-    drain(cloud, out["dlq_urls"]["pipeline"])
-    put(cloud, table, f"p-{run}-0", "APPLIED")
-    put(cloud, table, f"p-{run}-bad", "APPLIED", salary={"N": TOO_MANY_DIGITS})
-    put(cloud, table, f"p-{run}-2", "APPLIED")
-    set_status(cloud, table, f"p-{run}-0", "SCREEN")
+    drain(cloud.sqs, out["dlq_urls"]["pipeline"])
+    put(cloud.dynamodb, table, f"p-{run}-0", "APPLIED")
+    put(cloud.dynamodb, table, f"p-{run}-bad", "APPLIED", salary={"N": TOO_MANY_DIGITS})
+    put(cloud.dynamodb, table, f"p-{run}-2", "APPLIED")
+    set_status(cloud.dynamodb, table, f"p-{run}-0", "SCREEN")
     cloud.settle(180)
     # examples/complete enables the DLQ archiver: the local runtime polls the DLQ's SQS
     # mapping like Lambda; the archiver archives the message with its records and the
     # mapping deletes the message from the queue.
     assert ARCHIVER_DEPLOYED, "dist/handlers.zip has no handlers/archiver.py: run make dist"
-    assert drain(cloud, out["dlq_urls"]["pipeline"]) == []
+    assert drain(cloud.sqs, out["dlq_urls"]["pipeline"]) == []
     (archived,) = [
         a
         for a in archives(cloud, out["dlq_archive_bucket_name"])
@@ -264,7 +153,7 @@ def test_poison_record_goes_to_the_dlq_alone(stack: Stack) -> None:
     assert message["requestContext"]["approximateInvokeCount"] == 6  # retries 5 + 1
     mine = [
         x
-        for x in etl_lines(cloud, out["etl_bucket_name"])
+        for x in etl_lines(cloud.s3, out["etl_bucket_name"])
         if x["keys"]["application_id"].startswith(f"p-{run}")
     ]
     assert all(x["keys"]["application_id"] != f"p-{run}-bad" for x in mine)
@@ -327,9 +216,9 @@ def test_second_mapping_retries_bisects_and_filters(stack: Stack, tmp_path: Any)
         time.sleep(1.5)  # let the runtime discover the mapping
         names = ["a", "b-raise", "c", "d-sleep"]
         for n in names:
-            put(cloud, table, f"{run}-{n}", "APPLIED", job=f"flaky-{run}")
-        put(cloud, table, f"{run}-other-job", "APPLIED", job="job-other")  # filtered out
-        set_status(cloud, table, f"{run}-a", "SCREEN")  # MODIFY: filtered out
+            put(cloud.dynamodb, table, f"{run}-{n}", "APPLIED", job=f"flaky-{run}")
+        put(cloud.dynamodb, table, f"{run}-other-job", "APPLIED", job="job-other")  # filtered out
+        set_status(cloud.dynamodb, table, f"{run}-a", "SCREEN")  # MODIFY: filtered out
         cloud.settle(120)
         calls = [json.loads(x) for x in log.read_text().splitlines()]
         short = [[k.split("-", 1)[1] for k in c] for c in calls]
@@ -338,7 +227,7 @@ def test_second_mapping_retries_bisects_and_filters(stack: Stack, tmp_path: Any)
         assert ["a"] in short and ["c"] in short
         assert short.count(["b-raise"]) == 2 and short.count(["d-sleep"]) == 2
         assert not any("other-job" in k for c in calls for k in c)
-        msgs = drain(cloud, dlq)
+        msgs = drain(cloud.sqs, dlq)
         assert sorted(m["DDBStreamBatchInfo"]["batchSize"] for m in msgs) == [1, 1]
         assert {m["responseContext"]["functionError"] for m in msgs} == {"Unhandled"}
     finally:

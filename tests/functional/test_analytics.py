@@ -384,3 +384,161 @@ def test_tumbling_window_final_invocation_without_records_commits(tables: Any) -
         assert handler(final, f.Context())["batchItemFailures"] == []
     got = aggregates(tables)
     assert {k.split("|window=")[0]: v for k, v in got.items()} == expected
+
+
+# --------------------------------------------------------------------------------------
+# Tumbling windows: an early end, and failures whatever Lambda does with the state
+# --------------------------------------------------------------------------------------
+
+WINDOW = {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:15:00Z"}
+
+
+def window_event(
+    records: list[dict[str, Any]], state: Any, *, final: bool = False, early: bool = False
+) -> dict[str, Any]:
+    return {
+        "Records": records,
+        "window": WINDOW,
+        "state": state,
+        "shardId": "shardId-1",
+        "eventSourceARN": f.STREAM_ARN,
+        "isFinalInvokeForWindow": final,
+        "isWindowTerminatedEarly": early,
+    }
+
+
+def summed(got: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """Window aggregates by their plain key (every key must be of the one window)."""
+    assert all(k.endswith("|window=2026-01-01T00:00:00Z") for k in got), sorted(got)
+    return {k.split("|window=")[0]: v for k, v in got.items()}
+
+
+@pytest.mark.parametrize("early_is_final", [True, False], ids=["early-marked-final", "not-final"])
+def test_a_window_ended_early_counts_exactly_under_either_reading(
+    tables: Any, early_is_final: bool
+) -> None:
+    """Lambda ends a window early (state above 1 MB): that invocation says
+    isWindowTerminatedEarly (and, on one reading, isFinalInvokeForWindow too); the next one
+    continues the same window with a fresh state; a final one closes it. Each committing
+    invocation is also delivered twice (a lost response). Every record counts once."""
+    recs, expected = changes(40)
+    handler = make_handler(tables)
+    ctx = f.Context()
+    s1 = handler(window_event(recs[:10], {}), ctx)["state"]
+    early = window_event(recs[10:20], s1, final=early_is_final, early=True)
+    r2 = handler(early, ctx)
+    assert handler(early, ctx) == r2 and not r2["state"].get("analytics")  # committed
+    s3 = handler(window_event(recs[20:30], r2["state"]), ctx)["state"]
+    final = window_event(recs[30:], s3, final=True)
+    assert handler(final, ctx)["batchItemFailures"] == []
+    handler(final, ctx)
+    assert summed(aggregates(tables)) == expected
+
+
+def poison(record: dict[str, Any]) -> dict[str, Any]:
+    """The record with Keys broken: analytics cannot count it (a poison record)."""
+    bad = {**record, "dynamodb": {**record["dynamodb"], "Keys": "not a map"}}
+    return bad
+
+
+@pytest.mark.parametrize("keeps", [True, False], ids=["state-kept", "state-dropped"])
+def test_a_partial_failure_loses_no_count_whatever_lambda_does_with_the_state(
+    tables: Any, keeps: bool
+) -> None:
+    """AWS does not say whether Lambda keeps the state returned beside batchItemFailures.
+    A poison record in the middle of a window's batch: the next delivery starts after it
+    (its retries ran out) with either the returned state or the one Lambda passed before;
+    the window's counts are exact either way."""
+    recs, expected = changes(30)
+    recs[15] = poison(recs[15])
+    expected = changes_without(recs, 15)
+    handler = make_handler(tables)
+    ctx = f.Context()
+    s1 = handler(window_event(recs[:10], {}), ctx)["state"]
+    r2 = handler(window_event(recs[10:20], s1), ctx)
+    assert r2["batchItemFailures"][0] == {"itemIdentifier": recs[15]["dynamodb"]["SequenceNumber"]}
+    state = r2["state"] if keeps else s1
+    handler(window_event(recs[16:], state, final=True), ctx)
+    assert summed(aggregates(tables)) == expected
+
+
+class FailsOnce:
+    """A later processor of the pipeline whose sink is down once, at one record."""
+
+    name = "other"
+
+    def __init__(self, seq: str) -> None:
+        self.seq = seq
+        self.failed = False
+
+    def process(self, records: Any, batch: Any) -> Outcome:
+        for i, r in enumerate(records):
+            if r.sequence_number == self.seq and not self.failed:
+                self.failed = True
+                return Outcome(i, Failure.TRANSIENT, "sink unavailable")
+        return Outcome(len(records))
+
+
+@pytest.mark.parametrize("keeps", [True, False], ids=["state-kept", "state-dropped"])
+def test_a_later_processor_failing_loses_no_window_count(tables: Any, keeps: bool) -> None:
+    """analytics folded the whole batch before a later processor of the pipeline failed at
+    record 14: the batch is reported from there, and the state answered must not depend
+    on Lambda's choice either."""
+    recs, expected = changes(30)
+    proc = AnalyticsProcessor(AnalyticsSettings("aggregates", ("job_id",)), lambda: tables, "fn")
+    store = CheckpointStore("checkpoints", "fn", lambda: tables)
+    other = FailsOnce(recs[14]["dynamodb"]["SequenceNumber"])
+    ctx = f.Context()
+
+    def handler(event: dict[str, Any]) -> dict[str, Any]:
+        return run_batch(event, ctx, [proc, other], store)
+
+    s1 = handler(window_event(recs[:10], {}))["state"]
+    r2 = handler(window_event(recs[10:20], s1))
+    assert r2["batchItemFailures"][0] == {"itemIdentifier": recs[14]["dynamodb"]["SequenceNumber"]}
+    state = r2["state"] if keeps else s1
+    handler(window_event(recs[14:], state, final=True))
+    assert summed(aggregates(tables)) == expected
+
+
+def changes_without(recs: list[dict[str, Any]], index: int) -> dict[str, dict[str, int]]:
+    """The aggregates of ``recs`` without the record at ``index`` (counted from the records:
+    the generator's own bookkeeping includes the poisoned one)."""
+    out: dict[str, Counter[str]] = {}
+    for i, r in enumerate(recs):
+        if i == index:
+            continue
+        image = r["dynamodb"].get("NewImage") or r["dynamodb"]["OldImage"]
+        key = f'applications|job_id="{image["job_id"]["S"]}"'
+        out.setdefault(key, Counter())[r["eventName"]] += 1
+    return {k: dict(v) for k, v in out.items()}
+
+
+def test_a_window_state_is_committed_before_it_nears_the_state_limit(
+    tables: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The state never grows towards Lambda's 1 MB: past STATE_FLUSH_BYTES it is committed
+    and a fresh one answered, so no count depends on what Lambda does with a large state."""
+    monkeypatch.setattr(analytics, "STATE_FLUSH_BYTES", 200)
+    recs, _ = changes(30)
+    handler = make_handler(tables, ("application_id",))
+    state: Any = {}
+    for part in (recs[:10], recs[10:20]):
+        state = handler(window_event(part, state), f.Context())["state"]
+        assert not state.get("analytics")  # committed at once: it would pass the limit
+    handler(window_event(recs[20:], state, final=True), f.Context())
+    totals = Counter[str]()
+    for counts in summed(aggregates(tables)).values():
+        totals.update({k: v for k, v in counts.items() if k in ("INSERT", "MODIFY", "REMOVE")})
+    assert sum(totals.values()) == 30
+
+
+def test_window_keys_use_aws_spelling_of_the_start(tables: Any) -> None:
+    """AWS sends 2026-01-01T00:00:00Z; the local runtime used to send ...:00.000Z. Analytics
+    keys aggregates with AWS's spelling whichever it gets, so local and production agree."""
+    recs, expected = changes(10)
+    handler = make_handler(tables)
+    event = window_event(recs, {}, final=True)
+    event["window"] = {"start": "2026-01-01T00:00:00.000Z", "end": "2026-01-01T00:15:00.000Z"}
+    handler(event, f.Context())
+    assert summed(aggregates(tables)) == expected

@@ -29,7 +29,15 @@ from ddbt.cli import main
 from handlers import archiver, aws, retry
 from handlers.config import ConfigError
 from tests.factories import Context
-from tests.local.conftest import REGION, Cloud, cloud, local_endpoint, wait_for
+from tests.local.conftest import (
+    NEW_ONLY,
+    REGION,
+    Cloud,
+    cloud,
+    failed_filtered_batch,
+    local_endpoint,
+    wait_for,
+)
 
 __all__ = ["cloud", "local_endpoint"]  # the local endpoint fixtures of tests/local
 
@@ -89,13 +97,14 @@ def stack(cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     stream = cloud.table()
     url, arn = cloud.queue()
     cloud.function()
-    cloud.mapping(
+    uuid = cloud.mapping(
         stream,
         BatchSize=3,
         BisectBatchOnFunctionError=True,
         MaximumRetryAttempts=0,
         DestinationConfig={"OnFailure": {"Destination": arn}},
     )
+    monkeypatch.setenv("SOURCE_MAPPINGS", json.dumps({"fake": uuid}))
     for pk in ["a", "raise-1", "b", "c", "raise-2", "d"]:
         item = {"pk": {"S": pk}, "status": {"S": "NEW"}, "blob": {"B": b"\x00\xff"}}
         cloud.ddb.put_item(TableName="t", Item=item)
@@ -152,10 +161,12 @@ def test_each_message_is_archived_with_exactly_its_records(stack: Stack) -> None
     used: set[str] = set()
 
     def record_call(model: Any, **_: Any) -> None:
-        prefix = {"s3": "s3", "streams.dynamodb": "dynamodb"}[model.service_model.endpoint_prefix]
+        prefix = {"s3": "s3", "streams.dynamodb": "dynamodb", "lambda": "lambda"}[
+            model.service_model.endpoint_prefix
+        ]
         used.add(f"{prefix}:{model.name}")
 
-    for service in ("s3", "dynamodbstreams"):
+    for service in ("s3", "dynamodbstreams", "lambda"):
         aws.client(service).meta.events.register("before-call", record_call)
 
     response, lines = _run(event)
@@ -177,10 +188,7 @@ def test_each_message_is_archived_with_exactly_its_records(stack: Stack) -> None
     # exactly the described records, exactly as Lambda delivered them to the function
     assert sorted(archived) == ["raise-1", "raise-2"]
     for pk, records in archived.items():
-        # (GetRecords' eventVersion is kept: moto says "1.0" where AWS says "1.1", and the
-        # local runtime delivers the live value)
-        assert records[0]["eventVersion"] == "1.0"
-        assert [{**records[0], "eventVersion": "1.1"}] == [_delivered(stack.cloud, pk)]
+        assert records == [_delivered(stack.cloud, pk)]
         assert records[0]["dynamodb"]["NewImage"]["blob"] == {"B": "AP8="}  # base64
         assert records[0]["eventSourceARN"] == stack.stream
     # the expired message is kept as evidence, flagged, with the reason
@@ -202,10 +210,20 @@ def test_each_message_is_archived_with_exactly_its_records(stack: Stack) -> None
     assert metrics["MessagesNotArchived"] == 2 and metrics["ArchiveFailures"] == 0
     assert metrics["FunctionName"] == "t-dlq-archiver"
 
-    # the handler's own calls are exactly the DynamoDB and S3 actions archiver.tf grants
-    # (the SQS actions are the mapping's, the logs ones Lambda's)
-    granted = set(re.findall(r'"((?:dynamodb|s3):\w+)"', (ROOT / "archiver.tf").read_text()))
-    assert used == granted == {"dynamodb:GetShardIterator", "dynamodb:GetRecords", "s3:PutObject"}
+    # the handler's own calls are exactly the DynamoDB, S3 and Lambda actions archiver.tf
+    # grants (the SQS actions are the mapping's, the logs ones Lambda's)
+    tf = (ROOT / "archiver.tf").read_text()
+    granted = set(re.findall(r'"((?:dynamodb|s3|lambda):\w+)"', tf))
+    assert (
+        used
+        == granted
+        == {
+            "dynamodb:GetShardIterator",
+            "dynamodb:GetRecords",
+            "s3:PutObject",
+            "lambda:GetEventSourceMapping",
+        }
+    )
 
     # archiving the same messages again (an SQS redelivery) overwrites: same keys, same bytes
     assert _run(event)[0] == {"batchItemFailures": []}
@@ -380,3 +398,112 @@ def test_a_range_ending_at_the_last_record_of_an_open_shard_is_read_at_once(
     }
     got = archiver.fetch_records(streams, info, max_empty=1, empty_means_expired=False)
     assert [r["dynamodb"]["SequenceNumber"] for r in got] == seqs[1:]
+
+
+@pytest.fixture
+def filtered(cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    """A filtered mapping's failed batch whose range spans a record the filter dropped."""
+    uuid, stream, _, messages = failed_filtered_batch(cloud)
+    cloud.use(
+        monkeypatch,
+        ARCHIVE_BUCKET=BUCKET,
+        ARCHIVE_PREFIX=PREFIX,
+        AWS_LAMBDA_FUNCTION_NAME="t-dlq-archiver",
+        SOURCE_MAPPINGS=json.dumps({"fake": uuid}),
+    )
+    arn = cloud.sqs.get_queue_attributes(
+        QueueUrl=cloud.sqs.get_queue_url(QueueName="dlq")["QueueUrl"], AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    s = Stack(cloud, arn, stream, messages)
+    s.client("s3").create_bucket(
+        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    yield s
+
+
+def _keys(records: list[dict[str, Any]]) -> list[str]:
+    return [r["dynamodb"]["Keys"]["pk"]["S"] for r in records]
+
+
+def test_records_the_filters_dropped_are_not_archived(
+    filtered: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (message,) = filtered.messages
+    info = json.loads(message["Body"])["DDBStreamBatchInfo"]
+    assert info["batchSize"] == 2  # skip-1 was never delivered, yet lies in the range
+
+    response, lines = _run(filtered.event())
+
+    assert response == {"batchItemFailures": []}
+    (body,) = filtered.objects().values()
+    archive = archiver.read_archive(body)
+    assert _keys(archive.records) == ["raise-1", "b"]
+    assert archive.filters == [NEW_ONLY] and archive.mismatch == ""
+    assert not [x for x in lines if x.get("level") == "ERROR"]
+
+    # redrive re-runs exactly the delivered records
+    s3 = filtered.client("s3")
+    s3.create_bucket(Bucket="lake", CreateBucketConfiguration={"LocationConstraint": REGION})
+    argv = ["redrive", "--from-s3", f"s3://{BUCKET}/{PREFIX}", "--processor", "etl"]
+    with redirect_stdout(io.StringIO()) as out:
+        assert main([*argv, "--env", "ETL_BUCKET=lake"]) == 0, out.getvalue()
+    (obj,) = s3.list_objects_v2(Bucket="lake")["Contents"]
+    lake = gzip.decompress(s3.get_object(Bucket="lake", Key=obj["Key"])["Body"].read())
+    assert [json.loads(x)["keys"]["pk"] for x in lake.splitlines()] == ["raise-1", "b"]
+
+
+def test_unknown_filters_are_a_reported_mismatch_never_silently_rerun(
+    filtered: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The archiver cannot read the filters (no mapping known for the function): it keeps
+    every record of the range, flags the difference from batchSize, logs it as an ERROR and
+    counts it; redrive and replay refuse the archive unless told to run it anyway."""
+    monkeypatch.setenv("SOURCE_MAPPINGS", "{}")
+    response, lines = _run(filtered.event())
+
+    assert response == {"batchItemFailures": []}
+    ((key, body),) = filtered.objects().items()
+    archive = archiver.read_archive(body)
+    assert _keys(archive.records) == ["raise-1", "skip-1", "b"]
+    assert archive.filters is None and "held 2 record(s)" in archive.mismatch
+    errors = [x["message"] for x in lines if x.get("level") == "ERROR"]
+    assert any("filters are unknown" in e for e in errors)
+    assert any("not the failed batch" in e for e in errors)
+    (metrics,) = [x for x in lines if "_aws" in x]
+    assert metrics["ArchiveMismatches"] == 1
+
+    s3 = filtered.client("s3")
+    s3.create_bucket(Bucket="lake", CreateBucketConfiguration={"LocationConstraint": REGION})
+
+    def lake() -> list[str]:
+        keys = []
+        for obj in s3.list_objects_v2(Bucket="lake").get("Contents") or []:
+            body = gzip.decompress(s3.get_object(Bucket="lake", Key=obj["Key"])["Body"].read())
+            keys += [json.loads(x)["keys"]["pk"] for x in body.splitlines()]
+        return keys
+
+    # The mapping is there now: replay reads its filters, and the delivered records match
+    # the batch, so they run.
+    replay = ["replay", "--from-archive", f"s3://{BUCKET}/{key}", "--mode", "overwrite"]
+    replay += ["--processor", "etl", "--env", "ETL_BUCKET=lake"]
+    with redirect_stdout(io.StringIO()):
+        assert main(replay) == 0
+    assert lake() == ["raise-1", "b"]
+
+    # The mapping is gone: nothing can tell which records it delivered; both commands refuse
+    # the archive (one line, non-zero), and run all of it only when told to.
+    for obj in s3.list_objects_v2(Bucket="lake")["Contents"]:
+        s3.delete_object(Bucket="lake", Key=obj["Key"])
+    (mapping,) = filtered.client("lambda").list_event_source_mappings()["EventSourceMappings"]
+    filtered.client("lambda").delete_event_source_mapping(UUID=mapping["UUID"])
+    with pytest.raises(SystemExit, match=r"held 2 record.*--accept-mismatch"):
+        main(replay)
+    argv = ["redrive", "--from-s3", f"s3://{BUCKET}/{PREFIX}", "--processor", "etl"]
+    argv += ["--env", "ETL_BUCKET=lake"]
+    with redirect_stdout(io.StringIO()) as out:
+        assert main(argv) == 1
+    assert "1 not the failed batch (left)" in out.getvalue()
+    assert lake() == [] and list(filtered.objects()) == [key]
+    with redirect_stdout(io.StringIO()):
+        assert main([*argv, "--accept-mismatch"]) == 0
+    assert lake() == ["raise-1", "skip-1", "b"] and not filtered.objects()

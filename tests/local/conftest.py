@@ -4,6 +4,7 @@ reset between tests, plus helpers to deploy a fake function and run the pollers 
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -51,6 +52,18 @@ def handler(event, context):
 
 def fake_zip() -> bytes:
     return zip_bytes({"fake.py": FAKE})
+
+
+ROOT = Path(__file__).resolve().parents[2]
+_PACKAGE_LOCK = threading.Lock()
+
+
+def handlers_zip() -> bytes:
+    """build/handlers.zip of this source tree (`make package` is incremental: cheap when the
+    zip is current)."""
+    with _PACKAGE_LOCK:
+        subprocess.run(["make", "-s", "package"], cwd=ROOT, check=True, capture_output=True)
+    return (ROOT / "build" / "handlers.zip").read_bytes()
 
 
 @pytest.fixture(scope="session")
@@ -126,6 +139,27 @@ class Cloud:
             Code={"ZipFile": fake_zip()},
             Timeout=timeout,
             Environment={"Variables": {"OUT": str(self.out), "GREETING": "hello"}},
+        )
+        return str(fn["FunctionArn"])
+
+    def analytics_function(self, name: str = "agg") -> str:
+        """The analytics handler of this source tree (build/handlers.zip) as function
+        ``name``, counting into a new ``aggregates`` table."""
+        self.ddb.create_table(
+            TableName="aggregates",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        role = self.iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument="{}")
+        fn = self.lam.create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=role["Role"]["Arn"],
+            Handler="handlers.analytics.handler",
+            Code={"ZipFile": handlers_zip()},
+            Timeout=30,
+            Environment={"Variables": {"AGGREGATES_TABLE": "aggregates"}},
         )
         return str(fn["FunctionArn"])
 
@@ -212,3 +246,35 @@ def wait_for(predicate: Any, timeout: float = 20.0) -> None:
 
 
 __all__ = ["Cloud", "threading", "wait_for"]
+
+
+# A filter that drops records whose status is SKIP (see Cloud.failed_filtered_batch).
+NEW_ONLY = {"dynamodb": {"NewImage": {"status": {"S": ["NEW"]}}}}
+
+
+def failed_filtered_batch(cloud: Cloud) -> tuple[str, str, str, list[dict[str, Any]]]:
+    """A mapping filtered with ``NEW_ONLY`` (no bisect, no retries, an SQS DLQ) and writes
+    raise-1 (NEW), skip-1 (SKIP), b (NEW) read in one page: the batch [raise-1, b] fails
+    whole, so its one DLQ message's range spans skip-1, which Lambda never delivered.
+    Returns (mapping UUID, stream ARN, DLQ URL, the DLQ's messages as received)."""
+    stream = cloud.table()
+    url, arn = cloud.queue()
+    cloud.function()
+    uuid = cloud.mapping(
+        stream,
+        BatchSize=10,
+        MaximumRetryAttempts=0,
+        DestinationConfig={"OnFailure": {"Destination": arn}},
+        FilterCriteria={"Filters": [{"Pattern": json.dumps(NEW_ONLY)}]},
+    )
+    for pk, status in [("raise-1", "NEW"), ("skip-1", "SKIP"), ("b", "NEW")]:
+        cloud.put(pk, status=status)
+    cloud.runtime()  # started after the writes: one GetRecords page, one batch
+
+    def received() -> list[dict[str, Any]]:
+        got = cloud.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+        return list(got.get("Messages") or [])
+
+    wait_for(lambda: bool(received()), 30)
+    cloud.close()
+    return uuid, stream, url, received()

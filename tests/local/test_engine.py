@@ -274,8 +274,8 @@ def test_tumbling_window_passes_and_keeps_state() -> None:
     assert final["Records"] == [] and final["isFinalInvokeForWindow"] is True
     assert second["isFinalInvokeForWindow"] is False
     assert first["window"] == {
-        "start": "1970-01-01T00:16:00.000Z",
-        "end": "1970-01-01T00:17:00.000Z",
+        "start": "1970-01-01T00:16:00Z",
+        "end": "1970-01-01T00:17:00Z",
     }
     assert first["shardId"] == "shardId-9" and first["eventSourceARN"] == STREAM
     assert first["isWindowTerminatedEarly"] is False
@@ -286,3 +286,39 @@ def test_tumbling_window_response_without_state_is_a_failure() -> None:
     fake = Fake(lambda s, st: ok({"batchItemFailures": []}))
     failures, _, _ = run(fake, recs(1), window=window, tumbling_window=60, max_retries=1)
     assert len(fake.calls) == 2 and failures[0].function_error is None
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_a_window_state_beside_a_partial_failure_follows_the_chosen_reading(keep: bool) -> None:
+    """AWS does not say whether the state returned with batchItemFailures is kept: the
+    runtime runs either reading (PollerOptions.keep_state_on_partial)."""
+    window = Window(start=960.0, end=1_020.0, state={"n": 1})
+    batch = recs(3)
+
+    def partial_once(seqs: list[str], state: Any) -> InvokeResult:
+        n = (state or {}).get("n", 0)
+        failed = [{"itemIdentifier": batch[1].seq}] if len(seqs) == 3 else []
+        return ok({"state": {"n": n + 10}, "batchItemFailures": failed})
+
+    fake = Fake(partial_once)
+    runner = BatchRunner(
+        settings(tumbling_window=60, report_item_failures=True),
+        "shardId-9",
+        fake,
+        on_failure=lambda f: None,
+        clock=lambda: 1_010.0,
+        retry_delay=0,
+        keep_state_on_partial=keep,
+    )
+    runner.deliver(batch, window)
+    assert [e["state"] for e in fake.events] == [{"n": 1}, {"n": 11} if keep else {"n": 1}]
+
+
+def test_a_closing_window_invocation_is_retried_until_it_succeeds() -> None:
+    """A window's final processing blocks the shard until it succeeds (AWS), whatever the
+    retry limit: it holds no records that could go to the destination instead."""
+    window = Window(start=960.0, end=1_020.0, state={"n": 2}, final=True)
+    outcomes = iter([InvokeResult("error")] * 3 + [ok({"state": {}})])
+    fake = Fake(lambda s, st: next(outcomes))
+    failures, _, state = run(fake, [], window=window, tumbling_window=60, max_retries=1)
+    assert len(fake.calls) == 4 and not failures and state == {}

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +15,6 @@ import pytest
 from ddbt.cli import main
 from handlers import aws
 from tests.local.conftest import REGION, Cloud, wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
-_PACKAGE_LOCK = threading.Lock()
 
 
 def test_invoke_returns_the_payload_and_the_log_tail(cloud: Cloud) -> None:
@@ -97,31 +92,12 @@ def test_invoke_function_error_timeout_event_and_dry_run(cloud: Cloud) -> None:
 
 
 # -- --invoke with the real handlers zip ------------------------------------------------------
-def _zip() -> bytes:
-    with _PACKAGE_LOCK:  # `make package` is incremental: cheap when the zip is current
-        subprocess.run(["make", "-s", "package"], cwd=ROOT, check=True, capture_output=True)
-    return (ROOT / "build" / "handlers.zip").read_bytes()
 
 
 @pytest.fixture
 def deployed(cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
     cloud.use(monkeypatch)
-    cloud.ddb.create_table(
-        TableName="aggregates",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    role = cloud.iam.create_role(RoleName="agg-role", AssumeRolePolicyDocument="{}")["Role"]
-    cloud.lam.create_function(
-        FunctionName="agg",
-        Runtime="python3.12",
-        Role=role["Arn"],
-        Handler="handlers.analytics.handler",
-        Code={"ZipFile": _zip()},
-        Timeout=30,
-        Environment={"Variables": {"AGGREGATES_TABLE": "aggregates"}},
-    )
+    cloud.analytics_function("agg")
     yield cloud
     aws.reset_clients()
 

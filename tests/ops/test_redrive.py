@@ -14,7 +14,7 @@ import pytest
 from ddbt.ops.redrive import batch_info, redrive
 from ddbt.ops.target import InProcessTarget
 from handlers.archiver import read_archive
-from tests.local.conftest import REGION, Cloud, wait_for
+from tests.local.conftest import REGION, Cloud, failed_filtered_batch, wait_for
 
 
 @pytest.fixture
@@ -139,3 +139,65 @@ def test_redrive_keeps_a_message_whose_records_fail_again_and_archives_to_s3(
     ]
     assert sorted(r["dynamodb"]["Keys"]["pk"]["S"] for r in records) == ["raise-1", "raise-2"]
     assert all(r["eventSourceARN"] == stream for r in records)
+
+
+def test_redrive_skips_what_the_filters_dropped_and_leaves_an_unknown_batch(
+    cloud: Cloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The failed batch was [raise-1, b]; skip-1, dropped by the mapping's filter, lies in
+    its range. Redrive reads the mapping's filters and re-runs exactly the batch; without
+    them (no Lambda client: filters unknown) the count differs from batchSize and the
+    message is left, reported, never run."""
+    cloud.use(monkeypatch)
+    _, _, url, _ = failed_filtered_batch(cloud)
+    s3 = cloud.client("s3")
+    s3.create_bucket(Bucket="lake", CreateBucketConfiguration={"LocationConstraint": REGION})
+    target = InProcessTarget("etl", {"ETL_BUCKET": "lake"})
+    streams = cloud.client("dynamodbstreams")
+
+    unknown = redrive(
+        sqs=cloud.sqs, streams=streams, queue_url=url, target=target, visibility_timeout=0
+    )
+    assert [o.status for o in unknown.outcomes] == ["mismatch"]
+    assert "held 2 record(s) but the range holds 3" in unknown.outcomes[0].detail
+    assert "Contents" not in s3.list_objects_v2(Bucket="lake")
+
+    report = redrive(
+        sqs=cloud.sqs,
+        streams=streams,
+        queue_url=url,
+        target=target,
+        visibility_timeout=0,
+        lambda_client=cloud.client("lambda"),
+    )
+    assert [(o.status, o.records) for o in report.outcomes] == [("redriven", 2)]
+    (obj,) = s3.list_objects_v2(Bucket="lake")["Contents"]
+    body = gzip.decompress(s3.get_object(Bucket="lake", Key=obj["Key"])["Body"].read())
+    assert [json.loads(x)["keys"]["pk"] for x in body.splitlines()] == ["raise-1", "b"]
+    assert _bodies(cloud, url) == []
+
+
+def test_replay_with_a_function_leaves_out_what_its_filters_dropped(
+    cloud: Cloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """replay --function reads the stream range through that function's mapping filters:
+    skip-1 was never delivered to it, so it is not replayed either."""
+    from contextlib import redirect_stdout
+    from io import StringIO
+
+    from ddbt.cli import main
+
+    cloud.use(monkeypatch)
+    _, stream, _, _ = failed_filtered_batch(cloud)
+    s3 = cloud.client("s3")
+    s3.create_bucket(Bucket="lake", CreateBucketConfiguration={"LocationConstraint": REGION})
+    argv = ["replay", "--stream-arn", stream, "--mode", "overwrite", "--function", "fake"]
+    argv += ["--processor", "etl", "--env", "ETL_BUCKET=lake"]
+    with redirect_stdout(StringIO()) as out:
+        assert main(argv) == 0, out.getvalue()
+    assert "replay: 2 records in range" in out.getvalue()
+    keys = []
+    for obj in s3.list_objects_v2(Bucket="lake")["Contents"]:
+        body = gzip.decompress(s3.get_object(Bucket="lake", Key=obj["Key"])["Body"].read())
+        keys += [json.loads(x)["keys"]["pk"] for x in body.splitlines()]
+    assert keys == ["raise-1", "b"]

@@ -17,6 +17,7 @@ import boto3
 from ddbt.poller import PollerOptions
 from ddbt.report import Report
 from ddbt.runtime import Runtime, RuntimeConfig
+from tests.e2e.scenario import drain
 
 ROOT = Path(__file__).resolve().parents[2]
 ZIP = ROOT / "build" / "handlers.zip"
@@ -161,15 +162,7 @@ class Stack:
         return lines
 
     def drain(self, url: str) -> list[dict[str, Any]]:
-        sqs = self.c["sqs"]
-        out = []
-        while True:
-            msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages") or []
-            if not msgs:
-                return out
-            for m in msgs:
-                out.append(json.loads(m["Body"]))
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        return drain(self.c["sqs"], url)
 
     def aggregates(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}

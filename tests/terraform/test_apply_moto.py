@@ -207,6 +207,7 @@ def _check_applied(aws: dict[str, Any], out: dict[str, Any]) -> None:
     alarms = aws["cloudwatch"].describe_alarms(AlarmNamePrefix=NAME)["MetricAlarms"]
     assert sorted(a.get("MetricName") or a["AlarmName"] for a in alarms) == [
         "ApproximateNumberOfMessagesVisible",
+        "ArchiveMismatches",  # archived records that are not the failed batch
         "DestinationDeliveryFailures",  # the failure record could not be delivered
         "DroppedEventCount",  # the mapping's own metrics (EventCount)
         "Errors",
@@ -226,6 +227,10 @@ def _check_applied(aws: dict[str, Any], out: dict[str, Any]) -> None:
         FunctionName=out["dlq_archiver_function_name"]
     )
     assert archiver["Handler"] == "handlers.archiver.handler"
+    # the mapping whose filters the archiver applies to the ranges it reads back
+    assert json.loads(archiver["Environment"]["Variables"]["SOURCE_MAPPINGS"]) == {
+        f"{NAME}-pipeline": out["event_source_mapping_uuids"]["pipeline"]
+    }
     (on_dlq,) = [
         m
         for m in aws["lambda"].list_event_source_mappings()["EventSourceMappings"]

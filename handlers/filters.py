@@ -1,12 +1,20 @@
 """Event filtering as Lambda applies it to stream records (EventBridge pattern matching).
 
+The one matcher of the project: the local runtime's pollers drop records with it, and
+everything that reads a failed range back from the stream (the archiver, ``ddbt redrive``,
+``ddbt replay``) applies the mapping's filters with it, so a record Lambda skipped is never
+re-run. It ships in the Lambda zip (the archiver uses it), so it needs the standard library
+only.
+
 A mapping's ``FilterCriteria.Filters`` is a list of JSON pattern strings; a record is delivered
 when it matches at least one of them. Patterns are matched against the record exactly as the
 function would receive it (``eventName``, ``dynamodb.NewImage.<attr>.<type>``, ...).
 
 Supported (what Lambda documents for streams): exact values (a list is an OR), ``null``, empty
 string, ``prefix``, ``anything-but`` (value, list, or ``{"prefix": ...}``), ``numeric`` (``=``,
-``<``, ``<=``, ``>``, ``>=``, ranges), ``exists`` (leaf values only, as in EventBridge).
+``<``, ``<=``, ``>``, ``>=``, ranges), ``exists`` (leaf values only, as recorded against
+AWS: ``{"exists": true}`` does not match an object such as ``{"S": "x"}``, and
+``{"exists": false}`` does).
 Unsettled on Lambda (valid in EventBridge; we accept them with EventBridge's meaning and say so
 in the README): ``suffix``, ``equals-ignore-case``, ``wildcard``, ``$or``.
 
@@ -19,10 +27,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["FilterError", "Matcher", "compile_filters", "matches"]
+__all__ = ["FilterError", "Matcher", "compile_filters", "mapping_patterns", "matches"]
 
 _MISSING = object()
 _NUMERIC_OPS = {"=", "<", "<=", ">", ">="}
@@ -93,8 +101,9 @@ def _leaf_matches(matcher: Any, value: Any) -> bool:
     if isinstance(matcher, dict):
         ((op, arg),) = matcher.items()
         if op == "exists":
-            present = value is not _MISSING and not isinstance(value, dict)
-            return present if arg else value is _MISSING
+            # Leaves only: an object (a typed value such as {"S": "x"}) counts as absent.
+            leaf = value is not _MISSING and not isinstance(value, dict)
+            return leaf if arg else not leaf
         if value is _MISSING or isinstance(value, dict):
             return False
         if op == "prefix":
@@ -171,7 +180,19 @@ class Matcher:
         return not self.patterns or any(_match(p, record) for p in self.patterns)
 
 
-def compile_filters(criteria: dict[str, Any] | None) -> Matcher:
+def mapping_patterns(mapping: Mapping[str, Any]) -> list[str]:
+    """The filter patterns of an event source mapping as GetEventSourceMapping or
+    ListEventSourceMappings return it ([] without filters). FilterError when AWS returned
+    ``FilterCriteriaError`` instead (criteria encrypted with a key the caller cannot use)."""
+    problem = mapping.get("FilterCriteriaError")
+    if problem:
+        detail = problem.get("Message") or problem.get("ErrorCode") or problem
+        raise FilterError(f"the mapping's filter criteria cannot be read: {detail}")
+    criteria = mapping.get("FilterCriteria") or {}
+    return [str(f.get("Pattern", "")) for f in criteria.get("Filters") or []]
+
+
+def compile_filters(criteria: Mapping[str, Any] | None) -> Matcher:
     """``FilterCriteria`` as the Lambda API returns it -> a Matcher (FilterError if invalid)."""
     patterns = []
     for entry in (criteria or {}).get("Filters") or []:

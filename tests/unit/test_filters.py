@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ddbt.filters import FilterError, compile_filters, matches
+from handlers.filters import FilterError, compile_filters, matches
 
 
 def rec(name: str = "MODIFY", **new: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,121 @@
+"""The shard poller's reading and batching, with a stand-in stream (no endpoint): the 6 MB cut
+counts the invocation payload, and a read past the stream's retention moves on."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ddbt.checkpoint import MemoryCheckpointStore
+from ddbt.engine import InvokeResult
+from ddbt.model import PAYLOAD_LIMIT_BYTES, MappingSettings, make_rec, payload_size
+from ddbt.poller import PollerOptions, ShardPoller
+
+STREAM = "arn:aws:dynamodb:eu-west-1:123456789012:table/t/stream/2026-01-01T00:00:00.000"
+SHARD = "shardId-00000001767225600000-0000abcd"
+
+
+def raw(i: int, blob: bytes = b"") -> dict[str, Any]:
+    """A record as boto3 parses GetRecords: bytes for B, a datetime; SizeBytes is the item's
+    size (what DynamoDB reports), far below its size in a Lambda event."""
+    image = {"pk": {"S": f"k{i}"}}
+    if blob:
+        image["blob"] = {"B": blob}
+    return {
+        "eventID": f"{i:032x}",
+        "eventName": "INSERT",
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "eu-west-1",
+        "dynamodb": {
+            "ApproximateCreationDateTime": datetime(2026, 1, 1, tzinfo=UTC),
+            "Keys": {"pk": {"S": f"k{i}"}},
+            "NewImage": image,
+            "SequenceNumber": str(10**21 + i),
+            "SizeBytes": 4 + len(blob),
+            "StreamViewType": "NEW_IMAGE",
+        },
+    }
+
+
+def shard(streams: Any = None, **settings: Any) -> ShardPoller:
+    return ShardPoller(
+        MappingSettings(
+            uuid="u-1",
+            function_arn="arn:aws:lambda:eu-west-1:123456789012:function:f",
+            stream_arn=STREAM,
+            starting_position="TRIM_HORIZON",
+            **settings,
+        ),
+        SHARD,
+        streams=streams,
+        invoke=lambda event: InvokeResult("ok"),
+        on_failure=lambda failure: None,
+        store=MemoryCheckpointStore(),
+        hash_key="pk",
+        options=PollerOptions(poll_interval=0.01),
+        initial=True,
+        log=lambda line: None,
+    )
+
+
+def test_the_6_mb_cut_counts_the_invocation_payload_not_size_bytes() -> None:
+    """20 items of 300,000 bytes: 6.0 MB by SizeBytes (under Lambda's 6 MB), about 8 MB as
+    the function receives them (base64 and type tags), so not all fit in one invocation."""
+    blob = bytes(range(256)) * (300_000 // 256)
+    recs = [make_rec(raw(i, blob), STREAM, "pk") for i in range(20)]
+    assert sum(r.event["dynamodb"]["SizeBytes"] for r in recs) < PAYLOAD_LIMIT_BYTES
+    poller = shard(batch_size=100)
+    lane = poller.lanes[0]
+    for rec in recs:
+        lane.put(rec)
+    batch, _ = lane._take()
+    assert 0 < len(batch) < 20
+    event = {"Records": [r.event for r in batch]}
+    assert payload_size(event) <= PAYLOAD_LIMIT_BYTES
+    one_more = {"Records": [r.event for r in recs[: len(batch) + 1]]}
+    assert payload_size(one_more) > PAYLOAD_LIMIT_BYTES
+
+
+class TrimmedStream:
+    """A shard whose first record is read, then everything up to the 5th expires: asking for
+    an iterator after the first record, or reading on, says TrimmedDataAccessException."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    @staticmethod
+    def _trimmed(operation: str) -> ClientError:
+        error = {"Error": {"Code": "TrimmedDataAccessException", "Message": "trimmed"}}
+        return ClientError(error, operation)  # type: ignore[arg-type]
+
+    def get_shard_iterator(self, **kw: Any) -> dict[str, str]:
+        self.calls.append(kw["ShardIteratorType"])
+        if kw["ShardIteratorType"] == "AFTER_SEQUENCE_NUMBER":
+            raise self._trimmed("GetShardIterator")
+        return {"ShardIterator": "horizon" if len(self.calls) > 1 else "start"}
+
+    def get_records(self, ShardIterator: str, Limit: int) -> dict[str, Any]:
+        if ShardIterator == "start":
+            return {"Records": [raw(1)], "NextShardIterator": "next"}
+        if ShardIterator == "next":
+            raise self._trimmed("GetRecords")
+        return {"Records": [raw(5), raw(6)]}  # the shard's end: no NextShardIterator
+
+
+def test_a_read_past_retention_moves_on_to_the_oldest_record() -> None:
+    streams = TrimmedStream()
+    poller = shard(streams)
+    reader = threading.Thread(target=poller._read, daemon=True)
+    reader.start()
+    reader.join(30)
+    alive = reader.is_alive()
+    poller.stop_event.set()
+    assert not alive, f"the reader is stuck asking {streams.calls[-3:]}"
+    assert poller.closed and streams.calls[0] == "TRIM_HORIZON"
+    assert streams.calls[-1] == "TRIM_HORIZON"
+    read = [r.seq for lane in poller.lanes for r in lane.buffer]
+    assert read == [str(10**21 + i) for i in (1, 5, 6)]
