@@ -202,6 +202,7 @@ run "brought_bucket_and_keys" {
       DecryptSourceTableStream = "dynamodb.us-east-1.amazonaws.com"
       DecryptDeadLetterQueues  = "sqs.us-east-1.amazonaws.com"
       UseArchiveBucketKey      = "s3.us-east-1.amazonaws.com"
+      DecryptFilterCriteria    = "lambda.us-east-1.amazonaws.com"
     }
     error_message = "The archiver's KMS statements are scoped to the service holding the data (kms:ViaService)."
   }
