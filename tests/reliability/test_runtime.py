@@ -18,15 +18,12 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-import requests
 
-from tests.conftest import local_endpoint_process
 from tests.reliability.local_stack import (
     BUCKET,
     REGION,
@@ -41,22 +38,6 @@ TOO_MANY_DIGITS = "123456789012345678901234567890123456789012"  # moto stores it
 pytestmark = pytest.mark.skipif(
     not ZIP.exists(), reason="build/handlers.zip missing (make package)"
 )
-
-
-@pytest.fixture(scope="module")
-def local_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with local_endpoint_process(tmp_path_factory.mktemp("endpoint")) as url:
-        yield url
-
-
-@pytest.fixture
-def stack(local_url: str, tmp_path: Path) -> Iterator[Stack]:
-    requests.post(f"{local_url}/moto-api/reset", timeout=10)
-    s = Stack(local_url, tmp_path)
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def stream_seqs(stack: Stack) -> dict[str, str]:
