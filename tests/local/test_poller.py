@@ -3,7 +3,9 @@ counts the invocation payload, and a read past the stream's retention moves on."
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -119,3 +121,73 @@ def test_a_read_past_retention_moves_on_to_the_oldest_record() -> None:
     assert streams.calls[-1] == "TRIM_HORIZON"
     read = [r.seq for lane in poller.lanes for r in lane.buffer]
     assert read == [str(10**21 + i) for i in (1, 5, 6)]
+
+
+class OnePage:
+    """A shard holding ``records`` (one GetRecords page); then it has ended."""
+
+    def __init__(self, records: list[dict[str, Any]]) -> None:
+        self.records = records
+
+    def get_shard_iterator(self, **_: Any) -> dict[str, str]:
+        return {"ShardIterator": "start"}
+
+    def get_records(self, ShardIterator: str, Limit: int) -> dict[str, Any]:
+        return {"Records": self.records}
+
+
+def test_a_failing_batch_holds_its_lane_while_the_other_lanes_go_on() -> None:
+    """AWS documents that a failed batch's keys wait for it (order per partition key), not
+    whether the shard's other concurrent batches wait too. The runtime's choice (the one
+    that lets most run beside a failure, so the handlers are tested against it): only the
+    failing batch's lane waits; every record of the other lanes is delivered meanwhile."""
+    from ddbt.poller import lane_of
+
+    now = datetime.now(UTC)
+    records = []
+    for i in range(40):
+        record = raw(i)
+        key = f"k{i % 8}"
+        record["dynamodb"].update(
+            Keys={"pk": {"S": key}}, NewImage={"pk": {"S": key}}, ApproximateCreationDateTime=now
+        )
+        records.append(record)
+    seqs = [r["dynamodb"]["SequenceNumber"] for r in records]
+    keys = [r["dynamodb"]["Keys"]["pk"]["S"] for r in records]
+    lane = {k: lane_of(json.dumps({"pk": {"S": k}}, sort_keys=True), 4) for k in set(keys)}
+    failing = seqs[3]  # k3's first change
+    held = [s for s, k in zip(seqs, keys, strict=True) if lane[k] == lane["k3"] and s > failing]
+    others = [s for s, k in zip(seqs, keys, strict=True) if lane[k] != lane["k3"]]
+    assert held and others
+    gate = threading.Event()
+    done: list[str] = []
+    lock = threading.Lock()
+
+    def invoke(event: dict[str, Any]) -> InvokeResult:
+        batch = [r["dynamodb"]["SequenceNumber"] for r in event["Records"]]
+        if failing in batch and not gate.is_set():
+            return InvokeResult("error", error_type="Error", error_message="not yet")
+        with lock:
+            done.extend(batch)
+        return InvokeResult("ok", payload={})
+
+    poller = shard(OnePage(records), batch_size=1, parallelization_factor=4)
+    poller.invoke = invoke
+    poller.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not set(others) <= set(done):  # the other lanes deliver everything ...
+            assert time.monotonic() < deadline, f"other lanes stalled: {len(done)} done"
+            time.sleep(0.01)
+        with lock:
+            assert not set(held) & set(done)  # ... while the failing lane holds its records
+        gate.set()
+        while not poller.finished:
+            assert time.monotonic() < deadline, "not delivered after the failure cleared"
+            time.sleep(0.01)
+    finally:
+        poller.stop(5)
+    assert sorted(done) == sorted(seqs) and len(done) == len(seqs)
+    for key in set(keys):  # and each key's changes in order
+        order = [s for s in done if keys[seqs.index(s)] == key]
+        assert order == sorted(order, key=int)
