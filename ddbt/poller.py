@@ -2,16 +2,25 @@
 
 The reader polls GetRecords (about 4 times a second when idle), converts records to Lambda's
 shape, drops records that match no filter (they count as processed), and hands the rest to a
-lane chosen by a hash of the partition key, so records of one key stay in order. Each lane
-forms batches (``BatchSize``, 6 MB of invocation payload: records in their event form, not
-their ``SizeBytes``; ``MaximumBatchingWindowInSeconds`` counted from the end of
+lane chosen by a hash of the partition key (``lane_of``), so records of one key stay in order.
+Each lane forms batches (``BatchSize``, 6 MB of invocation payload: records in their event
+form, not their ``SizeBytes``; ``MaximumBatchingWindowInSeconds`` counted from the end of
 the previous invocation, or from the first record read by an idle lane) and delivers them
-with ``engine.BatchRunner``; a failing batch blocks its lane, as it blocks a shard (or a
-shard's key range) on AWS.
+with ``engine.BatchRunner``, one at a time.
+
+``ParallelizationFactor`` (the conformance corpus, ``cases/delivery``): up to that many
+batches of the shard run at once (``ShardPoller.max_in_flight`` counts them), split by
+partition key; a batch completes, retried or bisected within its own records, before the
+next one of its keys (AWS: records with the same partition key are processed in order). AWS
+does not say whether a failing batch holds back the shard's other concurrent batches; here
+it holds only its lane (the others go on), and its failure record's range can therefore hold
+other lanes' records.
 
 The shard checkpoint is the highest sequence number below which every record is done; it is
-persisted after every advance, so a restart resumes after it (records done in other lanes
-beyond it are delivered again: at least once, as on AWS).
+persisted after every advance, so a restart resumes after it. With several lanes, records
+other lanes did past it are delivered again, in new batches (AWS does not document what its
+checkpoint is at a factor above 1; the handlers' bound under this reading is measured in
+tests/reliability/test_parallel.py).
 
 Tumbling windows (``TumblingWindowInSeconds``) group records by ApproximateCreationDateTime
 into aligned windows per lane (guess: with ParallelizationFactor > 1 each lane has its own

@@ -14,7 +14,8 @@ message again overwrites it with identical bytes)::
 
 gzip (mtime 0) of JSON Lines: the first line is a header
 ``{"ddbtArchive": 1, "message": <the on-failure message>, "records": N,
-"recordsExpired": false, "detail": "", "filters": [<patterns>], "mismatch": ""}``, then one
+"recordsExpired": false, "detail": "", "filters": [<patterns>], "mismatch": "",
+"parallelizationFactor": 1, "otherRecords": 0}``, then one
 record per line, exactly as Lambda delivers it in the event's ``Records`` (typed images,
 ``B`` base64, creation time in epoch seconds, ``eventSourceARN``; the one conversion of
 ``handlers.getrecords``). ``<function name>`` comes from the message's
@@ -362,7 +363,7 @@ def failed_batch(
     With ``parallelization_factor`` above 1 (the mapping's, None when unknown) a range holding
     more records than ``batchSize`` also holds records of other batches. A batch holds every
     record of its keys between its first and last record, and every record of an item goes
-    to one batch (AWS keeps order per partition key, or per item in later wording); so the
+    to one batch (AWS keeps order per partition key; per item is all this relies on); so the
     records of the items of the range's first and last record belong to the failed batch,
     and when they are ``batchSize`` many they are all of it. Any other case (more items in
     the batch, filters changed, factor 1 or unknown) is not decided: the whole range is
