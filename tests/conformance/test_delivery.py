@@ -32,11 +32,12 @@ from ddbt.engine import Failure, InvokeResult
 from ddbt.model import MappingSettings
 from ddbt.poller import PollerOptions, ShardPoller
 from tests.conformance.corpus import Case, params
+from tests.factories import getrecords_record
 
 STREAM = "arn:aws:dynamodb:eu-west-1:123456789012:table/t/stream/2026-01-01T00:00:00.000"
 SHARD = "shardId-00000001767225600000-0000abcd"
 FUNCTION = "arn:aws:lambda:eu-west-1:123456789012:function:f"
-BASE = 10**21
+BASE = 10**21  # the sequence number of write 0 (tests.factories.getrecords_record)
 
 
 def _seq(write: int) -> str:
@@ -53,24 +54,7 @@ class Stream:
 
     def __init__(self, keys: Sequence[str]) -> None:
         now = datetime.now(UTC)
-        self.records = [
-            {
-                "eventID": f"{i:032x}",
-                "eventName": "INSERT",
-                "eventVersion": "1.1",
-                "eventSource": "aws:dynamodb",
-                "awsRegion": "eu-west-1",
-                "dynamodb": {
-                    "ApproximateCreationDateTime": now,
-                    "Keys": {"pk": {"S": key}},
-                    "NewImage": {"pk": {"S": key}, "n": {"N": str(i)}},
-                    "SequenceNumber": _seq(i),
-                    "SizeBytes": 20,
-                    "StreamViewType": "NEW_IMAGE",
-                },
-            }
-            for i, key in enumerate(keys)
-        ]
+        self.records = [getrecords_record(i, key=key, created=now) for i, key in enumerate(keys)]
 
     def get_shard_iterator(self, **_: Any) -> dict[str, str]:
         return {"ShardIterator": "start"}

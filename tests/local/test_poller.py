@@ -15,32 +15,13 @@ from ddbt.checkpoint import MemoryCheckpointStore
 from ddbt.engine import InvokeResult
 from ddbt.model import PAYLOAD_LIMIT_BYTES, MappingSettings, make_rec, payload_size
 from ddbt.poller import PollerOptions, ShardPoller
+from tests.factories import getrecords_record
 
 STREAM = "arn:aws:dynamodb:eu-west-1:123456789012:table/t/stream/2026-01-01T00:00:00.000"
 SHARD = "shardId-00000001767225600000-0000abcd"
 
 
-def raw(i: int, blob: bytes = b"") -> dict[str, Any]:
-    """A record as boto3 parses GetRecords: bytes for B, a datetime; SizeBytes is the item's
-    size (what DynamoDB reports), far below its size in a Lambda event."""
-    image = {"pk": {"S": f"k{i}"}}
-    if blob:
-        image["blob"] = {"B": blob}
-    return {
-        "eventID": f"{i:032x}",
-        "eventName": "INSERT",
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": "eu-west-1",
-        "dynamodb": {
-            "ApproximateCreationDateTime": datetime(2026, 1, 1, tzinfo=UTC),
-            "Keys": {"pk": {"S": f"k{i}"}},
-            "NewImage": image,
-            "SequenceNumber": str(10**21 + i),
-            "SizeBytes": 4 + len(blob),
-            "StreamViewType": "NEW_IMAGE",
-        },
-    }
+raw = getrecords_record
 
 
 def shard(streams: Any = None, **settings: Any) -> ShardPoller:
@@ -68,7 +49,7 @@ def test_the_6_mb_cut_counts_the_invocation_payload_not_size_bytes() -> None:
     """20 items of 300,000 bytes: 6.0 MB by SizeBytes (under Lambda's 6 MB), about 8 MB as
     the function receives them (base64 and type tags), so not all fit in one invocation."""
     blob = bytes(range(256)) * (300_000 // 256)
-    recs = [make_rec(raw(i, blob), STREAM, "pk") for i in range(20)]
+    recs = [make_rec(raw(i, blob=blob), STREAM, "pk") for i in range(20)]
     assert sum(r.event["dynamodb"]["SizeBytes"] for r in recs) < PAYLOAD_LIMIT_BYTES
     poller = shard(batch_size=100)
     lane = poller.lanes[0]
@@ -144,14 +125,7 @@ def test_a_failing_batch_holds_its_lane_while_the_other_lanes_go_on() -> None:
     from ddbt.poller import lane_of
 
     now = datetime.now(UTC)
-    records = []
-    for i in range(40):
-        record = raw(i)
-        key = f"k{i % 8}"
-        record["dynamodb"].update(
-            Keys={"pk": {"S": key}}, NewImage={"pk": {"S": key}}, ApproximateCreationDateTime=now
-        )
-        records.append(record)
+    records = [raw(i, key=f"k{i % 8}", created=now) for i in range(40)]
     seqs = [r["dynamodb"]["SequenceNumber"] for r in records]
     keys = [r["dynamodb"]["Keys"]["pk"]["S"] for r in records]
     lane = {k: lane_of(json.dumps({"pk": {"S": k}}, sort_keys=True), 4) for k in set(keys)}

@@ -27,12 +27,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import boto3
 import pytest
 
 from ddbt.ops.verify import verify
 from ddbt.runtime import Runtime
-from tests.reliability.local_stack import REGION, TABLE, ZIP, Stack, Writer, check_etl
+from tests.reliability.local_stack import TABLE, ZIP, Stack, Writer, check_etl
 from tests.reliability.proxy import (
     DDB_JSON,
     Proxy,
@@ -104,29 +103,6 @@ def put(writer: Writer, key: str, job: str, **extra: Any) -> None:
         writer.expected[f'{TABLE}|job_id="{job}"'][f"job_id: {before} -> {job}"] += 1
 
 
-def stream_records(stack: Stack) -> list[dict[str, Any]]:
-    """Every record of the table's stream (its one shard), in order."""
-    st = boto3.client(
-        "dynamodbstreams",
-        endpoint_url=stack.url,
-        region_name=REGION,
-        aws_access_key_id="t",
-        aws_secret_access_key="t",
-    )
-    (shard,) = st.describe_stream(StreamArn=stack.stream)["StreamDescription"]["Shards"]
-    it = st.get_shard_iterator(
-        StreamArn=stack.stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-    )["ShardIterator"]
-    out: list[dict[str, Any]] = []
-    while it:
-        page = st.get_records(ShardIterator=it, Limit=1000)
-        out += page["Records"]
-        if not page["Records"]:
-            break
-        it = page.get("NextShardIterator")
-    return out
-
-
 @contextmanager
 def overlapping(stack: Stack, local_url: str) -> Iterator[tuple[Proxy, Rule]]:
     """A proxy between the runtime (and its functions) and the endpoint whose first rule
@@ -158,7 +134,7 @@ def account(
     must be (exactly) the failure destination's records. Returns the figures."""
     stats = rt.report.stats[uuid]
     stack.close()  # while the proxy is still there
-    records = stream_records(stack)
+    records = stack.stream_records()
     every = [r["dynamodb"]["SequenceNumber"] for r in records]
     assert len(every) == writer.count == len(set(every))
     # Batches of the shard overlapped (the barrier made sure they could).
@@ -263,7 +239,7 @@ def test_a_poison_record_is_bisected_out_while_the_other_batches_go_on(
     put(writer, "b-11", "J2")
     poison = {
         _seq(r)
-        for r in stream_records(stack)
+        for r in stack.stream_records()
         if "salary" in r["dynamodb"].get("NewImage", {}) | r["dynamodb"].get("OldImage", {})
     }
     assert len(poison) == 4
@@ -371,7 +347,7 @@ def test_a_restart_repeats_at_most_what_other_batches_did_past_the_shard_checkpo
     uuid = deploy(stack, factor=4, retries=-1)
     writer = Writer(stack.c["dynamodb"], "r")
     write(writer, 200, keys=24, seed=8)
-    records = stream_records(stack)
+    records = stack.stream_records()
     stuck = key_of(records[40])  # its first change is at most the 41st record
     with overlapping(stack, local_url) as (proxy, _):
         # WHEN the view refuses the changes of one item (its lane's batch fails and is
