@@ -183,7 +183,8 @@ def run(case: Case) -> Trace:
             time.sleep(0.01)
     finally:
         poller.stop(5)
-    assert poller.max_in_flight == trace.most
+    # The runtime's own count (what its report shows) sees at least what the function saw.
+    assert trace.most <= poller.max_in_flight <= len(poller.lanes)
     return trace
 
 
