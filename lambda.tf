@@ -209,6 +209,15 @@ resource "aws_lambda_event_source_mapping" "this" {
 
   tags = var.tags
 
+  lifecycle {
+    # A tumbling window's state is documented per shard (1 MB), not how it is kept when
+    # several batches of a shard run at once; analytics' window counts would depend on it.
+    precondition {
+      condition     = !(contains(each.value.processors, "analytics") && coalesce(var.tumbling_window_in_seconds, 0) > 0 && local.function_settings[each.key].parallelization_factor > 1)
+      error_message = "Function ${each.key} runs analytics with tumbling_window_in_seconds = ${coalesce(var.tumbling_window_in_seconds, 0)} and parallelization_factor = ${local.function_settings[each.key].parallelization_factor}. AWS documents a tumbling window's state as one per shard (at most 1 MB) and does not say how it is kept when several batches of a shard run at once, so analytics cannot count windows exactly there. Set parallelization_factor = 1 for this function (function_overrides[\"${each.key}\"].parallelization_factor = 1), or leave tumbling_window_in_seconds null."
+    }
+  }
+
   # AWS checks the execution role's stream permissions when the mapping is created.
   depends_on = [aws_iam_role_policy.this]
 }

@@ -555,7 +555,7 @@ variable "starting_position" {
 }
 
 variable "parallelization_factor" {
-  description = "Concurrent batches per shard (1 to 10); records with the same partition key stay in order."
+  description = "Concurrent batches per shard (1 to 10); records with the same partition key stay in order. A function running analytics with tumbling_window_in_seconds needs 1 (refused at plan otherwise)."
   type        = number
   default     = 1
   nullable    = false
@@ -598,7 +598,7 @@ variable "maximum_record_age_in_seconds" {
 }
 
 variable "tumbling_window_in_seconds" {
-  description = "Tumbling window length (0 to 900 seconds). null disables it. The handlers must then return state; see the README."
+  description = "Tumbling window length (0 to 900 seconds). null disables it. The handlers must then return state; see the README. The function running analytics then needs parallelization_factor = 1."
   type        = number
   default     = null
 

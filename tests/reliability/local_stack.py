@@ -37,7 +37,8 @@ class Stack:
             "aws_secret_access_key": "testing",
         }
         self.c = {
-            s: boto3.client(s, **kw) for s in ("dynamodb", "s3", "sqs", "sns", "lambda", "iam")
+            s: boto3.client(s, **kw)
+            for s in ("dynamodb", "dynamodbstreams", "s3", "sqs", "sns", "lambda", "iam")
         }
         self.runtimes: list[Runtime] = []
 
@@ -160,6 +161,23 @@ class Stack:
                 body = s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read()
                 lines += [json.loads(x) for x in gzip.decompress(body).decode().splitlines()]
         return lines
+
+    def stream_records(self) -> list[dict[str, Any]]:
+        """Every record of the table's stream (its one shard), in order, as GetRecords
+        returns them."""
+        st = self.c["dynamodbstreams"]
+        (shard,) = st.describe_stream(StreamArn=self.stream)["StreamDescription"]["Shards"]
+        it = st.get_shard_iterator(
+            StreamArn=self.stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        out: list[dict[str, Any]] = []
+        while it:
+            page = st.get_records(ShardIterator=it, Limit=1000)
+            out += page["Records"]
+            if not page["Records"]:
+                break
+            it = page.get("NextShardIterator")
+        return out
 
     def drain(self, url: str) -> list[dict[str, Any]]:
         return drain(self.c["sqs"], url)
