@@ -45,27 +45,6 @@ resource "terraform_data" "etl_glue_projection_start" {
   }
 }
 
-resource "terraform_data" "check_etl_glue" {
-  count = local.create && var.create_etl_glue_table ? 1 : 0
-
-  lifecycle {
-    precondition {
-      condition     = local.run.etl
-      error_message = "create_etl_glue_table describes the ETL objects: it needs create_etl = true."
-    }
-
-    precondition {
-      condition     = var.etl_glue_create_database || var.etl_glue_database_name != null
-      error_message = "etl_glue_create_database = false needs etl_glue_database_name (the existing database)."
-    }
-
-    precondition {
-      condition     = local.source_table_name == null || !strcontains(coalesce(local.source_table_name, "-"), "..")
-      error_message = "The ETL escapes runs of dots in table names (table=${coalesce(local.source_table_name, "-")}/ is not written as it is); the Glue table cannot point at it. Rename the table or set create_etl_glue_table = false."
-    }
-  }
-}
-
 resource "aws_glue_catalog_database" "etl" {
   count = local.create_etl_glue_database ? 1 : 0
 

@@ -8,7 +8,7 @@ locals {
   # (items and tombstones alike), GetItem only in version-attribute mode (a REMOVE whose
   # version is unknown tombstones the item at the version it holds), and DescribeTable only on
   # a table named like the source in another region (is it a replica of the source's global
-  # table? main.tf same_name_elsewhere). tests/security/test_iam.py records the calls.
+  # table? sinks.tf same_name_elsewhere). tests/security/test_iam.py records the calls.
   view_table_actions = concat(
     ["dynamodb:PutItem"],
     var.view_version_attribute != null ? ["dynamodb:GetItem"] : [],

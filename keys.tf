@@ -131,24 +131,6 @@ locals {
   keys_in_other_regions = [for input, key in local.regional_keys : "${input} (${try(split(":", key)[3], key)})" if try(split(":", key)[3], "") != local.region]
 }
 
-resource "terraform_data" "check_keys" {
-  count = local.create ? 1 : 0
-
-  lifecycle {
-    precondition {
-      condition     = length(local.keys_in_other_regions) == 0
-      error_message = "These keys are not in the region of the resources they encrypt (${local.region}): ${join(", ", local.keys_in_other_regions)}. A key encrypts only in its own region; pass the key (or the multi-Region replica key) of ${local.region}."
-    }
-
-    # The replicator writes to the replica table in the table's own region; DynamoDB uses a key
-    # of that region only.
-    precondition {
-      condition     = !local.run.replicate || var.replica_table_kms_key_arn == null || var.replica_table_arn == null || try(split(":", var.replica_table_kms_key_arn)[3], "") == try(split(":", var.replica_table_arn)[3], "-")
-      error_message = "replica_table_kms_key_arn is in ${try(split(":", var.replica_table_kms_key_arn)[3], "?")}, but the replica table is in ${try(split(":", var.replica_table_arn)[3], "?")}: pass the key that encrypts the replica table (a key of its region)."
-    }
-  }
-}
-
 ################################################################################
 # Readers of the ETL output: the IAM policy to query the Glue table with Athena
 ################################################################################
