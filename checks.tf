@@ -4,6 +4,27 @@
 # pass. Single-input rules are validation blocks in variables.tf.
 ################################################################################
 
+# Switches renamed to the create_<part> pattern (main.tf renamed_inputs): the new name or the
+# deprecated one, not both (they might disagree, and which one wins would be a guess).
+resource "terraform_data" "check_renamed_inputs" {
+  count = local.create ? 1 : 0
+
+  lifecycle {
+    precondition {
+      condition     = length(local.renamed_conflicts) == 0
+      error_message = "${join("; ", local.renamed_conflicts)}. The old name is deprecated and means the same as the new one: set only the new one (CHANGELOG.md, Unreleased)."
+    }
+  }
+}
+
+# A deprecated name in use: a warning, since it still works in this release.
+check "deprecated_inputs" {
+  assert {
+    condition     = length(local.deprecated_inputs_used) == 0
+    error_message = "Deprecated inputs: ${join(", ", local.deprecated_inputs_used)}. They work as before in this release and are removed in the next minor release: rename them (CHANGELOG.md, Unreleased)."
+  }
+}
+
 # Which processors and functions run.
 resource "terraform_data" "check_processors" {
   count = local.create ? 1 : 0
@@ -180,7 +201,7 @@ resource "terraform_data" "check_sinks" {
 
     precondition {
       condition     = !local.run.eventbus || local.sink_switch.eventbus_bus || var.eventbus_bus_arn != null
-      error_message = "eventbus_create_bus = false needs eventbus_bus_arn (e.g. the default bus, arn:aws:events:<region>:<account>:event-bus/default), or set create_eventbus = false."
+      error_message = "${local.renamed.create_eventbus_bus.input} = false needs eventbus_bus_arn (e.g. the default bus, arn:aws:events:<region>:<account>:event-bus/default), or set create_eventbus = false."
     }
 
     precondition {
@@ -202,7 +223,7 @@ resource "terraform_data" "check_sinks" {
 
     precondition {
       condition     = !local.run.view || local.sink_switch.view_table || var.view_table_arn != null
-      error_message = "view_create_table = false needs view_table_arn (or set create_view = false)."
+      error_message = "${local.renamed.create_view_table.input} = false needs view_table_arn (or set create_view = false)."
     }
 
     precondition {
@@ -263,8 +284,8 @@ resource "terraform_data" "check_etl_glue" {
     }
 
     precondition {
-      condition     = var.etl_glue_create_database || var.etl_glue_database_name != null
-      error_message = "etl_glue_create_database = false needs etl_glue_database_name (the existing database)."
+      condition     = local.etl_glue_database_switch || var.etl_glue_database_name != null
+      error_message = "${local.renamed.create_etl_glue_database.input} = false needs etl_glue_database_name (the existing database)."
     }
 
     precondition {

@@ -5,8 +5,10 @@
 ################################################################################
 
 locals {
-  create_etl_glue          = local.run.etl && var.create_etl_glue_table
-  create_etl_glue_database = local.create_etl_glue && var.etl_glue_create_database
+  create_etl_glue = local.run.etl && var.create_etl_glue_table
+  # create_etl_glue_database (or its deprecated name); null: create the database.
+  etl_glue_database_switch = local.renamed.create_etl_glue_database.value != false
+  create_etl_glue_database = local.create_etl_glue && local.etl_glue_database_switch
 
   etl_glue_database_name = local.create_etl_glue ? coalesce(var.etl_glue_database_name, "${replace(lower(var.name), "-", "_")}_etl") : null
   etl_glue_table_name    = local.create_etl_glue ? coalesce(var.etl_glue_table_name, "changes") : null
@@ -59,7 +61,7 @@ resource "aws_glue_catalog_database" "etl" {
 resource "aws_glue_catalog_table" "etl" {
   count = local.create_etl_glue ? 1 : 0
 
-  database_name = var.etl_glue_create_database ? aws_glue_catalog_database.etl[0].name : local.etl_glue_database_name
+  database_name = local.etl_glue_database_switch ? aws_glue_catalog_database.etl[0].name : local.etl_glue_database_name
   name          = local.etl_glue_table_name
   description   = "Changes of ${local.source_table_name}: one row per stream record (ETL line format, docs/etl.md)"
   table_type    = "EXTERNAL_TABLE"

@@ -124,6 +124,7 @@ resource "aws_lambda_function" "this" {
     aws_cloudwatch_log_group.this,
     aws_iam_role_policy.this,
     # Inputs are checked before any function (and so any mapping) is planned.
+    terraform_data.check_renamed_inputs,
     terraform_data.check_processors,
     terraform_data.check_stream,
     terraform_data.check_stream_readers,

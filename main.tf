@@ -13,6 +13,22 @@ locals {
   # `id` is the region name in both the 5.x and 6.x providers (`name` is deprecated in 6.x).
   region = try(data.aws_region.current[0].id, "")
 
+  # Switches renamed to the create_<part> pattern: new name => the deprecated name and both
+  # values. Each resolves to the new input's value, else the old one's (null when neither is
+  # set), and names the input the caller used (for messages). checks.tf refuses both at once
+  # and warns when the old name is used.
+  renamed_inputs = {
+    create_eventbus_bus      = { old = "eventbus_create_bus", new_value = var.create_eventbus_bus, old_value = var.eventbus_create_bus }
+    create_view_table        = { old = "view_create_table", new_value = var.create_view_table, old_value = var.view_create_table }
+    create_etl_glue_database = { old = "etl_glue_create_database", new_value = var.create_etl_glue_database, old_value = var.etl_glue_create_database }
+  }
+  renamed = { for k, r in local.renamed_inputs : k => {
+    value = r.new_value != null ? r.new_value : r.old_value
+    input = r.new_value == null && r.old_value != null ? r.old : k
+  } }
+  renamed_conflicts      = [for k, r in local.renamed_inputs : "both ${k} and its deprecated name ${r.old} are set" if r.new_value != null && r.old_value != null]
+  deprecated_inputs_used = [for k, r in local.renamed_inputs : "${r.old} (use ${k})" if r.old_value != null]
+
   ##############################################################################
   # Processors and functions
   ##############################################################################

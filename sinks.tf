@@ -16,8 +16,8 @@ locals {
     notification_topic = { switch = "create_notification_topic", create = var.create_notification_topic, input = "notification_topic_arn", arn = var.notification_topic_arn, used = local.run.notification }
     etl_bucket         = { switch = "create_etl_bucket", create = var.create_etl_bucket, input = "etl_bucket_arn", arn = var.etl_bucket_arn, used = local.run.etl }
     failure_bucket     = { switch = "create_failure_bucket", create = var.create_failure_bucket, input = "failure_bucket_arn", arn = var.failure_bucket_arn, used = local.failure_to_s3 }
-    eventbus_bus       = { switch = "eventbus_create_bus", create = var.eventbus_create_bus, input = "eventbus_bus_arn", arn = var.eventbus_bus_arn, used = local.run.eventbus }
-    view_table         = { switch = "view_create_table", create = var.view_create_table, input = "view_table_arn", arn = var.view_table_arn, used = local.run.view }
+    eventbus_bus       = { switch = local.renamed.create_eventbus_bus.input, create = local.renamed.create_eventbus_bus.value, input = "eventbus_bus_arn", arn = var.eventbus_bus_arn, used = local.run.eventbus }
+    view_table         = { switch = local.renamed.create_view_table.input, create = local.renamed.create_view_table.value, input = "view_table_arn", arn = var.view_table_arn, used = local.run.view }
   }
   # Each switch resolved: whether the module creates that sink (when its processor runs).
   sink_switch = { for k, s in local.brought_sinks : k => coalesce(s.create, s.arn == null) }

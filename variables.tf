@@ -1014,7 +1014,7 @@ variable "create_eventbus" {
   nullable    = false
 }
 
-variable "eventbus_create_bus" {
+variable "create_eventbus_bus" {
   description = "Create a custom event bus <name>-events (true) or publish to eventbus_bus_arn (false; the account's default bus is allowed). null: use eventbus_bus_arn when given, create otherwise. true with eventbus_bus_arn fails the plan."
   type        = bool
   default     = null
@@ -1121,7 +1121,7 @@ variable "create_view" {
   nullable    = false
 }
 
-variable "view_create_table" {
+variable "create_view_table" {
   description = "Create the view table <name>-view (true: hash key view_partition_key, range key view_sort_key, PAY_PER_REQUEST, encrypted, point-in-time recovery, TTL on _ddbt_expires) or use view_table_arn (false). null: use view_table_arn when given, create otherwise. true with view_table_arn fails the plan."
   type        = bool
   default     = null
@@ -1297,15 +1297,14 @@ variable "create_etl_glue_table" {
   nullable    = false
 }
 
-variable "etl_glue_create_database" {
-  description = "Create the Glue database etl_glue_database_name (true) or add the table to an existing one (false)."
+variable "create_etl_glue_database" {
+  description = "Create the Glue database etl_glue_database_name (true) or add the table to an existing one (false). null: true."
   type        = bool
-  default     = true
-  nullable    = false
+  default     = null
 }
 
 variable "etl_glue_database_name" {
-  description = "Glue database of the ETL table. null: <name>_etl with '-' replaced by '_' and lowercased (required when etl_glue_create_database = false)."
+  description = "Glue database of the ETL table. null: <name>_etl with '-' replaced by '_' and lowercased (required when create_etl_glue_database = false)."
   type        = string
   default     = null
 
@@ -1629,4 +1628,29 @@ variable "etl_reader_athena_workgroup" {
     condition     = can(regex("^[a-zA-Z0-9._-]{1,128}$", var.etl_reader_athena_workgroup))
     error_message = "etl_reader_athena_workgroup must be 1 to 128 letters, digits, '.', '_' or '-' (an Athena workgroup name)."
   }
+}
+
+################################################################################
+# Deprecated names (removed in the next minor release; CHANGELOG.md has the migration)
+#
+# Each keeps working as the input that replaces it. Setting both fails the plan
+# (check_renamed_inputs); using the old name warns (check "deprecated_inputs").
+################################################################################
+
+variable "eventbus_create_bus" {
+  description = "Deprecated: use create_eventbus_bus (same meaning). Kept for this release; null: not used."
+  type        = bool
+  default     = null
+}
+
+variable "view_create_table" {
+  description = "Deprecated: use create_view_table (same meaning). Kept for this release; null: not used."
+  type        = bool
+  default     = null
+}
+
+variable "etl_glue_create_database" {
+  description = "Deprecated: use create_etl_glue_database (same meaning). Kept for this release; null: not used."
+  type        = bool
+  default     = null
 }
