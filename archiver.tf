@@ -14,9 +14,9 @@ locals {
   create_dlq_archiver = local.failure_to_sqs && var.create_dlq_archiver
   dlq_archiver_name   = "${var.name}-dlq-archiver"
 
-  # The archive bucket: created with the module's bucket hardening (s3.tf) unless brought.
-  create_dlq_archive_bucket = local.create_dlq_archiver && var.dlq_archiver_bucket_arn == null
-  archiver_buckets = local.create_dlq_archive_bucket ? {
+  # The archive bucket: created with the module's bucket hardening (s3.tf) unless brought
+  # (dlq_archiver_bucket_arn; sinks.tf brought_sinks).
+  archiver_buckets = local.create_sink.archive_bucket ? {
     archive = {
       name            = coalesce(var.dlq_archiver_bucket_name, "${lower(var.name)}-dlq-archive-${local.account_id}")
       kms_key_arn     = var.dlq_archiver_bucket_kms_key_arn
@@ -25,10 +25,6 @@ locals {
       force_destroy   = var.dlq_archiver_bucket_force_destroy
     }
   } : {}
-  dlq_archive_bucket_arn = !local.create_dlq_archiver ? null : (
-    var.dlq_archiver_bucket_arn == null ? try(aws_s3_bucket.this["archive"].arn, null) : var.dlq_archiver_bucket_arn
-  )
-  dlq_archive_bucket_name = local.dlq_archive_bucket_arn == null ? null : element(split(":::", local.dlq_archive_bucket_arn), 1)
 
   # The SQS event source mapping needs a queue visibility timeout of at least the function's
   # timeout; AWS recommends six times it. Without the archiver the provider default (30 s).
@@ -68,7 +64,7 @@ locals {
         Sid      = "WriteArchives"
         Effect   = "Allow"
         Action   = ["s3:PutObject"]
-        Resource = [local.dlq_archive_bucket_arn == null ? null : "${local.dlq_archive_bucket_arn}/${var.dlq_archiver_prefix}*"]
+        Resource = [local.sink_arn.archive_bucket == null ? null : "${local.sink_arn.archive_bucket}/${var.dlq_archiver_prefix}*"]
       },
     ],
     [for g in local.dlq_archiver_kms_grants : {
@@ -143,7 +139,7 @@ resource "aws_lambda_function" "archiver" {
 
   environment {
     variables = {
-      ARCHIVE_BUCKET    = local.dlq_archive_bucket_name
+      ARCHIVE_BUCKET    = local.sink_name.archive_bucket
       ARCHIVE_PREFIX    = var.dlq_archiver_prefix
       METRICS_NAMESPACE = var.metrics_namespace
       LOG_LEVEL         = var.log_level

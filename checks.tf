@@ -174,34 +174,10 @@ resource "terraform_data" "check_sinks" {
       error_message = "${join("; ", local.sink_switch_conflicts)}. A given ARN means bringing your own: leave the switch null (or set it false) to use that resource, or remove the ARN to have the module create one."
     }
 
+    # A switch set to false uses the ARN, so it needs one.
     precondition {
-      condition     = local.sink_switch.checkpoint_table || var.checkpoint_table_arn != null
-      error_message = "create_checkpoint_table = false needs checkpoint_table_arn: every function gets CHECKPOINT_TABLE."
-    }
-
-    precondition {
-      condition     = !local.run.etl || local.sink_switch.etl_bucket || var.etl_bucket_arn != null
-      error_message = "create_etl_bucket = false needs etl_bucket_arn (or set create_etl = false)."
-    }
-
-    precondition {
-      condition     = !local.run.notification || local.sink_switch.notification_topic || var.notification_topic_arn != null
-      error_message = "create_notification_topic = false needs notification_topic_arn (or set create_notification = false)."
-    }
-
-    precondition {
-      condition     = !local.run.analytics || local.sink_switch.analytics_table || var.analytics_table_arn != null
-      error_message = "create_analytics_table = false needs analytics_table_arn (or set create_analytics = false)."
-    }
-
-    precondition {
-      condition     = !local.failure_to_s3 || local.sink_switch.failure_bucket || var.failure_bucket_arn != null
-      error_message = "on_failure_destination = \"s3\" with create_failure_bucket = false needs failure_bucket_arn."
-    }
-
-    precondition {
-      condition     = !local.run.eventbus || local.sink_switch.eventbus_bus || var.eventbus_bus_arn != null
-      error_message = "${local.renamed.create_eventbus_bus.input} = false needs eventbus_bus_arn (e.g. the default bus, arn:aws:events:<region>:<account>:event-bus/default), or set create_eventbus = false."
+      condition     = length(local.sink_arn_missing) == 0
+      error_message = "${join("; ", local.sink_arn_missing)}."
     }
 
     precondition {
@@ -219,11 +195,6 @@ resource "terraform_data" "check_sinks" {
     precondition {
       condition     = !local.run.view || var.view_partition_key != null
       error_message = "create_view needs view_partition_key: the source attribute that becomes the view item's partition key."
-    }
-
-    precondition {
-      condition     = !local.run.view || local.sink_switch.view_table || var.view_table_arn != null
-      error_message = "${local.renamed.create_view_table.input} = false needs view_table_arn (or set create_view = false)."
     }
 
     precondition {

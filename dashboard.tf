@@ -129,7 +129,7 @@ locals {
           period = 60
           metrics = [for pair in setproduct(keys(local.eventbus_rules), ["Invocations", "FailedInvocations"]) : concat(
             ["AWS/Events", pair[1]],
-            local.eventbus_bus_name == "default" ? [] : ["EventBusName", coalesce(local.eventbus_bus_name, "${var.name}-events")],
+            local.sink_name.eventbus_bus == "default" ? [] : ["EventBusName", coalesce(local.sink_name.eventbus_bus, "${var.name}-events")],
             ["RuleName", "${var.name}-${pair[0]}"],
           )]
         }

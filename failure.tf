@@ -9,7 +9,7 @@ locals {
   failure_to_s3  = local.create && var.on_failure_destination == "s3"
 
   # The failure bucket, when the module creates it (s3.tf hardens every bucket the module creates).
-  failure_buckets = local.failure_to_s3 && local.sink_switch.failure_bucket && length(local.functions) > 0 ? {
+  failure_buckets = local.create_sink.failure_bucket && length(local.functions) > 0 ? {
     failures = {
       name            = coalesce(var.failure_bucket_name, "${lower(var.name)}-failures-${local.account_id}")
       kms_key_arn     = var.failure_bucket_kms_key_arn
@@ -19,13 +19,9 @@ locals {
     }
   } : {}
 
-  failure_bucket_arn = !local.failure_to_s3 ? null : (
-    local.sink_switch.failure_bucket ? try(aws_s3_bucket.this["failures"].arn, null) : var.failure_bucket_arn
-  )
-
   # Each mapping's destination: its own queue, or the failure bucket.
   failure_destination_arns = { for k, f in local.functions : k => (
-    local.failure_to_sqs ? try(aws_sqs_queue.dlq[k].arn, null) : (local.failure_to_s3 ? local.failure_bucket_arn : null)
+    local.failure_to_sqs ? try(aws_sqs_queue.dlq[k].arn, null) : (local.failure_to_s3 ? local.sink_arn.failure_bucket : null)
   ) }
 }
 

@@ -16,7 +16,7 @@ locals {
   # handlers/etl.py escapes a table name only where it has characters outside [A-Za-z0-9_.-]
   # (DynamoDB allows none) or runs of dots (check_etl_glue rejects those), so the name is
   # written as it is.
-  etl_glue_location = local.create_etl_glue ? "s3://${local.etl_bucket_name}/${var.etl_prefix}table=${local.source_table_name}/" : null
+  etl_glue_location = local.create_etl_glue ? "s3://${local.sink_name.etl_bucket}/${var.etl_prefix}table=${local.source_table_name}/" : null
 
   # One column per key of the ETL line. The OpenX SerDe maps the snake_case columns to the
   # camelCase keys (case.insensitive = FALSE, so the mapping is exact). keys, new_image and

@@ -108,38 +108,38 @@ locals {
         Sid      = "Checkpoints"
         Effect   = "Allow"
         Action   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
-        Resource = [local.checkpoint_table_arn]
+        Resource = [local.sink_arn.checkpoint_table]
       },
     ],
     contains(f.processors, "analytics") ? [{
       Sid      = "WriteAggregates"
       Effect   = "Allow"
       Action   = ["dynamodb:UpdateItem"]
-      Resource = [local.analytics_table_arn]
+      Resource = [local.sink_arn.analytics_table]
     }] : [],
     contains(f.processors, "notification") ? [{
       Sid      = "PublishNotifications"
       Effect   = "Allow"
       Action   = ["sns:Publish"]
-      Resource = [local.notification_topic_arn]
+      Resource = [local.sink_arn.notification_topic]
     }] : [],
     contains(f.processors, "etl") ? [{
       Sid      = "WriteEtlObjects"
       Effect   = "Allow"
       Action   = ["s3:PutObject"]
-      Resource = [local.etl_bucket_arn == null ? null : "${local.etl_bucket_arn}/${var.etl_prefix}*"]
+      Resource = [local.sink_arn.etl_bucket == null ? null : "${local.sink_arn.etl_bucket}/${var.etl_prefix}*"]
     }] : [],
     contains(f.processors, "eventbus") ? [{
       Sid      = "PublishEvents"
       Effect   = "Allow"
       Action   = ["events:PutEvents"]
-      Resource = [local.eventbus_bus_arn]
+      Resource = [local.sink_arn.eventbus_bus]
     }] : [],
     contains(f.processors, "view") ? [{
       Sid      = "WriteView"
       Effect   = "Allow"
       Action   = local.view_table_actions
-      Resource = [local.view_table_arn]
+      Resource = [local.sink_arn.view_table]
     }] : [],
     contains(f.processors, "replicate") ? [{
       Sid      = "WriteReplica"
@@ -159,13 +159,13 @@ locals {
         Sid      = "WriteFailedBatches"
         Effect   = "Allow"
         Action   = ["s3:PutObject"]
-        Resource = [local.failure_bucket_arn == null ? null : "${local.failure_bucket_arn}/*"]
+        Resource = [local.sink_arn.failure_bucket == null ? null : "${local.sink_arn.failure_bucket}/*"]
       },
       {
         Sid      = "ListFailureBucket"
         Effect   = "Allow"
         Action   = ["s3:ListBucket"]
-        Resource = [local.failure_bucket_arn]
+        Resource = [local.sink_arn.failure_bucket]
       },
     ] : [],
     [for g in local.kms_grants[k] : {

@@ -4,17 +4,17 @@ locals {
   function_environment = { for k, f in local.functions : k => merge(
     var.environment_variables,
     {
-      CHECKPOINT_TABLE  = local.checkpoint_table_name
+      CHECKPOINT_TABLE  = local.sink_name.checkpoint_table
       METRICS_NAMESPACE = var.metrics_namespace
       LOG_LEVEL         = var.log_level
     },
     f.handler == "handlers.pipeline.handler" ? { PROCESSORS = join(",", f.processors) } : {},
     contains(f.processors, "etl") ? {
-      ETL_BUCKET = local.etl_bucket_name
+      ETL_BUCKET = local.sink_name.etl_bucket
       ETL_PREFIX = var.etl_prefix
     } : {},
     contains(f.processors, "notification") ? {
-      NOTIFY_TOPIC_ARN = local.notification_topic_arn
+      NOTIFY_TOPIC_ARN = local.sink_arn.notification_topic
       NOTIFY_EVENTS    = join(",", var.notification_events)
     } : {},
     contains(f.processors, "notification") && length(var.notification_attributes) > 0 ? {
@@ -24,7 +24,7 @@ locals {
       NOTIFY_REDACT = join(",", var.notification_redact)
     } : {},
     contains(f.processors, "analytics") ? {
-      AGGREGATES_TABLE = local.analytics_table_name
+      AGGREGATES_TABLE = local.sink_name.analytics_table
     } : {},
     contains(f.processors, "analytics") && length(var.analytics_group_by) > 0 ? {
       ANALYTICS_GROUP_BY = join(",", var.analytics_group_by)
@@ -44,7 +44,7 @@ locals {
       EVENTBUS_NUMBERS = var.eventbus_numbers
     } : {},
     contains(f.processors, "view") ? {
-      VIEW_TABLE             = local.view_table_name
+      VIEW_TABLE             = local.sink_name.view_table
       VIEW_PARTITION_KEY     = var.view_partition_key
       VIEW_WRITE_CONCURRENCY = tostring(var.view_write_concurrency)
     } : {},

@@ -10,44 +10,47 @@
 ################################################################################
 
 locals {
+  # Every created-or-brought part: its switch (null: none, the ARN alone decides) and its ARN
+  # input, with their values, whether the part is used in this configuration, and what the
+  # plan says when the switch is false without an ARN.
   brought_sinks = {
-    checkpoint_table   = { switch = "create_checkpoint_table", create = var.create_checkpoint_table, input = "checkpoint_table_arn", arn = var.checkpoint_table_arn, used = local.create }
-    analytics_table    = { switch = "create_analytics_table", create = var.create_analytics_table, input = "analytics_table_arn", arn = var.analytics_table_arn, used = local.run.analytics }
-    notification_topic = { switch = "create_notification_topic", create = var.create_notification_topic, input = "notification_topic_arn", arn = var.notification_topic_arn, used = local.run.notification }
-    etl_bucket         = { switch = "create_etl_bucket", create = var.create_etl_bucket, input = "etl_bucket_arn", arn = var.etl_bucket_arn, used = local.run.etl }
-    failure_bucket     = { switch = "create_failure_bucket", create = var.create_failure_bucket, input = "failure_bucket_arn", arn = var.failure_bucket_arn, used = local.failure_to_s3 }
-    eventbus_bus       = { switch = local.renamed.create_eventbus_bus.input, create = local.renamed.create_eventbus_bus.value, input = "eventbus_bus_arn", arn = var.eventbus_bus_arn, used = local.run.eventbus }
-    view_table         = { switch = local.renamed.create_view_table.input, create = local.renamed.create_view_table.value, input = "view_table_arn", arn = var.view_table_arn, used = local.run.view }
+    checkpoint_table   = { switch = "create_checkpoint_table", create = var.create_checkpoint_table, input = "checkpoint_table_arn", arn = var.checkpoint_table_arn, used = local.create, without = ": every function gets CHECKPOINT_TABLE" }
+    analytics_table    = { switch = "create_analytics_table", create = var.create_analytics_table, input = "analytics_table_arn", arn = var.analytics_table_arn, used = local.run.analytics, without = " (or set create_analytics = false)" }
+    notification_topic = { switch = "create_notification_topic", create = var.create_notification_topic, input = "notification_topic_arn", arn = var.notification_topic_arn, used = local.run.notification, without = " (or set create_notification = false)" }
+    etl_bucket         = { switch = "create_etl_bucket", create = var.create_etl_bucket, input = "etl_bucket_arn", arn = var.etl_bucket_arn, used = local.run.etl, without = " (or set create_etl = false)" }
+    failure_bucket     = { switch = "create_failure_bucket", create = var.create_failure_bucket, input = "failure_bucket_arn", arn = var.failure_bucket_arn, used = local.failure_to_s3, without = " (on_failure_destination = \"s3\")" }
+    eventbus_bus       = { switch = local.renamed.create_eventbus_bus.input, create = local.renamed.create_eventbus_bus.value, input = "eventbus_bus_arn", arn = var.eventbus_bus_arn, used = local.run.eventbus, without = " (e.g. the default bus, arn:aws:events:<region>:<account>:event-bus/default), or set create_eventbus = false" }
+    view_table         = { switch = local.renamed.create_view_table.input, create = local.renamed.create_view_table.value, input = "view_table_arn", arn = var.view_table_arn, used = local.run.view, without = " (or set create_view = false)" }
+    archive_bucket     = { switch = null, create = null, input = "dlq_archiver_bucket_arn", arn = var.dlq_archiver_bucket_arn, used = local.create_dlq_archiver, without = "" }
   }
-  # Each switch resolved: whether the module creates that sink (when its processor runs).
+  # Each switch resolved: whether the module creates that part (when it is used).
   sink_switch = { for k, s in local.brought_sinks : k => coalesce(s.create, s.arn == null) }
-  # Switches set to true while their ARN is given as well.
+  create_sink = { for k, s in local.brought_sinks : k => s.used && local.sink_switch[k] }
+  # Switches set to true while their ARN is given as well (check_sinks).
   sink_switch_conflicts = [for k, s in local.brought_sinks : "${s.switch} = true, but ${s.input} is given" if s.used && s.create == true && s.arn != null]
+  # Switches set to false without an ARN (check_sinks).
+  sink_arn_missing = [for k, s in local.brought_sinks : "${s.switch} = false needs ${s.input}${s.without}" if s.used && !local.sink_switch[k] && s.arn == null]
 
-  create_checkpoint_table = local.create && local.sink_switch.checkpoint_table
-  checkpoint_table_arn    = local.sink_switch.checkpoint_table ? try(aws_dynamodb_table.checkpoint[0].arn, null) : var.checkpoint_table_arn
-  checkpoint_table_name = local.sink_switch.checkpoint_table ? try(aws_dynamodb_table.checkpoint[0].name, null) : (
-    var.checkpoint_table_arn == null ? null : element(split("/", var.checkpoint_table_arn), 1)
-  )
-
-  create_analytics_table = local.run.analytics && local.sink_switch.analytics_table
-  analytics_table_arn = !local.run.analytics ? null : (
-    local.sink_switch.analytics_table ? try(aws_dynamodb_table.aggregates[0].arn, null) : var.analytics_table_arn
-  )
-  analytics_table_name = !local.run.analytics ? null : (
-    local.sink_switch.analytics_table ? try(aws_dynamodb_table.aggregates[0].name, null) : (
-      var.analytics_table_arn == null ? null : element(split("/", var.analytics_table_arn), 1)
-    )
-  )
-
-  create_notification_topic = local.run.notification && local.sink_switch.notification_topic
-  notification_topic_arn = !local.run.notification ? null : (
-    local.sink_switch.notification_topic ? try(aws_sns_topic.this[0].arn, null) : var.notification_topic_arn
-  )
-
+  # What the module created (apart from brought_sinks, whose switches the counts depend on).
+  created_sinks = {
+    checkpoint_table   = { arn = try(aws_dynamodb_table.checkpoint[0].arn, null), name = try(aws_dynamodb_table.checkpoint[0].name, null) }
+    analytics_table    = { arn = try(aws_dynamodb_table.aggregates[0].arn, null), name = try(aws_dynamodb_table.aggregates[0].name, null) }
+    notification_topic = { arn = try(aws_sns_topic.this[0].arn, null), name = try(aws_sns_topic.this[0].name, null) }
+    etl_bucket         = { arn = try(aws_s3_bucket.this["etl"].arn, null), name = try(aws_s3_bucket.this["etl"].id, null) }
+    failure_bucket     = { arn = try(aws_s3_bucket.this["failures"].arn, null), name = try(aws_s3_bucket.this["failures"].id, null) }
+    eventbus_bus       = { arn = try(aws_cloudwatch_event_bus.this[0].arn, null), name = try(aws_cloudwatch_event_bus.this[0].name, null) }
+    view_table         = { arn = try(aws_dynamodb_table.view[0].arn, null), name = try(aws_dynamodb_table.view[0].name, null) }
+    archive_bucket     = { arn = try(aws_s3_bucket.this["archive"].arn, null), name = try(element(split(":::", aws_s3_bucket.this["archive"].arn), 1), null) }
+  }
+  # The ARN and name of each part, created or brought; null when it is not used. A brought
+  # part's name is the ARN's resource without its type (table/, event-bus/).
+  sink_arn = { for k, s in local.brought_sinks : k => !s.used ? null : (local.sink_switch[k] ? local.created_sinks[k].arn : s.arn) }
+  sink_name = { for k, s in local.brought_sinks : k => !s.used ? null : (local.sink_switch[k] ? local.created_sinks[k].name : (
+    s.arn == null ? null : replace(element(split(":", s.arn), 5), "/^(table|event-bus)//", "")
+  )) }
 
   # The ETL bucket, when the module creates it (s3.tf hardens every bucket the module creates).
-  etl_buckets = local.run.etl && local.sink_switch.etl_bucket ? {
+  etl_buckets = local.create_sink.etl_bucket ? {
     etl = {
       name            = coalesce(var.etl_bucket_name, "${lower(var.name)}-etl-${local.account_id}")
       kms_key_arn     = var.etl_bucket_kms_key_arn
@@ -57,43 +60,13 @@ locals {
     }
   } : {}
 
-  etl_bucket_arn = !local.run.etl ? null : (
-    local.sink_switch.etl_bucket ? try(aws_s3_bucket.this["etl"].arn, null) : var.etl_bucket_arn
-  )
-  etl_bucket_name = !local.run.etl ? null : (
-    local.sink_switch.etl_bucket ? try(aws_s3_bucket.this["etl"].id, null) : (
-      var.etl_bucket_arn == null ? null : element(split(":::", var.etl_bucket_arn), 1)
-    )
-  )
-
-  # Event bus: the created bus <name>-events, or the brought one (the default bus allowed).
-  create_eventbus_bus = local.run.eventbus && local.sink_switch.eventbus_bus
-  eventbus_bus_arn = !local.run.eventbus ? null : (
-    local.sink_switch.eventbus_bus ? try(aws_cloudwatch_event_bus.this[0].arn, null) : var.eventbus_bus_arn
-  )
-  eventbus_bus_name = !local.run.eventbus ? null : (
-    local.sink_switch.eventbus_bus ? try(aws_cloudwatch_event_bus.this[0].name, null) : (
-      var.eventbus_bus_arn == null ? null : element(split("event-bus/", var.eventbus_bus_arn), 1)
-    )
-  )
   # EVENTBUS_NAME: the created bus by name; a brought bus by ARN (it may be in another account).
-  eventbus_handler_target = local.sink_switch.eventbus_bus ? local.eventbus_bus_name : local.eventbus_bus_arn
+  eventbus_handler_target = local.sink_switch.eventbus_bus ? local.sink_name.eventbus_bus : local.sink_arn.eventbus_bus
   eventbus_rules          = local.run.eventbus ? var.eventbus_rules : {}
   # One per rule and target, keyed "<rule key>/<target key>" (keys known at plan time).
   eventbus_targets = merge([for k, r in local.eventbus_rules : {
     for t, target in r.targets : "${k}/${t}" => { rule = k, target = t, arn = target.arn, role_arn = target.role_arn }
   }]...)
-
-  # View table: created <name>-view, or brought.
-  create_view_table = local.run.view && local.sink_switch.view_table
-  view_table_arn = !local.run.view ? null : (
-    local.sink_switch.view_table ? try(aws_dynamodb_table.view[0].arn, null) : var.view_table_arn
-  )
-  view_table_name = !local.run.view ? null : (
-    local.sink_switch.view_table ? try(aws_dynamodb_table.view[0].name, null) : (
-      var.view_table_arn == null ? null : element(split("/", var.view_table_arn), 1)
-    )
-  )
 
   # Replica table: always the caller's (it may be in another region, which needs a provider of
   # that region). REPLICA_TABLE gets the ARN, whose region the handler uses for its client.
@@ -118,7 +91,7 @@ locals {
 ################################################################################
 
 resource "aws_sns_topic" "this" {
-  count = local.create_notification_topic ? 1 : 0
+  count = local.create_sink.notification_topic ? 1 : 0
 
   name                        = var.notification_topic_fifo ? "${var.name}-notifications.fifo" : "${var.name}-notifications"
   fifo_topic                  = var.notification_topic_fifo ? true : null
@@ -133,7 +106,7 @@ resource "aws_sns_topic" "this" {
 ################################################################################
 
 resource "aws_dynamodb_table" "aggregates" {
-  count = local.create_analytics_table ? 1 : 0
+  count = local.create_sink.analytics_table ? 1 : 0
 
   name                        = "${var.name}-aggregates"
   billing_mode                = "PAY_PER_REQUEST"
@@ -167,7 +140,7 @@ resource "aws_dynamodb_table" "aggregates" {
 ################################################################################
 
 resource "aws_cloudwatch_event_bus" "this" {
-  count = local.create_eventbus_bus ? 1 : 0
+  count = local.create_sink.eventbus_bus ? 1 : 0
 
   name = "${var.name}-events"
 
@@ -179,7 +152,7 @@ resource "aws_cloudwatch_event_rule" "this" {
 
   name           = "${var.name}-${each.key}"
   description    = coalesce(each.value.description, "Rule ${each.key} on the change events of ${local.table_name}")
-  event_bus_name = local.eventbus_bus_name
+  event_bus_name = local.sink_name.eventbus_bus
   event_pattern  = each.value.event_pattern
   state          = "ENABLED"
 
@@ -190,7 +163,7 @@ resource "aws_cloudwatch_event_target" "this" {
   for_each = local.eventbus_targets
 
   rule           = aws_cloudwatch_event_rule.this[each.value.rule].name
-  event_bus_name = local.eventbus_bus_name
+  event_bus_name = local.sink_name.eventbus_bus
   target_id      = each.value.target
   arn            = each.value.arn
   role_arn       = each.value.role_arn
@@ -201,7 +174,7 @@ resource "aws_cloudwatch_event_target" "this" {
 ################################################################################
 
 resource "aws_dynamodb_table" "view" {
-  count = local.create_view_table ? 1 : 0
+  count = local.create_sink.view_table ? 1 : 0
 
   name                        = "${var.name}-view"
   billing_mode                = "PAY_PER_REQUEST"

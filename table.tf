@@ -159,7 +159,7 @@ resource "aws_dynamodb_table" "this" {
 ################################################################################
 
 resource "aws_dynamodb_table" "checkpoint" {
-  count = local.create_checkpoint_table ? 1 : 0
+  count = local.create_sink.checkpoint_table ? 1 : 0
 
   #checkov:skip=CKV_AWS_28:Checkpoints are short-lived (TTL) and rebuilt from the stream; point-in-time recovery is optional (checkpoint_table_point_in_time_recovery_enabled).
 
