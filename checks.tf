@@ -32,7 +32,7 @@ resource "terraform_data" "check_processors" {
   lifecycle {
     precondition {
       condition     = length(local.processors) > 0
-      error_message = "Enable at least one processor (create_analytics, create_notification, create_etl, create_eventbus, create_view, create_replicate), or set create = false."
+      error_message = "Enable at least one processor (${join(", ", [for p in local.processor_registry : "create_${p.name}"])}), or set create = false."
     }
 
     precondition {
@@ -96,19 +96,10 @@ resource "terraform_data" "check_stream" {
       error_message = "stream_arn is not the current stream of table ${coalesce(local.attached_table_name, "?")}: its LatestStreamArn is ${try(local.attached_table.stream_arn, "")}. The stream was disabled and enabled again, and the old one receives no new changes. Pass stream_arn = \"${try(local.attached_table.stream_arn, "")}\" (with stream_arn_change_acknowledged = true for that apply if the module already read the old one)."
     }
 
+    # What each running processor needs of the stream (processors.tf processor_registry).
     precondition {
-      condition     = !local.run.notification || length(var.notification_attributes) == 0 || local.stream_view_type == "NEW_AND_OLD_IMAGES"
-      error_message = "notification_attributes compares an attribute's old and new value, which needs a NEW_AND_OLD_IMAGES stream, but ${local.stream_view_type_origin}. ${local.stream_view_type_fix}"
-    }
-
-    precondition {
-      condition     = !local.run.replicate || contains(["NEW_IMAGE", "NEW_AND_OLD_IMAGES"], local.stream_view_type)
-      error_message = "create_replicate copies the item after each change, which needs a NEW_IMAGE or NEW_AND_OLD_IMAGES stream, but ${local.stream_view_type_origin}: every change would be reported failed and end in the failure destination. ${local.stream_view_type_fix}"
-    }
-
-    precondition {
-      condition     = !local.run.view || contains(["NEW_IMAGE", "NEW_AND_OLD_IMAGES"], local.stream_view_type)
-      error_message = "create_view projects the item after each change, which needs a NEW_IMAGE or NEW_AND_OLD_IMAGES stream, but ${local.stream_view_type_origin}: every change would be reported failed and end in the failure destination. ${local.stream_view_type_fix}"
+      condition     = length(local.view_type_mismatches) == 0
+      error_message = "${join("; ", local.view_type_mismatches)}. ${local.stream_view_type_fix}"
     }
 
     # With NEW_IMAGE a REMOVE carries only Keys: the view item can be found only when the view

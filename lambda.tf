@@ -1,70 +1,18 @@
 locals {
-  # The handlers' environment contract (see README "Handlers"). Empty lists are left out so the
-  # handlers apply their own default instead of parsing an empty string.
-  function_environment = { for k, f in local.functions : k => merge(
-    var.environment_variables,
-    {
-      CHECKPOINT_TABLE  = local.sink_name.checkpoint_table
-      METRICS_NAMESPACE = var.metrics_namespace
-      LOG_LEVEL         = var.log_level
-    },
-    f.handler == "handlers.pipeline.handler" ? { PROCESSORS = join(",", f.processors) } : {},
-    contains(f.processors, "etl") ? {
-      ETL_BUCKET = local.sink_name.etl_bucket
-      ETL_PREFIX = var.etl_prefix
-    } : {},
-    contains(f.processors, "notification") ? {
-      NOTIFY_TOPIC_ARN = local.sink_arn.notification_topic
-      NOTIFY_EVENTS    = join(",", var.notification_events)
-    } : {},
-    contains(f.processors, "notification") && length(var.notification_attributes) > 0 ? {
-      NOTIFY_ATTRIBUTES = join(",", var.notification_attributes)
-    } : {},
-    contains(f.processors, "notification") && length(var.notification_redact) > 0 ? {
-      NOTIFY_REDACT = join(",", var.notification_redact)
-    } : {},
-    contains(f.processors, "analytics") ? {
-      AGGREGATES_TABLE = local.sink_name.analytics_table
-    } : {},
-    contains(f.processors, "analytics") && length(var.analytics_group_by) > 0 ? {
-      ANALYTICS_GROUP_BY = join(",", var.analytics_group_by)
-    } : {},
-    # Optional variables are left out when unset, so the handlers apply their own default.
-    contains(f.processors, "eventbus") ? {
-      EVENTBUS_NAME   = local.eventbus_handler_target
-      EVENTBUS_EVENTS = join(",", var.eventbus_events)
-    } : {},
-    contains(f.processors, "eventbus") && var.eventbus_source != null ? {
-      EVENTBUS_SOURCE = var.eventbus_source
-    } : {},
-    contains(f.processors, "eventbus") && length(var.eventbus_redact) > 0 ? {
-      EVENTBUS_REDACT = join(",", var.eventbus_redact)
-    } : {},
-    contains(f.processors, "eventbus") && var.eventbus_numbers != "number" ? {
-      EVENTBUS_NUMBERS = var.eventbus_numbers
-    } : {},
-    contains(f.processors, "view") ? {
-      VIEW_TABLE             = local.sink_name.view_table
-      VIEW_PARTITION_KEY     = var.view_partition_key
-      VIEW_WRITE_CONCURRENCY = tostring(var.view_write_concurrency)
-    } : {},
-    contains(f.processors, "view") && var.view_sort_key != null ? {
-      VIEW_SORT_KEY = var.view_sort_key
-    } : {},
-    contains(f.processors, "view") && length(var.view_attributes) > 0 ? {
-      VIEW_ATTRIBUTES = join(",", var.view_attributes)
-    } : {},
-    contains(f.processors, "view") && var.view_version_attribute != null ? {
-      VIEW_VERSION_ATTRIBUTE = var.view_version_attribute
-    } : {},
-    contains(f.processors, "replicate") ? {
-      REPLICA_TABLE               = local.replica_table_arn
-      REPLICATE_WRITE_CONCURRENCY = tostring(var.replicate_write_concurrency)
-    } : {},
-    contains(f.processors, "replicate") && var.replicate_version_attribute != null ? {
-      REPLICATE_VERSION_ATTRIBUTE = var.replicate_version_attribute
-    } : {},
-  ) }
+  # The handlers' environment contract (see README "Handlers"): the caller's variables, what
+  # every function gets, and each of its processors' own (processors.tf processor_wiring).
+  function_environment = { for k, f in local.functions : k => merge(concat(
+    [
+      var.environment_variables,
+      {
+        CHECKPOINT_TABLE  = local.sink_name.checkpoint_table
+        METRICS_NAMESPACE = var.metrics_namespace
+        LOG_LEVEL         = var.log_level
+      },
+      f.handler == "handlers.pipeline.handler" ? { PROCESSORS = join(",", f.processors) } : {},
+    ],
+    [for p in f.processors : local.processor_wiring[p].environment],
+  )...) }
 }
 
 ################################################################################

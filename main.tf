@@ -30,20 +30,8 @@ locals {
   deprecated_inputs_used = [for k, r in local.renamed_inputs : "${r.old} (use ${k})" if r.old_value != null]
 
   ##############################################################################
-  # Processors and functions
+  # Functions: which exist and what each runs (the processors: processors.tf)
   ##############################################################################
-
-  processor_switches = {
-    analytics    = var.create_analytics
-    notification = var.create_notification
-    etl          = var.create_etl
-    eventbus     = var.create_eventbus
-    view         = var.create_view
-    replicate    = var.create_replicate
-  }
-  # The order of handlers/pipeline.py PROCESSOR_NAMES; PROCESSORS lists them in this order.
-  processors = [for p in ["analytics", "notification", "etl", "eventbus", "view", "replicate"] : p if local.processor_switches[p]]
-  run        = { for p, on in local.processor_switches : p => local.create && on }
 
   # combined: one function (and one stream reader) running every processor; separate: one each;
   # groups: one per function_groups entry, each running its processors through the pipeline.
