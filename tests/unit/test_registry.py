@@ -144,3 +144,37 @@ def test_the_complete_lists_name_every_processor(page: str, anchor: str) -> None
     text = (ROOT / page).read_text()
     line = text[text.index(anchor) :].split("\n", 2)[:2]
     assert NAMES in [run for part in line for run in _runs(part)], page
+
+
+def _variable_parts() -> dict[str, list[str]]:
+    """variables.tf's parts: banner title => the variables under it, in order."""
+    text = (ROOT / "variables.tf").read_text()
+    parts: dict[str, list[str]] = {}
+    title = ""
+    for line in text.splitlines():
+        banner = re.match(r"^# (\S.*)$", line)
+        if banner and not parts.get(title) and title:
+            continue  # a banner's further comment lines
+        if banner:
+            title = banner.group(1)
+            parts[title] = []
+        elif found := re.match(r'^variable "(\w+)"', line):
+            parts[title].append(found.group(1))
+    return parts
+
+
+def test_each_processor_has_its_part_of_variables_switch_first() -> None:
+    parts = _variable_parts()
+    for name in NAMES:
+        titles = [t for t in parts if t.lower().startswith(f"{name} processor")]
+        assert len(titles) == 1, f"variables.tf has no single part for {name}: {list(parts)}"
+        inputs = parts[titles[0]]
+        assert inputs[0] == f"create_{name}", inputs
+        elsewhere = [
+            v
+            for t, vs in parts.items()
+            if t != titles[0] and not t.startswith("Deprecated")
+            for v in vs
+            if v.startswith((f"{name}_", f"create_{name}_"))
+        ]
+        assert elsewhere == [], f"inputs of {name} outside its part: {elsewhere}"
