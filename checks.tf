@@ -276,7 +276,7 @@ resource "terraform_data" "check_keys" {
   }
 }
 
-# Inputs of the archiver, checked at plan time.
+# The archiver with its dead-letter queues (its single-input rules are validation blocks).
 resource "terraform_data" "check_dlq_archiver" {
   count = local.create && var.create_dlq_archiver ? 1 : 0
 
@@ -284,31 +284,6 @@ resource "terraform_data" "check_dlq_archiver" {
     precondition {
       condition     = var.on_failure_destination == "sqs"
       error_message = "create_dlq_archiver = true archives the messages of the dead-letter queues, which exist only with on_failure_destination = \"sqs\" (an S3 destination already holds the records)."
-    }
-
-    precondition {
-      condition     = var.dlq_archiver_bucket_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.dlq_archiver_bucket_arn))
-      error_message = "dlq_archiver_bucket_arn must be null (the module creates the bucket) or an S3 bucket ARN (arn:aws:s3:::<bucket>)."
-    }
-
-    precondition {
-      condition     = var.dlq_archiver_bucket_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.dlq_archiver_bucket_kms_key_arn))
-      error_message = "dlq_archiver_bucket_kms_key_arn must be null or a KMS key ARN."
-    }
-
-    precondition {
-      condition     = can(regex("^([A-Za-z0-9!_.*'()-]+/)+$", var.dlq_archiver_prefix)) && !strcontains(var.dlq_archiver_prefix, "..")
-      error_message = "dlq_archiver_prefix must be a key prefix such as \"dlq-archive/\": path segments of letters, digits and !_.*'()- each ending with '/', no '..'."
-    }
-
-    precondition {
-      condition     = var.dlq_archiver_timeout >= 10 && var.dlq_archiver_timeout <= 900
-      error_message = "dlq_archiver_timeout must be from 10 to 900 seconds (six times it, the DLQs' visibility timeout, stays within SQS's 12 hours)."
-    }
-
-    precondition {
-      condition     = var.dlq_archiver_expiration_days == null ? true : var.dlq_archiver_expiration_days >= 1
-      error_message = "dlq_archiver_expiration_days must be null (keep archives) or at least 1."
     }
   }
 }

@@ -1428,6 +1428,11 @@ variable "dlq_archiver_bucket_arn" {
   description = "ARN of an existing bucket for the archives. null: the module creates one (encrypted, public access blocked, TLS only, versioned)."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.dlq_archiver_bucket_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.dlq_archiver_bucket_arn))
+    error_message = "dlq_archiver_bucket_arn must be null (the module creates the bucket) or an S3 bucket ARN (arn:aws:s3:::<bucket>)."
+  }
 }
 
 variable "dlq_archiver_bucket_name" {
@@ -1440,6 +1445,11 @@ variable "dlq_archiver_bucket_kms_key_arn" {
   description = "Customer managed KMS key of the archive bucket (created: SSE-KMS with it; brought: the key the archiver may use). null: SSE-S3."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.dlq_archiver_bucket_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.dlq_archiver_bucket_kms_key_arn))
+    error_message = "dlq_archiver_bucket_kms_key_arn must be null or a KMS key ARN."
+  }
 }
 
 variable "dlq_archiver_prefix" {
@@ -1447,12 +1457,22 @@ variable "dlq_archiver_prefix" {
   type        = string
   default     = "dlq-archive/"
   nullable    = false
+
+  validation {
+    condition     = can(regex("^([A-Za-z0-9!_.*'()-]+/)+$", var.dlq_archiver_prefix)) && !strcontains(var.dlq_archiver_prefix, "..")
+    error_message = "dlq_archiver_prefix must be a key prefix such as \"dlq-archive/\": path segments of letters, digits and !_.*'()- each ending with '/', no '..'."
+  }
 }
 
 variable "dlq_archiver_expiration_days" {
   description = "Delete archives in the created bucket after this many days. null keeps them."
   type        = number
   default     = 90
+
+  validation {
+    condition     = var.dlq_archiver_expiration_days == null ? true : var.dlq_archiver_expiration_days >= 1
+    error_message = "dlq_archiver_expiration_days must be null (keep archives) or at least 1."
+  }
 }
 
 variable "dlq_archiver_bucket_force_destroy" {
@@ -1467,6 +1487,11 @@ variable "dlq_archiver_timeout" {
   type        = number
   default     = 60
   nullable    = false
+
+  validation {
+    condition     = var.dlq_archiver_timeout >= 10 && var.dlq_archiver_timeout <= 900
+    error_message = "dlq_archiver_timeout must be from 10 to 900 seconds (six times it, the DLQs' visibility timeout, stays within SQS's 12 hours)."
+  }
 }
 
 variable "dlq_archiver_memory_size" {
