@@ -8,7 +8,8 @@ for the upgrade, so the stack keeps the deprecated input names; the plan warns a
 
 What the provider takes long to create on moto (it waits for SQS attributes and S3 lifecycle
 rules to settle, about a minute in all) is planned only (plan_only: the buckets, the
-dead-letter queue, the DLQ archiver): their addresses must be the same under both versions.
+dead-letter queue, the DLQ archiver): each address planned with the previous version must be
+planned with this one.
 
 Skipped when terraform or git is not installed.
 """
@@ -135,8 +136,5 @@ def test_upgrading_destroys_and_replaces_nothing(aws_env: str, tmp_path: Path) -
         'module.separate[0].aws_s3_bucket.this["failures"]',
         "module.triggers.aws_lambda_function.archiver[0]",
     } <= set(before)
-    assert set(after) - set(before) <= {
-        "module.triggers.terraform_data.check_renamed_inputs[0]",
-        "module.separate[0].terraform_data.check_renamed_inputs[0]",
-    }
-    assert set(before) <= set(after)
+    # (a later version may add parts; none of these may go or change its address)
+    assert sorted(set(before) - set(after)) == []
