@@ -1,3 +1,11 @@
+################################################################################
+# The module's general part: account and region, renamed inputs, which functions exist and
+# what each runs, the code. The other files are cut by part (docs/contributing.md, "Where
+# things live in the module"): processors.tf (the processor registry), table.tf, lambda.tf,
+# mapping.tf, iam.tf, sinks.tf, glue.tf, failure.tf, s3.tf, archiver.tf, alarms.tf,
+# dashboard.tf, keys.tf, and checks.tf (every plan-time check across inputs).
+################################################################################
+
 data "aws_caller_identity" "current" {
   count = var.create ? 1 : 0
 }
