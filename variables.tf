@@ -33,8 +33,20 @@ variable "deletion_protection_enabled" {
   nullable    = false
 }
 
+variable "bucket_noncurrent_version_expiration_days" {
+  description = "Delete noncurrent object versions of the created buckets after this many days."
+  type        = number
+  default     = 30
+  nullable    = false
+
+  validation {
+    condition     = var.bucket_noncurrent_version_expiration_days >= 1
+    error_message = "bucket_noncurrent_version_expiration_days must be at least 1."
+  }
+}
+
 ################################################################################
-# Source table and its stream
+# Source table and its stream (table.tf)
 ################################################################################
 
 variable "create_table" {
@@ -227,7 +239,80 @@ variable "allow_excess_stream_readers" {
 }
 
 ################################################################################
-# Processors and functions
+# Checkpoint table (table.tf; created or brought)
+################################################################################
+
+variable "create_checkpoint_table" {
+  description = "Create the handlers' checkpoint table (true) or use checkpoint_table_arn (false); every function gets it as CHECKPOINT_TABLE. null: use checkpoint_table_arn when given, create otherwise. true with checkpoint_table_arn fails the plan."
+  type        = bool
+  default     = null
+}
+
+variable "checkpoint_table_arn" {
+  description = "ARN of an existing checkpoint table (hash key pk of type S, TTL on expires_at). Given, the module uses it and creates no checkpoint table."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.checkpoint_table_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/[a-zA-Z0-9_.-]{3,255}$", var.checkpoint_table_arn))
+    error_message = "checkpoint_table_arn must be null or a DynamoDB table ARN."
+  }
+}
+
+variable "checkpoint_table_billing_mode" {
+  description = "Billing mode of the checkpoint table: PAY_PER_REQUEST or PROVISIONED."
+  type        = string
+  default     = "PAY_PER_REQUEST"
+  nullable    = false
+
+  validation {
+    condition     = contains(["PAY_PER_REQUEST", "PROVISIONED"], var.checkpoint_table_billing_mode)
+    error_message = "checkpoint_table_billing_mode must be PAY_PER_REQUEST or PROVISIONED."
+  }
+}
+
+variable "checkpoint_table_read_capacity" {
+  description = "Read capacity of the checkpoint table (PROVISIONED only)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.checkpoint_table_read_capacity == null ? true : var.checkpoint_table_read_capacity >= 1
+    error_message = "checkpoint_table_read_capacity must be null or at least 1."
+  }
+}
+
+variable "checkpoint_table_write_capacity" {
+  description = "Write capacity of the checkpoint table (PROVISIONED only)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.checkpoint_table_write_capacity == null ? true : var.checkpoint_table_write_capacity >= 1
+    error_message = "checkpoint_table_write_capacity must be null or at least 1."
+  }
+}
+
+variable "checkpoint_table_point_in_time_recovery_enabled" {
+  description = "Point-in-time recovery of the checkpoint table (its items expire; off by default)."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "checkpoint_table_kms_key_arn" {
+  description = "Customer managed KMS key of the checkpoint table (created: encrypts it; brought: the key the functions may use). null: the AWS managed key."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.checkpoint_table_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.checkpoint_table_kms_key_arn))
+    error_message = "checkpoint_table_kms_key_arn must be null or a KMS key ARN."
+  }
+}
+
+################################################################################
+# Functions and their layout (main.tf, lambda.tf)
 ################################################################################
 
 variable "function_layout" {
@@ -242,25 +327,68 @@ variable "function_layout" {
   }
 }
 
-variable "create_analytics" {
-  description = "Run the analytics processor (aggregates per ANALYTICS_GROUP_BY in the aggregates table)."
-  type        = bool
-  default     = true
+variable "function_groups" {
+  description = "With function_layout = \"groups\": function key => the processors that function runs (handlers.pipeline.handler with PROCESSORS), e.g. { realtime = [\"notification\", \"eventbus\"], bulk = [\"analytics\", \"etl\", \"view\", \"replicate\"] }. Every enabled processor must be in exactly one group; each group is one function and one stream reader."
+  type        = map(list(string))
+  default     = {}
   nullable    = false
+
+  validation {
+    condition     = alltrue([for k in keys(var.function_groups) : can(regex("^[a-z][a-z0-9-]{0,19}$", k))])
+    error_message = "function_groups keys must be 1 to 20 lowercase letters, digits or '-', starting with a letter (a key names the function, role, log group and queue: <name>-<key>)."
+  }
+
+  validation {
+    condition     = alltrue([for ps in values(var.function_groups) : length(ps) > 0 && length(setsubtract(ps, ["analytics", "notification", "etl", "eventbus", "view", "replicate"])) == 0])
+    error_message = "function_groups: every group lists at least one processor, each one of analytics, notification, etl, eventbus, view, replicate."
+  }
+
+  validation {
+    condition     = length(flatten(values(var.function_groups))) == length(distinct(flatten(values(var.function_groups))))
+    error_message = "function_groups: a processor may be listed once, in one group only."
+  }
 }
 
-variable "create_notification" {
-  description = "Run the notification processor (publishes changes to the SNS topic)."
-  type        = bool
-  default     = true
-  nullable    = false
-}
+variable "function_overrides" {
+  description = "Per-function settings that replace the module-wide ones. Keys: pipeline (combined layout) or analytics, notification, etl, eventbus, view, replicate (separate layout). (A function of the groups layout is tuned here only when its key is one of these names.)"
+  type = map(object({
+    memory_size                        = optional(number)
+    timeout                            = optional(number)
+    reserved_concurrent_executions     = optional(number)
+    batch_size                         = optional(number)
+    maximum_batching_window_in_seconds = optional(number)
+    parallelization_factor             = optional(number)
+    maximum_retry_attempts             = optional(number)
+    maximum_record_age_in_seconds      = optional(number)
+    enabled                            = optional(bool)
+  }))
+  default  = {}
+  nullable = false
 
-variable "create_etl" {
-  description = "Run the ETL processor (writes every change to the S3 bucket under etl_prefix)."
-  type        = bool
-  default     = true
-  nullable    = false
+  validation {
+    condition     = length(setsubtract(keys(var.function_overrides), ["pipeline", "analytics", "notification", "etl", "eventbus", "view", "replicate"])) == 0
+    error_message = "function_overrides keys must be pipeline, analytics, notification, etl, eventbus, view or replicate."
+  }
+
+  validation {
+    condition = alltrue([for o in values(var.function_overrides) : alltrue([
+      o.memory_size == null ? true : (o.memory_size >= 128 && o.memory_size <= 10240),
+      o.timeout == null ? true : (o.timeout >= 1 && o.timeout <= 900),
+      o.reserved_concurrent_executions == null ? true : o.reserved_concurrent_executions >= 0,
+    ])])
+    error_message = "function_overrides: memory_size must be 128 to 10240, timeout 1 to 900, reserved_concurrent_executions 0 or more."
+  }
+
+  validation {
+    condition = alltrue([for o in values(var.function_overrides) : alltrue([
+      o.batch_size == null ? true : (o.batch_size >= 1 && o.batch_size <= 10000),
+      o.maximum_batching_window_in_seconds == null ? true : (o.maximum_batching_window_in_seconds >= 0 && o.maximum_batching_window_in_seconds <= 300),
+      o.parallelization_factor == null ? true : (o.parallelization_factor >= 1 && o.parallelization_factor <= 10),
+      o.maximum_retry_attempts == null ? true : (o.maximum_retry_attempts >= -1 && o.maximum_retry_attempts <= 10000),
+      o.maximum_record_age_in_seconds == null ? true : (o.maximum_record_age_in_seconds == -1 || (o.maximum_record_age_in_seconds >= 60 && o.maximum_record_age_in_seconds <= 604800)),
+    ])])
+    error_message = "function_overrides: batch_size must be 1 to 10000, maximum_batching_window_in_seconds 0 to 300, parallelization_factor 1 to 10, maximum_retry_attempts -1 to 10000, maximum_record_age_in_seconds -1 or 60 to 604800."
+  }
 }
 
 variable "runtime" {
@@ -319,48 +447,6 @@ variable "reserved_concurrent_executions" {
   validation {
     condition     = var.reserved_concurrent_executions == null ? true : (var.reserved_concurrent_executions >= 0 && floor(var.reserved_concurrent_executions) == var.reserved_concurrent_executions)
     error_message = "reserved_concurrent_executions must be null or a whole number, 0 or more."
-  }
-}
-
-variable "function_overrides" {
-  description = "Per-function settings that replace the module-wide ones. Keys: pipeline (combined layout) or analytics, notification, etl, eventbus, view, replicate (separate layout). (A function of the groups layout is tuned here only when its key is one of these names.)"
-  type = map(object({
-    memory_size                        = optional(number)
-    timeout                            = optional(number)
-    reserved_concurrent_executions     = optional(number)
-    batch_size                         = optional(number)
-    maximum_batching_window_in_seconds = optional(number)
-    parallelization_factor             = optional(number)
-    maximum_retry_attempts             = optional(number)
-    maximum_record_age_in_seconds      = optional(number)
-    enabled                            = optional(bool)
-  }))
-  default  = {}
-  nullable = false
-
-  validation {
-    condition     = length(setsubtract(keys(var.function_overrides), ["pipeline", "analytics", "notification", "etl", "eventbus", "view", "replicate"])) == 0
-    error_message = "function_overrides keys must be pipeline, analytics, notification, etl, eventbus, view or replicate."
-  }
-
-  validation {
-    condition = alltrue([for o in values(var.function_overrides) : alltrue([
-      o.memory_size == null ? true : (o.memory_size >= 128 && o.memory_size <= 10240),
-      o.timeout == null ? true : (o.timeout >= 1 && o.timeout <= 900),
-      o.reserved_concurrent_executions == null ? true : o.reserved_concurrent_executions >= 0,
-    ])])
-    error_message = "function_overrides: memory_size must be 128 to 10240, timeout 1 to 900, reserved_concurrent_executions 0 or more."
-  }
-
-  validation {
-    condition = alltrue([for o in values(var.function_overrides) : alltrue([
-      o.batch_size == null ? true : (o.batch_size >= 1 && o.batch_size <= 10000),
-      o.maximum_batching_window_in_seconds == null ? true : (o.maximum_batching_window_in_seconds >= 0 && o.maximum_batching_window_in_seconds <= 300),
-      o.parallelization_factor == null ? true : (o.parallelization_factor >= 1 && o.parallelization_factor <= 10),
-      o.maximum_retry_attempts == null ? true : (o.maximum_retry_attempts >= -1 && o.maximum_retry_attempts <= 10000),
-      o.maximum_record_age_in_seconds == null ? true : (o.maximum_record_age_in_seconds == -1 || (o.maximum_record_age_in_seconds >= 60 && o.maximum_record_age_in_seconds <= 604800)),
-    ])])
-    error_message = "function_overrides: batch_size must be 1 to 10000, maximum_batching_window_in_seconds 0 to 300, parallelization_factor 1 to 10, maximum_retry_attempts -1 to 10000, maximum_record_age_in_seconds -1 or 60 to 604800."
   }
 }
 
@@ -509,7 +595,7 @@ variable "log_kms_key_arn" {
 }
 
 ################################################################################
-# Event source mapping
+# Event source mappings (mapping.tf)
 ################################################################################
 
 variable "event_source_mapping_enabled" {
@@ -671,189 +757,66 @@ variable "event_source_mapping_metrics_enabled" {
 }
 
 ################################################################################
-# On-failure destination
+# Analytics processor: aggregates table (created or brought)
 ################################################################################
 
-variable "on_failure_destination" {
-  description = "Where a mapping sends batches it gives up on: sqs (a dead-letter queue per mapping; the message describes the shard and sequence range, not the records), s3 (a bucket; AWS stores the records themselves) or none."
-  type        = string
-  default     = "sqs"
+variable "create_analytics" {
+  description = "Run the analytics processor (aggregates per ANALYTICS_GROUP_BY in the aggregates table)."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "analytics_group_by" {
+  description = "Attributes the analytics processor groups counts by (ANALYTICS_GROUP_BY), e.g. [\"job_id\", \"status\"]."
+  type        = list(string)
+  default     = []
   nullable    = false
 
   validation {
-    condition     = contains(["sqs", "s3", "none"], var.on_failure_destination)
-    error_message = "on_failure_destination must be sqs, s3 or none."
+    condition     = alltrue([for a in var.analytics_group_by : length(a) > 0 && !strcontains(a, ",")]) && length(distinct(var.analytics_group_by)) == length(var.analytics_group_by)
+    error_message = "analytics_group_by must be distinct, non-empty attribute names without commas."
   }
 }
 
-variable "dlq_message_retention_seconds" {
-  description = "How long the dead-letter queues keep messages (60 to 1209600 seconds; default 14 days, the maximum)."
-  type        = number
-  default     = 1209600
-  nullable    = false
-
-  validation {
-    condition     = var.dlq_message_retention_seconds >= 60 && var.dlq_message_retention_seconds <= 1209600
-    error_message = "dlq_message_retention_seconds must be from 60 to 1209600 (14 days)."
-  }
-}
-
-variable "dlq_kms_key_arn" {
-  description = "Customer managed KMS key of the dead-letter queues. null: SQS managed server-side encryption."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.dlq_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.dlq_kms_key_arn))
-    error_message = "dlq_kms_key_arn must be null or a KMS key ARN."
-  }
-}
-
-variable "create_failure_bucket" {
-  description = "With on_failure_destination = s3: create the failure bucket (true) or use failure_bucket_arn (false). null: use failure_bucket_arn when given, create otherwise. true with failure_bucket_arn fails the plan."
+variable "create_analytics_table" {
+  description = "Create the aggregates table (true) or use analytics_table_arn (false). null: use analytics_table_arn when given, create otherwise. true with analytics_table_arn fails the plan."
   type        = bool
   default     = null
 }
 
-variable "failure_bucket_arn" {
-  description = "ARN of an existing bucket for failed batches (on_failure_destination = s3). Given, the module uses it and creates no failure bucket."
+variable "analytics_table_arn" {
+  description = "ARN of an existing aggregates table (hash key pk of type S). Given, the module uses it and creates no aggregates table."
   type        = string
   default     = null
 
   validation {
-    condition     = var.failure_bucket_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.failure_bucket_arn))
-    error_message = "failure_bucket_arn must be null or an S3 bucket ARN (arn:aws:s3:::<bucket>)."
+    condition     = var.analytics_table_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/[a-zA-Z0-9_.-]{3,255}$", var.analytics_table_arn))
+    error_message = "analytics_table_arn must be null or a DynamoDB table ARN (arn:aws:dynamodb:<region>:<account>:table/<name>)."
   }
 }
 
-variable "failure_bucket_name" {
-  description = "Name of the failure bucket the module creates. null: <name>-failures-<account id>."
+variable "analytics_table_kms_key_arn" {
+  description = "Customer managed KMS key of the aggregates table (created: encrypts it; brought: the key the function may use). null: the AWS managed key."
   type        = string
   default     = null
 
   validation {
-    condition     = var.failure_bucket_name == null ? true : can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.failure_bucket_name))
-    error_message = "failure_bucket_name must be a valid S3 bucket name (3 to 63 lowercase letters, digits, '.' and '-')."
+    condition     = var.analytics_table_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.analytics_table_kms_key_arn))
+    error_message = "analytics_table_kms_key_arn must be null or a KMS key ARN."
   }
 }
 
-variable "failure_bucket_kms_key_arn" {
-  description = "Customer managed KMS key of the failure bucket (created: SSE-KMS with it; brought: the key the functions may use). null: SSE-S3."
-  type        = string
-  default     = null
+################################################################################
+# Notification processor: SNS topic (created or brought)
+################################################################################
 
-  validation {
-    condition     = var.failure_bucket_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.failure_bucket_kms_key_arn))
-    error_message = "failure_bucket_kms_key_arn must be null or a KMS key ARN."
-  }
-}
-
-variable "failure_bucket_expiration_days" {
-  description = "Delete failed-batch objects after this many days. null keeps them."
-  type        = number
-  default     = null
-
-  validation {
-    condition     = var.failure_bucket_expiration_days == null ? true : var.failure_bucket_expiration_days >= 1
-    error_message = "failure_bucket_expiration_days must be null or at least 1."
-  }
-}
-
-variable "failure_bucket_force_destroy" {
-  description = "Allow destroying the created failure bucket while it holds objects."
+variable "create_notification" {
+  description = "Run the notification processor (publishes changes to the SNS topic)."
   type        = bool
-  default     = false
+  default     = true
   nullable    = false
 }
-
-################################################################################
-# ETL sink (S3)
-################################################################################
-
-variable "etl_prefix" {
-  description = "Key prefix of the objects the ETL processor writes (ETL_PREFIX); its IAM permission covers only this prefix."
-  type        = string
-  default     = "changes/"
-  nullable    = false
-
-  validation {
-    condition     = can(regex("^[a-zA-Z0-9!_.'()/-]+/$", var.etl_prefix)) && alltrue([for s in split("/", trimsuffix(var.etl_prefix, "/")) : !contains(["", ".", ".."], s)]) && length(var.etl_prefix) <= 512
-    error_message = "etl_prefix must end with '/', must not start with '/', must have no empty, '.' or '..' path segments, may contain only letters, digits and ! _ . ' ( ) - / (no '*'), and be at most 512 characters."
-  }
-}
-
-variable "create_etl_bucket" {
-  description = "Create the ETL bucket (true) or use etl_bucket_arn (false). null: use etl_bucket_arn when given, create otherwise. true with etl_bucket_arn fails the plan."
-  type        = bool
-  default     = null
-}
-
-variable "etl_bucket_arn" {
-  description = "ARN of an existing bucket for the ETL processor. Given, the module uses it and creates no ETL bucket."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.etl_bucket_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.etl_bucket_arn))
-    error_message = "etl_bucket_arn must be null or an S3 bucket ARN (arn:aws:s3:::<bucket>)."
-  }
-}
-
-variable "etl_bucket_name" {
-  description = "Name of the ETL bucket the module creates. null: <name>-etl-<account id>."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.etl_bucket_name == null ? true : can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.etl_bucket_name))
-    error_message = "etl_bucket_name must be a valid S3 bucket name (3 to 63 lowercase letters, digits, '.' and '-')."
-  }
-}
-
-variable "etl_bucket_kms_key_arn" {
-  description = "Customer managed KMS key of the ETL bucket (created: SSE-KMS with it; brought: the key the ETL function may use). null: SSE-S3."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.etl_bucket_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.etl_bucket_kms_key_arn))
-    error_message = "etl_bucket_kms_key_arn must be null or a KMS key ARN."
-  }
-}
-
-variable "etl_bucket_expiration_days" {
-  description = "Delete ETL objects (under etl_prefix) after this many days. null keeps them."
-  type        = number
-  default     = null
-
-  validation {
-    condition     = var.etl_bucket_expiration_days == null ? true : var.etl_bucket_expiration_days >= 1
-    error_message = "etl_bucket_expiration_days must be null or at least 1."
-  }
-}
-
-variable "bucket_noncurrent_version_expiration_days" {
-  description = "Delete noncurrent object versions of the created buckets after this many days."
-  type        = number
-  default     = 30
-  nullable    = false
-
-  validation {
-    condition     = var.bucket_noncurrent_version_expiration_days >= 1
-    error_message = "bucket_noncurrent_version_expiration_days must be at least 1."
-  }
-}
-
-variable "etl_bucket_force_destroy" {
-  description = "Allow destroying the created ETL bucket while it holds objects."
-  type        = bool
-  default     = false
-  nullable    = false
-}
-
-################################################################################
-# Notification sink (SNS)
-################################################################################
 
 variable "notification_events" {
   description = "Event names that trigger a notification (NOTIFY_EVENTS): a non-empty subset of INSERT, MODIFY, REMOVE."
@@ -934,77 +897,145 @@ variable "notification_topic_kms_key_arn" {
 }
 
 ################################################################################
-# Analytics sink (aggregates table)
+# ETL processor: S3 bucket (created or brought), Glue table for Athena (glue.tf), readers (keys.tf)
 ################################################################################
 
-variable "analytics_group_by" {
-  description = "Attributes the analytics processor groups counts by (ANALYTICS_GROUP_BY), e.g. [\"job_id\", \"status\"]."
-  type        = list(string)
-  default     = []
+variable "create_etl" {
+  description = "Run the ETL processor (writes every change to the S3 bucket under etl_prefix)."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "etl_prefix" {
+  description = "Key prefix of the objects the ETL processor writes (ETL_PREFIX); its IAM permission covers only this prefix."
+  type        = string
+  default     = "changes/"
   nullable    = false
 
   validation {
-    condition     = alltrue([for a in var.analytics_group_by : length(a) > 0 && !strcontains(a, ",")]) && length(distinct(var.analytics_group_by)) == length(var.analytics_group_by)
-    error_message = "analytics_group_by must be distinct, non-empty attribute names without commas."
+    condition     = can(regex("^[a-zA-Z0-9!_.'()/-]+/$", var.etl_prefix)) && alltrue([for s in split("/", trimsuffix(var.etl_prefix, "/")) : !contains(["", ".", ".."], s)]) && length(var.etl_prefix) <= 512
+    error_message = "etl_prefix must end with '/', must not start with '/', must have no empty, '.' or '..' path segments, may contain only letters, digits and ! _ . ' ( ) - / (no '*'), and be at most 512 characters."
   }
 }
 
-variable "create_analytics_table" {
-  description = "Create the aggregates table (true) or use analytics_table_arn (false). null: use analytics_table_arn when given, create otherwise. true with analytics_table_arn fails the plan."
+variable "create_etl_bucket" {
+  description = "Create the ETL bucket (true) or use etl_bucket_arn (false). null: use etl_bucket_arn when given, create otherwise. true with etl_bucket_arn fails the plan."
   type        = bool
   default     = null
 }
 
-variable "analytics_table_arn" {
-  description = "ARN of an existing aggregates table (hash key pk of type S). Given, the module uses it and creates no aggregates table."
+variable "etl_bucket_arn" {
+  description = "ARN of an existing bucket for the ETL processor. Given, the module uses it and creates no ETL bucket."
   type        = string
   default     = null
 
   validation {
-    condition     = var.analytics_table_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/[a-zA-Z0-9_.-]{3,255}$", var.analytics_table_arn))
-    error_message = "analytics_table_arn must be null or a DynamoDB table ARN (arn:aws:dynamodb:<region>:<account>:table/<name>)."
+    condition     = var.etl_bucket_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.etl_bucket_arn))
+    error_message = "etl_bucket_arn must be null or an S3 bucket ARN (arn:aws:s3:::<bucket>)."
   }
 }
 
-variable "analytics_table_kms_key_arn" {
-  description = "Customer managed KMS key of the aggregates table (created: encrypts it; brought: the key the function may use). null: the AWS managed key."
+variable "etl_bucket_name" {
+  description = "Name of the ETL bucket the module creates. null: <name>-etl-<account id>."
   type        = string
   default     = null
 
   validation {
-    condition     = var.analytics_table_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.analytics_table_kms_key_arn))
-    error_message = "analytics_table_kms_key_arn must be null or a KMS key ARN."
+    condition     = var.etl_bucket_name == null ? true : can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.etl_bucket_name))
+    error_message = "etl_bucket_name must be a valid S3 bucket name (3 to 63 lowercase letters, digits, '.' and '-')."
   }
 }
 
-################################################################################
-# Function groups (function_layout = "groups")
-################################################################################
+variable "etl_bucket_kms_key_arn" {
+  description = "Customer managed KMS key of the ETL bucket (created: SSE-KMS with it; brought: the key the ETL function may use). null: SSE-S3."
+  type        = string
+  default     = null
 
-variable "function_groups" {
-  description = "With function_layout = \"groups\": function key => the processors that function runs (handlers.pipeline.handler with PROCESSORS), e.g. { realtime = [\"notification\", \"eventbus\"], bulk = [\"analytics\", \"etl\", \"view\", \"replicate\"] }. Every enabled processor must be in exactly one group; each group is one function and one stream reader."
-  type        = map(list(string))
-  default     = {}
+  validation {
+    condition     = var.etl_bucket_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.etl_bucket_kms_key_arn))
+    error_message = "etl_bucket_kms_key_arn must be null or a KMS key ARN."
+  }
+}
+
+variable "etl_bucket_expiration_days" {
+  description = "Delete ETL objects (under etl_prefix) after this many days. null keeps them."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.etl_bucket_expiration_days == null ? true : var.etl_bucket_expiration_days >= 1
+    error_message = "etl_bucket_expiration_days must be null or at least 1."
+  }
+}
+
+variable "etl_bucket_force_destroy" {
+  description = "Allow destroying the created ETL bucket while it holds objects."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "create_etl_glue_table" {
+  description = "Create a Glue catalog table over the ETL objects of the source table, with partition projection on dt and hour (Athena queries without crawlers). Needs create_etl."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "create_etl_glue_database" {
+  description = "Create the Glue database etl_glue_database_name (true) or add the table to an existing one (false). null: true."
+  type        = bool
+  default     = null
+}
+
+variable "etl_glue_database_name" {
+  description = "Glue database of the ETL table. null: <name>_etl with '-' replaced by '_' and lowercased (required when create_etl_glue_database = false)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.etl_glue_database_name == null ? true : can(regex("^[a-z0-9_]{1,255}$", var.etl_glue_database_name))
+    error_message = "etl_glue_database_name must be null or 1 to 255 lowercase letters, digits or '_' (what Athena accepts)."
+  }
+}
+
+variable "etl_glue_table_name" {
+  description = "Name of the Glue table. null: changes."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.etl_glue_table_name == null ? true : can(regex("^[a-z0-9_]{1,255}$", var.etl_glue_table_name))
+    error_message = "etl_glue_table_name must be null or 1 to 255 lowercase letters, digits or '_' (what Athena accepts)."
+  }
+}
+
+variable "etl_glue_projection_start_date" {
+  description = "First day (YYYY-MM-DD, UTC) of the dt partition projection (the range runs to NOW). null: the day the Glue table is first planned (kept afterwards). Set it earlier when the ETL bucket already holds older objects."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.etl_glue_projection_start_date == null ? true : can(regex("^[0-9]{4}-[0-9]{2}-[0-9]{2}$", var.etl_glue_projection_start_date)) && can(formatdate("YYYY-MM-DD", "${var.etl_glue_projection_start_date}T00:00:00Z"))
+    error_message = "etl_glue_projection_start_date must be null or a date YYYY-MM-DD, e.g. 2026-01-01."
+  }
+}
+
+variable "etl_reader_athena_workgroup" {
+  description = "Athena workgroup named in the etl_reader_policy_json output (the policy a reader of the ETL table needs)."
+  type        = string
+  default     = "primary"
   nullable    = false
 
   validation {
-    condition     = alltrue([for k in keys(var.function_groups) : can(regex("^[a-z][a-z0-9-]{0,19}$", k))])
-    error_message = "function_groups keys must be 1 to 20 lowercase letters, digits or '-', starting with a letter (a key names the function, role, log group and queue: <name>-<key>)."
-  }
-
-  validation {
-    condition     = alltrue([for ps in values(var.function_groups) : length(ps) > 0 && length(setsubtract(ps, ["analytics", "notification", "etl", "eventbus", "view", "replicate"])) == 0])
-    error_message = "function_groups: every group lists at least one processor, each one of analytics, notification, etl, eventbus, view, replicate."
-  }
-
-  validation {
-    condition     = length(flatten(values(var.function_groups))) == length(distinct(flatten(values(var.function_groups))))
-    error_message = "function_groups: a processor may be listed once, in one group only."
+    condition     = can(regex("^[a-zA-Z0-9._-]{1,128}$", var.etl_reader_athena_workgroup))
+    error_message = "etl_reader_athena_workgroup must be 1 to 128 letters, digits, '.', '_' or '-' (an Athena workgroup name)."
   }
 }
 
 ################################################################################
-# Event bus sink (EventBridge)
+# Eventbus processor: EventBridge bus (created or brought) and rules
 ################################################################################
 
 variable "create_eventbus" {
@@ -1014,7 +1045,7 @@ variable "create_eventbus" {
   nullable    = false
 }
 
-variable "eventbus_create_bus" {
+variable "create_eventbus_bus" {
   description = "Create a custom event bus <name>-events (true) or publish to eventbus_bus_arn (false; the account's default bus is allowed). null: use eventbus_bus_arn when given, create otherwise. true with eventbus_bus_arn fails the plan."
   type        = bool
   default     = null
@@ -1111,7 +1142,7 @@ variable "eventbus_rules" {
 }
 
 ################################################################################
-# View sink (materialized view / cache table)
+# View processor: materialized view table (created or brought)
 ################################################################################
 
 variable "create_view" {
@@ -1121,7 +1152,7 @@ variable "create_view" {
   nullable    = false
 }
 
-variable "view_create_table" {
+variable "create_view_table" {
   description = "Create the view table <name>-view (true: hash key view_partition_key, range key view_sort_key, PAY_PER_REQUEST, encrypted, point-in-time recovery, TTL on _ddbt_expires) or use view_table_arn (false). null: use view_table_arn when given, create otherwise. true with view_table_arn fails the plan."
   type        = bool
   default     = null
@@ -1231,7 +1262,7 @@ variable "view_table_kms_key_arn" {
 }
 
 ################################################################################
-# Replica sink (another table, another region allowed)
+# Replicate processor: the caller's replica table (another region allowed)
 ################################################################################
 
 variable "create_replicate" {
@@ -1287,143 +1318,99 @@ variable "replica_table_kms_key_arn" {
 }
 
 ################################################################################
-# ETL Glue catalog (Athena over the ETL objects, partition projection)
+# On-failure destination (failure.tf): SQS dead-letter queues or an S3 bucket
 ################################################################################
 
-variable "create_etl_glue_table" {
-  description = "Create a Glue catalog table over the ETL objects of the source table, with partition projection on dt and hour (Athena queries without crawlers). Needs create_etl."
+variable "on_failure_destination" {
+  description = "Where a mapping sends batches it gives up on: sqs (a dead-letter queue per mapping; the message describes the shard and sequence range, not the records), s3 (a bucket; AWS stores the records themselves) or none."
+  type        = string
+  default     = "sqs"
+  nullable    = false
+
+  validation {
+    condition     = contains(["sqs", "s3", "none"], var.on_failure_destination)
+    error_message = "on_failure_destination must be sqs, s3 or none."
+  }
+}
+
+variable "dlq_message_retention_seconds" {
+  description = "How long the dead-letter queues keep messages (60 to 1209600 seconds; default 14 days, the maximum)."
+  type        = number
+  default     = 1209600
+  nullable    = false
+
+  validation {
+    condition     = var.dlq_message_retention_seconds >= 60 && var.dlq_message_retention_seconds <= 1209600
+    error_message = "dlq_message_retention_seconds must be from 60 to 1209600 (14 days)."
+  }
+}
+
+variable "dlq_kms_key_arn" {
+  description = "Customer managed KMS key of the dead-letter queues. null: SQS managed server-side encryption."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.dlq_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.dlq_kms_key_arn))
+    error_message = "dlq_kms_key_arn must be null or a KMS key ARN."
+  }
+}
+
+variable "create_failure_bucket" {
+  description = "With on_failure_destination = s3: create the failure bucket (true) or use failure_bucket_arn (false). null: use failure_bucket_arn when given, create otherwise. true with failure_bucket_arn fails the plan."
+  type        = bool
+  default     = null
+}
+
+variable "failure_bucket_arn" {
+  description = "ARN of an existing bucket for failed batches (on_failure_destination = s3). Given, the module uses it and creates no failure bucket."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.failure_bucket_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.failure_bucket_arn))
+    error_message = "failure_bucket_arn must be null or an S3 bucket ARN (arn:aws:s3:::<bucket>)."
+  }
+}
+
+variable "failure_bucket_name" {
+  description = "Name of the failure bucket the module creates. null: <name>-failures-<account id>."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.failure_bucket_name == null ? true : can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.failure_bucket_name))
+    error_message = "failure_bucket_name must be a valid S3 bucket name (3 to 63 lowercase letters, digits, '.' and '-')."
+  }
+}
+
+variable "failure_bucket_kms_key_arn" {
+  description = "Customer managed KMS key of the failure bucket (created: SSE-KMS with it; brought: the key the functions may use). null: SSE-S3."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.failure_bucket_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.failure_bucket_kms_key_arn))
+    error_message = "failure_bucket_kms_key_arn must be null or a KMS key ARN."
+  }
+}
+
+variable "failure_bucket_expiration_days" {
+  description = "Delete failed-batch objects after this many days. null keeps them."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.failure_bucket_expiration_days == null ? true : var.failure_bucket_expiration_days >= 1
+    error_message = "failure_bucket_expiration_days must be null or at least 1."
+  }
+}
+
+variable "failure_bucket_force_destroy" {
+  description = "Allow destroying the created failure bucket while it holds objects."
   type        = bool
   default     = false
   nullable    = false
-}
-
-variable "etl_glue_create_database" {
-  description = "Create the Glue database etl_glue_database_name (true) or add the table to an existing one (false)."
-  type        = bool
-  default     = true
-  nullable    = false
-}
-
-variable "etl_glue_database_name" {
-  description = "Glue database of the ETL table. null: <name>_etl with '-' replaced by '_' and lowercased (required when etl_glue_create_database = false)."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.etl_glue_database_name == null ? true : can(regex("^[a-z0-9_]{1,255}$", var.etl_glue_database_name))
-    error_message = "etl_glue_database_name must be null or 1 to 255 lowercase letters, digits or '_' (what Athena accepts)."
-  }
-}
-
-variable "etl_glue_table_name" {
-  description = "Name of the Glue table. null: changes."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.etl_glue_table_name == null ? true : can(regex("^[a-z0-9_]{1,255}$", var.etl_glue_table_name))
-    error_message = "etl_glue_table_name must be null or 1 to 255 lowercase letters, digits or '_' (what Athena accepts)."
-  }
-}
-
-variable "etl_glue_projection_start_date" {
-  description = "First day (YYYY-MM-DD, UTC) of the dt partition projection (the range runs to NOW). null: the day the Glue table is first planned (kept afterwards). Set it earlier when the ETL bucket already holds older objects."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.etl_glue_projection_start_date == null ? true : can(regex("^[0-9]{4}-[0-9]{2}-[0-9]{2}$", var.etl_glue_projection_start_date)) && can(formatdate("YYYY-MM-DD", "${var.etl_glue_projection_start_date}T00:00:00Z"))
-    error_message = "etl_glue_projection_start_date must be null or a date YYYY-MM-DD, e.g. 2026-01-01."
-  }
-}
-
-################################################################################
-# Sink alarms
-################################################################################
-
-variable "alarm_records_failed_threshold" {
-  description = "Records reported failed per period (the handlers' RecordsFailed metric, per function and processor) above which the records-failed alarm fires."
-  type        = number
-  default     = 0
-  nullable    = false
-
-  validation {
-    condition     = var.alarm_records_failed_threshold >= 0
-    error_message = "alarm_records_failed_threshold must be 0 or more."
-  }
-}
-
-################################################################################
-# Checkpoint table
-################################################################################
-
-variable "create_checkpoint_table" {
-  description = "Create the handlers' checkpoint table (true) or use checkpoint_table_arn (false); every function gets it as CHECKPOINT_TABLE. null: use checkpoint_table_arn when given, create otherwise. true with checkpoint_table_arn fails the plan."
-  type        = bool
-  default     = null
-}
-
-variable "checkpoint_table_arn" {
-  description = "ARN of an existing checkpoint table (hash key pk of type S, TTL on expires_at). Given, the module uses it and creates no checkpoint table."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.checkpoint_table_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/[a-zA-Z0-9_.-]{3,255}$", var.checkpoint_table_arn))
-    error_message = "checkpoint_table_arn must be null or a DynamoDB table ARN."
-  }
-}
-
-variable "checkpoint_table_billing_mode" {
-  description = "Billing mode of the checkpoint table: PAY_PER_REQUEST or PROVISIONED."
-  type        = string
-  default     = "PAY_PER_REQUEST"
-  nullable    = false
-
-  validation {
-    condition     = contains(["PAY_PER_REQUEST", "PROVISIONED"], var.checkpoint_table_billing_mode)
-    error_message = "checkpoint_table_billing_mode must be PAY_PER_REQUEST or PROVISIONED."
-  }
-}
-
-variable "checkpoint_table_read_capacity" {
-  description = "Read capacity of the checkpoint table (PROVISIONED only)."
-  type        = number
-  default     = null
-
-  validation {
-    condition     = var.checkpoint_table_read_capacity == null ? true : var.checkpoint_table_read_capacity >= 1
-    error_message = "checkpoint_table_read_capacity must be null or at least 1."
-  }
-}
-
-variable "checkpoint_table_write_capacity" {
-  description = "Write capacity of the checkpoint table (PROVISIONED only)."
-  type        = number
-  default     = null
-
-  validation {
-    condition     = var.checkpoint_table_write_capacity == null ? true : var.checkpoint_table_write_capacity >= 1
-    error_message = "checkpoint_table_write_capacity must be null or at least 1."
-  }
-}
-
-variable "checkpoint_table_point_in_time_recovery_enabled" {
-  description = "Point-in-time recovery of the checkpoint table (its items expire; off by default)."
-  type        = bool
-  default     = false
-  nullable    = false
-}
-
-variable "checkpoint_table_kms_key_arn" {
-  description = "Customer managed KMS key of the checkpoint table (created: encrypts it; brought: the key the functions may use). null: the AWS managed key."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.checkpoint_table_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.checkpoint_table_kms_key_arn))
-    error_message = "checkpoint_table_kms_key_arn must be null or a KMS key ARN."
-  }
 }
 
 ################################################################################
@@ -1441,6 +1428,11 @@ variable "dlq_archiver_bucket_arn" {
   description = "ARN of an existing bucket for the archives. null: the module creates one (encrypted, public access blocked, TLS only, versioned)."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.dlq_archiver_bucket_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.dlq_archiver_bucket_arn))
+    error_message = "dlq_archiver_bucket_arn must be null (the module creates the bucket) or an S3 bucket ARN (arn:aws:s3:::<bucket>)."
+  }
 }
 
 variable "dlq_archiver_bucket_name" {
@@ -1453,6 +1445,11 @@ variable "dlq_archiver_bucket_kms_key_arn" {
   description = "Customer managed KMS key of the archive bucket (created: SSE-KMS with it; brought: the key the archiver may use). null: SSE-S3."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.dlq_archiver_bucket_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.dlq_archiver_bucket_kms_key_arn))
+    error_message = "dlq_archiver_bucket_kms_key_arn must be null or a KMS key ARN."
+  }
 }
 
 variable "dlq_archiver_prefix" {
@@ -1460,12 +1457,22 @@ variable "dlq_archiver_prefix" {
   type        = string
   default     = "dlq-archive/"
   nullable    = false
+
+  validation {
+    condition     = can(regex("^([A-Za-z0-9!_.*'()-]+/)+$", var.dlq_archiver_prefix)) && !strcontains(var.dlq_archiver_prefix, "..")
+    error_message = "dlq_archiver_prefix must be a key prefix such as \"dlq-archive/\": path segments of letters, digits and !_.*'()- each ending with '/', no '..'."
+  }
 }
 
 variable "dlq_archiver_expiration_days" {
   description = "Delete archives in the created bucket after this many days. null keeps them."
   type        = number
   default     = 90
+
+  validation {
+    condition     = var.dlq_archiver_expiration_days == null ? true : var.dlq_archiver_expiration_days >= 1
+    error_message = "dlq_archiver_expiration_days must be null (keep archives) or at least 1."
+  }
 }
 
 variable "dlq_archiver_bucket_force_destroy" {
@@ -1480,6 +1487,11 @@ variable "dlq_archiver_timeout" {
   type        = number
   default     = 60
   nullable    = false
+
+  validation {
+    condition     = var.dlq_archiver_timeout >= 10 && var.dlq_archiver_timeout <= 900
+    error_message = "dlq_archiver_timeout must be from 10 to 900 seconds (six times it, the DLQs' visibility timeout, stays within SQS's 12 hours)."
+  }
 }
 
 variable "dlq_archiver_memory_size" {
@@ -1490,7 +1502,7 @@ variable "dlq_archiver_memory_size" {
 }
 
 ################################################################################
-# Alarms and dashboard
+# Alarms and dashboard (alarms.tf, dashboard.tf)
 ################################################################################
 
 variable "create_alarms" {
@@ -1521,6 +1533,30 @@ variable "ok_actions" {
   validation {
     condition     = alltrue([for a in var.ok_actions : startswith(a, "arn:")])
     error_message = "ok_actions must be ARNs."
+  }
+}
+
+variable "alarm_period" {
+  description = "Period of the alarms in seconds (a multiple of 60)."
+  type        = number
+  default     = 60
+  nullable    = false
+
+  validation {
+    condition     = var.alarm_period >= 60 && var.alarm_period % 60 == 0
+    error_message = "alarm_period must be a multiple of 60 seconds."
+  }
+}
+
+variable "alarm_evaluation_periods" {
+  description = "Consecutive breaching periods before an alarm fires."
+  type        = number
+  default     = 3
+  nullable    = false
+
+  validation {
+    condition     = var.alarm_evaluation_periods >= 1 && floor(var.alarm_evaluation_periods) == var.alarm_evaluation_periods
+    error_message = "alarm_evaluation_periods must be a whole number, 1 or more."
   }
 }
 
@@ -1560,40 +1596,17 @@ variable "alarm_throttles_threshold" {
   }
 }
 
-variable "alarm_period" {
-  description = "Period of the alarms in seconds (a multiple of 60)."
+variable "alarm_records_failed_threshold" {
+  description = "Records reported failed per period (the handlers' RecordsFailed metric, per function and processor) above which the records-failed alarm fires."
   type        = number
-  default     = 60
+  default     = 0
   nullable    = false
 
   validation {
-    condition     = var.alarm_period >= 60 && var.alarm_period % 60 == 0
-    error_message = "alarm_period must be a multiple of 60 seconds."
+    condition     = var.alarm_records_failed_threshold >= 0
+    error_message = "alarm_records_failed_threshold must be 0 or more."
   }
 }
-
-variable "alarm_evaluation_periods" {
-  description = "Consecutive breaching periods before an alarm fires."
-  type        = number
-  default     = 3
-  nullable    = false
-
-  validation {
-    condition     = var.alarm_evaluation_periods >= 1 && floor(var.alarm_evaluation_periods) == var.alarm_evaluation_periods
-    error_message = "alarm_evaluation_periods must be a whole number, 1 or more."
-  }
-}
-
-variable "create_dashboard" {
-  description = "Create a CloudWatch dashboard of the functions, mappings, dead-letter queues and the handlers' metrics."
-  type        = bool
-  default     = true
-  nullable    = false
-}
-
-################################################################################
-# Stall and drop alarms, key policies, ETL readers (issue 19: no silent loss)
-################################################################################
 
 variable "alarm_stall_evaluation_periods" {
   description = "Periods (alarm_period each) the stall alarm looks at: it fires when all but one of them show the mapping reading nothing (no PolledEventCount, or none while the table takes writes). The newest period is left out because its metrics may not have arrived yet. Without the mapping's metrics the window is stretched to cover the batching window."
@@ -1619,14 +1632,34 @@ variable "alarm_failed_invoke_events_threshold" {
   }
 }
 
-variable "etl_reader_athena_workgroup" {
-  description = "Athena workgroup named in the etl_reader_policy_json output (the policy a reader of the ETL table needs)."
-  type        = string
-  default     = "primary"
+variable "create_dashboard" {
+  description = "Create a CloudWatch dashboard of the functions, mappings, dead-letter queues and the handlers' metrics."
+  type        = bool
+  default     = true
   nullable    = false
+}
 
-  validation {
-    condition     = can(regex("^[a-zA-Z0-9._-]{1,128}$", var.etl_reader_athena_workgroup))
-    error_message = "etl_reader_athena_workgroup must be 1 to 128 letters, digits, '.', '_' or '-' (an Athena workgroup name)."
-  }
+################################################################################
+# Deprecated names (removed in the next minor release; CHANGELOG.md has the migration)
+#
+# Each keeps working as the input that replaces it. Setting both fails the plan
+# (check_renamed_inputs); using the old name warns (check "deprecated_inputs").
+################################################################################
+
+variable "eventbus_create_bus" {
+  description = "Deprecated: use create_eventbus_bus (same meaning). Kept for this release; null: not used."
+  type        = bool
+  default     = null
+}
+
+variable "view_create_table" {
+  description = "Deprecated: use create_view_table (same meaning). Kept for this release; null: not used."
+  type        = bool
+  default     = null
+}
+
+variable "etl_glue_create_database" {
+  description = "Deprecated: use create_etl_glue_database (same meaning). Kept for this release; null: not used."
+  type        = bool
+  default     = null
 }

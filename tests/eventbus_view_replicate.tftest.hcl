@@ -238,7 +238,7 @@ run "separate_brought_bus_and_view_table" {
     create_notification = false
     create_etl          = false
     create_eventbus     = true
-    eventbus_create_bus = false
+    create_eventbus_bus = false
     eventbus_bus_arn    = "arn:aws:events:us-east-1:123456789012:event-bus/default"
     eventbus_rules = {
       modify = {
@@ -247,7 +247,7 @@ run "separate_brought_bus_and_view_table" {
       }
     }
     create_view        = true
-    view_create_table  = false
+    create_view_table  = false
     view_table_arn     = "arn:aws:dynamodb:us-east-1:123456789012:table/shared-view"
     view_partition_key = "pk"
   }
@@ -356,7 +356,7 @@ run "rules_on_another_accounts_bus_rejected" {
 
   variables {
     create_eventbus     = true
-    eventbus_create_bus = false
+    create_eventbus_bus = false
     eventbus_bus_arn    = "arn:aws:events:us-east-1:210987654321:event-bus/central"
     eventbus_rules      = { all = { event_pattern = "{\"source\":[\"dynamodb-triggers.test\"]}" } }
   }
@@ -498,7 +498,7 @@ run "global_table_replica_as_view_table_refused" {
   variables {
     global_table       = true
     create_view        = true
-    view_create_table  = false
+    create_view_table  = false
     view_table_arn     = "arn:aws:dynamodb:eu-west-1:123456789012:table/test"
     view_partition_key = "candidate_id"
   }
