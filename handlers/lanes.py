@@ -1,26 +1,31 @@
-"""Apply a batch's records on several threads: one lane per item, in record order per lane.
+"""Overlapping round trips: a batch's sink calls on several threads, with the batch engine's
+failure contract kept (``Outcome``: every record before the reported position was applied).
 
-The view and replicate processors write one conditional ``PutItem`` per change. In a Lambda
-function each is a network round trip (a few milliseconds in-region, tens across regions), so
-a batch of 1,000 changes written one after the other spends seconds waiting, and a busy
-shard falls behind. ``run_lanes`` overlaps those waits: records go into lanes by a key (the
-source item's key), each lane applies its records in record order, and up to ``workers``
-lanes run at once. Records of one item therefore keep their order, which is what the
-conditional writes need for ``remove_at_current`` (the only write that is not commutative);
-the other writes are conditional on the ordering value, so their final result does not
-depend on the order in which different items' lanes run.
+Two shapes:
 
-Failures keep the batch engine's contract (``Outcome``: the records before the reported
-position were all applied). A lane stops at its first failure; the lowest failed position
-is reported, with its exception; every record before it is in a lane that either finished
-it or failed later, so it was applied. Lanes skip records after a failure already found:
-Lambda redelivers them, and redelivery is idempotent (the conditional writes), so work done
-on records after the reported position is only wasted, never wrong.
+* ``run_lanes``: all the work is known up front and goes into lanes by a key; each lane runs
+  its steps in order, up to ``workers`` lanes at once. The view and replicate processors write
+  one lane per target item (``handlers.versioned``), so an item's writes keep their order,
+  which is what ``remove_at_current`` (the only write that is not commutative) needs; the
+  other writes are conditional on the ordering value, so their final result does not depend
+  on the order in which different items' lanes run.
+* ``Calls``: the work is produced while earlier calls are in flight (the publishers build
+  the next ``PublishBatch``/``PutEvents`` entries while the previous calls wait; the ETL
+  processor writes its partition objects): calls start in the order submitted, at most
+  ``workers`` at once, and calls that share a key (an SNS FIFO message group) never overlap
+  and keep their order.
 
-Context: each lane runs in a copy of the caller's ``contextvars`` context, so AWS calls in
-lanes retry within the batch's time budget (``handlers.retry.budgeted``) as they would in the
-caller's thread. ``workers <= 1`` (or a single lane) runs everything in the caller's thread,
-exactly as a plain loop that stops at the first exception.
+Failures: the lowest failed position is reported. Work before it always runs to the end (it
+is in a lane or call that either finished it or failed later), so it was applied; work after
+a failure already found is skipped: Lambda redelivers it, and redelivery is idempotent (the
+view's and replicator's conditional writes, the ETL's object keys) or at least once (the
+publishers, documented), so work done on records after the reported position is only wasted,
+never wrong.
+
+Context: threads run in a copy of the caller's ``contextvars`` context, so AWS calls in them
+retry within the batch's time budget (``handlers.retry.budgeted``) as they would in the
+caller's thread. ``workers <= 1`` runs everything in the caller's thread, exactly as a plain
+loop that stops at the first failure.
 """
 
 from __future__ import annotations
@@ -28,15 +33,14 @@ from __future__ import annotations
 import contextvars
 import threading
 from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
-__all__ = ["MAX_WORKERS", "run_lanes"]
+from handlers.batch import Outcome
+
+__all__ = ["Calls", "run_lanes"]
 
 T = TypeVar("T")
-
-# boto3's connection pool holds 10 connections per client by default (max_pool_connections);
-# more threads than that would wait for a connection, not for DynamoDB.
-MAX_WORKERS = 10
 
 
 def run_lanes(
@@ -97,3 +101,130 @@ def run_lanes(
     for thread in workers_:
         thread.join()
     return stop[0], error[0]
+
+
+@dataclass(slots=True)
+class _Call:
+    first: int  # the position of the call's first record
+    keys: frozenset[Hashable]
+    run: Callable[[], Outcome | None]
+
+
+class Calls:
+    """Calls made on up to ``workers`` threads while the caller prepares the next ones.
+
+    ``submit(first, run, keys)`` queues ``run`` (calls are submitted in record order; ``first``
+    is the position of the call's first record). ``run`` returns None when it succeeded, or
+    the ``Outcome`` of its failure (``done`` = the failed position). Calls start in the order
+    submitted; a call whose ``keys`` meet those of a call running, or of an earlier call still
+    waiting, waits for it (its keys are then in order and never in flight twice). Once a call
+    failed, calls after the failed position never start, and ``submit`` returns False (the
+    caller stops preparing); earlier calls still run. ``finish()`` waits for the calls and
+    returns the failure at the lowest position (None when every call succeeded); an exception
+    raised by a call is raised again there.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._cond = threading.Condition()
+        self._pending: list[_Call] = []
+        self._busy: set[Hashable] = set()  # keys of the calls running
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+        self._closed = False
+        self._failure: Outcome | None = None
+        self._error: tuple[int, BaseException] | None = None
+
+    def _stop(self) -> int | None:
+        """The lowest failed position so far (None: no failure)."""
+        positions = [] if self._failure is None else [self._failure.done]
+        if self._error is not None:
+            positions.append(self._error[0])
+        return min(positions, default=None)
+
+    def submit(
+        self, first: int, run: Callable[[], Outcome | None], keys: frozenset[Hashable] = frozenset()
+    ) -> bool:
+        """Queue ``run``; False (and nothing queued) once a failure is known."""
+        if self.workers <= 1:
+            if self._stop() is not None:
+                return False
+            self._note(run())  # an exception propagates: a plain loop
+            return self._stop() is None
+        with self._cond:
+            if self._stop() is not None:
+                return False
+            self._pending.append(_Call(first, keys, run))
+            if self._idle == 0 and len(self._threads) < self.workers:
+                thread = threading.Thread(
+                    target=contextvars.copy_context().run,
+                    args=(self._work,),
+                    name=f"call-{len(self._threads)}",
+                )
+                self._threads.append(thread)
+                thread.start()
+            else:
+                self._cond.notify()
+        return True
+
+    def finish(self) -> Outcome | None:
+        """Wait for every call started; the failure at the lowest position, or None."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join()
+        if self._error is not None:
+            raise self._error[1]
+        return self._failure
+
+    def _note(self, result: Outcome | None) -> None:
+        if result is not None and (self._failure is None or result.done < self._failure.done):
+            self._failure = result
+
+    def _take(self) -> _Call | None:
+        """The first waiting call free to start (under the lock); calls after a failure are
+        dropped."""
+        stop = self._stop()
+        blocked: set[Hashable] = set()
+        for i, call in enumerate(self._pending):
+            if stop is not None and call.first > stop:
+                del self._pending[i:]  # submitted in order: every later one is after it too
+                return None
+            if call.keys and not (
+                self._busy.isdisjoint(call.keys) and blocked.isdisjoint(call.keys)
+            ):
+                blocked |= call.keys  # a later call sharing a key waits behind this one
+                continue
+            del self._pending[i]
+            return call
+        return None
+
+    def _work(self) -> None:
+        with self._cond:
+            while True:
+                call = self._take()
+                if call is None:
+                    if self._closed and not self._pending:
+                        return
+                    self._idle += 1
+                    self._cond.wait()
+                    self._idle -= 1
+                    continue
+                self._busy |= call.keys
+                self._cond.release()
+                result: Outcome | None = None
+                error: BaseException | None = None
+                try:
+                    result = call.run()
+                except BaseException as exc:  # raised again by finish(), never swallowed
+                    error = exc
+                finally:
+                    self._cond.acquire()
+                self._busy -= call.keys
+                if error is not None:
+                    if self._error is None or call.first < self._error[0]:
+                        self._error = (call.first, error)
+                else:
+                    self._note(result)
+                self._cond.notify_all()

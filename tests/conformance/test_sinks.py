@@ -21,7 +21,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from handlers import errors, eventbus, notification, replicate, retry, versioned
+from handlers import aws, errors, eventbus, notification, replicate, retry, versioned
 from handlers.batch import Batch, BatchFailed, Budget, Failure, Outcome, run_batch
 from handlers.stream import parse_event
 from tests import factories as f
@@ -63,7 +63,7 @@ def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     retry.set_policy(retry.Policy(attempts=3, base=0.001, cap=0.002, reserve=0.0))
     yield
     retry.set_policy(retry.POLICY)
-    versioned._regional.clear()
+    aws.reset_clients()
 
 
 def _ids(selected: list[Case]) -> list[str]:
@@ -424,7 +424,7 @@ def test_a_replica_of_the_sources_global_table_is_refused(case: Case) -> None:
     stubber = Stubber(client)
     stubber.add_response("describe_table", case["response"], {"TableName": case["target"]})
     stubber.activate()
-    versioned.set_client(region, client)
+    aws.set_client("dynamodb", client, region)
     processor = replicate.build({"REPLICA_TABLE": case["target"]})
     record = f.record("INSERT", {"pk": "x"}, {"v": 1}, stream_arn=case["stream_arn"])
     with pytest.raises(BatchFailed, match="is a replica of the stream's own global table"):
