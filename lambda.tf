@@ -23,6 +23,9 @@ locals {
     contains(f.processors, "notification") && length(var.notification_redact) > 0 ? {
       NOTIFY_REDACT = join(",", var.notification_redact)
     } : {},
+    contains(f.processors, "notification") && var.notification_publish_concurrency != null ? {
+      NOTIFY_PUBLISH_CONCURRENCY = tostring(var.notification_publish_concurrency)
+    } : {},
     contains(f.processors, "analytics") ? {
       AGGREGATES_TABLE = local.analytics_table_name
     } : {},
@@ -42,6 +45,9 @@ locals {
     } : {},
     contains(f.processors, "eventbus") && var.eventbus_numbers != "number" ? {
       EVENTBUS_NUMBERS = var.eventbus_numbers
+    } : {},
+    contains(f.processors, "eventbus") && var.eventbus_publish_concurrency != null ? {
+      EVENTBUS_PUBLISH_CONCURRENCY = tostring(var.eventbus_publish_concurrency)
     } : {},
     contains(f.processors, "view") ? {
       VIEW_TABLE             = local.view_table_name

@@ -195,49 +195,49 @@ def publish_batched(
     after a failed one. A record that cannot be built is POISON at its position, after what
     came before it was sent; after a call fails for good no later call starts, and the
     failure at the lowest position is the outcome: every record before it was sent."""
-    calls = Calls(workers)
+    with Calls(workers) as calls:
 
-    def send(pending: list[tuple[int, E]]) -> bool:
-        if not pending:
-            return True
-        keys: frozenset[Hashable] = (
-            frozenset() if group is None else frozenset(group(e) for _, e in pending)
-        )
-        return calls.submit(
-            pending[0][0],
-            lambda: send_entries(
-                pending,
-                call,
-                service=service,
-                operation=operation,
-                rejected=rejected,
-                budget=budget,
-            ),
-            keys,
-        )
+        def send(pending: list[tuple[int, E]]) -> bool:
+            if not pending:
+                return True
+            keys: frozenset[Hashable] = (
+                frozenset() if group is None else frozenset(group(e) for _, e in pending)
+            )
+            return calls.submit(
+                pending[0][0],
+                lambda: send_entries(
+                    pending,
+                    call,
+                    service=service,
+                    operation=operation,
+                    rejected=rejected,
+                    budget=budget,
+                ),
+                keys,
+            )
 
-    pending: list[tuple[int, E]] = []
-    pending_bytes = 0
-    for position, record in enumerate(records):
-        try:
-            record.check()
-            built = build(record)
-        except RecordError as exc:
+        pending: list[tuple[int, E]] = []
+        pending_bytes = 0
+        for position, record in enumerate(records):
+            try:
+                record.check()
+                built = build(record)
+            except RecordError as exc:
+                send(pending)
+                return calls.finish() or Outcome(position, Failure.POISON, str(exc))
+            if built is None:
+                continue
+            entry, size = built
+            if len(pending) == max_entries or pending_bytes + size > max_bytes:
+                if not send(pending):
+                    break  # a call failed: finish() names it
+                pending = []
+                pending_bytes = 0
+            pending.append((position, entry))
+            pending_bytes += size
+        else:
             send(pending)
-            return calls.finish() or Outcome(position, Failure.POISON, str(exc))
-        if built is None:
-            continue
-        entry, size = built
-        if len(pending) == max_entries or pending_bytes + size > max_bytes:
-            if not send(pending):
-                break  # a call failed: finish() names it
-            pending = []
-            pending_bytes = 0
-        pending.append((position, entry))
-        pending_bytes += size
-    else:
-        send(pending)
-    return calls.finish() or Outcome(len(records))
+        return calls.finish() or Outcome(len(records))
 
 
 def same(a: Any, b: Any) -> bool:

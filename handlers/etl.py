@@ -264,19 +264,19 @@ class EtlProcessor:
     @retry.budgeted
     def process(self, records: Sequence[StreamRecord], batch: Batch) -> Outcome:
         runs, stop, reason = self.plan(records)
-        calls = Calls(self.workers)
         failure: Outcome | None = None
-        for run in runs:
-            # Checked here, in run order: a run is started only when every earlier one was.
-            if batch.budget.expired():
-                location = f"s3://{self.bucket}/{run.key}"
-                failure = Outcome(
-                    run.start, Failure.TIME, f"time budget ran out before writing {location}"
-                )
-                break
-            if not calls.submit(run.start, partial(self._put, run)):
-                break
-        written = calls.finish()
+        with Calls(self.workers) as calls:
+            for run in runs:
+                # Checked here, in run order: a run starts only when every earlier one did.
+                if batch.budget.expired():
+                    location = f"s3://{self.bucket}/{run.key}"
+                    failure = Outcome(
+                        run.start, Failure.TIME, f"time budget ran out before writing {location}"
+                    )
+                    break
+                if not calls.submit(run.start, partial(self._put, run)):
+                    break
+            written = calls.finish()
         if written is not None:
             return written
         if failure is not None:

@@ -121,7 +121,8 @@ class Calls:
     failed, calls after the failed position never start, and ``submit`` returns False (the
     caller stops preparing); earlier calls still run. ``finish()`` waits for the calls and
     returns the failure at the lowest position (None when every call succeeded); an exception
-    raised by a call is raised again there.
+    raised by a call is raised again there. Use it as a context manager (``with Calls(n) as
+    calls:``), so that no thread outlives the block whatever the caller raises.
     """
 
     def __init__(self, workers: int) -> None:
@@ -160,6 +161,7 @@ class Calls:
                     target=contextvars.copy_context().run,
                     args=(self._work,),
                     name=f"call-{len(self._threads)}",
+                    daemon=True,
                 )
                 self._threads.append(thread)
                 thread.start()
@@ -169,14 +171,27 @@ class Calls:
 
     def finish(self) -> Outcome | None:
         """Wait for every call started; the failure at the lowest position, or None."""
+        self._close()
+        if self._error is not None:
+            raise self._error[1]
+        return self._failure
+
+    def __enter__(self) -> Calls:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Leaving the block (even by an exception of the caller's): no call starts any more,
+        and the calls in flight end before the block does (no thread outlives it)."""
+        with self._cond:
+            self._pending.clear()
+        self._close()
+
+    def _close(self) -> None:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
         for thread in self._threads:
             thread.join()
-        if self._error is not None:
-            raise self._error[1]
-        return self._failure
 
     def _note(self, result: Outcome | None) -> None:
         if result is not None and (self._failure is None or result.done < self._failure.done):
