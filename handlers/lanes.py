@@ -81,24 +81,29 @@ def run_lanes(
         return stop[0], error[0]
     # Each thread takes the next lane until none is left (lanes in the order of their first
     # record, so the work goes roughly in batch order and an early failure is found early).
-    pending = iter(list(lanes.values()))
+    # A thread is started only while lanes are left to take: when steps return at once,
+    # the first threads take every lane and no more are made.
+    pending = list(lanes.values())
+    taken = [0]
     take = threading.Lock()
 
     def work() -> None:
         while True:
             with take:
-                positions = next(pending, None)
-            if positions is None:
-                return
+                if taken[0] == len(pending):
+                    return
+                positions = pending[taken[0]]
+                taken[0] += 1
             run(positions)
 
-    workers_ = [
-        threading.Thread(target=contextvars.copy_context().run, args=(work,), name=f"lane-{n}")
-        for n in range(threads)
-    ]
-    for thread in workers_:
+    started: list[threading.Thread] = []
+    while len(started) < threads and taken[0] < len(pending):
+        thread = threading.Thread(
+            target=contextvars.copy_context().run, args=(work,), name=f"lane-{len(started)}"
+        )
         thread.start()
-    for thread in workers_:
+        started.append(thread)
+    for thread in started:
         thread.join()
     return stop[0], error[0]
 
