@@ -180,18 +180,12 @@ class ReplicateProcessor:
     @retry.budgeted
     def process(self, records: Sequence[StreamRecord], batch: Batch) -> Outcome:
         skipped: dict[str, None] = {}  # event IDs (a record planned twice is counted once)
-
-        def plan(record: StreamRecord) -> list[Write]:
-            found = self.writes(record)
-            if not found:
-                skipped[record.event_id] = None
-            return found
-
         outcome = apply_batch(
             records,
             batch,
             self.writer,
-            plan,
+            self.writes,
+            skipped=skipped,
             workers=self.workers,
             setting="REPLICA_TABLE",
             item="replica",

@@ -494,15 +494,17 @@ def apply_batch(
     workers: int,
     setting: str,
     item: str,
+    skipped: dict[str, None] | None = None,
     together: bool = True,
 ) -> Outcome:
     """The view's and the replicator's batch: ``plan`` the writes of each checked record,
     coalesce them per target item (``together``; else every write is made), and write them
     in lanes, one per target item, up to ``workers`` at once (``handlers.lanes``), each
     write within the time budget (see the module docstring). The outcome names the first
-    record that failed; every record before it was applied. A ``writer`` table that is the
-    stream's own table (named by the variable ``setting``) fails the whole batch; ``item``
-    names what is written ("view", "replica") in the reason of a write error."""
+    record that failed; every record before it was applied. The event IDs of records that
+    make no write are added to ``skipped``. A ``writer`` table that is the stream's own
+    table (named by the variable ``setting``) fails the whole batch; ``item`` names what is
+    written ("view", "replica") in the reason of a write error."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
@@ -523,10 +525,13 @@ def apply_batch(
     for position, record in enumerate(records):
         try:
             record.check()
-            planned.extend((position, change) for change in plan(record))
+            changes = plan(record)
         except RecordError as bad:
             stop = Outcome(position, Failure.POISON, str(bad))
             break
+        if not changes and skipped is not None:
+            skipped[record.event_id] = None
+        planned.extend((position, change) for change in changes)
     if together:
         steps = coalesce(planned)
     else:
@@ -557,6 +562,7 @@ def apply_batch(
             workers=workers,
             setting=setting,
             item=item,
+            skipped=skipped,
             together=False,
         )
         return Outcome(position + rest.done, rest.failure, rest.reason)
