@@ -22,18 +22,23 @@ view's and replicator's conditional writes, the ETL's object keys) or at least o
 publishers, documented), so work done on records after the reported position is only wasted,
 never wrong.
 
-Context: threads run in a copy of the caller's ``contextvars`` context, so AWS calls in them
-retry within the batch's time budget (``handlers.retry.budgeted``) as they would in the
-caller's thread. ``workers <= 1`` runs everything in the caller's thread, exactly as a plain
-loop that stops at the first failure.
+Threads: the work runs on threads kept for the life of the runtime (like the clients: made
+on demand, never more than were ever needed at once, parked between invocations), because
+making a thread costs about as much CPU as a hundred calls handed to one. Each piece of work
+runs in a copy of the caller's ``contextvars`` context, so AWS calls in it retry within the
+batch's time budget (``handlers.retry.budgeted``) as they would in the caller's thread.
+``workers <= 1`` runs everything in the caller's thread, exactly as a plain loop that stops
+at the first failure.
 """
 
 from __future__ import annotations
 
 import contextvars
+import queue
 import threading
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TypeVar
 
 from handlers.batch import Outcome
@@ -41,6 +46,36 @@ from handlers.batch import Outcome
 __all__ = ["Calls", "run_lanes"]
 
 T = TypeVar("T")
+
+
+class _Threads:
+    """Threads that run jobs for the life of the runtime. ``start(job)`` hands ``job`` to an
+    idle thread, or to a new one when none is idle: a job never waits for a thread, so jobs
+    may wait for one another (a lane for a call) without a deadlock. Jobs catch their own
+    errors (``Calls._execute``, ``run_lanes``)."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._idle = 0
+        self._lock = threading.Lock()
+
+    def start(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            if self._idle:
+                self._idle -= 1  # that thread takes this job
+            else:
+                name = f"ddbt-worker-{threading.active_count()}"
+                threading.Thread(target=self._work, name=name, daemon=True).start()
+        self._jobs.put(job)
+
+    def _work(self) -> None:
+        while True:
+            self._jobs.get()()
+            with self._lock:
+                self._idle += 1
+
+
+_THREADS = _Threads()
 
 
 def run_lanes(
@@ -79,32 +114,36 @@ def run_lanes(
     if threads <= 1:
         run(range(len(records)))
         return stop[0], error[0]
-    # Each thread takes the next lane until none is left (lanes in the order of their first
+    # Each runner takes the next lane until none is left (lanes in the order of their first
     # record, so the work goes roughly in batch order and an early failure is found early).
-    # A thread is started only while lanes are left to take: when steps return at once,
-    # the first threads take every lane and no more are made.
+    # A runner is started only while lanes are left to take: when steps return at once, the
+    # first runners take every lane and no more are started.
     pending = list(lanes.values())
     taken = [0]
-    take = threading.Lock()
+    running = [0]
+    done = threading.Condition(lock)
 
     def work() -> None:
         while True:
-            with take:
+            with lock:
                 if taken[0] == len(pending):
+                    running[0] -= 1
+                    done.notify_all()
                     return
                 positions = pending[taken[0]]
                 taken[0] += 1
             run(positions)
 
-    started: list[threading.Thread] = []
-    while len(started) < threads and taken[0] < len(pending):
-        thread = threading.Thread(
-            target=contextvars.copy_context().run, args=(work,), name=f"lane-{len(started)}"
-        )
-        thread.start()
-        started.append(thread)
-    for thread in started:
-        thread.join()
+    started = 0
+    while started < threads:
+        with lock:
+            if taken[0] == len(pending):
+                break
+            running[0] += 1
+        _THREADS.start(partial(contextvars.copy_context().run, work))
+        started += 1
+    with lock:
+        done.wait_for(lambda: running[0] == 0)
     return stop[0], error[0]
 
 
@@ -113,6 +152,7 @@ class _Call:
     first: int  # the position of the call's first record
     keys: frozenset[Hashable]
     run: Callable[[], Outcome | None]
+    context: contextvars.Context  # a copy of the submitting thread's
 
 
 class Calls:
@@ -127,7 +167,7 @@ class Calls:
     caller stops preparing); earlier calls still run. ``finish()`` waits for the calls and
     returns the failure at the lowest position (None when every call succeeded); an exception
     raised by a call is raised again there. Use it as a context manager (``with Calls(n) as
-    calls:``), so that no thread outlives the block whatever the caller raises.
+    calls:``), so that no call outlives the block whatever the caller raises.
     """
 
     def __init__(self, workers: int) -> None:
@@ -135,9 +175,8 @@ class Calls:
         self._cond = threading.Condition()
         self._pending: list[_Call] = []
         self._busy: set[Hashable] = set()  # keys of the calls running
-        self._threads: list[threading.Thread] = []
-        self._idle = 0
-        self._closed = False
+        self._drainers = 0  # threads taking calls (at most ``workers``)
+        self._running = 0  # of them, those inside a call
         self._failure: Outcome | None = None
         self._error: tuple[int, BaseException] | None = None
 
@@ -160,23 +199,22 @@ class Calls:
         with self._cond:
             if self._stop() is not None:
                 return False
-            self._pending.append(_Call(first, keys, run))
-            if self._idle == 0 and len(self._threads) < self.workers:
-                thread = threading.Thread(
-                    target=contextvars.copy_context().run,
-                    args=(self._work,),
-                    name=f"call-{len(self._threads)}",
-                    daemon=True,
-                )
-                self._threads.append(thread)
-                thread.start()
-            else:
-                self._cond.notify()
+            self._pending.append(_Call(first, keys, run, contextvars.copy_context()))
+            self._more()
         return True
+
+    def _more(self) -> None:
+        """Another thread taking calls, when calls wait and every thread taking them is inside
+        one (waiting on its sink); calls that return at once are taken by the threads already
+        there (under the lock)."""
+        if self._pending and self._drainers == self._running and self._drainers < self.workers:
+            self._drainers += 1
+            _THREADS.start(self._drain)
 
     def finish(self) -> Outcome | None:
         """Wait for every call started; the failure at the lowest position, or None."""
-        self._close()
+        with self._cond:
+            self._cond.wait_for(lambda: not self._drainers)
         if self._error is not None:
             raise self._error[1]
         return self._failure
@@ -186,17 +224,10 @@ class Calls:
 
     def __exit__(self, *exc: object) -> None:
         """Leaving the block (even by an exception of the caller's): no call starts any more,
-        and the calls in flight end before the block does (no thread outlives it)."""
+        and the calls in flight end before the block does."""
         with self._cond:
             self._pending.clear()
-        self._close()
-
-    def _close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-        for thread in self._threads:
-            thread.join()
+            self._cond.wait_for(lambda: not self._drainers)
 
     def _note(self, result: Outcome | None) -> None:
         if result is not None and (self._failure is None or result.done < self._failure.done):
@@ -220,31 +251,32 @@ class Calls:
             return call
         return None
 
-    def _work(self) -> None:
+    def _drain(self) -> None:
+        """Take calls free to start and make them, each in its submitter's context, until
+        none is left (a call waiting for a key is taken by the thread that frees it)."""
         with self._cond:
             while True:
                 call = self._take()
                 if call is None:
-                    if self._closed and not self._pending:
-                        return
-                    self._idle += 1
-                    self._cond.wait()
-                    self._idle -= 1
-                    continue
+                    self._drainers -= 1
+                    self._cond.notify_all()
+                    return
                 self._busy |= call.keys
+                self._running += 1
+                self._more()
                 self._cond.release()
                 result: Outcome | None = None
                 error: BaseException | None = None
                 try:
-                    result = call.run()
+                    result = call.context.run(call.run)
                 except BaseException as exc:  # raised again by finish(), never swallowed
                     error = exc
                 finally:
                     self._cond.acquire()
+                self._running -= 1
                 self._busy -= call.keys
                 if error is not None:
                     if self._error is None or call.first < self._error[0]:
                         self._error = (call.first, error)
                 else:
                     self._note(result)
-                self._cond.notify_all()

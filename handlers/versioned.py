@@ -114,7 +114,6 @@ __all__ = [
     "change_order",
     "change_version",
     "classify",
-    "coalesce",
     "loops_back",
     "maybe_global_replica",
     "poison_reason",
@@ -460,7 +459,7 @@ def _target(key: Mapping[str, Any]) -> Hashable:
     return found
 
 
-def coalesce(planned: Sequence[tuple[int, Write]]) -> list[_Step]:
+def _coalesce(planned: Sequence[tuple[int, Write]]) -> list[_Step]:
     """The writes to make for ``(position, write)`` pairs in record order: per target item,
     the write with the greatest stamp alone, at the position of the item's first write
     (conditional writes keep the greatest stamp whatever their order); every write, in
@@ -533,7 +532,7 @@ def apply_batch(
             skipped[record.event_id] = None
         planned.extend((position, change) for change in changes)
     if together:
-        steps = coalesce(planned)
+        steps = _coalesce(planned)
     else:
         steps = [_Step(position, _target(c.key), c) for position, c in planned]
     budget = batch.budget
