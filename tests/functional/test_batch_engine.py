@@ -218,6 +218,30 @@ def test_tumbling_window_responses_carry_state() -> None:
     assert response == {"batchItemFailures": [], "state": {}}
 
 
+def test_tumbling_window_state_of_processors_running_at_once() -> None:
+    """A window invocation through a pipeline whose processors run at once (they meet at
+    the barrier): the state each one keeps reaches the response."""
+
+    class Counting(Recorder):
+        def process(self, records: Sequence[StreamRecord], batch: Batch) -> Outcome:
+            outcome = super().process(records, batch)
+            before = batch.state.get(self.name, 0)
+            batch.new_state[self.name] = before + len(records)
+            return outcome
+
+    together = threading.Barrier(2, timeout=10)
+    event = {
+        "Records": records(3),
+        "window": {"start": "a", "end": "b"},
+        "state": {"a": 4, "b": 1},
+        "shardId": "s",
+        "isFinalInvokeForWindow": False,
+    }
+    procs = [Counting("a", None, together), Counting("b", None, together)]
+    response = run_batch(event, f.Context(), procs, None)
+    assert response == {"batchItemFailures": [], "state": {"a": 7, "b": 4}}
+
+
 def test_logs_and_emf_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
     out = io.StringIO()
     monkeypatch.setattr(observe, "_stream", out)
