@@ -126,6 +126,7 @@ locals {
         },
         length(var.notification_attributes) > 0 ? { NOTIFY_ATTRIBUTES = join(",", var.notification_attributes) } : {},
         length(var.notification_redact) > 0 ? { NOTIFY_REDACT = join(",", var.notification_redact) } : {},
+        var.notification_publish_concurrency != null ? { NOTIFY_PUBLISH_CONCURRENCY = tostring(var.notification_publish_concurrency) } : {},
       )
       statements = [{
         Sid      = "PublishNotifications"
@@ -157,6 +158,7 @@ locals {
         var.eventbus_source != null ? { EVENTBUS_SOURCE = var.eventbus_source } : {},
         length(var.eventbus_redact) > 0 ? { EVENTBUS_REDACT = join(",", var.eventbus_redact) } : {},
         var.eventbus_numbers != "number" ? { EVENTBUS_NUMBERS = var.eventbus_numbers } : {},
+        var.eventbus_publish_concurrency != null ? { EVENTBUS_PUBLISH_CONCURRENCY = tostring(var.eventbus_publish_concurrency) } : {},
       )
       statements = [{
         Sid      = "PublishEvents"

@@ -483,8 +483,8 @@ variable "environment_variables" {
   validation {
     condition = length(setintersection(keys(var.environment_variables), [
       "CHECKPOINT_TABLE", "PROCESSORS", "ETL_BUCKET", "ETL_PREFIX", "NOTIFY_TOPIC_ARN", "NOTIFY_EVENTS",
-      "NOTIFY_ATTRIBUTES", "NOTIFY_REDACT", "AGGREGATES_TABLE", "ANALYTICS_GROUP_BY", "METRICS_NAMESPACE", "LOG_LEVEL",
-      "EVENTBUS_NAME", "EVENTBUS_SOURCE", "EVENTBUS_EVENTS", "EVENTBUS_REDACT", "EVENTBUS_NUMBERS", "VIEW_TABLE", "VIEW_PARTITION_KEY",
+      "NOTIFY_ATTRIBUTES", "NOTIFY_REDACT", "NOTIFY_PUBLISH_CONCURRENCY", "AGGREGATES_TABLE", "ANALYTICS_GROUP_BY", "METRICS_NAMESPACE", "LOG_LEVEL",
+      "EVENTBUS_NAME", "EVENTBUS_SOURCE", "EVENTBUS_EVENTS", "EVENTBUS_REDACT", "EVENTBUS_NUMBERS", "EVENTBUS_PUBLISH_CONCURRENCY", "VIEW_TABLE", "VIEW_PARTITION_KEY",
       "VIEW_SORT_KEY", "VIEW_ATTRIBUTES", "VIEW_VERSION_ATTRIBUTE", "VIEW_WRITE_CONCURRENCY", "REPLICA_TABLE", "REPLICA_REGION", "REPLICATE_VERSION_ATTRIBUTE", "REPLICATE_WRITE_CONCURRENCY",
     ])) == 0
     error_message = "environment_variables must not set the handlers' contract variables (CHECKPOINT_TABLE, PROCESSORS, ETL_BUCKET, ETL_PREFIX, NOTIFY_*, AGGREGATES_TABLE, ANALYTICS_GROUP_BY, EVENTBUS_*, VIEW_*, REPLICA_*, REPLICATE_*, METRICS_NAMESPACE, LOG_LEVEL); use the module's own inputs."
@@ -854,6 +854,17 @@ variable "notification_redact" {
   }
 }
 
+variable "notification_publish_concurrency" {
+  description = "PublishBatch calls one invocation keeps in flight at once (NOTIFY_PUBLISH_CONCURRENCY, 1 to 50): the round trips overlap while the next messages are built, and the SNS client's connection pool is sized to match. On a FIFO topic, calls that carry a common message group still go one after another, in record order. null: the handler's default, 10 (botocore's connection pool); 1: one call at a time."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.notification_publish_concurrency == null ? true : (var.notification_publish_concurrency >= 1 && var.notification_publish_concurrency <= 50 && floor(var.notification_publish_concurrency) == var.notification_publish_concurrency)
+    error_message = "notification_publish_concurrency must be null or a whole number from 1 to 50."
+  }
+}
+
 variable "create_notification_topic" {
   description = "Create the notification SNS topic (true) or use notification_topic_arn (false). null: use notification_topic_arn when given, create otherwise. true with notification_topic_arn fails the plan."
   type        = bool
@@ -1098,6 +1109,17 @@ variable "eventbus_numbers" {
   }
 }
 
+variable "eventbus_publish_concurrency" {
+  description = "PutEvents calls one invocation keeps in flight at once (EVENTBUS_PUBLISH_CONCURRENCY, 1 to 50): the round trips overlap while the next entries are built, and the EventBridge client's connection pool is sized to match. null: the handler's default, 10 (botocore's connection pool); 1: one call at a time."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.eventbus_publish_concurrency == null ? true : (var.eventbus_publish_concurrency >= 1 && var.eventbus_publish_concurrency <= 50 && floor(var.eventbus_publish_concurrency) == var.eventbus_publish_concurrency)
+    error_message = "eventbus_publish_concurrency must be null or a whole number from 1 to 50."
+  }
+}
+
 variable "eventbus_source" {
   description = "Source of the published events (EVENTBUS_SOURCE). null: the handler derives it from the table name."
   type        = string
@@ -1239,14 +1261,14 @@ variable "view_version_attribute" {
 }
 
 variable "view_write_concurrency" {
-  description = "View items written at once by one invocation (VIEW_WRITE_CONCURRENCY): each item's changes stay in order, different items' conditional writes overlap their round trips. 1: one write at a time. Only when the view key holds the table's whole key; otherwise one at a time."
+  description = "View items written at once by one invocation (VIEW_WRITE_CONCURRENCY, 1 to 50): a batch's changes are coalesced per view item (the newest change alone is written), and different items' conditional writes overlap their round trips; the DynamoDB client's connection pool is sized to match. 1: one write at a time."
   type        = number
-  default     = 8
+  default     = 20
   nullable    = false
 
   validation {
-    condition     = var.view_write_concurrency >= 1 && var.view_write_concurrency <= 10 && floor(var.view_write_concurrency) == var.view_write_concurrency
-    error_message = "view_write_concurrency must be a whole number from 1 to 10 (boto3's connection pool holds 10)."
+    condition     = var.view_write_concurrency >= 1 && var.view_write_concurrency <= 50 && floor(var.view_write_concurrency) == var.view_write_concurrency
+    error_message = "view_write_concurrency must be a whole number from 1 to 50."
   }
 }
 
@@ -1295,14 +1317,14 @@ variable "replicate_version_attribute" {
 }
 
 variable "replicate_write_concurrency" {
-  description = "Replica items written at once by one invocation (REPLICATE_WRITE_CONCURRENCY): each item's changes stay in order, different items' conditional writes overlap their round trips (tens of milliseconds across regions). 1: one write at a time."
+  description = "Replica items written at once by one invocation (REPLICATE_WRITE_CONCURRENCY, 1 to 50): a batch's changes are coalesced per item (the newest change alone is written), and different items' conditional writes overlap their round trips (tens of milliseconds across regions); the DynamoDB client's connection pool is sized to match. 1: one write at a time."
   type        = number
-  default     = 8
+  default     = 20
   nullable    = false
 
   validation {
-    condition     = var.replicate_write_concurrency >= 1 && var.replicate_write_concurrency <= 10 && floor(var.replicate_write_concurrency) == var.replicate_write_concurrency
-    error_message = "replicate_write_concurrency must be a whole number from 1 to 10 (boto3's connection pool holds 10)."
+    condition     = var.replicate_write_concurrency >= 1 && var.replicate_write_concurrency <= 50 && floor(var.replicate_write_concurrency) == var.replicate_write_concurrency
+    error_message = "replicate_write_concurrency must be a whole number from 1 to 50."
   }
 }
 

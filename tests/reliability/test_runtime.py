@@ -430,7 +430,10 @@ def test_outage_on_the_wire_longer_than_the_retry_budget_then_recovery(
     # THEN the invocations during the outage reported failures (Lambda retried them) ...
     assert sum(r.hits for r in down) >= 12
     assert sum(s.partial + s.errors for s in stats) >= 2, rt.report.summary()
-    # ... and after recovery every change is delivered once to every sink
+    # ... and after recovery every change is delivered once to S3 and the aggregates, and
+    # notified at least once: a batch's PublishBatch calls overlap, so when the outage ends
+    # while one is in flight, a later call can be accepted after an earlier one failed (the
+    # documented duplicates of the redelivery)
     records = [{"dynamodb": {"SequenceNumber": s}} for s in all_stream_seqs(stack)]
     sinks = {
         "s3": stack.c["s3"],
@@ -438,7 +441,7 @@ def test_outage_on_the_wire_longer_than_the_retry_budget_then_recovery(
         "sqs": stack.c["sqs"],
         "queue": stack.notified,
     }
-    figures = account(sinks, records, writer.expected)
+    figures = account(sinks, records, writer.expected, notifications_exact=False)
     assert figures == {"written": 100, "delivered": 100, "failed": 0}
     assert stack.drain(stack.dlq) == []
 
