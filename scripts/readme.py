@@ -16,7 +16,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PROCESSOR_PAGES = ("etl", "notification", "eventbus", "view", "replicate")
+sys.path.insert(0, str(ROOT))
+
+from handlers.registry import PROCESSORS  # noqa: E402
+
+# The processors' own pages, in the registry's order.
+PROCESSOR_PAGES = tuple(p.page for p in PROCESSORS if p.page is not None)
 
 
 def demote(text: str, levels: int) -> str:
