@@ -33,9 +33,10 @@ from typing import Any
 
 from handlers import aws, retry, runtime
 from handlers.batch import Batch, Failure, Outcome, run_batch
+from handlers.codec import RecordError, image_to_json
 from handlers.config import ConfigError, env_required
 from handlers.lanes import Calls
-from handlers.stream import RecordError, StreamRecord, image_to_json
+from handlers.stream import StreamRecord
 
 __all__ = [
     "CONTENT_TYPE",

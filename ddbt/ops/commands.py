@@ -200,8 +200,8 @@ def _redrive_queue(args: argparse.Namespace) -> Any:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from ddbt.ops.progress import Progress
-    from ddbt.ops.replay import read_stream, replay
-    from ddbt.ops.tail import stream_of
+    from ddbt.ops.replay import replay
+    from ddbt.ops.stream_reading import read_stream, stream_of
 
     _setup(args)
     invoke = _target(args) if args.invoke else None
@@ -377,7 +377,8 @@ def cmd_generate_event(args: argparse.Namespace) -> int:
 
 
 def cmd_tail(args: argparse.Namespace) -> int:
-    from ddbt.ops.tail import follow, stream_of
+    from ddbt.ops.stream_reading import stream_of
+    from ddbt.ops.tail import follow
 
     _setup(args)
     arn = args.stream_arn or stream_of(_client(args, "dynamodb"), args.table)

@@ -20,6 +20,7 @@ __all__ = [
     "function_env",
     "in_process",
     "module_name",
+    "run_in_process",
 ]
 
 
@@ -85,20 +86,28 @@ class InProcessTarget:
         self.timeout_ms = timeout_ms
 
     def run(self, records: Sequence[Mapping[str, Any]]) -> Result:
-        from handlers.batch import BatchFailed, run_batch
+        return run_in_process(records, self.processors, self.store, self.timeout_ms)
 
-        if not records:
-            return Result(0)
-        try:
-            response = run_batch(
-                {"Records": list(records)},
-                _Context(self.timeout_ms),
-                self.processors,
-                self.store,
-            )
-        except BatchFailed as exc:
-            return Result(0, str(exc))
-        return _done_from_response(response, records)
+
+def run_in_process(
+    records: Sequence[Mapping[str, Any]],
+    processors: Sequence[Any],
+    store: Any,
+    timeout_ms: int = 900_000,
+) -> Result:
+    """``run_batch`` over ``records``, as the Lambda entry point runs it, judged as Lambda
+    judges the response."""
+    from handlers.batch import BatchFailed, run_batch
+
+    if not records:
+        return Result(0)
+    try:
+        response = run_batch(
+            {"Records": list(records)}, _Context(timeout_ms), list(processors), store
+        )
+    except BatchFailed as exc:
+        return Result(0, str(exc))
+    return _done_from_response(response, records)
 
 
 class LambdaTarget:

@@ -17,12 +17,13 @@ from boto3.dynamodb.types import Binary, TypeDeserializer
 from botocore.stub import Stubber
 
 from ddbt.model import make_rec
-from ddbt.ops.replay import read_shards
+from ddbt.ops.stream_reading import read_shards
 from ddbt.ops.tail import describe_change, follow
 from handlers.archiver import fetch_records
+from handlers.codec import deserialize_image
 from handlers.etl import EtlProcessor
 from handlers.getrecords import lambda_records
-from handlers.stream import deserialize_image, parse_event
+from handlers.stream import parse_event
 from tests.conformance.corpus import Case, get_records_parsed, params
 
 WIRE_PARAMS = params("records", has="get_records_wire")

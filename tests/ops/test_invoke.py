@@ -153,7 +153,7 @@ def test_backfill_redrive_and_replay_invoke_the_deployed_zip(
     assert _inserts(cloud) == 12
 
     # redrive --invoke: a DLQ message describing the stream's first 4 records.
-    from ddbt.ops.replay import read_shards
+    from ddbt.ops.stream_reading import read_shards
 
     streams = cloud.client("dynamodbstreams")
     rows = list(read_shards(streams, stream))

@@ -11,7 +11,8 @@ import pytest
 
 from ddbt.cli import main
 from ddbt.ops.records import SYNTH_DIGITS, generate_event, synth_sequence
-from ddbt.ops.replay import read_stream, replay
+from ddbt.ops.replay import replay
+from ddbt.ops.stream_reading import read_stream
 from ddbt.ops.tail import describe_change, follow
 from ddbt.ops.target import InProcessTarget
 from handlers.etl import EtlProcessor
