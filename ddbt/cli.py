@@ -1,7 +1,7 @@
 """``ddbt``: the project's command line (the local cloud, and the operations commands).
 
 Every command reports an ordinary mistake (no region or credentials, a table that does not
-exist, a missing argument) in one line on stderr with exit status 2; see ``ddbt.errors``.
+exist, a missing argument) in one line on stderr with exit status 2; see ``ddbt.mistakes``.
 """
 
 from __future__ import annotations
@@ -604,7 +604,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; an ordinary mistake is one line on stderr and exit status 2."""
     from ddbt import aws
-    from ddbt.errors import explain
+    from ddbt.mistakes import explain
 
     args = build_parser().parse_args(argv)
     try:

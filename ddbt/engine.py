@@ -41,7 +41,7 @@ from ddbt.model import MappingSettings, Rec
 
 __all__ = [
     "BatchRunner",
-    "Failure",
+    "DiscardedBatch",
     "InvokeResult",
     "Stopped",
     "Window",
@@ -93,7 +93,7 @@ class Window:
 
 
 @dataclass
-class Failure:
+class DiscardedBatch:
     """A batch given up on: becomes one message for the on-failure destination."""
 
     records: list[Rec]
@@ -119,7 +119,7 @@ def _iso_s(ts: float) -> str:
     return dt.datetime.fromtimestamp(int(ts), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def destination_message(failure: Failure) -> dict[str, Any]:
+def destination_message(failure: DiscardedBatch) -> dict[str, Any]:
     """AWS's on-failure message for stream sources (the conformance corpus's destinations)."""
     records = failure.records
     message: dict[str, Any] = {
@@ -176,7 +176,7 @@ class BatchRunner:
         shard_id: str,
         invoke: Callable[[dict[str, Any]], InvokeResult],
         *,
-        on_failure: Callable[[Failure], None],
+        on_failure: Callable[[DiscardedBatch], None],
         on_done: Callable[[Sequence[Rec]], None] = lambda records: None,
         on_attempt: Callable[[Attempt], None] = lambda attempt: None,
         clock: Callable[[], float] = time.time,
@@ -242,7 +242,7 @@ class BatchRunner:
         function_error: str | None,
         last: InvokeResult | None,
     ) -> None:
-        failure = Failure(
+        failure = DiscardedBatch(
             records=records,
             condition=condition,
             invoke_count=invoke_count,

@@ -50,11 +50,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ddbt.checkpoint import MemoryCheckpointStore
 from ddbt.engine import (
     Attempt,
     BatchRunner,
-    Failure,
+    DiscardedBatch,
     InvokeResult,
     Stopped,
     Window,
@@ -68,6 +67,7 @@ from ddbt.model import (
     payload_size,
     sqs_rec,
 )
+from ddbt.shard_checkpoints import ShardCheckpoints
 
 __all__ = [
     "MappingPoller",
@@ -403,8 +403,8 @@ class ShardPoller:
         *,
         streams: Any,
         invoke: Callable[[dict[str, Any]], InvokeResult],
-        on_failure: Callable[[Failure], None],
-        store: MemoryCheckpointStore,
+        on_failure: Callable[[DiscardedBatch], None],
+        store: ShardCheckpoints,
         hash_key: str | None,
         options: PollerOptions,
         initial: bool,
@@ -458,7 +458,7 @@ class ShardPoller:
         if self.observer is not None:
             self.observer.done(self.settings.uuid, records)
 
-    def on_failure(self, failure: Failure) -> None:
+    def on_failure(self, failure: DiscardedBatch) -> None:
         if self.observer is not None:
             self.observer.failure(self.settings.uuid, self.settings.function_arn, failure)
         self._on_failure(failure)
@@ -631,8 +631,8 @@ class MappingPoller:
         *,
         streams: Any,
         invoke: Callable[[dict[str, Any]], InvokeResult],
-        on_failure: Callable[[Failure], None],
-        store: MemoryCheckpointStore,
+        on_failure: Callable[[DiscardedBatch], None],
+        store: ShardCheckpoints,
         options: PollerOptions,
         observer: Any = None,
         clock: Callable[[], float] = time.time,

@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ddbt.checkpoint import CheckpointStore, MemoryCheckpointStore
 from ddbt.destinations import DestinationSender
 from ddbt.engine import InvokeResult
 from ddbt.functions import FunctionRegistry
 from ddbt.model import FunctionSpec, MappingSettings
 from ddbt.poller import MappingPoller, PollerOptions, QueuePoller
 from ddbt.report import Report
+from ddbt.shard_checkpoints import ShardCheckpointFile, ShardCheckpoints
 from handlers.filters import FilterError
 
 __all__ = ["Runtime", "RuntimeConfig"]
@@ -68,10 +68,10 @@ class Runtime:
             }
         else:
             self._creds = {}
-        self.store: MemoryCheckpointStore = (
-            CheckpointStore(config.state_dir / "checkpoints.json")
+        self.store: ShardCheckpoints = (
+            ShardCheckpointFile(config.state_dir / "checkpoints.json")
             if config.durable
-            else MemoryCheckpointStore()
+            else ShardCheckpoints()
         )
         region = config.regions[0]
         self.functions = FunctionRegistry(

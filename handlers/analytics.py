@@ -32,8 +32,8 @@ from handlers import aws, retry
 from handlers.batch import Batch, Failure, Outcome, run_batch
 from handlers.checkpoint import CheckpointStore
 from handlers.codec import RecordError, to_json
+from handlers.coldstart import checkpoint_store, once
 from handlers.config import env_list, env_required
-from handlers.runtime import checkpoint_store, once
 from handlers.stream import StreamRecord
 
 __all__ = ["AnalyticsProcessor", "AnalyticsSettings", "build", "handler", "processor"]

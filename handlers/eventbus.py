@@ -74,6 +74,7 @@ from handlers import aws, retry
 from handlers.batch import Batch, Outcome, run_batch
 from handlers.changes import MISSING, ChangeJson, publish_batched, utf8_len
 from handlers.codec import RecordError, json_number
+from handlers.coldstart import checkpoint_store, once
 from handlers.config import (
     ConfigError,
     env_concurrency,
@@ -81,7 +82,6 @@ from handlers.config import (
     env_optional,
     env_required,
 )
-from handlers.runtime import checkpoint_store, once
 from handlers.stream import EventName, StreamRecord
 
 __all__ = [

@@ -127,8 +127,8 @@ def _aws_environment_restored() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _fresh_handler_config() -> Iterator[None]:
     """Entry points cache their configuration per cold start; every test is a cold start."""
-    from handlers import runtime
+    from handlers import coldstart
 
-    runtime.reset()
+    coldstart.reset()
     yield
-    runtime.reset()
+    coldstart.reset()

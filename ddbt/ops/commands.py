@@ -213,7 +213,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         # gzip or plain JSON Lines, with or without the archiver's header line; filtered
         # and checked against the failed batch (ddbt.ops.redrive.archive_records)
         from ddbt.ops.redrive import archive_records
-        from handlers.archiver import read_archive as parse_archive
+        from handlers.archive import read_archive as parse_archive
 
         if args.from_archive.startswith("s3://"):
             bucket, key = args.from_archive[5:].split("/", 1)
@@ -265,7 +265,7 @@ def _mapping_matcher(args: argparse.Namespace, stream_arn: str) -> Any:
     when the function has no mapping from the stream."""
     if not args.function:
         return None
-    from handlers.archiver import NoMapping, find_source_mapping, matcher_of
+    from handlers.archive import NoMapping, find_source_mapping, matcher_of
     from handlers.filters import FilterError
 
     try:

@@ -74,12 +74,12 @@ class InProcessTarget:
     """``run_batch`` over the processors ``<module>.build(env)`` returns."""
 
     def __init__(self, module: str, env: Mapping[str, str], timeout_ms: int = 900_000) -> None:
-        from handlers import runtime
+        from handlers import coldstart
 
         mod = importlib.import_module(module_name(module))
         built = mod.build(dict(env))
         self.processors: list[Any] = list(built) if isinstance(built, list) else [built]
-        store = runtime.checkpoint_store(dict(env))
+        store = coldstart.checkpoint_store(dict(env))
         if store is None and len(self.processors) == 1:
             store = getattr(self.processors[0], "own_store", None)
         self.store = store

@@ -13,7 +13,7 @@ import boto3
 from botocore.stub import Stubber
 
 from ddbt.model import MappingSettings
-from handlers.archiver import fetch_records, matcher_of
+from handlers.archive import fetch_records, matcher_of
 from handlers.filters import compile_filters, matches
 from tests.conformance.corpus import Case, params
 

@@ -19,7 +19,7 @@ from botocore.stub import Stubber
 from ddbt.model import make_rec
 from ddbt.ops.stream_reading import read_shards
 from ddbt.ops.tail import describe_change, follow
-from handlers.archiver import fetch_records
+from handlers.archive import fetch_records
 from handlers.codec import deserialize_image
 from handlers.etl import EtlProcessor
 from handlers.getrecords import lambda_records

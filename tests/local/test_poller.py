@@ -11,10 +11,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ddbt.checkpoint import MemoryCheckpointStore
 from ddbt.engine import InvokeResult
 from ddbt.model import PAYLOAD_LIMIT_BYTES, MappingSettings, make_rec, payload_size
 from ddbt.poller import PollerOptions, ShardPoller
+from ddbt.shard_checkpoints import ShardCheckpoints
 from tests.factories import getrecords_record
 
 STREAM = "arn:aws:dynamodb:eu-west-1:123456789012:table/t/stream/2026-01-01T00:00:00.000"
@@ -37,7 +37,7 @@ def shard(streams: Any = None, **settings: Any) -> ShardPoller:
         streams=streams,
         invoke=lambda event: InvokeResult("ok"),
         on_failure=lambda failure: None,
-        store=MemoryCheckpointStore(),
+        store=ShardCheckpoints(),
         hash_key="pk",
         options=PollerOptions(poll_interval=0.01),
         initial=True,

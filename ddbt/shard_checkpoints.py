@@ -16,10 +16,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CheckpointStore", "MemoryCheckpointStore"]
+__all__ = ["ShardCheckpointFile", "ShardCheckpoints"]
 
 
-class MemoryCheckpointStore:
+class ShardCheckpoints:
     """In-memory store (tests, or ``--no-checkpoint``)."""
 
     def __init__(self) -> None:
@@ -48,7 +48,7 @@ class MemoryCheckpointStore:
         pass
 
 
-class CheckpointStore(MemoryCheckpointStore):
+class ShardCheckpointFile(ShardCheckpoints):
     """The same, written atomically to ``path`` after every change."""
 
     def __init__(self, path: Path) -> None:
