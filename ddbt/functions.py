@@ -249,7 +249,8 @@ class Worker:
         self.kill()
 
     def close(self) -> None:
-        for closer in (lambda: os.close(self._fd), self._log.close):
+        closers: tuple[Callable[[], None], ...] = (lambda: os.close(self._fd), self._log.close)
+        for closer in closers:
             try:
                 closer()
             except OSError:

@@ -157,12 +157,12 @@ def _patch_lambda() -> None:
         if not hasattr(self, "_ddbt_logging_config"):
             self._ddbt_logging_config = _logging_config(self, None)
         config["LoggingConfig"] = dict(self._ddbt_logging_config)
-        return config  # type: ignore[no-any-return]
+        return config
 
-    def update_configuration(self: Any, updates: dict[str, Any]) -> dict[str, Any]:
-        if "LoggingConfig" in updates:
-            self._ddbt_logging_config = _logging_config(self, updates["LoggingConfig"])
-        return original_update_configuration(self, updates)  # type: ignore[no-any-return]
+    def update_configuration(self: Any, config_updates: dict[str, Any]) -> dict[str, Any]:
+        if "LoggingConfig" in config_updates:
+            self._ddbt_logging_config = _logging_config(self, config_updates["LoggingConfig"])
+        return original_update_configuration(self, config_updates)
 
     def get_code(self: Any) -> dict[str, Any]:
         response = original_get_code(self)
@@ -174,7 +174,7 @@ def _patch_lambda() -> None:
                     self.account_id, self.region, self.function_name, qualifier
                 ),
             }
-        return response  # type: ignore[no-any-return]
+        return response
 
     fn_cls.__init__ = __init__  # type: ignore[method-assign]
     fn_cls.get_configuration = get_configuration  # type: ignore[method-assign]
@@ -437,7 +437,7 @@ def _patch_dynamodb_isolation() -> None:
             return held[id(value)]
         return copy.deepcopy(value, memo)
 
-    dynamodb_models.copy = types.SimpleNamespace(  # type: ignore[attr-defined]
+    dynamodb_models.copy = types.SimpleNamespace(  # type: ignore[attr-defined, assignment]
         deepcopy=deepcopy, copy=copy.copy
     )
 
@@ -448,10 +448,8 @@ def _patch_dynamodb_isolation() -> None:
             with _DYNAMODB_LOCK:
                 if not untracked:
                     return original(*args, **kwargs)
-                tracked = [
-                    (model, len(model.instances_tracked))
-                    for model in model_data.get("dynamodb", {}).values()
-                ]
+                models: dict[str, Any] = model_data.get("dynamodb", {})
+                tracked = [(model, len(model.instances_tracked)) for model in models.values()]
                 outer = copies[0] is None
                 if outer:
                     copies[0] = {}

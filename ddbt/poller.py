@@ -48,7 +48,7 @@ import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ddbt.engine import (
     Attempt,
@@ -74,9 +74,19 @@ __all__ = [
     "PollerOptions",
     "QueuePoller",
     "ShardPoller",
+    "ShardProgress",
     "lane_of",
     "next_batch",
 ]
+
+
+class ShardProgress(Protocol):
+    """What the runtime's status and ``caught_up`` read of a shard (or a queue)."""
+
+    caught_up_at: float
+    closed: bool
+
+    def idle(self) -> bool: ...
 
 
 @dataclass

@@ -10,11 +10,12 @@ cloud mapping and let the laptop take over; or an ad-hoc mapping from ``static``
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,18 @@ from ddbt.destinations import DestinationSender
 from ddbt.engine import InvokeResult
 from ddbt.functions import FunctionRegistry
 from ddbt.model import FunctionSpec, MappingSettings
-from ddbt.poller import MappingPoller, PollerOptions, QueuePoller
+from ddbt.poller import MappingPoller, PollerOptions, QueuePoller, ShardProgress
 from ddbt.report import Report
 from ddbt.shard_checkpoints import ShardCheckpointFile, ShardCheckpoints
 from handlers.filters import FilterError
 
 __all__ = ["Runtime", "RuntimeConfig"]
+
+
+def _progress(poller: MappingPoller | QueuePoller) -> Sequence[tuple[str, ShardProgress]]:
+    """A poller's shards (a queue poller: its one queue), as ``status``/``caught_up`` read
+    them."""
+    return list(poller.shards.items())
 
 
 @dataclass
@@ -206,7 +213,7 @@ class Runtime:
             poller = MappingPoller(
                 settings,
                 streams=self.client("dynamodbstreams", settings.stream_arn.split(":")[3]),
-                invoke=lambda event, arn=settings.function_arn: self.invoke(arn, event),
+                invoke=functools.partial(self.invoke, settings.function_arn),
                 on_failure=self.sender,
                 store=self.store,
                 options=self.config.options,
@@ -228,7 +235,7 @@ class Runtime:
         poller = QueuePoller(
             settings,
             sqs=self.client("sqs", settings.stream_arn.split(":")[3]),
-            invoke=lambda event, arn=settings.function_arn: self.invoke(arn, event),
+            invoke=functools.partial(self.invoke, settings.function_arn),
             options=self.config.options,
             observer=self.report,
             log=self.report.line,
@@ -256,7 +263,7 @@ class Runtime:
         for uuid, poller in list(self.pollers.items()):
             shards = {
                 sid: {"idle": s.idle(), "caught_up_at": s.caught_up_at, "closed": s.closed}
-                for sid, s in list(poller.shards.items())
+                for sid, s in _progress(poller)
             }
             mappings[uuid] = {
                 "function": self.settings[uuid].function_arn,
@@ -278,7 +285,7 @@ class Runtime:
         for poller in list(self.pollers.values()):
             if not poller.shards:
                 return False
-            for shard in list(poller.shards.values()):
+            for _, shard in _progress(poller):
                 if not shard.idle() or shard.caught_up_at < since:
                     return False
         return True

@@ -55,7 +55,7 @@ def _serve_code(path: str, query: str, start_response: StartResponse) -> Iterabl
     from moto.awslambda.models import lambda_backends
 
     parts = path[len(moto_patches.CODE_PATH) + 1 :].split("/")
-    qualifier = (parse_qs(query).get("Qualifier") or [None])[0]
+    qualifier = next(iter(parse_qs(query).get("Qualifier") or []), None)
     try:
         account, region, name = parts[0], parts[1], unquote("/".join(parts[2:]))
         fn = lambda_backends[account][region].get_function(name, qualifier)

@@ -135,6 +135,7 @@ def replay(
         by_stream.setdefault(str(r.get("eventSourceARN", "")), []).append(r)
     for p in processors:
         if p in recomputed:
+            assert recompute is not None  # refused above when missing
             report.recompute = recompute_aggregates(
                 rows,
                 p,

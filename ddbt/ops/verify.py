@@ -108,7 +108,7 @@ def _json(value: Any) -> Any:
     return binary_text(value) or str(value)
 
 
-class _ExactDeserializer(TypeDeserializer):
+class _ExactDeserializer(TypeDeserializer):  # type: ignore[misc]
     """boto3's deserializer with numbers as exact decimals of any length: a table can hold
     numbers boto3's 38-digit context rejects (moto accepts them), and comparing them must
     not fail (``1`` still equals ``1.0``)."""

@@ -136,3 +136,11 @@ def test_the_tools_import_no_lambda_entry_point_for_a_helper() -> None:
         if module.startswith("ddbt") and not module.startswith("ddbt.ops")
     }
     assert {m: t for m, t in runtime.items() if t} == {}
+
+
+def test_mypy_checks_every_package_strictly() -> None:
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]
+    assert config["strict"] is True
+    assert sorted(config["packages"]) == sorted(PACKAGES)
