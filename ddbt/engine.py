@@ -1,5 +1,7 @@
 """Delivery semantics of one batch: invocation, retries, bisection, partial failures, record
-age and the on-failure destination (ESM-SEMANTICS sections 3 and 4).
+age and the on-failure destination, as docs/aws-semantics.md states them:
+docs/aws-semantics.md#failures-retries-and-checkpoints,
+docs/aws-semantics.md#the-on-failure-destination, docs/aws-semantics.md#tumbling-windows.
 
 Pure logic: the function call, the clock, sleeping and the destination are injected, so the
 unit tests drive it with a fake function and a fake clock.
@@ -8,8 +10,8 @@ Choices where AWS is unsettled or undocumented (keep in sync with README "Local 
 
 * Bisection (``BisectBatchOnFunctionError``) happens on the first function error and recurses
   down to single records; each half starts with a fresh retry budget and its own
-  ``approximateInvokeCount`` (ESM-SEMANTICS' "reasonable model"). The first half is the smaller
-  one for odd sizes (``n // 2``).
+  ``approximateInvokeCount`` (docs/aws-semantics.md#where-aws-is-silent-our-choices). The
+  first half is the smaller one for odd sizes (``n // 2``).
 * A partial-failure response (``ReportBatchItemFailures``) checkpoints before the lowest
   reported record and retries exactly the remainder (the retried batch is not refilled with
   newer records); it uses one retry attempt, with or without bisect.

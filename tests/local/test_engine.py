@@ -1,4 +1,5 @@
-"""Delivery semantics of one batch (ESM-SEMANTICS sections 3, 4 and 6) with a fake function."""
+"""Delivery semantics of one batch with a fake function (docs/aws-semantics.md: failures,
+retries and checkpoints; the on-failure destination; tumbling windows)."""
 
 from __future__ import annotations
 

@@ -108,7 +108,8 @@ def _inserts(cloud: Cloud) -> int:
 
 
 def _message(records: list[dict[str, Any]], shard: str, stream: str) -> str:
-    """An SQS on-failure message (ESM-SEMANTICS.md section 4) for stream records."""
+    """An SQS on-failure message (docs/aws-semantics.md#the-on-failure-destination) for stream
+    records."""
     return json.dumps(
         {
             "requestContext": {

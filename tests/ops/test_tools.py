@@ -154,7 +154,7 @@ def test_backfill_cli_dry_run_and_run(aws_env: str, tmp_path: Path, capsys: Any)
 
 
 def _s3_failure_object(records: list[dict[str, Any]]) -> bytes:
-    """An S3 on-failure destination object (ESM-SEMANTICS.md section 4)."""
+    """An S3 on-failure destination object (docs/aws-semantics.md#the-on-failure-destination)."""
     first, last = records[0]["dynamodb"], records[-1]["dynamodb"]
     return json.dumps(
         {

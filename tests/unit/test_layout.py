@@ -9,6 +9,7 @@ function hides a cycle from module loading, not from the design.
 from __future__ import annotations
 
 import ast
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -144,3 +145,42 @@ def test_mypy_checks_every_package_strictly() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]
     assert config["strict"] is True
     assert sorted(config["packages"]) == sorted(PACKAGES)
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def _tracked_text_files() -> list[Path]:
+    folders = ("handlers", "ddbt", "tests", "docs", "scripts", "bench", "examples")
+    paths = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted(ROOT.glob("*.tf"))]
+    for folder in folders:
+        paths += [
+            p
+            for p in sorted((ROOT / folder).rglob("*"))
+            if p.suffix in {".py", ".md", ".tf", ".hcl"} and "__pycache__" not in p.parts
+        ]
+    return paths
+
+
+def test_the_semantics_are_the_projects_own_and_every_link_to_them_resolves() -> None:
+    """docs/aws-semantics.md is the project's account of AWS's behaviour: nothing points to a
+    file outside the repository, and every link to one of its anchors names a heading."""
+    page = (ROOT / "docs" / "aws-semantics.md").read_text()
+    anchors = {_slug(h) for h in re.findall(r"^#+ (.+)$", page, re.M)}
+    outside: list[str] = []
+    broken: list[str] = []
+    for path in _tracked_text_files():
+        text = path.read_text()
+        if "ESM-" + "SEMANTICS" in text:  # (spelled apart, or this file would name it)
+            outside.append(str(path.relative_to(ROOT)))
+        for anchor in re.findall(r"aws-semantics\.md#([\w-]+)", text):
+            if anchor not in anchors:
+                broken.append(f"{path.relative_to(ROOT)}: #{anchor}")
+    assert outside == []
+    assert broken == []
+    # The code links the rules it applies.
+    for module in ("handlers/batch.py", "handlers/checkpoint.py", "ddbt/engine.py"):
+        assert "docs/aws-semantics.md#" in (ROOT / module).read_text(), module
