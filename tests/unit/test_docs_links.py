@@ -21,10 +21,14 @@ _LINK = re.compile(r"(?<!!)\[(?:[^\[\]]|\[[^\]]*\])*\]\(([^()\s]+)\)")
 _NAME = re.compile(r'<a name="([^"]+)"')
 
 
+def _unfenced(text: str) -> str:
+    """``text`` without fenced code blocks."""
+    return re.sub(r"^```.*?^```", "", text, flags=re.M | re.S)
+
+
 def _prose(text: str) -> str:
     """``text`` without fenced code blocks and inline code spans."""
-    text = re.sub(r"^```.*?^```", "", text, flags=re.M | re.S)
-    return re.sub(r"`[^`\n]*`", "", text)
+    return re.sub(r"`[^`\n]*`", "", _unfenced(text))
 
 
 def slug(heading: str) -> str:
@@ -38,7 +42,7 @@ def anchors(page: Path) -> set[str]:
     text = page.read_text()
     found: set[str] = set(_NAME.findall(text))
     seen: dict[str, int] = {}
-    for heading in re.findall(r"^#{1,6} (.+)$", re.sub(r"^```.*?^```", "", text, flags=re.M | re.S), re.M):
+    for heading in re.findall(r"^#{1,6} (.+)$", _unfenced(text), re.M):
         base = slug(heading)
         count = seen.get(base, 0)
         found.add(base if count == 0 else f"{base}-{count}")
