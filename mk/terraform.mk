@@ -1,4 +1,4 @@
-# Terraform module: format, validate, plan-level tests, security scan, README tables.
+# Terraform module: format, validate, plan-level tests, security scan, the inputs/outputs docs.
 #   make tf-test       terraform fmt -check, validate (root + examples), terraform test, checkov
 #   make tf-docs       regenerate the inputs/outputs tables (docs/module.md) and the README index
 #   make tf-fmt        format every .tf / .tftest.hcl file
