@@ -14,6 +14,7 @@ Generated parts, each between ``<!-- BEGIN_X -->`` and ``<!-- END_X -->`` in REA
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -55,7 +56,7 @@ def relink(text: str, page: str) -> str:
         if re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith("/"):
             return match.group(0)
         path, hash_, anchor = target.partition("#")
-        moved = page if not path else (folder / path).as_posix()
+        moved = page if not path else os.path.normpath(folder / path).replace(os.sep, "/")
         return f"]({moved}{hash_}{anchor})"
 
     return _LINK.sub(fix, text)

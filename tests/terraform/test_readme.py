@@ -123,3 +123,35 @@ def test_module_page_covers_the_essentials() -> None:
         "json_extract_scalar",
     ):
         assert needle in module, f"docs/module.md does not mention {needle!r}"
+
+
+def test_the_headline_figures_are_copied_from_the_docs_pages_and_checked(tmp_path: Path) -> None:
+    """The README's figures are the docs pages' headline blocks, links rewritten; a README
+    whose copy differs fails ``scripts/readme.py --check`` (make lint)."""
+    for marker, page in (("RELIABILITY", "reliability"), ("PERFORMANCE", "performance")):
+        copied = _section(f"<!-- BEGIN_{marker} -->", f"<!-- END_{marker} -->", README)
+        source = _section(
+            "<!-- BEGIN_HEADLINE -->", "<!-- END_HEADLINE -->", ROOT / "docs" / f"{page}.md"
+        )
+        unlinked = [re.sub(r"\]\([^)]*\)", "]", text).splitlines() for text in (copied, source)]
+        assert unlinked[0] == unlinked[1]
+        assert "](#" not in copied, "a page-relative anchor was not rewritten for the README"
+    copy = tmp_path / "repo"
+    (copy / "docs").mkdir(parents=True)
+    (copy / "scripts").mkdir()
+    for path in [
+        *ROOT.glob("*.tf"),
+        README,
+        *(ROOT / "docs").glob("*.md"),
+        ROOT / "scripts" / "tfdocs.py",
+        ROOT / "scripts" / "readme.py",
+    ]:
+        (copy / path.relative_to(ROOT)).write_text(path.read_text())
+    script = [sys.executable, str(copy / "scripts" / "readme.py"), "--check"]
+    assert subprocess.run(script, capture_output=True, check=False).returncode == 0
+    text = README.read_text()
+    stale = text.replace("**538 ms**", "**539 ms**")
+    assert stale != text
+    (copy / "README.md").write_text(stale)
+    result = subprocess.run(script, capture_output=True, text=True, check=False)
+    assert result.returncode == 1 and "headline figures" in result.stderr
