@@ -1,7 +1,7 @@
 """The Lambda artifact: ``scripts/package.py`` zips ``handlers/`` reproducibly.
 
 Same source, same bytes (whatever the files' timestamps and modes), only ``handlers/*.py``,
-under 100 KB, importable straight from the zip with its four entry points, and the committed
+under 100 KB, importable straight from the zip with every entry point, and the committed
 ``dist/handlers.zip`` (the Terraform module's default code) equal to a fresh build.
 """
 
@@ -18,10 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from handlers import registry
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "package.py"
 SOURCE = ROOT / "handlers"
-ENTRY_POINTS = ("analytics", "notification", "etl", "pipeline")
+# Every Lambda entry point: the registry's processors, the pipeline, and the DLQ archiver.
+ENTRY_POINTS = (*registry.ENTRY_POINTS, "archiver")
 LIMIT = 100 * 1024
 
 
