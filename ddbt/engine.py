@@ -6,7 +6,7 @@ docs/aws-semantics.md#the-on-failure-destination, docs/aws-semantics.md#tumbling
 Pure logic: the function call, the clock, sleeping and the destination are injected, so the
 unit tests drive it with a fake function and a fake clock.
 
-Choices where AWS is unsettled or undocumented (keep in sync with README "Local runtime"):
+Choices where AWS is unsettled or undocumented (keep in sync with docs/local.md):
 
 * Bisection (``BisectBatchOnFunctionError``) happens on the first function error and recurses
   down to single records; each half starts with a fresh retry budget and its own

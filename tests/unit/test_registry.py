@@ -170,13 +170,21 @@ def test_every_list_of_processors_is_in_registry_order_and_complete() -> None:
         ("outputs.tf", 'output "processors"'),
         ("variables.tf", 'variable "function_overrides"'),
         ("docs/handlers.md", "| `PROCESSORS` |"),
-        ("README.md", "| `PROCESSORS` |"),
     ],
 )
 def test_the_complete_lists_name_every_processor(page: str, anchor: str) -> None:
     text = (ROOT / page).read_text()
     line = text[text.index(anchor) :].split("\n", 2)[:2]
     assert NAMES in [run for part in line for run in _runs(part)], page
+
+
+def test_the_readme_table_has_one_row_per_processor_in_order() -> None:
+    """The README's "processors at a glance": a new processor is one more row there."""
+    text = (ROOT / "README.md").read_text()
+    table = text.split("## The processors at a glance", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \|.*\| `create_(\w+)` \((?:on|off)\) \|", table, re.M)
+    assert [name for name, _ in rows] == NAMES
+    assert all(name == switch for name, switch in rows), rows
 
 
 def _variable_parts() -> dict[str, list[str]]:
@@ -267,7 +275,6 @@ def test_the_docs_list_every_entry_point_in_registry_order() -> None:
 def test_every_python_list_derives_from_the_registry() -> None:
     from bench import api, imports, ours
     from ddbt.ops import commands
-    from scripts import readme
     from tests.unit import test_package
 
     # (bench.latency and bench.powertools_contenders need the bench's requirements: the scan
@@ -276,7 +283,6 @@ def test_every_python_list_derives_from_the_registry() -> None:
     assert list(imports.ENTRY_POINTS) == [*NAMES, "pipeline"]
     assert set(api.SERVICES) >= set(registry.ENTRY_POINTS)
     assert list(ours.IMAGES_NEEDED) == [p.name for p in PROCESSORS if p.needs_images]
-    assert list(readme.PROCESSOR_PAGES) == [p.page for p in PROCESSORS if p.page]
     assert commands._processor_names() == ", ".join([*NAMES, "pipeline"])
     assert list(test_package.ENTRY_POINTS) == [*NAMES, "pipeline", "archiver"]
 
