@@ -38,9 +38,11 @@ at the first failure.
 from __future__ import annotations
 
 import contextvars
+import itertools
 import math
 import queue
 import threading
+import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from functools import partial
 from typing import Generic, TypeVar
@@ -64,13 +66,14 @@ class _Threads:
         self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._idle = 0
         self._lock = threading.Lock()
+        self._made = itertools.count(1)  # names: one number per thread ever made
 
     def start(self, job: Callable[[], None]) -> None:
         with self._lock:
             if self._idle:
                 self._idle -= 1  # that thread takes this job
             else:
-                name = f"ddbt-worker-{threading.active_count()}"
+                name = f"ddbt-worker-{next(self._made)}"
                 threading.Thread(target=self._work, name=name, daemon=True).start()
         self._jobs.put(job)
 
@@ -166,24 +169,29 @@ def run_calls(
     ``calls`` is consumed lazily, in order, by whichever thread is free to make the next
     call (under a lock, so it is never resumed by two threads at once): the caller's thread
     prepares and makes calls itself, and another thread joins only when every thread making
-    calls is inside one (waiting on its sink) while calls may be left, so calls that return
-    at once cost no hand-over. ``first`` is the position of the call's first record and
-    ``send`` returns None when the call succeeded, else the ``Outcome`` of its failure
-    (``done`` = the failed position). Calls start in their order; a call whose ``keys`` meet
-    those of a call in flight, or of an earlier call still waiting, waits for it (calls that
-    share a key never overlap and keep their order). Once a call failed, no call after the
-    failed position starts and ``calls`` is not consumed further. Every call started ends
-    before this returns; an exception raised by ``calls`` (first) or by a call (the lowest)
-    is raised again then. ``workers <= 1`` makes every call in the caller's thread, exactly
-    a plain loop that stops at the first failure.
+    calls is inside one (waiting on its sink) while calls may be left, and a thread that
+    finds the lock taken waits for the GIL, not on the lock (``_acquire``): calls that
+    return at once cost no hand-over or wake-up per call.
+
+    ``first`` is the position of the call's first record; ``send`` returns None when the
+    call succeeded, else the ``Outcome`` of its failure (``done`` = the failed position).
+    Calls start in their order; a call whose ``keys`` meet those of a call in flight, or of
+    an earlier call still waiting, waits for it (calls that share a key never overlap and
+    keep their order). Once a call failed, no call after the failed position starts and
+    ``calls`` is not consumed further. Every call started ends before this returns; an
+    exception raised by ``calls`` (first) or by a call (the lowest) is raised again then.
+    ``workers <= 1`` makes every call in the caller's thread, exactly a plain loop that
+    stops at the first failure.
     """
     if workers <= 1:
         failure: Outcome | None = None
-        for _, _, payload in calls:
-            failure = send(payload)  # an exception propagates: a plain loop
-            if failure is not None:
-                break
-        _close(calls)
+        try:
+            for _, _, payload in calls:
+                failure = send(payload)  # an exception propagates: a plain loop
+                if failure is not None:
+                    break
+        finally:
+            _close(calls)
         return failure
     state = _CallState(iter(calls), send, workers, contextvars.copy_context())
     try:
@@ -193,6 +201,16 @@ def run_calls(
             state.cond.wait_for(state.idle)
         _close(state.calls)
     return state.result()
+
+
+def _acquire(cond: threading.Condition) -> None:
+    """Take ``cond``'s lock without sleeping on it: while another thread holds it (preparing
+    a call, which takes CPU and no I/O), give that thread the GIL and try again. A thread
+    asleep on a lock is woken by every release (a system call and a thread switch per call
+    when calls return at once); one waiting for the GIL runs only when the holder waits on a
+    sink or at the interpreter's switch interval."""
+    while not cond.acquire(False):
+        time.sleep(0)
 
 
 def _close(calls: object) -> None:
@@ -261,51 +279,54 @@ class _CallState(Generic[P]):
         """Take the next call free to start and make it, until none is left."""
         cond = self.cond
         send = self.send
-        with cond:
-            try:
-                while True:
-                    call = self._take()
-                    if call is None:
-                        return
-                    first, keys, payload = call
-                    if keys:
-                        self.busy |= keys
-                    self.running += 1
-                    if (
-                        self.running == self.active < self.workers
-                        and not self.exhausted
-                        and self.stop == math.inf
-                    ):
-                        self.active += 1  # every thread here is inside a call: one more
-                        _THREADS.start(self.join)
-                    cond.release()
-                    result: Outcome | None = None
-                    error: BaseException | None = None
-                    try:
-                        result = send(payload)
-                    except BaseException as exc:  # raised again by run_calls, never swallowed
-                        error = exc
-                    finally:
-                        cond.acquire()
-                    self.running -= 1
-                    if keys:
-                        self.busy -= keys
-                        if self.waiting:
-                            cond.notify_all()
-                    if error is not None:
-                        if self.error is None or first < self.error[0]:
-                            self.error = (first, error)
-                        self.stop = min(self.stop, first)
-                    elif result is not None:
-                        if self.failure is None or result.done < self.failure.done:
-                            self.failure = result
-                        self.stop = min(self.stop, result.done)
-            except BaseException:
-                self.stop = -1  # this thread itself failed (never a call's error): stop all
-                raise
-            finally:
-                self.active -= 1
-                cond.notify_all()
+        _acquire(cond)
+        try:
+            while True:
+                call = self._take()
+                if call is None:
+                    return
+                first, keys, payload = call
+                if keys:
+                    self.busy |= keys
+                self.running += 1
+                more = (
+                    self.running == self.active < self.workers
+                    and not self.exhausted
+                    and self.stop == math.inf
+                )
+                if more:
+                    self.active += 1  # every thread here is inside a call: one more
+                cond.release()
+                if more:
+                    _THREADS.start(self.join)  # outside the lock: it may make a thread
+                result: Outcome | None = None
+                error: BaseException | None = None
+                try:
+                    result = send(payload)
+                except BaseException as exc:  # raised again by run_calls, never swallowed
+                    error = exc
+                finally:
+                    _acquire(cond)
+                self.running -= 1
+                if keys:
+                    self.busy -= keys
+                    if self.waiting:
+                        cond.notify_all()
+                if error is not None:
+                    if self.error is None or first < self.error[0]:
+                        self.error = (first, error)
+                    self.stop = min(self.stop, first)
+                elif result is not None:
+                    if self.failure is None or result.done < self.failure.done:
+                        self.failure = result
+                    self.stop = min(self.stop, result.done)
+        except BaseException:
+            self.stop = -1  # this thread itself failed (never a call's error): stop all
+            raise
+        finally:
+            self.active -= 1
+            cond.notify_all()
+            cond.release()
 
     def _take(self) -> Call[P] | None:
         """The next call free to start (under the lock): a waiting one whose keys are free,

@@ -37,10 +37,10 @@ def test_each_lane_keeps_record_order_and_every_record_runs() -> None:
 def test_lanes_run_at_the_same_time() -> None:
     # four lanes meet at a barrier: only possible when four threads run them at once
     barrier = threading.Barrier(4, timeout=10)
-    threads: set[str] = set()
+    threads: set[int] = set()  # idents: names may repeat
 
     def step(_: int, record: tuple[str, int]) -> None:
-        threads.add(threading.current_thread().name)
+        threads.add(threading.get_ident())
         if record[1] == 1:
             barrier.wait()
 
