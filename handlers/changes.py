@@ -11,7 +11,7 @@ as sorted lists (``stream.to_json``).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from json.encoder import encode_basestring as _quote
 from typing import Any, TypeVar
 
@@ -25,7 +25,7 @@ from handlers.codec import (
     image_to_json,
     to_json,
 )
-from handlers.lanes import Calls
+from handlers.lanes import NO_KEYS, Call, run_calls
 from handlers.stream import StreamRecord
 
 __all__ = [
@@ -190,32 +190,15 @@ def publish_batched(
     change does not qualify, done without one), send them with ``call`` in calls of at most
     ``max_entries`` entries and ``max_bytes`` bytes (``send_entries``: retryable entries are
     sent again), up to ``workers`` calls at once while the next entries are built
-    (``handlers.lanes.Calls``). With ``group`` (an entry's SNS FIFO message group), calls
+    (``handlers.lanes.run_calls``: whichever thread makes the next call builds its entries).
+    With ``group`` (an entry's SNS FIFO message group), calls
     that carry a common group never overlap and are made in record order, and none is made
     after a failed one. A record that cannot be built is POISON at its position, after what
     came before it was sent; after a call fails for good no later call starts, and the
     failure at the lowest position is the outcome: every record before it was sent."""
-    with Calls(workers) as calls:
+    poison: list[Outcome] = []
 
-        def send(pending: list[tuple[int, E]]) -> bool:
-            if not pending:
-                return True
-            keys: frozenset[Hashable] = (
-                frozenset() if group is None else frozenset(group(e) for _, e in pending)
-            )
-            return calls.submit(
-                pending[0][0],
-                lambda: send_entries(
-                    pending,
-                    call,
-                    service=service,
-                    operation=operation,
-                    rejected=rejected,
-                    budget=budget,
-                ),
-                keys,
-            )
-
+    def calls() -> Iterator[Call[list[tuple[int, E]]]]:
         pending: list[tuple[int, E]] = []
         pending_bytes = 0
         for position, record in enumerate(records):
@@ -223,21 +206,37 @@ def publish_batched(
                 record.check()
                 built = build(record)
             except RecordError as exc:
-                send(pending)
-                return calls.finish() or Outcome(position, Failure.POISON, str(exc))
+                poison.append(Outcome(position, Failure.POISON, str(exc)))
+                break
             if built is None:
                 continue
             entry, size = built
             if len(pending) == max_entries or pending_bytes + size > max_bytes:
-                if not send(pending):
-                    break  # a call failed: finish() names it
+                yield _call(pending, group)
                 pending = []
                 pending_bytes = 0
             pending.append((position, entry))
             pending_bytes += size
-        else:
-            send(pending)
-        return calls.finish() or Outcome(len(records))
+        if pending:
+            yield _call(pending, group)
+
+    def send(pending: list[tuple[int, E]]) -> Outcome | None:
+        return send_entries(
+            pending, call, service=service, operation=operation, rejected=rejected, budget=budget
+        )
+
+    # A call's failure is at a lower position than a record that cannot be built (calls
+    # hold only the records before it), and after one no record is built.
+    failed = run_calls(calls(), send, workers)
+    return failed or (poison[0] if poison else Outcome(len(records)))
+
+
+def _call(
+    pending: list[tuple[int, E]], group: Callable[[E], Hashable] | None
+) -> Call[list[tuple[int, E]]]:
+    """One call of ``pending`` entries, keyed by their message groups (if any)."""
+    keys = NO_KEYS if group is None else frozenset(group(e) for _, e in pending)
+    return pending[0][0], keys, pending
 
 
 def same(a: Any, b: Any) -> bool:

@@ -10,7 +10,7 @@ object holds yet. A restart caused by another processor of a pipeline is skipped
 engine (checkpoint). What remains, and its bounds, is documented in docs/etl.md.
 
 A batch's objects are written concurrently (up to 10 at once, botocore's connection pool:
-``handlers.lanes.Calls``), each started only when the time budget allows it and every
+``handlers.lanes.run_calls``), each started only when the time budget allows it and every
 earlier one was started. When one fails, the outcome is its first record (every earlier
 object was written); objects of later runs written meanwhile start at records that begin a
 run in the redelivery too, so it overwrites them.
@@ -24,10 +24,9 @@ from __future__ import annotations
 
 import gzip
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 from json import dumps as _json_dumps
 from typing import Any
 
@@ -35,7 +34,7 @@ from handlers import aws, coldstart, retry
 from handlers.batch import Batch, Failure, Outcome, run_batch
 from handlers.codec import RecordError, image_to_json
 from handlers.config import ConfigError, env_key_prefix, env_required
-from handlers.lanes import Calls
+from handlers.lanes import NO_KEYS, Call, run_calls
 from handlers.stream import StreamRecord
 
 __all__ = [
@@ -234,23 +233,28 @@ class EtlProcessor:
     @retry.budgeted
     def process(self, records: Sequence[StreamRecord], batch: Batch) -> Outcome:
         runs, stop, reason = self.plan(records)
-        failure: Outcome | None = None
-        with Calls(self.workers) as calls:
+        late: list[Outcome] = []
+
+        def calls() -> Iterator[Call[Run]]:
             for run in runs:
                 # Checked here, in run order: a run starts only when every earlier one did.
                 if batch.budget.expired():
                     location = f"s3://{self.bucket}/{run.key}"
-                    failure = Outcome(
-                        run.start, Failure.TIME, f"time budget ran out before writing {location}"
+                    late.append(
+                        Outcome(
+                            run.start,
+                            Failure.TIME,
+                            f"time budget ran out before writing {location}",
+                        )
                     )
-                    break
-                if not calls.submit(run.start, partial(self._put, run)):
-                    break
-            written = calls.finish()
+                    return
+                yield run.start, NO_KEYS, run
+
+        written = run_calls(calls(), self._put, self.workers)
         if written is not None:
             return written
-        if failure is not None:
-            return failure
+        if late:
+            return late[0]
         if stop < len(records):
             return Outcome(stop, Failure.POISON, reason)
         return Outcome(len(records))

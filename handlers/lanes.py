@@ -9,9 +9,11 @@ Two shapes:
   which is what ``remove_at_current`` (the only write that is not commutative) needs; the
   other writes are conditional on the ordering value, so their final result does not depend
   on the order in which different items' lanes run.
-* ``Calls``: the work is produced while earlier calls are in flight (the publishers build
+* ``run_calls``: the work is produced while earlier calls are in flight (the publishers build
   the next ``PublishBatch``/``PutEvents`` entries while the previous calls wait; the ETL
-  processor writes its partition objects): calls start in the order submitted, at most
+  processor writes its partition objects): the calls come from an iterator that whichever
+  thread is free to make the next call advances, so preparing a call and making it happen
+  in the same thread (no hand-over per call); calls start in their order, at most
   ``workers`` at once, and calls that share a key (an SNS FIFO message group) never overlap
   and keep their order.
 
@@ -24,8 +26,10 @@ never wrong.
 
 Threads: the work runs on threads kept for the life of the runtime (like the clients: made
 on demand, never more than were ever needed at once, parked between invocations), because
-making a thread costs about as much CPU as a hundred calls handed to one. Each piece of work
-runs in a copy of the caller's ``contextvars`` context, so AWS calls in it retry within the
+making a thread costs about as much CPU as a hundred calls handed to one; and a thread is
+woken only when the threads already at work are all waiting on a sink, because waking one
+costs more CPU than a call that returns at once. Each piece of work runs in a copy of the
+caller's ``contextvars`` context, so AWS calls in it retry within the
 batch's time budget (``handlers.retry.budgeted``) as they would in the caller's thread.
 ``workers <= 1`` runs everything in the caller's thread, exactly as a plain loop that stops
 at the first failure.
@@ -34,37 +38,42 @@ at the first failure.
 from __future__ import annotations
 
 import contextvars
+import itertools
+import math
 import queue
 import threading
-from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from functools import partial
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from handlers.batch import Outcome
 
-__all__ = ["Calls", "run_lanes"]
+__all__ = ["NO_KEYS", "Call", "run_calls", "run_lanes"]
 
 T = TypeVar("T")
+P = TypeVar("P")
+NO_KEYS: frozenset[Hashable] = frozenset()  # a call that waits for no other
 
 
 class _Threads:
     """Threads that run jobs for the life of the runtime. ``start(job)`` hands ``job`` to an
     idle thread, or to a new one when none is idle: a job never waits for a thread, so jobs
     may wait for one another (a lane for a call) without a deadlock. Jobs catch their own
-    errors (``Calls._execute``, ``run_lanes``)."""
+    errors (``run_calls``, ``run_lanes``)."""
 
     def __init__(self) -> None:
         self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._idle = 0
         self._lock = threading.Lock()
+        self._made = itertools.count(1)  # names: one number per thread ever made
 
     def start(self, job: Callable[[], None]) -> None:
         with self._lock:
             if self._idle:
                 self._idle -= 1  # that thread takes this job
             else:
-                name = f"ddbt-worker-{threading.active_count()}"
+                name = f"ddbt-worker-{next(self._made)}"
                 threading.Thread(target=self._work, name=name, daemon=True).start()
         self._jobs.put(job)
 
@@ -147,136 +156,214 @@ def run_lanes(
     return stop[0], error[0]
 
 
-@dataclass(slots=True)
-class _Call:
-    first: int  # the position of the call's first record
-    keys: frozenset[Hashable]
-    run: Callable[[], Outcome | None]
-    context: contextvars.Context  # a copy of the submitting thread's
+Call = tuple[int, frozenset[Hashable], P]
 
 
-class Calls:
-    """Calls made on up to ``workers`` threads while the caller prepares the next ones.
+def run_calls(
+    calls: Iterable[Call[P]], send: Callable[[P], Outcome | None], workers: int
+) -> Outcome | None:
+    """Make ``send(payload)`` for each ``(first, keys, payload)`` of ``calls``, up to
+    ``workers`` at once; the failure at the lowest position, or None when every call
+    succeeded.
 
-    ``submit(first, run, keys)`` queues ``run`` (calls are submitted in record order; ``first``
-    is the position of the call's first record). ``run`` returns None when it succeeded, or
-    the ``Outcome`` of its failure (``done`` = the failed position). Calls start in the order
-    submitted; a call whose ``keys`` meet those of a call running, or of an earlier call still
-    waiting, waits for it (its keys are then in order and never in flight twice). Once a call
-    failed, calls after the failed position never start, and ``submit`` returns False (the
-    caller stops preparing); earlier calls still run. ``finish()`` waits for the calls and
-    returns the failure at the lowest position (None when every call succeeded); an exception
-    raised by a call is raised again there. Use it as a context manager (``with Calls(n) as
-    calls:``), so that no call outlives the block whatever the caller raises.
+    ``calls`` is consumed lazily, in order, by whichever thread is free to make the next
+    call (under a lock, so it is never resumed by two threads at once): the caller's thread
+    prepares and makes calls itself, and another thread joins only when every thread making
+    calls is inside one (waiting on its sink) while calls may be left, and a thread that
+    finds the lock taken waits for the GIL, not on the lock (``_acquire``): calls that
+    return at once cost no hand-over or wake-up per call.
+
+    ``first`` is the position of the call's first record; ``send`` returns None when the
+    call succeeded, else the ``Outcome`` of its failure (``done`` = the failed position).
+    Calls start in their order; a call whose ``keys`` meet those of a call in flight, or of
+    an earlier call still waiting, waits for it (calls that share a key never overlap and
+    keep their order). Once a call failed, no call after the failed position starts and
+    ``calls`` is not consumed further. Every call started ends before this returns; an
+    exception raised by ``calls`` (first) or by a call (the lowest) is raised again then.
+    ``workers <= 1`` makes every call in the caller's thread, exactly a plain loop that
+    stops at the first failure.
     """
+    if workers <= 1:
+        failure: Outcome | None = None
+        try:
+            for _, _, payload in calls:
+                failure = send(payload)  # an exception propagates: a plain loop
+                if failure is not None:
+                    break
+        finally:
+            _close(calls)
+        return failure
+    state = _CallState(iter(calls), send, workers, contextvars.copy_context())
+    try:
+        state.work()
+    finally:
+        with state.cond:
+            state.cond.wait_for(state.idle)
+        _close(state.calls)
+    return state.result()
 
-    def __init__(self, workers: int) -> None:
+
+def _acquire(cond: threading.Condition) -> None:
+    """Take ``cond``'s lock without sleeping on it: while another thread holds it (preparing
+    a call, which takes CPU and no I/O), give that thread the GIL and try again. A thread
+    asleep on a lock is woken by every release (a system call and a thread switch per call
+    when calls return at once); one waiting for the GIL runs only when the holder waits on a
+    sink or at the interpreter's switch interval."""
+    while not cond.acquire(False):
+        time.sleep(0)
+
+
+def _close(calls: object) -> None:
+    close = getattr(calls, "close", None)
+    if close is not None:
+        close()  # a generator left before its end runs its cleanup here, in the caller
+
+
+class _CallState(Generic[P]):
+    """``run_calls``' shared state, under ``cond``."""
+
+    __slots__ = (
+        "active",
+        "busy",
+        "calls",
+        "cond",
+        "context",
+        "error",
+        "exhausted",
+        "failure",
+        "raised",
+        "running",
+        "send",
+        "stop",
+        "waiting",
+        "workers",
+    )
+
+    def __init__(
+        self,
+        calls: Iterator[Call[P]],
+        send: Callable[[P], Outcome | None],
+        workers: int,
+        context: contextvars.Context,
+    ) -> None:
+        self.calls = calls
+        self.send = send
         self.workers = workers
-        self._cond = threading.Condition()
-        self._pending: list[_Call] = []
-        self._busy: set[Hashable] = set()  # keys of the calls running
-        self._drainers = 0  # threads taking calls (at most ``workers``)
-        self._running = 0  # of them, those inside a call
-        self._failure: Outcome | None = None
-        self._error: tuple[int, BaseException] | None = None
+        self.context = context  # the caller's, copied for each thread that joins
+        self.cond = threading.Condition(threading.Lock())
+        self.active = 1  # threads making calls (the caller's included)
+        self.running = 0  # of them, those inside a call
+        self.exhausted = False  # ``calls`` ended (or raised): nothing more to take from it
+        self.stop: float = math.inf  # the lowest failed position so far
+        self.failure: Outcome | None = None
+        self.error: tuple[int, BaseException] | None = None  # a call's, the lowest
+        self.raised: BaseException | None = None  # ``calls``' own
+        self.waiting: list[Call[P]] = []  # taken from ``calls``, waiting for their keys
+        self.busy: set[Hashable] = set()  # keys of the calls in flight
 
-    def _stop(self) -> int | None:
-        """The lowest failed position so far (None: no failure)."""
-        positions = [] if self._failure is None else [self._failure.done]
-        if self._error is not None:
-            positions.append(self._error[0])
-        return min(positions, default=None)
+    def idle(self) -> bool:
+        return self.active == 0
 
-    def submit(
-        self, first: int, run: Callable[[], Outcome | None], keys: frozenset[Hashable] = frozenset()
-    ) -> bool:
-        """Queue ``run``; False (and nothing queued) once a failure is known."""
-        if self.workers <= 1:
-            if self._stop() is not None:
-                return False
-            self._note(run())  # an exception propagates: a plain loop
-            return self._stop() is None
-        with self._cond:
-            if self._stop() is not None:
-                return False
-            self._pending.append(_Call(first, keys, run, contextvars.copy_context()))
-            self._more()
-        return True
+    def join(self) -> None:
+        """The body of a thread that joins: work in a copy of the caller's context."""
+        self.context.copy().run(self.work)
 
-    def _more(self) -> None:
-        """Another thread taking calls, when calls wait and every thread taking them is inside
-        one (waiting on its sink); calls that return at once are taken by the threads already
-        there (under the lock)."""
-        if self._pending and self._drainers == self._running and self._drainers < self.workers:
-            self._drainers += 1
-            _THREADS.start(self._drain)
+    def result(self) -> Outcome | None:
+        if self.raised is not None:
+            raise self.raised
+        if self.error is not None:
+            raise self.error[1]
+        return self.failure
 
-    def finish(self) -> Outcome | None:
-        """Wait for every call started; the failure at the lowest position, or None."""
-        with self._cond:
-            self._cond.wait_for(lambda: not self._drainers)
-        if self._error is not None:
-            raise self._error[1]
-        return self._failure
-
-    def __enter__(self) -> Calls:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        """Leaving the block (even by an exception of the caller's): no call starts any more,
-        and the calls in flight end before the block does."""
-        with self._cond:
-            self._pending.clear()
-            self._cond.wait_for(lambda: not self._drainers)
-
-    def _note(self, result: Outcome | None) -> None:
-        if result is not None and (self._failure is None or result.done < self._failure.done):
-            self._failure = result
-
-    def _take(self) -> _Call | None:
-        """The first waiting call free to start (under the lock); calls after a failure are
-        dropped."""
-        stop = self._stop()
-        blocked: set[Hashable] = set()
-        for i, call in enumerate(self._pending):
-            if stop is not None and call.first > stop:
-                del self._pending[i:]  # submitted in order: every later one is after it too
-                return None
-            if call.keys and not (
-                self._busy.isdisjoint(call.keys) and blocked.isdisjoint(call.keys)
-            ):
-                blocked |= call.keys  # a later call sharing a key waits behind this one
-                continue
-            del self._pending[i]
-            return call
-        return None
-
-    def _drain(self) -> None:
-        """Take calls free to start and make them, each in its submitter's context, until
-        none is left (a call waiting for a key is taken by the thread that frees it)."""
-        with self._cond:
+    def work(self) -> None:
+        """Take the next call free to start and make it, until none is left."""
+        cond = self.cond
+        send = self.send
+        _acquire(cond)
+        try:
             while True:
                 call = self._take()
                 if call is None:
-                    self._drainers -= 1
-                    self._cond.notify_all()
                     return
-                self._busy |= call.keys
-                self._running += 1
-                self._more()
-                self._cond.release()
+                first, keys, payload = call
+                if keys:
+                    self.busy |= keys
+                self.running += 1
+                more = (
+                    self.running == self.active < self.workers
+                    and not self.exhausted
+                    and self.stop == math.inf
+                )
+                if more:
+                    self.active += 1  # every thread here is inside a call: one more
+                cond.release()
+                if more:
+                    _THREADS.start(self.join)  # outside the lock: it may make a thread
                 result: Outcome | None = None
                 error: BaseException | None = None
                 try:
-                    result = call.context.run(call.run)
-                except BaseException as exc:  # raised again by finish(), never swallowed
+                    result = send(payload)
+                except BaseException as exc:  # raised again by run_calls, never swallowed
                     error = exc
                 finally:
-                    self._cond.acquire()
-                self._running -= 1
-                self._busy -= call.keys
+                    _acquire(cond)
+                self.running -= 1
+                if keys:
+                    self.busy -= keys
+                    if self.waiting:
+                        cond.notify_all()
                 if error is not None:
-                    if self._error is None or call.first < self._error[0]:
-                        self._error = (call.first, error)
-                else:
-                    self._note(result)
+                    if self.error is None or first < self.error[0]:
+                        self.error = (first, error)
+                    self.stop = min(self.stop, first)
+                elif result is not None:
+                    if self.failure is None or result.done < self.failure.done:
+                        self.failure = result
+                    self.stop = min(self.stop, result.done)
+        except BaseException:
+            self.stop = -1  # this thread itself failed (never a call's error): stop all
+            raise
+        finally:
+            self.active -= 1
+            cond.notify_all()
+            cond.release()
+
+    def _take(self) -> Call[P] | None:
+        """The next call free to start (under the lock): a waiting one whose keys are free,
+        else the next of ``calls``; waits while only calls blocked by keys in flight are
+        left. None when nothing is left to start (calls after a failure are dropped)."""
+        while True:
+            if self.waiting:
+                blocked: set[Hashable] = set()
+                for i, call in enumerate(self.waiting):
+                    if call[0] > self.stop:
+                        del self.waiting[i:]  # in order: every later one is after it too
+                        break
+                    if self.busy.isdisjoint(call[1]) and blocked.isdisjoint(call[1]):
+                        del self.waiting[i]
+                        return call
+                    blocked |= call[1]
+            while not self.exhausted and self.stop == math.inf:
+                try:
+                    call = next(self.calls)
+                except StopIteration:
+                    self.exhausted = True
+                    break
+                except BaseException as exc:  # raised again by run_calls
+                    self.exhausted = True
+                    self.raised = exc
+                    self.stop = -1
+                    break
+                keys = call[1]
+                if keys and not (
+                    self.busy.isdisjoint(keys) and all(w[1].isdisjoint(keys) for w in self.waiting)
+                ):
+                    self.waiting.append(call)  # after the call(s) holding its keys
+                    continue
+                return call
+            if not self.waiting:
+                return None
+            # Each waiting call meets the keys of a call in flight (the first waiting one
+            # would be free otherwise): wait for one to end.
+            assert self.running
+            self.cond.wait()

@@ -1,17 +1,17 @@
 """handlers.lanes: per-lane order, real concurrency, the lowest failure, the caller's context;
-and Calls: bounded, ordered, keys never overlapping, nothing after a failure."""
+and run_calls: bounded, ordered, keys never overlapping, nothing after a failure."""
 
 from __future__ import annotations
 
 import contextvars
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from handlers.batch import Failure, Outcome
-from handlers.lanes import Calls, run_lanes
+from handlers.lanes import NO_KEYS, Call, run_calls, run_lanes
 
 RECORDS = [("a", 1), ("b", 1), ("a", 2), ("c", 1), ("b", 2), ("a", 3), ("d", 1), ("c", 2)]
 
@@ -37,10 +37,10 @@ def test_each_lane_keeps_record_order_and_every_record_runs() -> None:
 def test_lanes_run_at_the_same_time() -> None:
     # four lanes meet at a barrier: only possible when four threads run them at once
     barrier = threading.Barrier(4, timeout=10)
-    threads: set[str] = set()
+    threads: set[int] = set()  # idents: names may repeat
 
     def step(_: int, record: tuple[str, int]) -> None:
-        threads.add(threading.current_thread().name)
+        threads.add(threading.get_ident())
         if record[1] == 1:
             barrier.wait()
 
@@ -117,17 +117,25 @@ def test_empty_batch(workers: int) -> None:
     assert run_lanes([], lane, lambda *_: None, workers) == (0, None)
 
 
-# -- Calls: calls made while the next ones are prepared --------------------------------------
+# -- run_calls: calls made while the next ones are prepared ----------------------------------
+
+Send = Callable[[], Outcome | None]
+
+
+def make(call: Send) -> Outcome | None:
+    """``run_calls``' send when each payload is the call itself."""
+    return call()
 
 
 def test_calls_run_at_once_up_to_the_bound_and_all_finish() -> None:
     # three calls meet at a barrier: only possible when three run at once
     barrier = threading.Barrier(3, timeout=10)
     done: list[int] = []
-    calls = Calls(3)
-    for first in (0, 10, 20):
-        assert calls.submit(first, lambda f=first: (barrier.wait() and None) or done.append(f))
-    assert calls.finish() is None
+
+    def call(first: int) -> Send:
+        return lambda: (barrier.wait() and None) or done.append(first)
+
+    assert run_calls(((f, NO_KEYS, call(f)) for f in (0, 10, 20)), make, 3) is None
     assert sorted(done) == [0, 10, 20]
 
 
@@ -140,7 +148,7 @@ def test_calls_sharing_a_key_never_overlap_and_start_in_order() -> None:
     order: list[int] = []
     lock = threading.Lock()
 
-    def call(first: int, keys: set[str]) -> Callable[[], Outcome | None]:
+    def call(first: int, keys: set[str]) -> Send:
         def run() -> None:
             with lock:
                 if running & keys:
@@ -155,56 +163,101 @@ def test_calls_sharing_a_key_never_overlap_and_start_in_order() -> None:
 
         return run
 
-    calls = Calls(4)
-    for first, keys in ((0, {"a", "b"}), (10, {"c"}), (20, {"a"}), (30, {"d"})):
-        assert calls.submit(first, call(first, keys), frozenset(keys))
-    assert calls.finish() is None
+    todo = ((0, {"a", "b"}), (10, {"c"}), (20, {"a"}), (30, {"d"}))
+    assert run_calls(((f, frozenset(k), call(f, k)) for f, k in todo), make, 4) is None
     assert clashes == [] and sorted(order) == [0, 10, 20, 30]
     assert order.index(0) < order.index(20) and order.index(30) < order.index(20)
 
 
-def test_after_a_failure_no_later_call_starts_and_the_lowest_failure_wins() -> None:
-    """Two threads: call 0 runs until the end; call 10 fails at 13 once call 20 is queued
-    behind them; call 20 never starts (after the failure), and call 0's later failure at 5,
-    the lowest, is the outcome."""
-    started: list[int] = []
-    queued, failed = threading.Event(), threading.Event()
+def test_calls_waiting_for_a_key_keep_their_order_behind_it() -> None:
+    """Calls 0, 10 and 20 share key 'g'; 30 does not. 0 holds until 30 ran: 10 and 20 wait
+    behind it, in order, while 30 overtakes them."""
+    order: list[int] = []
+    lock = threading.Lock()
+    ran_30 = threading.Event()
+
+    def call(first: int) -> Send:
+        def run() -> None:
+            if first == 0:
+                assert ran_30.wait(10)
+            with lock:
+                order.append(first)
+            if first == 30:
+                ran_30.set()
+
+        return run
+
+    todo = ((0, "g"), (10, "g"), (20, "g"), (30, "h"))
+    assert run_calls(((f, frozenset(k), call(f)) for f, k in todo), make, 4) is None
+    assert order == [30, 0, 10, 20]
+
+
+def test_after_a_failure_no_later_call_is_prepared_and_the_lowest_failure_wins() -> None:
+    """Two threads: call 10 fails at 13 while call 0 runs; call 0 then fails at 5, lower
+    though later. Calls after them are never even prepared, and 5 is the outcome."""
+    prepared: list[int] = []
+    failed = threading.Event()
 
     def first_call() -> Outcome:
-        started.append(0)
         assert failed.wait(10)
         return Outcome(5, Failure.TRANSIENT, "late, but lower")
 
     def second_call() -> Outcome:
-        started.append(10)
-        assert queued.wait(10)
+        failed.set()
         return Outcome(13, Failure.POISON, "bad entry")
 
-    with Calls(2) as calls:
-        assert calls.submit(0, first_call)
-        assert calls.submit(10, second_call)
-        assert calls.submit(20, lambda: started.append(20))  # both threads busy: queued
-        queued.set()
-        while calls.submit(30, lambda: started.append(30)):  # refused once 10 has failed
-            pass
-        failed.set()
-        outcome = calls.finish()
+    def calls() -> Iterator[Call[Send]]:
+        for first, run in ((0, first_call), (10, second_call)):
+            prepared.append(first)
+            yield first, NO_KEYS, run
+        for first in range(20, 1000, 10):  # far more than two threads could ever take
+            prepared.append(first)
+            yield first, NO_KEYS, lambda: None
+
+    outcome = run_calls(calls(), make, 2)
     assert outcome == Outcome(5, Failure.TRANSIENT, "late, but lower")
-    assert sorted(started) == [0, 10]
+    assert prepared == [0, 10]
 
 
-def test_an_exception_in_a_call_is_raised_by_finish() -> None:
-    calls = Calls(2)
-    calls.submit(0, lambda: None)
-    calls.submit(10, lambda: (_ for _ in ()).throw(KeyError("boom")))
+def test_every_call_is_made_once() -> None:
+    made: list[int] = []
+    lock = threading.Lock()
+
+    def calls() -> Iterator[Call[int]]:
+        yield from ((f, NO_KEYS, f) for f in range(0, 50, 10))
+
+    def send(first: int) -> None:
+        with lock:
+            made.append(first)
+
+    assert run_calls(calls(), send, 3) is None
+    assert sorted(made) == [0, 10, 20, 30, 40]
+
+
+def test_an_exception_in_a_call_is_raised_after_the_others_end() -> None:
+    def boom() -> None:
+        raise KeyError("boom")
+
     with pytest.raises(KeyError, match="boom"):
-        calls.finish()
+        run_calls(((f, NO_KEYS, c) for f, c in ((0, lambda: None), (10, boom))), make, 2)
+
+
+def test_an_exception_while_preparing_calls_is_raised_and_no_call_follows() -> None:
+    made: list[int] = []
+
+    def calls() -> Iterator[Call[int]]:
+        yield 0, NO_KEYS, 0
+        raise ValueError("cannot prepare")
+
+    with pytest.raises(ValueError, match="cannot prepare"):
+        run_calls(calls(), made.append, 3)
+    assert made == [0]
 
 
 def test_one_worker_calls_inline_and_stops_at_the_first_failure() -> None:
     made: list[int] = []
 
-    def call(first: int) -> Callable[[], Outcome | None]:
+    def call(first: int) -> Send:
         def run() -> Outcome | None:
             assert threading.current_thread() is threading.main_thread()
             made.append(first)
@@ -212,17 +265,33 @@ def test_one_worker_calls_inline_and_stops_at_the_first_failure() -> None:
 
         return run
 
-    calls = Calls(1)
-    assert calls.submit(0, call(0)) and not calls.submit(10, call(10))
-    assert not calls.submit(20, call(20))
-    assert calls.finish() == Outcome(12, Failure.POISON, "x") and made == [0, 10]
+    todo = ((f, NO_KEYS, call(f)) for f in (0, 10, 20))
+    assert run_calls(todo, make, 1) == Outcome(12, Failure.POISON, "x") and made == [0, 10]
+
+
+def test_calls_that_return_at_once_are_made_in_the_callers_thread() -> None:
+    """No hand-over when nothing waits: a thread joins only while every thread making calls
+    is inside one, and calls that return at once leave the caller's thread free."""
+    threads: set[str] = set()
+
+    def send(_: int) -> None:
+        threads.add(threading.current_thread().name)
+
+    # One call: the caller makes it (a thread may be asked to join while it is inside,
+    # and finds nothing left).
+    assert run_calls([(0, NO_KEYS, 0)], send, 10) is None
+    assert threads == {threading.current_thread().name}
 
 
 def test_calls_run_in_the_callers_context() -> None:
     var: contextvars.ContextVar[str] = contextvars.ContextVar("v", default="unset")
     var.set("caller")
     seen: list[str] = []
-    calls = Calls(3)
-    for first in (0, 10, 20):
-        calls.submit(first, lambda: seen.append(var.get()))
-    assert calls.finish() is None and seen == ["caller"] * 3
+    barrier = threading.Barrier(3, timeout=10)
+
+    def call() -> None:
+        seen.append(var.get())
+        barrier.wait()
+
+    todo = ((f, NO_KEYS, call) for f in (0, 10, 20))
+    assert run_calls(todo, make, 3) is None and seen == ["caller"] * 3
