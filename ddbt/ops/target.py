@@ -49,8 +49,8 @@ class _Context:
 
 def _done_from_response(response: Any, records: Sequence[Mapping[str, Any]]) -> Result:
     """How many leading records a function's response says were applied, judged as Lambda
-    judges it (``ddbt.engine.item_failures``: an invalid response fails the whole batch)."""
-    from ddbt.engine import item_failures
+    judges it (``ddbt.local.engine.item_failures``: an invalid response fails the whole batch)."""
+    from ddbt.local.engine import item_failures
 
     verdict, indexes = item_failures(response, [r["dynamodb"]["SequenceNumber"] for r in records])
     if verdict == "ok":

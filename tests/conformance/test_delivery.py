@@ -1,5 +1,6 @@
 """Delivery cases of the corpus (``cases/delivery``: how an event source mapping hands a
-shard's records to a function) run on the local runtime's shard poller (``ddbt.poller``),
+shard's records to a function) run on the local runtime's shard poller
+(``ddbt.local.stream_poller``),
 fed by a stand-in stream that holds the case's writes and a function that answers as the case
 says. Every invocation is traced on one logical clock (a counter: no wall-clock time), and
 the trace is checked against the case:
@@ -27,10 +28,11 @@ from typing import Any
 
 import botocore.session
 
-from ddbt.engine import DiscardedBatch, InvokeResult
-from ddbt.model import MappingSettings
-from ddbt.poller import PollerOptions, ShardPoller
-from ddbt.shard_checkpoints import ShardCheckpoints
+from ddbt.local.engine import DiscardedBatch, InvokeResult
+from ddbt.local.model import MappingSettings
+from ddbt.local.polling import PollerOptions
+from ddbt.local.shard_checkpoints import ShardCheckpoints
+from ddbt.local.stream_poller import ShardPoller
 from tests.conformance.corpus import Case, params
 from tests.factories import getrecords_record
 

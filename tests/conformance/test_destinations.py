@@ -1,15 +1,16 @@
 """On-failure messages of the corpus (SQS, SNS and S3 destinations; RetryAttemptsExhausted and
 RecordAgeExceeded) against the code that reads them (the archiver, ``ddbt redrive``) and the
-local runtime that writes them (``ddbt.engine.destination_message``, ``ddbt.destinations``)."""
+local runtime that writes them (``ddbt.local.engine.destination_message``,
+``ddbt.local.destinations``)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from ddbt.destinations import DestinationSender
-from ddbt.engine import DiscardedBatch
-from ddbt.model import MappingSettings, Rec
+from ddbt.local.destinations import DestinationSender
+from ddbt.local.engine import DiscardedBatch
+from ddbt.local.model import MappingSettings, Rec
 from handlers.archive import batch_info, batch_mismatch, on_failure_message
 from tests.conformance.corpus import Case, params
 

@@ -1,13 +1,13 @@
 """Partial-batch responses of the corpus, with what Lambda recorded doing with them, against
-the local runtime's delivery engine (``ddbt.engine``) and the ops tools' reading of a
+the local runtime's delivery engine (``ddbt.local.engine``) and the ops tools' reading of a
 function's answer (``ddbt.ops.target``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ddbt.engine import BatchRunner, DiscardedBatch, InvokeResult, item_failures
-from ddbt.model import MappingSettings, Rec
+from ddbt.local.engine import BatchRunner, DiscardedBatch, InvokeResult, item_failures
+from ddbt.local.model import MappingSettings, Rec
 from ddbt.ops.target import _done_from_response
 from tests.conformance.corpus import Case, params
 

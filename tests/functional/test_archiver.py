@@ -517,9 +517,9 @@ def test_unknown_filters_are_a_reported_mismatch_never_silently_rerun(
 
 def _named(prefix: str, lane: int, count: int, factor: int = 4) -> list[str]:
     """``count`` item names starting with ``prefix`` that the local runtime puts in lane
-    ``lane`` of ``factor`` (its hash: ``ddbt.poller.lane_of``), to build a failed batch of
-    known keys and a range that interleaves other batches' records."""
-    from ddbt.poller import lane_of
+    ``lane`` of ``factor`` (its hash: ``ddbt.local.stream_poller.lane_of``), to build a failed
+    batch of known keys and a range that interleaves other batches' records."""
+    from ddbt.local.stream_poller import lane_of
 
     names = (f"{prefix}{i}" for i in range(10_000))
     key = lambda n: json.dumps({"pk": {"S": n}}, sort_keys=True)  # noqa: E731 (Rec.key)

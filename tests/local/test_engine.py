@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from ddbt.engine import BatchRunner, DiscardedBatch, InvokeResult, Window
-from ddbt.model import MappingSettings, Rec
+from ddbt.local.engine import BatchRunner, DiscardedBatch, InvokeResult, Window
+from ddbt.local.model import MappingSettings, Rec
 
 STREAM = "arn:aws:dynamodb:eu-west-1:123456789012:table/t/stream/2026-01-01T00:00:00.000"
 FUNCTION = "arn:aws:lambda:eu-west-1:123456789012:function:f"

@@ -349,7 +349,7 @@ def wait_gone(pid: int, timeout: float = 30.0) -> None:
 HAMMER = """
 import sys
 from pathlib import Path
-from ddbt.shard_checkpoints import ShardCheckpointFile
+from ddbt.local.shard_checkpoints import ShardCheckpointFile
 store = ShardCheckpointFile(Path(sys.argv[1]))
 n = 0
 print("ready", flush=True)
@@ -373,7 +373,7 @@ def test_sigkill_while_saving_never_tears_the_runtime_checkpoint_file(tmp_path: 
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         # THEN the file is whole: valid JSON that the store loads, every entry complete
-        from ddbt.shard_checkpoints import ShardCheckpointFile
+        from ddbt.local.shard_checkpoints import ShardCheckpointFile
 
         data = json.loads(path.read_text())["mappings"]["mapping-1"]
         assert data and all(set(v) == {"seq", "pad"} for v in data.values())

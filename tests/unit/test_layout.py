@@ -182,5 +182,5 @@ def test_the_semantics_are_the_projects_own_and_every_link_to_them_resolves() ->
     assert outside == []
     assert broken == []
     # The code links the rules it applies.
-    for module in ("handlers/batch.py", "handlers/checkpoint.py", "ddbt/engine.py"):
+    for module in ("handlers/batch.py", "handlers/checkpoint.py", "ddbt/local/engine.py"):
         assert "docs/aws-semantics.md#" in (ROOT / module).read_text(), module

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from ddbt.engine import Attempt, DiscardedBatch
-from ddbt.model import Rec
+from ddbt.local.engine import Attempt, DiscardedBatch
+from ddbt.local.model import Rec
 
 __all__ = ["Report", "Stats", "problems"]
 

@@ -21,7 +21,7 @@ moto 5.2 (verified against 5.2.1) handles DynamoDB streams and Lambda like this:
   (patch 5).
 * Invoke runs functions in Docker (without it: a canned "Simple Lambda happy path OK"). ->
   Invoke runs the function's deployed zip (handler, environment, timeout, memory as
-  reported) in a worker process of ``ddbt.functions`` (the same execution environments the
+  reported) in a worker process of ``ddbt.local.functions`` (the same execution environments the
   local runtime uses), and answers like Lambda: the handler's JSON result; a function error as
   ``X-Amz-Function-Error: Unhandled`` with ``{errorMessage, errorType, requestId,
   stackTrace}``; ``LogResult`` (last 4 KB of the invocation's log) with ``LogType=Tail``;
@@ -284,7 +284,7 @@ _REGISTRY_LOCK = threading.Lock()
 
 
 def _registry() -> Any:
-    from ddbt.functions import FunctionRegistry
+    from ddbt.local.functions import FunctionRegistry
 
     with _REGISTRY_LOCK:
         if _state["registry"] is None:
@@ -337,7 +337,9 @@ def _stack_trace(log: str) -> list[str]:
             return [
                 e
                 for e in entries
-                if isinstance(e, str) and e.startswith("  File ") and "ddbt/worker.py" not in e
+                if isinstance(e, str)
+                and e.startswith("  File ")
+                and "ddbt/local/worker.py" not in e
             ]
     return []
 

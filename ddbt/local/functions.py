@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ddbt.engine import InvokeResult
-from ddbt.model import FunctionSpec
+from ddbt.local.engine import InvokeResult
+from ddbt.local.model import FunctionSpec
 
 __all__ = ["FunctionRegistry", "Worker", "WorkerError", "worker_env"]
 

@@ -20,13 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ddbt.destinations import DestinationSender
-from ddbt.engine import InvokeResult
-from ddbt.functions import FunctionRegistry
-from ddbt.model import FunctionSpec, MappingSettings
-from ddbt.poller import MappingPoller, PollerOptions, QueuePoller, ShardProgress
-from ddbt.report import Report
-from ddbt.shard_checkpoints import ShardCheckpointFile, ShardCheckpoints
+from ddbt.local.destinations import DestinationSender
+from ddbt.local.engine import InvokeResult
+from ddbt.local.functions import FunctionRegistry
+from ddbt.local.model import FunctionSpec, MappingSettings
+from ddbt.local.polling import PollerOptions, ShardProgress
+from ddbt.local.queue_poller import QueuePoller
+from ddbt.local.report import Report
+from ddbt.local.shard_checkpoints import ShardCheckpointFile, ShardCheckpoints
+from ddbt.local.stream_poller import MappingPoller
 from handlers.filters import FilterError
 
 __all__ = ["Runtime", "RuntimeConfig"]

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ddbt.engine import DiscardedBatch
+from ddbt.local.engine import DiscardedBatch
 
 __all__ = ["DestinationSender"]
 

@@ -39,7 +39,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ddbt.model import MappingSettings, Rec
+from ddbt.local.model import MappingSettings, Rec
 
 __all__ = [
     "BatchRunner",
