@@ -146,7 +146,7 @@ def count_calls(endpoint: str, entry_point: str, event: dict[str, Any]) -> ApiRe
     """Run ``handlers.<entry_point>.handler`` once over ``event``; count its API calls."""
     import importlib
 
-    from handlers import aws, runtime
+    from handlers import aws, coldstart
 
     _reset(endpoint)
     result = ApiResult()
@@ -173,7 +173,7 @@ def count_calls(endpoint: str, entry_point: str, event: dict[str, Any]) -> ApiRe
 
     saved = dict(os.environ)
     os.environ.update(_environment(entry_point))
-    runtime.reset()
+    coldstart.reset()
     aws.reset_clients()
     try:
         for service in SERVICES[entry_point]:
@@ -184,7 +184,7 @@ def count_calls(endpoint: str, entry_point: str, event: dict[str, Any]) -> ApiRe
     finally:
         os.environ.clear()
         os.environ.update(saved)
-        runtime.reset()
+        coldstart.reset()
         aws.reset_clients()
     if response["batchItemFailures"]:
         raise AssertionError(f"{entry_point}: {response}")

@@ -131,10 +131,10 @@ def _environment(names: tuple[str, ...], one_at_a_time: bool) -> dict[str, str]:
 def _ours(names: tuple[str, ...], text: str, one_at_a_time: bool) -> Run:
     """The processors ``names`` built as the entry points build them, run by ``run_batch``
     over the event, every sink a ``LatencyClient`` with the pool the handlers would use."""
-    from handlers import aws, pipeline, runtime
+    from handlers import aws, coldstart, pipeline
     from handlers.batch import run_batch
 
-    runtime.reset()
+    coldstart.reset()
     aws.reset_clients()
     try:
         env = _environment(names, one_at_a_time)
@@ -146,7 +146,7 @@ def _ours(names: tuple[str, ...], text: str, one_at_a_time: bool) -> Run:
         clients = {s: LatencyClient(aws.pool_size(s)) for s in SERVICES}
         for service, client in clients.items():
             aws.set_client(service, client)
-        store = runtime.checkpoint_store(env, required=True)
+        store = coldstart.checkpoint_store(env, required=True)
         event = json.loads(text)
         with contextlib.redirect_stdout(io.StringIO()):
             wall, cpu = time.perf_counter(), time.process_time()
@@ -155,7 +155,7 @@ def _ours(names: tuple[str, ...], text: str, one_at_a_time: bool) -> Run:
             )
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     finally:
-        runtime.reset()
+        coldstart.reset()
         aws.reset_clients()
     if response["batchItemFailures"]:
         raise AssertionError(f"{names}: {response['batchItemFailures'][:1]}")

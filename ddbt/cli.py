@@ -1,7 +1,7 @@
 """``ddbt``: the project's command line (the local cloud, and the operations commands).
 
 Every command reports an ordinary mistake (no region or credentials, a table that does not
-exist, a missing argument) in one line on stderr with exit status 2; see ``ddbt.errors``.
+exist, a missing argument) in one line on stderr with exit status 2; see ``ddbt.mistakes``.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def _wait_health(url: str, timeout: float) -> bool:
 
 # -- commands ---------------------------------------------------------------------------
 def cmd_server(args: argparse.Namespace) -> int:
-    from ddbt import server
+    from ddbt.local import server
 
     argv = [
         "--host",
@@ -138,7 +138,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             [
                 sys.executable,
                 "-m",
-                "ddbt.server",
+                "ddbt.local.server",
                 "--port",
                 str(args.port),
                 "--endpoint-file",
@@ -255,7 +255,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"pollers  {'pid ' + str(runner) if runner else 'not running'}")
     status = state / "status.json"
     if status.exists():
-        from ddbt.report import problems
+        from ddbt.local.report import problems
 
         data = json.loads(status.read_text())
         for uuid, m in data.get("mappings", {}).items():
@@ -324,10 +324,10 @@ def _parse_kv(values: list[str], what: str) -> dict[str, str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ddbt.model import FunctionSpec, MappingSettings
-    from ddbt.poller import PollerOptions
-    from ddbt.report import Report
-    from ddbt.runtime import Runtime, RuntimeConfig
+    from ddbt.local.model import FunctionSpec, MappingSettings
+    from ddbt.local.polling import PollerOptions
+    from ddbt.local.report import Report
+    from ddbt.local.runtime import Runtime, RuntimeConfig
 
     endpoint = _endpoint(args)
     state = _state_dir(args)
@@ -604,7 +604,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; an ordinary mistake is one line on stderr and exit status 2."""
     from ddbt import aws
-    from ddbt.errors import explain
+    from ddbt.mistakes import explain
 
     args = build_parser().parse_args(argv)
     try:

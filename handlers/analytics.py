@@ -31,9 +31,10 @@ from typing import Any
 from handlers import aws, retry
 from handlers.batch import Batch, Failure, Outcome, run_batch
 from handlers.checkpoint import CheckpointStore
+from handlers.codec import RecordError, to_json
+from handlers.coldstart import checkpoint_store, once
 from handlers.config import env_list, env_required
-from handlers.runtime import checkpoint_store, once
-from handlers.stream import RecordError, StreamRecord, to_json
+from handlers.stream import StreamRecord
 
 __all__ = ["AnalyticsProcessor", "AnalyticsSettings", "build", "handler", "processor"]
 

@@ -1,6 +1,6 @@
 """Running processors over one Lambda batch with Lambda's partial-failure rules.
 
-The rules this module implements (ESM-SEMANTICS.md section 3):
+The rules this module implements (docs/aws-semantics.md#failures-retries-and-checkpoints):
 
 * Every processor applies a *prefix* of the batch and stops at its first failure: Lambda
   restarts from the lowest reported record and redelivers every later one, so side effects

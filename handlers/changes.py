@@ -17,16 +17,16 @@ from typing import Any, TypeVar
 
 from handlers import aws, errors, retry
 from handlers.batch import Budget, Failure, Outcome
-from handlers.lanes import NO_KEYS, Call, run_calls
-from handlers.stream import (
+from handlers.codec import (
     MalformedValue,
     NumberJson,
     RecordError,
-    StreamRecord,
     deserialize,
     image_to_json,
     to_json,
 )
+from handlers.lanes import NO_KEYS, Call, run_calls
+from handlers.stream import StreamRecord
 
 __all__ = [
     "MISSING",

@@ -1,6 +1,7 @@
 """Progress of processors, keyed where Lambda can restart a delivery.
 
-Why keyed like this (see ESM-SEMANTICS.md section 3): an invocation does not name its shard
+Why keyed like this (docs/aws-semantics.md#failures-retries-and-checkpoints): an invocation
+does not name its shard
 and sequence numbers only compare within one shard, so progress cannot be a per-shard
 watermark. But every redelivery Lambda makes starts at a record whose sequence number the
 handler saw: after a partial-failure response, exactly at the lowest reported record; after a

@@ -3,6 +3,7 @@ variable and what it expects."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "ConfigError",
     "env_concurrency",
     "env_int",
+    "env_key_prefix",
     "env_list",
     "env_optional",
     "env_required",
@@ -19,6 +21,11 @@ __all__ = [
 # Each is a thread waiting on a connection of its client's pool (sized to the settings:
 # ``handlers.aws.reserve``); beyond a few dozen a function waits on its sinks' throttling.
 MAX_CONCURRENCY = 50
+
+
+# An S3 key prefix (ETL_PREFIX, ARCHIVE_PREFIX): at most this many bytes, no control character.
+_MAX_PREFIX_BYTES = 512
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class ConfigError(RuntimeError):
@@ -82,3 +89,33 @@ def env_list(
     if len(set(items)) != len(items):
         raise ConfigError(f"environment variable {name} lists an entry twice: {raw!r}")
     return items
+
+
+def env_key_prefix(env: Mapping[str, str], name: str, default: str) -> str:
+    """An S3 key prefix, normalized to end with '/' ('' = bucket root); ConfigError if
+    unsafe (a leading '/', '..', an empty or '.' segment, a control character, too long)."""
+    value = env_optional(env, name, default)
+    expects = (
+        "expected an S3 key prefix such as 'changes/' or 'exports/ddb/' (no leading '/', "
+        "no empty, '.' or '..' path segments, no control characters, at most "
+        f"{_MAX_PREFIX_BYTES} bytes), or empty for the bucket root"
+    )
+    if not value:
+        return ""
+    if value.startswith("/"):
+        raise ConfigError(f"environment variable {name}={value!r} starts with '/': {expects}")
+    if ".." in value:
+        raise ConfigError(f"environment variable {name}={value!r} contains '..': {expects}")
+    if _CONTROL.search(value):
+        raise ConfigError(
+            f"environment variable {name}={value!r} contains a control character: {expects}"
+        )
+    segments = value.removesuffix("/").split("/")
+    if any(segment in ("", ".") for segment in segments):
+        raise ConfigError(
+            f"environment variable {name}={value!r} has an empty or '.' path segment: {expects}"
+        )
+    normalized = "/".join(segments) + "/"
+    if len(normalized.encode("utf-8")) > _MAX_PREFIX_BYTES:
+        raise ConfigError(f"environment variable {name} is too long: {expects}")
+    return normalized

@@ -30,11 +30,12 @@ from datetime import UTC, datetime
 from json import dumps as _json_dumps
 from typing import Any
 
-from handlers import aws, retry, runtime
+from handlers import aws, coldstart, retry
 from handlers.batch import Batch, Failure, Outcome, run_batch
-from handlers.config import ConfigError, env_required
+from handlers.codec import RecordError, image_to_json
+from handlers.config import ConfigError, env_key_prefix, env_required
 from handlers.lanes import NO_KEYS, Call, run_calls
-from handlers.stream import RecordError, StreamRecord, image_to_json
+from handlers.stream import StreamRecord
 
 __all__ = [
     "CONTENT_TYPE",
@@ -47,7 +48,6 @@ __all__ = [
     "object_key",
     "processor",
     "table_segment",
-    "validate_prefix",
 ]
 
 DEFAULT_PREFIX = "changes/"
@@ -55,11 +55,9 @@ DEFAULT_PREFIX = "changes/"
 GZIP_LEVEL = 6
 CONTENT_TYPE = "application/gzip"
 SEQUENCE_WIDTH = 40
-_MAX_PREFIX_BYTES = 512
 _BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]\Z")
 _TABLE_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _DOTS = re.compile(r"\.{2,}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _EVENT_NAME_JSON = {
     "INSERT": '","eventName":"INSERT","sequenceNumber":"',
     "MODIFY": '","eventName":"MODIFY","sequenceNumber":"',
@@ -75,34 +73,6 @@ _TTL_FALSE = ',"ttlExpired":false}\n'
 # --------------------------------------------------------------------------------------
 # Naming
 # --------------------------------------------------------------------------------------
-
-
-def validate_prefix(value: str) -> str:
-    """The key prefix, normalized to end with '/' ('' = bucket root); ConfigError if unsafe."""
-    expects = (
-        "expected an S3 key prefix such as 'changes/' or 'exports/ddb/' (no leading '/', "
-        "no empty, '.' or '..' path segments, no control characters, at most "
-        f"{_MAX_PREFIX_BYTES} bytes), or empty for the bucket root"
-    )
-    if not value:
-        return ""
-    if value.startswith("/"):
-        raise ConfigError(f"environment variable ETL_PREFIX={value!r} starts with '/': {expects}")
-    if ".." in value:
-        raise ConfigError(f"environment variable ETL_PREFIX={value!r} contains '..': {expects}")
-    if _CONTROL.search(value):
-        raise ConfigError(
-            f"environment variable ETL_PREFIX={value!r} contains a control character: {expects}"
-        )
-    segments = value.removesuffix("/").split("/")
-    if any(segment in ("", ".") for segment in segments):
-        raise ConfigError(
-            f"environment variable ETL_PREFIX={value!r} has an empty or '.' path segment: {expects}"
-        )
-    normalized = "/".join(segments) + "/"
-    if len(normalized.encode("utf-8")) > _MAX_PREFIX_BYTES:
-        raise ConfigError(f"environment variable ETL_PREFIX is too long: {expects}")
-    return normalized
 
 
 def table_segment(name: str) -> str:
@@ -334,16 +304,16 @@ def build(env: Mapping[str, str]) -> EtlProcessor:
             "3 to 63 letters, digits, '.', '-' or '_' (a name, not an s3:// URL), or an "
             "access point ARN"
         )
-    prefix = validate_prefix(env.get("ETL_PREFIX", DEFAULT_PREFIX).strip())
+    prefix = env_key_prefix(env, "ETL_PREFIX", DEFAULT_PREFIX)
     aws.reserve("s3", EtlProcessor.name, aws.DEFAULT_POOL)
     return EtlProcessor(bucket, prefix, lambda: aws.client("s3"))
 
 
 def processor() -> EtlProcessor:
     """The processor for this runtime, built once per cold start from the environment."""
-    return runtime.once("etl", build)
+    return coldstart.once("etl", build)
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     """Lambda entry point ``handlers.etl.handler``."""
-    return run_batch(event, context, [processor()], runtime.checkpoint_store())
+    return run_batch(event, context, [processor()], coldstart.checkpoint_store())

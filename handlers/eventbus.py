@@ -73,6 +73,8 @@ from typing import Any
 from handlers import aws, retry
 from handlers.batch import Batch, Outcome, run_batch
 from handlers.changes import MISSING, ChangeJson, publish_batched, utf8_len
+from handlers.codec import RecordError, json_number
+from handlers.coldstart import checkpoint_store, once
 from handlers.config import (
     ConfigError,
     env_concurrency,
@@ -80,8 +82,7 @@ from handlers.config import (
     env_optional,
     env_required,
 )
-from handlers.runtime import checkpoint_store, once
-from handlers.stream import EventName, RecordError, StreamRecord, json_number
+from handlers.stream import EventName, StreamRecord
 
 __all__ = [
     "DEFAULT_SOURCE_PREFIX",

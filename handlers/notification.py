@@ -77,9 +77,10 @@ from typing import Any
 from handlers import aws, retry
 from handlers.batch import Batch, Outcome, run_batch
 from handlers.changes import MISSING, ChangeJson, publish_batched, utf8_len
+from handlers.codec import RecordError, to_json
+from handlers.coldstart import checkpoint_store, once
 from handlers.config import ConfigError, env_concurrency, env_list, env_required
-from handlers.runtime import checkpoint_store, once
-from handlers.stream import EventName, RecordError, StreamRecord, to_json
+from handlers.stream import EventName, StreamRecord
 
 __all__ = [
     "MAX_BATCH_ENTRIES",

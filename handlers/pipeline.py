@@ -16,9 +16,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from handlers.batch import Processor, run_batch
+from handlers.coldstart import checkpoint_store, once
 from handlers.config import ConfigError, env_list
 from handlers.registry import NAMES, spec
-from handlers.runtime import checkpoint_store, once
 
 __all__ = ["build", "handler", "processors"]
 

@@ -1,8 +1,8 @@
 """The processor registry: one entry per processor, in the order the pipeline runs them.
 
 Every other list of processors in Python derives from ``PROCESSORS`` (the pipeline's
-``PROCESSORS`` choices, the ops tools' ``--processor`` names, the bench, the package tests,
-the README's processor pages). Terraform keeps its own registry (``processor_registry`` and
+``PROCESSORS`` choices, the ops tools' ``--processor`` names, the bench, the package tests).
+Terraform keeps its own registry (``processor_registry`` and
 ``processor_wiring`` in processors.tf), and ``tests/unit/test_registry.py`` holds it, the
 variable validations, the docs and the handler modules to this one.
 """
@@ -29,7 +29,7 @@ class ProcessorSpec:
     window_state: bool = False
     # Whether it needs the item's new image (NEW_IMAGE or NEW_AND_OLD_IMAGES streams).
     needs_images: bool = False
-    # Its own page in docs/ (docs/<page>.md, part of the README), or None when
+    # Its own page in docs/ (docs/<page>.md, with its variables), or None when
     # docs/handlers.md covers it.
     page: str | None = None
 

@@ -36,10 +36,11 @@ from typing import Any
 
 from handlers import aws, retry
 from handlers.batch import Batch, Outcome, run_batch
+from handlers.codec import RecordError, deserialize
+from handlers.coldstart import checkpoint_store, once
 from handlers.config import ConfigError, env_concurrency, env_optional, env_required
 from handlers.observe import log
-from handlers.runtime import checkpoint_store, once
-from handlers.stream import EventName, RecordError, StreamRecord, deserialize
+from handlers.stream import EventName, StreamRecord
 from handlers.versioned import (
     DELETED,
     METADATA,

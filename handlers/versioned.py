@@ -87,15 +87,15 @@ from typing import Any, NamedTuple
 
 from handlers import aws, errors
 from handlers.batch import Batch, Failure, Outcome
-from handlers.lanes import run_lanes
-from handlers.stream import (
+from handlers.codec import (
     MalformedValue,
     RecordError,
-    StreamRecord,
     describe_value,
     deserialize,
     deserialize_image,
 )
+from handlers.lanes import run_lanes
+from handlers.stream import StreamRecord
 
 __all__ = [
     "DELETED",

@@ -62,13 +62,21 @@ def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
 
 @contextmanager
 def local_endpoint_process(state: Path) -> Iterator[str]:
-    """The patched local endpoint (``python -m ddbt.server``) as its own process, its URL
+    """The patched local endpoint (``python -m ddbt.local.server``) as its own process, its URL
     yielded once it listens; terminated (killed if it does not stop) at the end."""
     state.mkdir(parents=True, exist_ok=True)
     endpoint_file = state / "endpoint"
     endpoint_file.unlink(missing_ok=True)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ddbt.server", "--port", "0", "--endpoint-file", str(endpoint_file)],
+        [
+            sys.executable,
+            "-m",
+            "ddbt.local.server",
+            "--port",
+            "0",
+            "--endpoint-file",
+            str(endpoint_file),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -127,8 +135,8 @@ def _aws_environment_restored() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _fresh_handler_config() -> Iterator[None]:
     """Entry points cache their configuration per cold start; every test is a cold start."""
-    from handlers import runtime
+    from handlers import coldstart
 
-    runtime.reset()
+    coldstart.reset()
     yield
-    runtime.reset()
+    coldstart.reset()

@@ -1,10 +1,11 @@
 """A small model of how Lambda delivers one shard of a DynamoDB stream to a function.
 
-It follows ESM-SEMANTICS.md section 3: a batch is retried until it succeeds or its retries
-run out; a function error (exception, timeout, crash) bisects the batch when
-``BisectBatchOnFunctionError`` is on (splits do not use retries; each half gets a fresh
-budget: the documented "reasonable model"); a partial-failure response restarts at the
-lowest reported record; exhausted batches go to the failure destination, and delivery
+It follows docs/aws-semantics.md#failures-retries-and-checkpoints: a batch is retried until
+it succeeds or its retries run out; a function error (exception, timeout, crash) bisects the
+batch when ``BisectBatchOnFunctionError`` is on (splits do not use retries; each half gets a
+fresh budget: the local runtime's reading of what AWS leaves open,
+docs/aws-semantics.md#where-aws-is-silent-our-choices); a partial-failure response restarts
+at the lowest reported record; exhausted batches go to the failure destination, and delivery
 continues after them. Used by tests to replay realistic redelivery sequences.
 """
 

@@ -200,8 +200,8 @@ def _redrive_queue(args: argparse.Namespace) -> Any:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from ddbt.ops.progress import Progress
-    from ddbt.ops.replay import read_stream, replay
-    from ddbt.ops.tail import stream_of
+    from ddbt.ops.replay import replay
+    from ddbt.ops.stream_reading import read_stream, stream_of
 
     _setup(args)
     invoke = _target(args) if args.invoke else None
@@ -213,7 +213,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         # gzip or plain JSON Lines, with or without the archiver's header line; filtered
         # and checked against the failed batch (ddbt.ops.redrive.archive_records)
         from ddbt.ops.redrive import archive_records
-        from handlers.archiver import read_archive as parse_archive
+        from handlers.archive import read_archive as parse_archive
 
         if args.from_archive.startswith("s3://"):
             bucket, key = args.from_archive[5:].split("/", 1)
@@ -265,7 +265,7 @@ def _mapping_matcher(args: argparse.Namespace, stream_arn: str) -> Any:
     when the function has no mapping from the stream."""
     if not args.function:
         return None
-    from handlers.archiver import NoMapping, find_source_mapping, matcher_of
+    from handlers.archive import NoMapping, find_source_mapping, matcher_of
     from handlers.filters import FilterError
 
     try:
@@ -377,7 +377,8 @@ def cmd_generate_event(args: argparse.Namespace) -> int:
 
 
 def cmd_tail(args: argparse.Namespace) -> int:
-    from ddbt.ops.tail import follow, stream_of
+    from ddbt.ops.stream_reading import stream_of
+    from ddbt.ops.tail import follow
 
     _setup(args)
     arn = args.stream_arn or stream_of(_client(args, "dynamodb"), args.table)

@@ -52,12 +52,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ddbt.ops.stream_reading import read_shards
+from handlers import aws
+from handlers.codec import RecordError
+from handlers.etl import table_segment
+from handlers.stream import StreamRecord
+
 __all__ = [
     "RETENTION_SECONDS",
     "RecomputeOptions",
     "RecomputeReport",
     "archive_changes",
-    "recompute",
+    "recompute_aggregates",
     "stream_changes",
     "typed",
 ]
@@ -174,8 +180,6 @@ def _time(raw: Mapping[str, Any]) -> int:
 
 def stream_changes(streams: Any, stream_arn: str) -> Iterator[Change]:
     """Every retained record of every shard, with its shard id (parents first)."""
-    from ddbt.ops.replay import read_shards
-
     for shard, raw in read_shards(streams, stream_arn):
         yield Change(raw, _time(raw), shard)
 
@@ -243,8 +247,6 @@ def archive_changes(
 
     ``stream_arns``: label digits -> stream ARN, for streams still listed; other labels get
     ``<table ARN>/stream/<digits>`` (only the table name is read from it)."""
-    from handlers.etl import table_segment
-
     root = f"{prefix}table={table_segment(table)}/"
     params: dict[str, Any] = {"Bucket": bucket, "Prefix": root}
     while True:
@@ -293,8 +295,6 @@ class _Table:
 def _aggregate(processor: Any, raw: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, int]]:
     """(aggregate key, group, counts) of one record, per the processor's own ``deltas``;
     RecordError for a record analytics would not count."""
-    from handlers.stream import RecordError, StreamRecord
-
     record = StreamRecord(raw, 0, str(raw.get("eventSourceARN", "")))
     deltas, good, reason = processor.deltas([record])
     if not good:
@@ -442,7 +442,7 @@ def _counters(item: Mapping[str, Any]) -> dict[str, int]:
     return {k: int(v["N"]) for k, v in item.items() if k != "pk" and "N" in v}
 
 
-def recompute(
+def recompute_aggregates(
     records: Sequence[Mapping[str, Any]],
     processor: Any,
     store: Any,
@@ -452,8 +452,6 @@ def recompute(
     dry_run: bool = False,
 ) -> RecomputeReport:
     """Recompute (and, unless ``dry_run``, overwrite) the aggregates ``records`` touch."""
-    from handlers.stream import RecordError
-
     report = RecomputeReport(dry_run=dry_run)
     now = options.now()
     size = int(options.window_seconds or 0)
@@ -687,8 +685,6 @@ def _overwrite(
         item.update({name: {"N": str(n)} for name, n in new.items()})
         dynamodb.put_item(Item=item, **params)
     except Exception as exc:
-        from handlers import aws
-
         if aws.error_code(exc) == "ConditionalCheckFailedException":
             raise _Conflict(
                 "the item changed while it was recomputed (a live commit): run the replay again"
@@ -753,8 +749,6 @@ def _raise_entry(dynamodb: Any, store: Any, arn: str, start: str, through: int) 
             )
             return
         except Exception as exc:
-            from handlers import aws
-
             if aws.error_code(exc) != "ConditionalCheckFailedException":
                 raise
     raise RuntimeError(f"checkpoint entry {key['pk']['S']} keeps changing")

@@ -32,7 +32,7 @@ split the range) and the message or object is left, reported as ``mismatch``, un
 ``--accept-mismatch`` says to run them anyway. With the mapping's ``ParallelizationFactor``
 above 1, the failed batch's records are picked out of the range when that can be told (the
 records of the items of its first and last record number ``batchSize``:
-``handlers.archiver.failed_batch``); only they are run.
+``handlers.archive.failed_batch``); only they are run.
 """
 
 from __future__ import annotations
@@ -45,8 +45,9 @@ from typing import Any
 from ddbt.ops.progress import Progress
 from ddbt.ops.target import Target
 from handlers import aws
-from handlers.archiver import (
+from handlers.archive import (
     CONTENT_TYPE,
+    UNKNOWN_FILTERS,
     Archive,
     Expired,
     Incomplete,
@@ -80,7 +81,6 @@ __all__ = [
 ]
 
 # Errors of ListEventSourceMappings meaning the filters cannot be known (not transient).
-_UNKNOWN_FILTERS = frozenset({"ResourceNotFoundException", "AccessDeniedException"})
 
 
 @dataclass
@@ -109,7 +109,7 @@ def mapping_of(lambda_client: Any, message: Mapping[str, Any]) -> tuple[SourceMa
     except FilterError as exc:
         return None, str(exc)
     except Exception as exc:
-        if aws.error_code(exc) not in _UNKNOWN_FILTERS:
+        if aws.error_code(exc) not in UNKNOWN_FILTERS:
             raise
         return None, f"the mapping's filters cannot be read ({aws.error_code(exc)})"
 

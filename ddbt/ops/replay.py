@@ -22,22 +22,15 @@ Modes (explicit, no default):
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ddbt.ops.progress import Progress
-from handlers.getrecords import lambda_records
+from ddbt.ops.recompute import RecomputeOptions, RecomputeReport, recompute_aggregates
+from ddbt.ops.target import run_in_process
 
-__all__ = [
-    "ReplayReport",
-    "applied_ranges",
-    "read_archive",
-    "read_shards",
-    "read_stream",
-    "replay",
-]
+__all__ = ["ReplayReport", "applied_ranges", "replay"]
 
 
 @dataclass
@@ -48,7 +41,7 @@ class ReplayReport:
     failed: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     dry_run: bool = False
-    recompute: Any = None  # ddbt.ops.recompute.RecomputeReport (analytics, overwrite)
+    recompute: RecomputeReport | None = None  # analytics, overwrite
 
     @property
     def ok(self) -> bool:
@@ -68,75 +61,6 @@ class ReplayReport:
                 line += f"; STOPPED: {self.failed[name]}"
             out.append(line)
         return out + [f"  note: {n}" for n in self.notes]
-
-
-def read_shards(
-    streams: Any,
-    stream_arn: str,
-    *,
-    shard: str | None = None,
-    from_seq: str | None = None,
-    max_empty: int = 2,
-) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(shard id, record in Lambda event form) of every retained record, shard by shard
-    (parents first), from TRIM_HORIZON (or ``from_seq`` when ``shard`` is given)."""
-    from ddbt.ops.tail import shards as all_shards
-
-    for s in all_shards(streams, stream_arn):
-        if shard and s["ShardId"] != shard:
-            continue
-        params: dict[str, Any] = {"StreamArn": stream_arn, "ShardId": s["ShardId"]}
-        if from_seq and shard:
-            params.update(ShardIteratorType="AT_SEQUENCE_NUMBER", SequenceNumber=from_seq)
-        else:
-            params["ShardIteratorType"] = "TRIM_HORIZON"
-        iterator = streams.get_shard_iterator(**params)["ShardIterator"]
-        empty = 0
-        while iterator and empty < max_empty:
-            page = streams.get_records(ShardIterator=iterator, Limit=1000)
-            records = page.get("Records", [])
-            empty = 0 if records else empty + 1
-            iterator = page.get("NextShardIterator")
-            for r in lambda_records(records, stream_arn):
-                yield s["ShardId"], r
-
-
-def read_stream(
-    streams: Any,
-    stream_arn: str,
-    *,
-    shard: str | None = None,
-    from_seq: str | None = None,
-    to_seq: str | None = None,
-    since: int | None = None,
-    until: int | None = None,
-    max_empty: int = 2,
-    matcher: Callable[[dict[str, Any]], bool] | None = None,
-) -> Iterator[dict[str, Any]]:
-    """Records (Lambda event form) of the range, shard by shard (parents first); with
-    ``matcher`` (a mapping's filters) only those it matches."""
-    low = int(from_seq) if from_seq else None
-    high = int(to_seq) if to_seq else None
-    stopped: str | None = None
-    for shard_id, r in read_shards(
-        streams, stream_arn, shard=shard, from_seq=from_seq, max_empty=max_empty
-    ):
-        if shard_id == stopped:
-            continue  # past the range's end in this shard
-        seq = int(r["dynamodb"]["SequenceNumber"])
-        t = int(r["dynamodb"].get("ApproximateCreationDateTime", 0))
-        if (high is not None and seq > high) or (until is not None and t > until):
-            stopped = shard_id
-            continue
-        if (low is None or seq >= low) and (since is None or t >= since):
-            if matcher is None or matcher(r):
-                yield r
-
-
-def read_archive(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
-    for line in lines:
-        if line.strip():
-            yield json.loads(line)
 
 
 def applied_ranges(
@@ -180,16 +104,13 @@ def replay(
     batch_size: int = 100,
     dry_run: bool = False,
     progress: Progress | None = None,
-    recompute: Any = None,
+    recompute: RecomputeOptions | None = None,
     invoke: Any = None,
 ) -> ReplayReport:
     """Run each processor over ``records`` per ``mode`` (see the module docstring).
     ``recompute``: ``ddbt.ops.recompute.RecomputeOptions``, needed for analytics in
     overwrite mode. ``invoke``: a ``LambdaTarget``; the records go to the deployed function
     instead (``processors``, built from its configuration, only say what to skip)."""
-    from ddbt.ops.target import Result, _Context, _done_from_response
-    from handlers.batch import BatchFailed, run_batch
-
     if mode not in ("skip", "overwrite"):
         raise ValueError("mode must be skip or overwrite")
     recomputed = [p for p in processors if p.name == "analytics"] if mode == "overwrite" else []
@@ -214,9 +135,8 @@ def replay(
         by_stream.setdefault(str(r.get("eventSourceARN", "")), []).append(r)
     for p in processors:
         if p in recomputed:
-            from ddbt.ops.recompute import recompute as run_recompute
-
-            report.recompute = run_recompute(
+            assert recompute is not None  # refused above when missing
+            report.recompute = recompute_aggregates(
                 rows,
                 p,
                 store or getattr(p, "own_store", None),
@@ -247,16 +167,7 @@ def replay(
                 if dry_run:
                     report.processed[p.name] += len(chunk)
                     continue
-                try:
-                    response = run_batch(
-                        {"Records": chunk},
-                        _Context(900_000),
-                        [p],
-                        own if mode == "skip" else None,
-                    )
-                    result = _done_from_response(response, chunk)
-                except BatchFailed as exc:
-                    result = Result(0, str(exc))
+                result = run_in_process(chunk, [p], own if mode == "skip" else None)
                 report.processed[p.name] += result.done
                 if progress:
                     progress.add(**{p.name: result.done})

@@ -12,23 +12,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from ddbt.ops.stream_reading import shards
+from handlers.codec import deserialize
 from handlers.getrecords import lambda_records
-from handlers.stream import StreamRecord, deserialize
+from handlers.stream import StreamRecord
 
-__all__ = ["binary_text", "describe_change", "diff", "follow", "shards", "stream_of"]
-
-
-def shards(streams: Any, stream_arn: str) -> list[dict[str, Any]]:
-    """Every shard of the stream (DescribeStream pages through ExclusiveStartShardId)."""
-    out: list[dict[str, Any]] = []
-    params: dict[str, Any] = {"StreamArn": stream_arn}
-    while True:
-        desc = streams.describe_stream(**params)["StreamDescription"]
-        out += desc.get("Shards", [])
-        last = desc.get("LastEvaluatedShardId")
-        if not last:
-            return out
-        params["ExclusiveStartShardId"] = last
+__all__ = ["binary_text", "describe_change", "diff", "follow"]
 
 
 def binary_text(value: Any) -> str | None:
@@ -104,17 +93,6 @@ def describe_change(record: Mapping[str, Any]) -> str:
     if old is not None:
         return f"{head} old {_j(old)}"
     return head + " (keys only)"
-
-
-def stream_of(dynamodb: Any, table: str) -> str:
-    arn = dynamodb.describe_table(TableName=table)["Table"].get("LatestStreamArn")
-    if not arn:
-        raise ValueError(
-            f"table {table} has no stream: enable one (aws dynamodb update-table --table-name "
-            f"{table} --stream-specification StreamEnabled=true,StreamViewType=NEW_AND_OLD_IMAGES)"
-            " or pass --stream-arn"
-        )
-    return str(arn)
 
 
 def follow(

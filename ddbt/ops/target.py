@@ -20,6 +20,7 @@ __all__ = [
     "function_env",
     "in_process",
     "module_name",
+    "run_in_process",
 ]
 
 
@@ -48,8 +49,8 @@ class _Context:
 
 def _done_from_response(response: Any, records: Sequence[Mapping[str, Any]]) -> Result:
     """How many leading records a function's response says were applied, judged as Lambda
-    judges it (``ddbt.engine.item_failures``: an invalid response fails the whole batch)."""
-    from ddbt.engine import item_failures
+    judges it (``ddbt.local.engine.item_failures``: an invalid response fails the whole batch)."""
+    from ddbt.local.engine import item_failures
 
     verdict, indexes = item_failures(response, [r["dynamodb"]["SequenceNumber"] for r in records])
     if verdict == "ok":
@@ -73,32 +74,40 @@ class InProcessTarget:
     """``run_batch`` over the processors ``<module>.build(env)`` returns."""
 
     def __init__(self, module: str, env: Mapping[str, str], timeout_ms: int = 900_000) -> None:
-        from handlers import runtime
+        from handlers import coldstart
 
         mod = importlib.import_module(module_name(module))
         built = mod.build(dict(env))
         self.processors: list[Any] = list(built) if isinstance(built, list) else [built]
-        store = runtime.checkpoint_store(dict(env))
+        store = coldstart.checkpoint_store(dict(env))
         if store is None and len(self.processors) == 1:
             store = getattr(self.processors[0], "own_store", None)
         self.store = store
         self.timeout_ms = timeout_ms
 
     def run(self, records: Sequence[Mapping[str, Any]]) -> Result:
-        from handlers.batch import BatchFailed, run_batch
+        return run_in_process(records, self.processors, self.store, self.timeout_ms)
 
-        if not records:
-            return Result(0)
-        try:
-            response = run_batch(
-                {"Records": list(records)},
-                _Context(self.timeout_ms),
-                self.processors,
-                self.store,
-            )
-        except BatchFailed as exc:
-            return Result(0, str(exc))
-        return _done_from_response(response, records)
+
+def run_in_process(
+    records: Sequence[Mapping[str, Any]],
+    processors: Sequence[Any],
+    store: Any,
+    timeout_ms: int = 900_000,
+) -> Result:
+    """``run_batch`` over ``records``, as the Lambda entry point runs it, judged as Lambda
+    judges the response."""
+    from handlers.batch import BatchFailed, run_batch
+
+    if not records:
+        return Result(0)
+    try:
+        response = run_batch(
+            {"Records": list(records)}, _Context(timeout_ms), list(processors), store
+        )
+    except BatchFailed as exc:
+        return Result(0, str(exc))
+    return _done_from_response(response, records)
 
 
 class LambdaTarget:

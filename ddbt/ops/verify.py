@@ -31,13 +31,13 @@ from boto3.dynamodb.types import TypeDeserializer
 from handlers.versioned import DELETED as _DELETED
 from handlers.versioned import METADATA as _HANDLER_METADATA
 
-__all__ = ["METADATA", "Report", "add_parser", "cmd_verify_replica", "scan_items", "verify"]
+__all__ = ["METADATA", "VerifyReport", "add_parser", "cmd_verify_replica", "scan_items", "verify"]
 
 METADATA = frozenset(_HANDLER_METADATA)
 
 
 @dataclass
-class Report:
+class VerifyReport:
     source_table: str
     replica_table: str
     key_names: tuple[str, ...]
@@ -108,7 +108,7 @@ def _json(value: Any) -> Any:
     return binary_text(value) or str(value)
 
 
-class _ExactDeserializer(TypeDeserializer):
+class _ExactDeserializer(TypeDeserializer):  # type: ignore[misc]
     """boto3's deserializer with numbers as exact decimals of any length: a table can hold
     numbers boto3's 38-digit context rejects (moto accepts them), and comparing them must
     not fail (``1`` still equals ``1.0``)."""
@@ -166,7 +166,7 @@ def verify(
     segments: int = 4,
     sample: int = 10,
     consistent_read: bool = False,
-) -> Report:
+) -> VerifyReport:
     """Compare the tables; ``source`` and ``replica`` are DynamoDB clients (their regions)."""
     decode: Callable[[Any], Any] = _ExactDeserializer().deserialize
     keys = key_names(source, source_table)
@@ -176,7 +176,7 @@ def verify(
             f"the replica's key ({', '.join(replica_keys)}) differs from the source's "
             f"({', '.join(keys)})"
         )
-    report = Report(source_table, replica_table, keys, sample)
+    report = VerifyReport(source_table, replica_table, keys, sample)
 
     def plain(item: dict[str, Any]) -> dict[str, Any]:
         return {k: decode(v) for k, v in item.items() if k not in METADATA}

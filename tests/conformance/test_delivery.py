@@ -1,5 +1,6 @@
 """Delivery cases of the corpus (``cases/delivery``: how an event source mapping hands a
-shard's records to a function) run on the local runtime's shard poller (``ddbt.poller``),
+shard's records to a function) run on the local runtime's shard poller
+(``ddbt.local.stream_poller``),
 fed by a stand-in stream that holds the case's writes and a function that answers as the case
 says. Every invocation is traced on one logical clock (a counter: no wall-clock time), and
 the trace is checked against the case:
@@ -27,10 +28,11 @@ from typing import Any
 
 import botocore.session
 
-from ddbt.checkpoint import MemoryCheckpointStore
-from ddbt.engine import Failure, InvokeResult
-from ddbt.model import MappingSettings
-from ddbt.poller import PollerOptions, ShardPoller
+from ddbt.local.engine import DiscardedBatch, InvokeResult
+from ddbt.local.model import MappingSettings
+from ddbt.local.polling import PollerOptions
+from ddbt.local.shard_checkpoints import ShardCheckpoints
+from ddbt.local.stream_poller import ShardPoller
 from tests.conformance.corpus import Case, params
 from tests.factories import getrecords_record
 
@@ -75,7 +77,7 @@ class Call:
 class Trace:
     keys: list[str]
     calls: list[Call] = field(default_factory=list)
-    failures: list[Failure] = field(default_factory=list)
+    failures: list[DiscardedBatch] = field(default_factory=list)
     given_up: dict[int, int] = field(default_factory=dict)  # write -> clock
     most: int = 0  # invocations in flight at once, as the function saw them
 
@@ -157,7 +159,7 @@ def run(case: Case) -> Trace:
     trace = Trace(list(case["writes"]))
     function = Function(case, trace)
 
-    def on_failure(failure: Failure) -> None:
+    def on_failure(failure: DiscardedBatch) -> None:
         at = function.tick()
         trace.failures.append(failure)
         for rec in failure.records:
@@ -169,7 +171,7 @@ def run(case: Case) -> Trace:
         streams=Stream(trace.keys),
         invoke=function,
         on_failure=on_failure,
-        store=MemoryCheckpointStore(),
+        store=ShardCheckpoints(),
         hash_key="pk",
         options=PollerOptions(poll_interval=0.01, retry_delay=0),
         initial=True,
@@ -234,7 +236,7 @@ def test_the_poller_delivers_as_the_case_says(case: Case) -> None:
             _check_failed_batch(trace, failure, first)
 
 
-def _check_failed_batch(trace: Trace, failure: Failure, first: int) -> None:
+def _check_failed_batch(trace: Trace, failure: DiscardedBatch, first: int) -> None:
     """A failure record after a partial failure: from the reported write to the end of the
     failed batch, that batch's records only; its range holds other keys' records, which other
     invocations processed."""

@@ -1,16 +1,17 @@
 """On-failure messages of the corpus (SQS, SNS and S3 destinations; RetryAttemptsExhausted and
 RecordAgeExceeded) against the code that reads them (the archiver, ``ddbt redrive``) and the
-local runtime that writes them (``ddbt.engine.destination_message``, ``ddbt.destinations``)."""
+local runtime that writes them (``ddbt.local.engine.destination_message``,
+``ddbt.local.destinations``)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from ddbt.destinations import DestinationSender
-from ddbt.engine import Failure
-from ddbt.model import MappingSettings, Rec
-from handlers.archiver import batch_info, batch_mismatch, on_failure_message
+from ddbt.local.destinations import DestinationSender
+from ddbt.local.engine import DiscardedBatch
+from ddbt.local.model import MappingSettings, Rec
+from handlers.archive import batch_info, batch_mismatch, on_failure_message
 from tests.conformance.corpus import Case, params
 
 
@@ -45,7 +46,7 @@ def test_the_archiver_and_redrive_read_the_message(case: Case) -> None:
     assert ("responseContext" in document) is case["expect"]["response_context"]
 
 
-def _failure(case: Case, destination: str) -> Failure:
+def _failure(case: Case, destination: str) -> DiscardedBatch:
     document = _document(case)
     info = document["DDBStreamBatchInfo"]
     rec = Rec(
@@ -61,7 +62,7 @@ def _failure(case: Case, destination: str) -> Failure:
         stream_arn=info["streamArn"],
         destination_arn=destination,
     )
-    return Failure(
+    return DiscardedBatch(
         records=[rec],
         condition=case["expect"]["condition"],
         invoke_count=document["requestContext"]["approximateInvokeCount"],

@@ -2,7 +2,7 @@
 
 GetRecords wire bodies are parsed by botocore's own parser (``corpus.get_records_parsed``),
 then read back by every reader we have: the one conversion (``handlers.getrecords``), the
-local runtime's poller (``ddbt.model.make_rec``), the archiver's range read, ``ddbt
+local runtime's poller (``ddbt.local.model.make_rec``), the archiver's range read, ``ddbt
 replay``'s shard read and ``ddbt tail``; each must produce the record exactly as Lambda
 delivers it. The Lambda records are then read by the handlers (``handlers.stream``) and must
 mean what the case says: event names, TTL deletions, creation time, images.
@@ -16,13 +16,14 @@ from typing import Any
 from boto3.dynamodb.types import Binary, TypeDeserializer
 from botocore.stub import Stubber
 
-from ddbt.model import make_rec
-from ddbt.ops.replay import read_shards
+from ddbt.local.model import make_rec
+from ddbt.ops.stream_reading import read_shards
 from ddbt.ops.tail import describe_change, follow
-from handlers.archiver import fetch_records
+from handlers.archive import fetch_records
+from handlers.codec import deserialize_image
 from handlers.etl import EtlProcessor
 from handlers.getrecords import lambda_records
-from handlers.stream import deserialize_image, parse_event
+from handlers.stream import parse_event
 from tests.conformance.corpus import Case, get_records_parsed, params
 
 WIRE_PARAMS = params("records", has="get_records_wire")

@@ -1,13 +1,13 @@
 """Partial-batch responses of the corpus, with what Lambda recorded doing with them, against
-the local runtime's delivery engine (``ddbt.engine``) and the ops tools' reading of a
+the local runtime's delivery engine (``ddbt.local.engine``) and the ops tools' reading of a
 function's answer (``ddbt.ops.target``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ddbt.engine import BatchRunner, Failure, InvokeResult, item_failures
-from ddbt.model import MappingSettings, Rec
+from ddbt.local.engine import BatchRunner, DiscardedBatch, InvokeResult, item_failures
+from ddbt.local.model import MappingSettings, Rec
 from ddbt.ops.target import _done_from_response
 from tests.conformance.corpus import Case, params
 
@@ -49,7 +49,7 @@ def test_the_local_runtime_retries_and_reports_as_recorded(case: Case) -> None:
     if "invocations" not in expect:
         return
     calls: list[dict[str, Any]] = []
-    failures: list[Failure] = []
+    failures: list[DiscardedBatch] = []
 
     def invoke(event: dict[str, Any]) -> InvokeResult:
         calls.append(event)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ddbt.engine import Window
+from ddbt.local.engine import Window
 from handlers.analytics import AnalyticsProcessor, AnalyticsSettings
 from handlers.batch import run_batch
 from handlers.checkpoint import CheckpointStore

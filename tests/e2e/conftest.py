@@ -1,7 +1,7 @@
 """End-to-end: examples/complete applied with pytest-terraform to the local endpoint, the
 pollers running in this process, the real handlers in worker processes.
 
-The endpoint runs as its own process (``python -m ddbt.server``); Terraform reaches it through
+The endpoint runs as its own process (``python -m ddbt.local.server``); Terraform reaches it through
 ``AWS_ENDPOINT_URL`` and fake credentials set for the whole session (restored at the end), and
 installs the AWS provider from the local mirror when ``scripts/tf-cli-config.sh`` finds one.
 Skipped when ``terraform`` is not installed.
@@ -20,9 +20,9 @@ import boto3
 import pytest
 from pytest_terraform import tf
 
-from ddbt.poller import PollerOptions
-from ddbt.report import Report
-from ddbt.runtime import Runtime, RuntimeConfig
+from ddbt.local.polling import PollerOptions
+from ddbt.local.report import Report
+from ddbt.local.runtime import Runtime, RuntimeConfig
 from tests.conftest import local_endpoint_process
 
 ROOT = Path(__file__).resolve().parents[2]

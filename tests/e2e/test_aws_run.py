@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ddbt.engine import Window
-from handlers.archiver import batch_info, on_failure_message
+from ddbt.local.engine import Window
+from handlers.archive import batch_info, on_failure_message
 from handlers.getrecords import lambda_records
 from tests.conformance.corpus import KINDS, SOURCE_KINDS, get_records_parsed
 from tests.e2e.aws import Options, execute

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pytest_terraform import terraform
 
-from handlers.archiver import Archive, read_archive
+from handlers.archive import Archive, read_archive
 from tests.e2e.conftest import ROOT, LocalCloud, use_examples_dir
 from tests.e2e.scenario import check, drain, drive, etl_lines, put, set_status
 from tests.factories import zip_bytes

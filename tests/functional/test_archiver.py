@@ -26,6 +26,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from ddbt.cli import main
+from handlers import archive as dlq_archive
 from handlers import archiver, aws, retry
 from handlers.config import ConfigError
 from tests.factories import Context
@@ -181,7 +182,7 @@ def test_each_message_is_archived_with_exactly_its_records(stack: Stack) -> None
             f"{PREFIX}fake/{shard}/{info['startSequenceNumber']}-{info['endSequenceNumber']}"
             ".jsonl.gz"
         )
-        archive = archiver.read_archive(objects[key])
+        archive = dlq_archive.read_archive(objects[key])
         assert archive.header is not None and archive.header["message"] == body
         assert archive.header["recordsExpired"] is False and archive.header["records"] == 1
         archived[archive.records[0]["dynamodb"]["Keys"]["pk"]["S"]] = archive.records
@@ -194,7 +195,7 @@ def test_each_message_is_archived_with_exactly_its_records(stack: Stack) -> None
     # the expired message is kept as evidence, flagged, with the reason
     info = gone["DDBStreamBatchInfo"]
     key = f"{PREFIX}fake/{shard}/{info['startSequenceNumber']}-{info['endSequenceNumber']}.jsonl.gz"
-    expired = archiver.read_archive(objects[key])
+    expired = dlq_archive.read_archive(objects[key])
     assert expired.expired and expired.records == [] and expired.header is not None
     assert expired.header["message"] == gone and "24 hours" in expired.header["detail"]
     # a body that is not an on-failure message is kept too
@@ -284,7 +285,7 @@ def test_transient_trouble_is_reported_and_an_expired_iterator_renewed(stack: St
         f"{PREFIX}fake/{second['shardId']}/"
         f"{second['startSequenceNumber']}-{second['endSequenceNumber']}.jsonl.gz"
     ]
-    assert len(archiver.read_archive(stack.objects()[keys[0]]).records) == 1
+    assert len(dlq_archive.read_archive(stack.objects()[keys[0]]).records) == 1
     (metrics,) = [x for x in lines if "_aws" in x]
     assert metrics["ArchiveFailures"] == 2 and metrics["MessagesArchived"] == 1
 
@@ -304,16 +305,16 @@ def test_trimmed_records_and_a_missing_bucket(stack: Stack, monkeypatch: Any) ->
     )
     response, _ = _run(stack.event())
     assert response == {"batchItemFailures": []}
-    archives = {k: archiver.read_archive(v) for k, v in stack.objects().items()}
+    archives = {k: dlq_archive.read_archive(v) for k, v in stack.objects().items()}
     assert sorted(a.expired for a in archives.values()) == [False, True]
     (gone,) = [a for a in archives.values() if a.expired]
     assert gone.header is not None and "TrimmedDataAccessException" in gone.header["detail"]
 
     # A bucket that does not exist: every message is reported for redelivery.
     monkeypatch.setenv("ARCHIVE_BUCKET", "no-such-bucket")
-    from handlers import runtime
+    from handlers import coldstart
 
-    runtime.reset()
+    coldstart.reset()
     response, _ = _run(stack.event())
     assert sorted(f["itemIdentifier"] for f in response["batchItemFailures"]) == sorted(
         m["MessageId"] for m in stack.messages
@@ -329,7 +330,7 @@ def test_redrive_from_s3_reruns_the_archived_records(stack: Stack) -> None:
     s3 = stack.client("s3")
     s3.create_bucket(Bucket="lake", CreateBucketConfiguration={"LocationConstraint": REGION})
     # replay --from-archive reads one archive (gzip, header line) back
-    one = next(k for k, v in stack.objects().items() if not archiver.read_archive(v).expired)
+    one = next(k for k, v in stack.objects().items() if not dlq_archive.read_archive(v).expired)
     replay = ["replay", "--from-archive", f"s3://{BUCKET}/{one}", "--mode", "overwrite"]
     s3.create_bucket(Bucket="replayed", CreateBucketConfiguration={"LocationConstraint": REGION})
     with redirect_stdout(io.StringIO()) as replayed:
@@ -354,7 +355,7 @@ def test_redrive_from_s3_reruns_the_archived_records(stack: Stack) -> None:
         keys += [json.loads(line)["keys"]["pk"] for line in body.splitlines()]
     assert sorted(keys) == ["raise-1", "raise-2"]
     (left,) = stack.objects()  # the re-run archives were deleted; the expired one stays
-    assert archiver.read_archive(stack.objects()[left]).expired
+    assert dlq_archive.read_archive(stack.objects()[left]).expired
 
 
 def test_configuration_errors_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -364,7 +365,7 @@ def test_configuration_errors_name_the_variable(monkeypatch: pytest.MonkeyPatch)
         archiver.build({"ARCHIVE_BUCKET": "b", "ARCHIVE_PREFIX": "a/../b"})
     assert archiver.build({"ARCHIVE_BUCKET": "b", "ARCHIVE_PREFIX": "x"}).prefix == "x/"
     with pytest.raises(ValueError, match="lacks endSequenceNumber"):
-        archiver.batch_info(
+        dlq_archive.batch_info(
             {"DDBStreamBatchInfo": {"shardId": "s", "startSequenceNumber": "1", "streamArn": "a"}}
         )
 
@@ -396,7 +397,7 @@ def test_a_range_ending_at_the_last_record_of_an_open_shard_is_read_at_once(
         "streamArn": arn,
         "batchSize": 2,
     }
-    got = archiver.fetch_records(streams, info, max_empty=1, empty_means_expired=False)
+    got = dlq_archive.fetch_records(streams, info, max_empty=1, empty_means_expired=False)
     assert [r["dynamodb"]["SequenceNumber"] for r in got] == seqs[1:]
 
 
@@ -436,7 +437,7 @@ def test_records_the_filters_dropped_are_not_archived(
 
     assert response == {"batchItemFailures": []}
     (body,) = filtered.objects().values()
-    archive = archiver.read_archive(body)
+    archive = dlq_archive.read_archive(body)
     assert _keys(archive.records) == ["raise-1", "b"]
     assert archive.filters == [NEW_ONLY] and archive.mismatch == ""
     assert not [x for x in lines if x.get("level") == "ERROR"]
@@ -463,7 +464,7 @@ def test_unknown_filters_are_a_reported_mismatch_never_silently_rerun(
 
     assert response == {"batchItemFailures": []}
     ((key, body),) = filtered.objects().items()
-    archive = archiver.read_archive(body)
+    archive = dlq_archive.read_archive(body)
     assert _keys(archive.records) == ["raise-1", "skip-1", "b"]
     assert archive.filters is None and "held 2 record(s)" in archive.mismatch
     errors = [x["message"] for x in lines if x.get("level") == "ERROR"]
@@ -516,9 +517,9 @@ def test_unknown_filters_are_a_reported_mismatch_never_silently_rerun(
 
 def _named(prefix: str, lane: int, count: int, factor: int = 4) -> list[str]:
     """``count`` item names starting with ``prefix`` that the local runtime puts in lane
-    ``lane`` of ``factor`` (its hash: ``ddbt.poller.lane_of``), to build a failed batch of
-    known keys and a range that interleaves other batches' records."""
-    from ddbt.poller import lane_of
+    ``lane`` of ``factor`` (its hash: ``ddbt.local.stream_poller.lane_of``), to build a failed
+    batch of known keys and a range that interleaves other batches' records."""
+    from ddbt.local.stream_poller import lane_of
 
     names = (f"{prefix}{i}" for i in range(10_000))
     key = lambda n: json.dumps({"pk": {"S": n}}, sort_keys=True)  # noqa: E731 (Rec.key)
@@ -587,7 +588,7 @@ def test_a_parallel_batch_is_picked_out_of_its_range(
 
     assert response == {"batchItemFailures": []}
     ((_, body),) = stack.objects().items()
-    archive = archiver.read_archive(body)
+    archive = dlq_archive.read_archive(body)
     assert _keys(archive.records) == [x, y, y] and archive.mismatch == ""
     assert archive.header is not None
     assert archive.header["parallelizationFactor"] == 4 and archive.header["otherRecords"] == 2
@@ -599,13 +600,13 @@ def test_a_parallel_batch_is_picked_out_of_its_range(
     assert mapping is not None and mapping.parallelization_factor == 4
     assert _keys(archive_records(archive, stack.client("lambda"))) == [x, y, y]
     streams = stack.client("dynamodbstreams")
-    in_range = archiver.fetch_records(streams, info)
+    in_range = dlq_archive.fetch_records(streams, info)
     assert _keys(in_range) == [x, o1, y, o2, y]
-    picked, problem = archiver.failed_batch(info, in_range, 4)
+    picked, problem = dlq_archive.failed_batch(info, in_range, 4)
     assert (_keys(picked), problem) == ([x, y, y], "")
     # with factor 1 (or unknown) the same range is only a mismatch: nothing is picked
-    assert archiver.failed_batch(info, in_range, 1)[1].startswith("the failed batch held 3")
-    assert archiver.failed_batch(info, in_range, None)[0] == in_range
+    assert dlq_archive.failed_batch(info, in_range, 1)[1].startswith("the failed batch held 3")
+    assert dlq_archive.failed_batch(info, in_range, None)[0] == in_range
 
 
 def test_a_parallel_batch_that_cannot_be_told_is_flagged_and_refused(
@@ -624,7 +625,7 @@ def test_a_parallel_batch_that_cannot_be_told_is_flagged_and_refused(
 
     assert response == {"batchItemFailures": []}
     ((_, body),) = stack.objects().items()
-    archive = archiver.read_archive(body)
+    archive = dlq_archive.read_archive(body)
     assert _keys(archive.records) == [x, z, o1, y]
     assert "ParallelizationFactor 4" in archive.mismatch and "cannot be told" in archive.mismatch
     errors = [line["message"] for line in lines if line.get("level") == "ERROR"]

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handlers import replicate, retry, runtime, view
+from handlers import coldstart, replicate, retry, view
 from tests import factories as f
 from tests.conftest import make_client
 from tests.functional.test_view import scan
@@ -122,7 +122,7 @@ def deliveries(draw: st.DrawFn, records: list[dict[str, Any]]) -> list[list[dict
 def _run(processor: str, history: dict[str, Any], batches: list[list[dict[str, Any]]]) -> None:
     handler = replicate.handler if processor == "replicate" else view.handler
     for batch in batches:
-        runtime.reset()
+        coldstart.reset()
         assert handler(f.event(batch), f.Context()) == {"batchItemFailures": []}
     found = {
         i[KEY]: {k: v for k, v in i.items() if not k.startswith("_ddbt_")}

@@ -393,7 +393,7 @@ def test_bad_input_corpus(west: Any) -> None:
     import json
     from pathlib import Path
 
-    from handlers.stream import deserialize
+    from handlers.codec import deserialize
 
     corpus = json.loads((Path(__file__).parents[1] / "events" / "bad_input.json").read_text())
     proc = replicate.processor()

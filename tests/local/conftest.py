@@ -1,5 +1,6 @@
-"""The patched local endpoint (``python -m ddbt.server``) as its own process, once per session,
-reset between tests, plus helpers to deploy a fake function and run the pollers in-process."""
+"""The patched local endpoint (``python -m ddbt.local.server``) as its own process, once per
+session, reset between tests, plus helpers to deploy a fake function and run the pollers
+in-process."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ import boto3
 import pytest
 import requests
 
-from ddbt.poller import PollerOptions
-from ddbt.report import Report
-from ddbt.runtime import Runtime, RuntimeConfig
+from ddbt.local.polling import PollerOptions
+from ddbt.local.report import Report
+from ddbt.local.runtime import Runtime, RuntimeConfig
 from tests.conftest import local_endpoint_process
 from tests.factories import zip_bytes
 

@@ -1,4 +1,5 @@
-"""Delivery semantics of one batch (ESM-SEMANTICS sections 3, 4 and 6) with a fake function."""
+"""Delivery semantics of one batch with a fake function (docs/aws-semantics.md: failures,
+retries and checkpoints; the on-failure destination; tumbling windows)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from ddbt.engine import BatchRunner, Failure, InvokeResult, Window
-from ddbt.model import MappingSettings, Rec
+from ddbt.local.engine import BatchRunner, DiscardedBatch, InvokeResult, Window
+from ddbt.local.model import MappingSettings, Rec
 
 STREAM = "arn:aws:dynamodb:eu-west-1:123456789012:table/t/stream/2026-01-01T00:00:00.000"
 FUNCTION = "arn:aws:lambda:eu-west-1:123456789012:function:f"
@@ -57,8 +58,8 @@ def ok(payload: Any = None) -> InvokeResult:
 
 def run(
     fake: Fake, batch: list[Rec], now: float = 1_010.0, window: Window | None = None, **kw: Any
-) -> tuple[list[Failure], list[str], Any]:
-    failures: list[Failure] = []
+) -> tuple[list[DiscardedBatch], list[str], Any]:
+    failures: list[DiscardedBatch] = []
     done: list[str] = []
     runner = BatchRunner(
         settings(**kw),
@@ -225,7 +226,7 @@ def test_record_age_stops_retries() -> None:
         clock[0] += 30  # each attempt takes 30 s
         return InvokeResult("error")
 
-    failures: list[Failure] = []
+    failures: list[DiscardedBatch] = []
     BatchRunner(
         settings(max_record_age=60),
         "s",
@@ -255,7 +256,7 @@ def test_tumbling_window_passes_and_keeps_state() -> None:
         return ok({"state": {"n": (state or {}).get("n", 0) + len(seqs)}, "batchItemFailures": []})
 
     fake = Fake(count)
-    failures: list[Failure] = []
+    failures: list[DiscardedBatch] = []
     runner = BatchRunner(
         settings(tumbling_window=60),
         "shardId-9",

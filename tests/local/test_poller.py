@@ -11,10 +11,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ddbt.checkpoint import MemoryCheckpointStore
-from ddbt.engine import InvokeResult
-from ddbt.model import PAYLOAD_LIMIT_BYTES, MappingSettings, make_rec, payload_size
-from ddbt.poller import PollerOptions, ShardPoller
+from ddbt.local.engine import InvokeResult
+from ddbt.local.model import PAYLOAD_LIMIT_BYTES, MappingSettings, make_rec, payload_size
+from ddbt.local.polling import PollerOptions
+from ddbt.local.shard_checkpoints import ShardCheckpoints
+from ddbt.local.stream_poller import ShardPoller
 from tests.factories import getrecords_record
 
 STREAM = "arn:aws:dynamodb:eu-west-1:123456789012:table/t/stream/2026-01-01T00:00:00.000"
@@ -37,7 +38,7 @@ def shard(streams: Any = None, **settings: Any) -> ShardPoller:
         streams=streams,
         invoke=lambda event: InvokeResult("ok"),
         on_failure=lambda failure: None,
-        store=MemoryCheckpointStore(),
+        store=ShardCheckpoints(),
         hash_key="pk",
         options=PollerOptions(poll_interval=0.01),
         initial=True,
@@ -122,7 +123,7 @@ def test_a_failing_batch_holds_its_lane_while_the_other_lanes_go_on() -> None:
     whether the shard's other concurrent batches wait too. The runtime's choice (the one
     that lets most run beside a failure, so the handlers are tested against it): only the
     failing batch's lane waits; every record of the other lanes is delivered meanwhile."""
-    from ddbt.poller import lane_of
+    from ddbt.local.stream_poller import lane_of
 
     now = datetime.now(UTC)
     records = [raw(i, key=f"k{i % 8}", created=now) for i in range(40)]

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import io
 
-from ddbt.engine import Attempt, InvokeResult
-from ddbt.model import Rec
-from ddbt.report import Report
+from ddbt.local.engine import Attempt, InvokeResult
+from ddbt.local.model import Rec
+from ddbt.local.report import Report
 
 FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:ex-complete-pipeline"
 SHARD = "shardId-00000001796458826520-0053eefc"

@@ -8,7 +8,7 @@ import urllib.request
 from collections import defaultdict
 from typing import Any
 
-from ddbt.runtime import Runtime
+from ddbt.local.runtime import Runtime
 from tests.local.conftest import REGION, Cloud, fake_zip, wait_for
 
 

@@ -1,5 +1,5 @@
-"""SQS event source mappings on the local runtime (``ddbt.poller.QueuePoller``) against the
-patched endpoint: SendMessage only queues (moto_patches patch 9), and the pollers receive,
+"""SQS event source mappings on the local runtime (``ddbt.local.queue_poller.QueuePoller``) against
+the patched endpoint: SendMessage only queues (moto_patches patch 9), and the pollers receive,
 batch, invoke and delete like Lambda's SQS event source; what is not deleted comes back after
 the queue's visibility timeout, without any new SendMessage."""
 
@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ddbt.runtime import Runtime
+from ddbt.local.runtime import Runtime
 from tests.factories import zip_bytes
 from tests.local.conftest import REGION, Cloud, wait_for
 

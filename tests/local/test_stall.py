@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from ddbt import cli
-from ddbt.report import Report, Stats, problems
+from ddbt.local.report import Report, Stats, problems
 from tests.local.conftest import REGION, Cloud, wait_for
 from tests.reliability.faults import Outage, always
 

@@ -108,7 +108,8 @@ def _inserts(cloud: Cloud) -> int:
 
 
 def _message(records: list[dict[str, Any]], shard: str, stream: str) -> str:
-    """An SQS on-failure message (ESM-SEMANTICS.md section 4) for stream records."""
+    """An SQS on-failure message (docs/aws-semantics.md#the-on-failure-destination) for stream
+    records."""
     return json.dumps(
         {
             "requestContext": {
@@ -153,7 +154,7 @@ def test_backfill_redrive_and_replay_invoke_the_deployed_zip(
     assert _inserts(cloud) == 12
 
     # redrive --invoke: a DLQ message describing the stream's first 4 records.
-    from ddbt.ops.replay import read_shards
+    from ddbt.ops.stream_reading import read_shards
 
     streams = cloud.client("dynamodbstreams")
     rows = list(read_shards(streams, stream))

@@ -10,7 +10,8 @@ import pytest
 
 from ddbt.cli import main
 from ddbt.ops.recompute import RecomputeOptions
-from ddbt.ops.replay import read_stream, replay
+from ddbt.ops.replay import replay
+from ddbt.ops.stream_reading import read_stream
 from ddbt.ops.target import InProcessTarget, _Context
 from handlers.batch import run_batch
 from tests.conftest import create_table, make_client

@@ -13,7 +13,7 @@ import pytest
 
 from ddbt.ops.redrive import batch_info, redrive
 from ddbt.ops.target import InProcessTarget
-from handlers.archiver import read_archive
+from handlers.archive import read_archive
 from tests.local.conftest import REGION, Cloud, failed_filtered_batch, wait_for
 
 

@@ -11,7 +11,8 @@ import pytest
 
 from ddbt.cli import main
 from ddbt.ops.records import SYNTH_DIGITS, generate_event, synth_sequence
-from ddbt.ops.replay import read_stream, replay
+from ddbt.ops.replay import replay
+from ddbt.ops.stream_reading import read_stream
 from ddbt.ops.tail import describe_change, follow
 from ddbt.ops.target import InProcessTarget
 from handlers.etl import EtlProcessor
@@ -153,7 +154,7 @@ def test_backfill_cli_dry_run_and_run(aws_env: str, tmp_path: Path, capsys: Any)
 
 
 def _s3_failure_object(records: list[dict[str, Any]]) -> bytes:
-    """An S3 on-failure destination object (ESM-SEMANTICS.md section 4)."""
+    """An S3 on-failure destination object (docs/aws-semantics.md#the-on-failure-destination)."""
     first, last = records[0]["dynamodb"], records[-1]["dynamodb"]
     return json.dumps(
         {

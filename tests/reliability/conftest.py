@@ -28,7 +28,7 @@ def fast_retries() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def local_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The local endpoint (``python -m ddbt.server``), one process per test module."""
+    """The local endpoint (``python -m ddbt.local.server``), one process per test module."""
     with local_endpoint_process(tmp_path_factory.mktemp("endpoint")) as url:
         yield url
 

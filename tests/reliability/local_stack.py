@@ -14,9 +14,9 @@ from typing import Any
 
 import boto3
 
-from ddbt.poller import PollerOptions
-from ddbt.report import Report
-from ddbt.runtime import Runtime, RuntimeConfig
+from ddbt.local.polling import PollerOptions
+from ddbt.local.report import Report
+from ddbt.local.runtime import Runtime, RuntimeConfig
 from tests.e2e.scenario import drain
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -29,8 +29,8 @@ from typing import Any
 
 import pytest
 
+from ddbt.local.runtime import Runtime
 from ddbt.ops.verify import verify
-from ddbt.runtime import Runtime
 from tests.reliability.local_stack import TABLE, ZIP, Stack, Writer, check_etl
 from tests.reliability.proxy import (
     DDB_JSON,

@@ -349,8 +349,8 @@ def wait_gone(pid: int, timeout: float = 30.0) -> None:
 HAMMER = """
 import sys
 from pathlib import Path
-from ddbt.checkpoint import CheckpointStore
-store = CheckpointStore(Path(sys.argv[1]))
+from ddbt.local.shard_checkpoints import ShardCheckpointFile
+store = ShardCheckpointFile(Path(sys.argv[1]))
 n = 0
 print("ready", flush=True)
 while True:
@@ -373,11 +373,11 @@ def test_sigkill_while_saving_never_tears_the_runtime_checkpoint_file(tmp_path: 
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         # THEN the file is whole: valid JSON that the store loads, every entry complete
-        from ddbt.checkpoint import CheckpointStore
+        from ddbt.local.shard_checkpoints import ShardCheckpointFile
 
         data = json.loads(path.read_text())["mappings"]["mapping-1"]
         assert data and all(set(v) == {"seq", "pad"} for v in data.values())
-        assert CheckpointStore(path).get("mapping-1", "shard-1") == data["shard-1"]
+        assert ShardCheckpointFile(path).get("mapping-1", "shard-1") == data["shard-1"]
 
 
 # -- network outage, through the fault-injecting proxy ------------------------------------

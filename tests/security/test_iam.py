@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from handlers import aws, pipeline, runtime
+from handlers import aws, coldstart, pipeline
 from tests import factories as f
 from tests.conftest import create_table, make_client
 from tests.functional.test_analytics import changes
@@ -91,7 +91,7 @@ def test_allow_list_is_what_the_handlers_call(
         deliver(pipeline.handler, recs, batch_size=50)
         # Analytics alone from here (moto's SNS fan-out makes 400 messages slow).
         monkeypatch.setenv("PROCESSORS", "analytics")
-        runtime.reset()
+        coldstart.reset()
         big, _ = changes(400, jobs=250, seed=3)
         big = f.sequential(big, start=int(recs[-1]["dynamodb"]["SequenceNumber"]) + 100)
         deliver(pipeline.handler, big, batch_size=400)
@@ -187,7 +187,7 @@ def test_new_processors_call_what_their_statements_allow(
     # WHEN version attributes are set and a REMOVE carries no old image (NEW_IMAGE stream)
     monkeypatch.setenv("VIEW_VERSION_ATTRIBUTE", "rev")
     monkeypatch.setenv("REPLICATE_VERSION_ATTRIBUTE", "rev")
-    runtime.reset()
+    coldstart.reset()
     more, stop = record_calls(sids)
     try:
         recs = f.sequential(_changes("NEW_IMAGE"), start=f.BASE_SEQ + 10_000)

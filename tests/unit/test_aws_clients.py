@@ -10,7 +10,7 @@ from typing import Any
 import botocore.endpoint
 import pytest
 
-from handlers import aws, eventbus, notification, pipeline, replicate, runtime, view
+from handlers import aws, coldstart, eventbus, notification, pipeline, replicate, view
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:changes"
 REPLICA = "arn:aws:dynamodb:us-west-2:123456789012:table/replica"
@@ -27,10 +27,10 @@ def region(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     aws.reset_clients()
-    runtime.reset()
+    coldstart.reset()
     yield
     aws.reset_clients()
-    runtime.reset()
+    coldstart.reset()
 
 
 def pool(client: Any) -> int:

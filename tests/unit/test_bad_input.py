@@ -21,16 +21,15 @@ from typing import Any
 import pytest
 
 from handlers.batch import Batch, BatchFailed, Failure, Outcome, run_batch
-from handlers.stream import (
+from handlers.codec import (
     MalformedValue,
     RecordError,
-    StreamRecord,
     deserialize,
     deserialize_image,
     image_to_json,
-    parse_event,
     to_json,
 )
+from handlers.stream import StreamRecord, parse_event
 from tests import factories
 from tests.factories import BASE_SEQ, STREAM_ARN, Context
 

@@ -1,8 +1,8 @@
-"""Property tests of the stream toolkit's decoders (hypothesis).
+"""Property tests of the attribute-value codec's decoders and the record model (hypothesis).
 
-1. On every value boto3 can serialise, ``stream.deserialize`` of the Lambda event form equals
+1. On every value boto3 can serialise, ``codec.deserialize`` of the Lambda event form equals
    boto3's ``TypeDeserializer`` on the wire form, down to each number's exact digits and
-   exponent, and ``stream.to_json`` is exactly the JSON view of that value.
+   exponent, and ``codec.to_json`` is exactly the JSON view of that value.
 2. On DynamoDB's whole number range (including values boto3 cannot handle: 38 digits near
    1E-130, and numbers written out with trailing zeros as DynamoDB sends them) both decoders
    keep the exact value.
@@ -23,18 +23,16 @@ from boto3.dynamodb.types import DYNAMODB_CONTEXT, Binary, TypeDeserializer, Typ
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from handlers import stream
-from handlers.stream import (
+from handlers import codec
+from handlers.codec import (
     MalformedValue,
-    NotAStreamEvent,
     RecordError,
     deserialize,
     deserialize_image,
     image_to_json,
-    parse_event,
-    sequence_problem,
     to_json,
 )
+from handlers.stream import NotAStreamEvent, parse_event, sequence_problem
 from tests import factories
 from tests.factories import _event_form
 
@@ -278,7 +276,7 @@ def _outcome(function: Any, value: Any) -> tuple[str, Any]:
 def test_garbage_values_fail_only_with_malformed_value(value: Any) -> None:
     decoded = _outcome(deserialize, value)
     written = _outcome(to_json, value)
-    careful = _outcome(lambda v: stream._checked(v, "value", 1), value)
+    careful = _outcome(lambda v: codec._checked(v, "value", 1), value)
     # the fast path never accepts what the careful walk rejects (or the other way round)
     assert decoded[0] == careful[0]
     assert written[0] == decoded[0]

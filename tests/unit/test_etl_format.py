@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from handlers import etl
+from handlers.codec import RecordError
 from handlers.config import ConfigError
 from handlers.etl import EtlProcessor, build, object_key, table_segment
-from handlers.stream import RecordError, parse_event
+from handlers.stream import parse_event
 from tests import factories as f
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from handlers.codec import MalformedValue, RecordError
 from handlers.eventbus import (
     DEFAULT_SOURCE_PREFIX,
     MAX_REQUEST_BYTES,
@@ -17,7 +18,7 @@ from handlers.eventbus import (
     entry_size,
 )
 from handlers.notification import NotificationProcessor
-from handlers.stream import EventName, MalformedValue, RecordError, StreamRecord, parse_event
+from handlers.stream import EventName, StreamRecord, parse_event
 from tests import factories as f
 
 TABLE_ARN = f.STREAM_ARN.partition("/stream/")[0]

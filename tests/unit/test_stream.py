@@ -14,11 +14,10 @@ from typing import Any
 import pytest
 
 from handlers.batch import run_batch
+from handlers.codec import MalformedValue, RecordError
 from handlers.stream import (
     EventName,
-    MalformedValue,
     NotAStreamEvent,
-    RecordError,
     StreamRecord,
     ViewType,
     parse_event,

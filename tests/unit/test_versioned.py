@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from handlers.batch import Failure
-from handlers.stream import MalformedValue, RecordError, parse_event
+from handlers.codec import MalformedValue, RecordError
+from handlers.stream import parse_event
 from handlers.versioned import (
     Ordering,
     change_order,

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from ddbt.engine import Attempt, Failure
-from ddbt.model import Rec
+from ddbt.local.engine import Attempt, DiscardedBatch
+from ddbt.local.model import Rec
 
 __all__ = ["Report", "Stats", "problems"]
 
@@ -130,7 +130,7 @@ class Report:
         with self._lock:
             self.stats[mapping].filtered += count
 
-    def failure(self, mapping: str, function: str, failure: Failure) -> None:
+    def failure(self, mapping: str, function: str, failure: DiscardedBatch) -> None:
         with self._lock:
             s = self.stats[mapping]
             s.to_destination += len(failure.records)
@@ -187,7 +187,7 @@ class Report:
                 "written"
             )
 
-    def destination_failed(self, mapping: str, failure: Failure, error: str) -> None:
+    def destination_failed(self, mapping: str, failure: DiscardedBatch, error: str) -> None:
         """The on-failure destination did not take a failed batch's record."""
         with self._lock:
             s = self.stats[mapping]

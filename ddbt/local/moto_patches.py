@@ -21,7 +21,7 @@ moto 5.2 (verified against 5.2.1) handles DynamoDB streams and Lambda like this:
   (patch 5).
 * Invoke runs functions in Docker (without it: a canned "Simple Lambda happy path OK"). ->
   Invoke runs the function's deployed zip (handler, environment, timeout, memory as
-  reported) in a worker process of ``ddbt.functions`` (the same execution environments the
+  reported) in a worker process of ``ddbt.local.functions`` (the same execution environments the
   local runtime uses), and answers like Lambda: the handler's JSON result; a function error as
   ``X-Amz-Function-Error: Unhandled`` with ``{errorMessage, errorType, requestId,
   stackTrace}``; ``LogResult`` (last 4 KB of the invocation's log) with ``LogType=Tail``;
@@ -158,12 +158,12 @@ def _patch_lambda() -> None:
         if not hasattr(self, "_ddbt_logging_config"):
             self._ddbt_logging_config = _logging_config(self, None)
         config["LoggingConfig"] = dict(self._ddbt_logging_config)
-        return config  # type: ignore[no-any-return]
+        return config
 
-    def update_configuration(self: Any, updates: dict[str, Any]) -> dict[str, Any]:
-        if "LoggingConfig" in updates:
-            self._ddbt_logging_config = _logging_config(self, updates["LoggingConfig"])
-        return original_update_configuration(self, updates)  # type: ignore[no-any-return]
+    def update_configuration(self: Any, config_updates: dict[str, Any]) -> dict[str, Any]:
+        if "LoggingConfig" in config_updates:
+            self._ddbt_logging_config = _logging_config(self, config_updates["LoggingConfig"])
+        return original_update_configuration(self, config_updates)
 
     def get_code(self: Any) -> dict[str, Any]:
         response = original_get_code(self)
@@ -175,7 +175,7 @@ def _patch_lambda() -> None:
                     self.account_id, self.region, self.function_name, qualifier
                 ),
             }
-        return response  # type: ignore[no-any-return]
+        return response
 
     fn_cls.__init__ = __init__  # type: ignore[method-assign]
     fn_cls.get_configuration = get_configuration  # type: ignore[method-assign]
@@ -284,7 +284,7 @@ _REGISTRY_LOCK = threading.Lock()
 
 
 def _registry() -> Any:
-    from ddbt.functions import FunctionRegistry
+    from ddbt.local.functions import FunctionRegistry
 
     with _REGISTRY_LOCK:
         if _state["registry"] is None:
@@ -337,7 +337,9 @@ def _stack_trace(log: str) -> list[str]:
             return [
                 e
                 for e in entries
-                if isinstance(e, str) and e.startswith("  File ") and "ddbt/worker.py" not in e
+                if isinstance(e, str)
+                and e.startswith("  File ")
+                and "ddbt/local/worker.py" not in e
             ]
     return []
 
@@ -438,7 +440,7 @@ def _patch_dynamodb_isolation() -> None:
             return held[id(value)]
         return copy.deepcopy(value, memo)
 
-    dynamodb_models.copy = types.SimpleNamespace(  # type: ignore[attr-defined]
+    dynamodb_models.copy = types.SimpleNamespace(  # type: ignore[attr-defined, assignment]
         deepcopy=deepcopy, copy=copy.copy
     )
 
@@ -449,10 +451,8 @@ def _patch_dynamodb_isolation() -> None:
             with _DYNAMODB_LOCK:
                 if not untracked:
                     return original(*args, **kwargs)
-                tracked = [
-                    (model, len(model.instances_tracked))
-                    for model in model_data.get("dynamodb", {}).values()
-                ]
+                models: dict[str, Any] = model_data.get("dynamodb", {})
+                tracked = [(model, len(model.instances_tracked)) for model in models.values()]
                 outer = copies[0] is None
                 if outer:
                     copies[0] = {}

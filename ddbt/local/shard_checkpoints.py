@@ -5,7 +5,7 @@ done (processed, filtered out or sent to the destination), whether the shard is 
 lower time bound of a LATEST start, tumbling-window state, and per lane the first and last
 sequence numbers of the batch in flight (``inflight-<lane>``). A restarted poller resumes
 AFTER_SEQUENCE_NUMBER the checkpoint, as Lambda does after an update or a re-enable, and
-redelivers a batch that was in flight as it was (``poller._Lane._replay``).
+redelivers a batch that was in flight as it was (``ddbt.local.stream_poller._Lane._replay``).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CheckpointStore", "MemoryCheckpointStore"]
+__all__ = ["ShardCheckpointFile", "ShardCheckpoints"]
 
 
-class MemoryCheckpointStore:
+class ShardCheckpoints:
     """In-memory store (tests, or ``--no-checkpoint``)."""
 
     def __init__(self) -> None:
@@ -48,7 +48,7 @@ class MemoryCheckpointStore:
         pass
 
 
-class CheckpointStore(MemoryCheckpointStore):
+class ShardCheckpointFile(ShardCheckpoints):
     """The same, written atomically to ``path`` after every change."""
 
     def __init__(self, path: Path) -> None:

@@ -1,6 +1,6 @@
 """The local AWS endpoint: moto's server in its own process, patched by ``moto_patches``.
 
-    python -m ddbt.server --port 0 --endpoint-file build/local/endpoint
+    python -m ddbt.local.server --port 0 --endpoint-file build/local/endpoint
 
 Binds 127.0.0.1 (a free port unless ``--port`` is given), writes its URL to ``--endpoint-file``
 once it accepts connections, and serves until SIGTERM/SIGINT. Besides moto's APIs it answers:
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from ddbt import moto_patches
+from ddbt.local import moto_patches
 
 __all__ = ["main", "make_app"]
 
@@ -55,7 +55,7 @@ def _serve_code(path: str, query: str, start_response: StartResponse) -> Iterabl
     from moto.awslambda.models import lambda_backends
 
     parts = path[len(moto_patches.CODE_PATH) + 1 :].split("/")
-    qualifier = (parse_qs(query).get("Qualifier") or [None])[0]
+    qualifier = next(iter(parse_qs(query).get("Qualifier") or []), None)
     try:
         account, region, name = parts[0], parts[1], unquote("/".join(parts[2:]))
         fn = lambda_backends[account][region].get_function(name, qualifier)
@@ -73,7 +73,7 @@ def _serve_code(path: str, query: str, start_response: StartResponse) -> Iterabl
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ddbt.server", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m ddbt.local.server", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0: a free port (default)")
     parser.add_argument("--endpoint-file", type=Path, help="write the endpoint URL here")

@@ -32,9 +32,8 @@ PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024
 def epoch(value: Any) -> float:
     """A boto3 timestamp (datetime), ISO string or number -> epoch seconds."""
     if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        return value.timestamp()
+        moment: dt.datetime = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return moment.timestamp()
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):

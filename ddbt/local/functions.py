@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ddbt.engine import InvokeResult
-from ddbt.model import FunctionSpec
+from ddbt.local.engine import InvokeResult
+from ddbt.local.model import FunctionSpec
 
 __all__ = ["FunctionRegistry", "Worker", "WorkerError", "worker_env"]
 
@@ -249,7 +249,8 @@ class Worker:
         self.kill()
 
     def close(self) -> None:
-        for closer in (lambda: os.close(self._fd), self._log.close):
+        closers: tuple[Callable[[], None], ...] = (lambda: os.close(self._fd), self._log.close)
+        for closer in closers:
             try:
                 closer()
             except OSError:

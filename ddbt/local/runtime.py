@@ -10,25 +10,34 @@ cloud mapping and let the laptop take over; or an ad-hoc mapping from ``static``
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ddbt.checkpoint import CheckpointStore, MemoryCheckpointStore
-from ddbt.destinations import DestinationSender
-from ddbt.engine import InvokeResult
-from ddbt.functions import FunctionRegistry
-from ddbt.model import FunctionSpec, MappingSettings
-from ddbt.poller import MappingPoller, PollerOptions, QueuePoller
-from ddbt.report import Report
+from ddbt.local.destinations import DestinationSender
+from ddbt.local.engine import InvokeResult
+from ddbt.local.functions import FunctionRegistry
+from ddbt.local.model import FunctionSpec, MappingSettings
+from ddbt.local.polling import PollerOptions, ShardProgress
+from ddbt.local.queue_poller import QueuePoller
+from ddbt.local.report import Report
+from ddbt.local.shard_checkpoints import ShardCheckpointFile, ShardCheckpoints
+from ddbt.local.stream_poller import MappingPoller
 from handlers.filters import FilterError
 
 __all__ = ["Runtime", "RuntimeConfig"]
+
+
+def _progress(poller: MappingPoller | QueuePoller) -> Sequence[tuple[str, ShardProgress]]:
+    """A poller's shards (a queue poller: its one queue), as ``status``/``caught_up`` read
+    them."""
+    return list(poller.shards.items())
 
 
 @dataclass
@@ -68,10 +77,10 @@ class Runtime:
             }
         else:
             self._creds = {}
-        self.store: MemoryCheckpointStore = (
-            CheckpointStore(config.state_dir / "checkpoints.json")
+        self.store: ShardCheckpoints = (
+            ShardCheckpointFile(config.state_dir / "checkpoints.json")
             if config.durable
-            else MemoryCheckpointStore()
+            else ShardCheckpoints()
         )
         region = config.regions[0]
         self.functions = FunctionRegistry(
@@ -206,7 +215,7 @@ class Runtime:
             poller = MappingPoller(
                 settings,
                 streams=self.client("dynamodbstreams", settings.stream_arn.split(":")[3]),
-                invoke=lambda event, arn=settings.function_arn: self.invoke(arn, event),
+                invoke=functools.partial(self.invoke, settings.function_arn),
                 on_failure=self.sender,
                 store=self.store,
                 options=self.config.options,
@@ -228,7 +237,7 @@ class Runtime:
         poller = QueuePoller(
             settings,
             sqs=self.client("sqs", settings.stream_arn.split(":")[3]),
-            invoke=lambda event, arn=settings.function_arn: self.invoke(arn, event),
+            invoke=functools.partial(self.invoke, settings.function_arn),
             options=self.config.options,
             observer=self.report,
             log=self.report.line,
@@ -256,7 +265,7 @@ class Runtime:
         for uuid, poller in list(self.pollers.items()):
             shards = {
                 sid: {"idle": s.idle(), "caught_up_at": s.caught_up_at, "closed": s.closed}
-                for sid, s in list(poller.shards.items())
+                for sid, s in _progress(poller)
             }
             mappings[uuid] = {
                 "function": self.settings[uuid].function_arn,
@@ -278,7 +287,7 @@ class Runtime:
         for poller in list(self.pollers.values()):
             if not poller.shards:
                 return False
-            for shard in list(poller.shards.values()):
+            for _, shard in _progress(poller):
                 if not shard.idle() or shard.caught_up_at < since:
                     return False
         return True

@@ -1,6 +1,6 @@
 """Worker process: one Lambda execution environment running one function from its zip.
 
-Started by ``ddbt.functions`` as ``python -I worker.py <code_dir> <handler> <response_fd>``
+Started by ``ddbt.local.functions`` as ``python -I worker.py <code_dir> <handler> <response_fd>``
 with the function's environment only. Reads one JSON request per line on stdin, answers one
 JSON line per request on ``response_fd``; the function's own output (stdout, stderr, logging)
 goes to the function's log file, framed by START/END/REPORT lines like CloudWatch Logs.

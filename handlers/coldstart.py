@@ -1,4 +1,6 @@
-"""Shared wiring of entry points: the checkpoint store from the environment, cached."""
+"""What an entry point builds once per cold start and keeps for the life of the Lambda
+runtime: its processors or configuration (``once``) and the checkpoint store from the
+environment (``checkpoint_store``); ``reset`` forgets them (tests)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ddbt.engine import Failure
+from ddbt.local.engine import DiscardedBatch
 
 __all__ = ["DestinationSender"]
 
@@ -36,7 +36,7 @@ class DestinationSender:
         self.attempts = attempts
         self.observer = observer  # destination_failed(mapping, failure, error)
 
-    def __call__(self, failure: Failure) -> None:
+    def __call__(self, failure: DiscardedBatch) -> None:
         arn = failure.settings.destination_arn
         if not arn:
             return  # no destination: the records are skipped (AWS logs nothing either)
@@ -58,7 +58,7 @@ class DestinationSender:
             with self.undeliverable.open("a") as out:
                 out.write(json.dumps({"destination": arn, "message": message}) + "\n")
 
-    def _send(self, arn: str, message: dict[str, Any], failure: Failure) -> None:
+    def _send(self, arn: str, message: dict[str, Any], failure: DiscardedBatch) -> None:
         parts = arn.split(":")
         service, region, account, resource = parts[2], parts[3], parts[4], parts[5]
         if service == "sqs":

@@ -1,5 +1,7 @@
 """Delivery semantics of one batch: invocation, retries, bisection, partial failures, record
-age and the on-failure destination (ESM-SEMANTICS sections 3 and 4).
+age and the on-failure destination, as docs/aws-semantics.md states them:
+docs/aws-semantics.md#failures-retries-and-checkpoints,
+docs/aws-semantics.md#the-on-failure-destination, docs/aws-semantics.md#tumbling-windows.
 
 Pure logic: the function call, the clock, sleeping and the destination are injected, so the
 unit tests drive it with a fake function and a fake clock.
@@ -8,8 +10,8 @@ Choices where AWS is unsettled or undocumented (keep in sync with docs/local.md)
 
 * Bisection (``BisectBatchOnFunctionError``) happens on the first function error and recurses
   down to single records; each half starts with a fresh retry budget and its own
-  ``approximateInvokeCount`` (ESM-SEMANTICS' "reasonable model"). The first half is the smaller
-  one for odd sizes (``n // 2``).
+  ``approximateInvokeCount`` (docs/aws-semantics.md#where-aws-is-silent-our-choices). The
+  first half is the smaller one for odd sizes (``n // 2``).
 * A partial-failure response (``ReportBatchItemFailures``) checkpoints before the lowest
   reported record and retries exactly the remainder (the retried batch is not refilled with
   newer records); it uses one retry attempt, with or without bisect.
@@ -37,11 +39,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ddbt.model import MappingSettings, Rec
+from ddbt.local.model import MappingSettings, Rec
 
 __all__ = [
     "BatchRunner",
-    "Failure",
+    "DiscardedBatch",
     "InvokeResult",
     "Stopped",
     "Window",
@@ -93,7 +95,7 @@ class Window:
 
 
 @dataclass
-class Failure:
+class DiscardedBatch:
     """A batch given up on: becomes one message for the on-failure destination."""
 
     records: list[Rec]
@@ -119,7 +121,7 @@ def _iso_s(ts: float) -> str:
     return dt.datetime.fromtimestamp(int(ts), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def destination_message(failure: Failure) -> dict[str, Any]:
+def destination_message(failure: DiscardedBatch) -> dict[str, Any]:
     """AWS's on-failure message for stream sources (the conformance corpus's destinations)."""
     records = failure.records
     message: dict[str, Any] = {
@@ -176,7 +178,7 @@ class BatchRunner:
         shard_id: str,
         invoke: Callable[[dict[str, Any]], InvokeResult],
         *,
-        on_failure: Callable[[Failure], None],
+        on_failure: Callable[[DiscardedBatch], None],
         on_done: Callable[[Sequence[Rec]], None] = lambda records: None,
         on_attempt: Callable[[Attempt], None] = lambda attempt: None,
         clock: Callable[[], float] = time.time,
@@ -242,7 +244,7 @@ class BatchRunner:
         function_error: str | None,
         last: InvokeResult | None,
     ) -> None:
-        failure = Failure(
+        failure = DiscardedBatch(
             records=records,
             condition=condition,
             invoke_count=invoke_count,
