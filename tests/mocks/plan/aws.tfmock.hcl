@@ -428,3 +428,26 @@ override_resource {
     url = "https://sqs.us-east-1.amazonaws.com/123456789012/test-bulk-dlq"
   }
 }
+
+mock_data "aws_subnet" {
+  defaults = {
+    vpc_id = "vpc-0a1b2c3d4e5f60718"
+  }
+}
+
+mock_resource "aws_security_group" {
+  defaults = {
+    id  = "sg-0a1b2c3d4e5f60718"
+    arn = "arn:aws:ec2:us-east-1:123456789012:security-group/sg-0a1b2c3d4e5f60718"
+  }
+}
+
+mock_resource "aws_elasticache_serverless_cache" {
+  defaults = {
+    arn = "arn:aws:elasticache:us-east-1:123456789012:serverlesscache:test-cache"
+    endpoint = [{
+      address = "test-cache-abc123.serverless.use1.cache.amazonaws.com"
+      port    = 6379
+    }]
+  }
+}
