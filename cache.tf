@@ -26,8 +26,8 @@ locals {
       local.created_cache_endpoint == null ? null : "${local.created_cache_endpoint.address}:${local.created_cache_endpoint.port}"
     )
   )
-  # The brought endpoint's port (egress of the created function security group).
-  cache_port = var.cache_endpoint == null ? 6379 : tonumber(element(split(":", var.cache_endpoint), length(split(":", var.cache_endpoint)) - 1))
+  # The cache's port: the brought endpoint's, or the created cache's (known after apply).
+  cache_port = var.cache_endpoint != null ? tonumber(element(split(":", var.cache_endpoint), length(split(":", var.cache_endpoint)) - 1)) : try(local.created_cache_endpoint.port, null)
 
   cache_function_security_group_ids = length(var.cache_security_group_ids) > 0 ? var.cache_security_group_ids : aws_security_group.cache_functions[*].id
   cache_security_group_ids          = length(var.cache_security_group_ids) > 0 ? var.cache_security_group_ids : aws_security_group.cache[*].id
@@ -80,11 +80,11 @@ resource "aws_vpc_security_group_egress_rule" "cache_functions_cache" {
   count = local.create_cache_security_groups ? 1 : 0
 
   security_group_id = aws_security_group.cache_functions[0].id
-  description       = "The cache (ElastiCache Serverless: 6379 primary, 6380 reads)"
+  description       = "The cache's endpoint port"
   ip_protocol       = "tcp"
-  # A created cache: its own security group; a brought one: its port, anywhere in reach.
-  from_port                    = local.create_cache_cluster ? 6379 : local.cache_port
-  to_port                      = local.create_cache_cluster ? 6380 : local.cache_port
+  # A created cache: its own security group; a brought one: anywhere in reach.
+  from_port                    = local.cache_port
+  to_port                      = local.cache_port
   referenced_security_group_id = local.create_cache_cluster ? aws_security_group.cache[0].id : null
   cidr_ipv4                    = local.create_cache_cluster ? null : "0.0.0.0/0"
 
@@ -111,8 +111,8 @@ resource "aws_vpc_security_group_ingress_rule" "cache_from_functions" {
   security_group_id            = aws_security_group.cache[0].id
   description                  = "The cache processor's functions"
   ip_protocol                  = "tcp"
-  from_port                    = 6379
-  to_port                      = 6380
+  from_port                    = local.cache_port
+  to_port                      = local.cache_port
   referenced_security_group_id = aws_security_group.cache_functions[0].id
 
   tags = var.tags

@@ -1455,7 +1455,7 @@ variable "cache_subnet_ids" {
 }
 
 variable "cache_security_group_ids" {
-  description = "Security groups of the functions that run the cache processor. Empty: the module creates one (egress to the cache on 6379-6380 and to HTTPS) and, for a created cache, the cache's (ingress from it alone)."
+  description = "Security groups of the functions that run the cache processor. Empty: the module creates one (egress to the cache's port and to HTTPS) and, for a created cache, the cache's (ingress from it alone)."
   type        = list(string)
   default     = []
   nullable    = false
