@@ -121,17 +121,31 @@ class CacheServer:
     before it is answered (``appendfsync always``), so a killed server restarts with all it
     acknowledged (the restart tests); else nothing is saved."""
 
-    def __init__(self, *, durable: bool = False, binary: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        durable: bool = False,
+        binary: Path | None = None,
+        directory: Path | None = None,
+        detached: bool = False,
+    ) -> None:
         self.binary = binary or find()
         if self.binary is None:
             raise CacheServerError(
                 "no Valkey/Redis server found: run `python -m ddbt.cacheserver install` "
-                "(make test does)"
+                "(make test does; make cache-server)"
             )
         self.durable = durable
+        self.detached = detached  # its own session: outlives this process (ddbt local up)
         self.port = 0
-        self._dir = Path(tempfile.mkdtemp(prefix="ddbt-cache-"))
+        self._owned = directory is None
+        self._dir = directory or Path(tempfile.mkdtemp(prefix="ddbt-cache-"))
+        self._dir.mkdir(parents=True, exist_ok=True)
         self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        return 0 if self._process is None else self._process.pid
 
     @property
     def endpoint(self) -> str:
@@ -163,7 +177,12 @@ class CacheServer:
                 args += ["--appendonly", "no"]
             log = (self._dir / "server.log").open("ab")
             process = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, env=_environment(self.binary)
+                args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=_environment(self.binary),
+                start_new_session=self.detached,
             )
             log.close()
             if self._ready(process, chosen):
@@ -213,7 +232,8 @@ class CacheServer:
                 self._process.kill()
                 self._process.wait()
             self._process = None
-        shutil.rmtree(self._dir, ignore_errors=True)
+        if self._owned:
+            shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> CacheServer:
         return self.start() if self._process is None else self
