@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import api, cpu, imports, latency, local, workload
+from bench import cache as cache_bench
 
 __all__ = ["main"]
 
@@ -152,6 +153,39 @@ def _cpu_variant(report: Report, view_type: str, suffix: str, rounds: int) -> No
         f"ETL encoding{suffix} is {ratio:.2f}x the floor, above {ENCODE_TARGET:g}x",
     )
     rows.append(Row("etl encode / floor", f"{ratio:.2f}x", f"<= {ENCODE_TARGET:g}x", status))
+
+
+def _cache(report: Report, rounds: int) -> None:
+    """Issue 18: the cache processor against a real local server and the latency model."""
+    figures = {**cache_bench.cpu(rounds), **cache_bench.latency()}
+    figures.update(cache_bench.cold(rounds, ROOT / "build" / "handlers.zip"))
+    rows = report.section(
+        f"Cache processor: a {workload.BATCH:,}-record batch on a local Valkey/Redis server "
+        f"(CPU: median of {rounds}); round trips of {cache_bench.RTT_MS:g} ms (assumed, the "
+        "cache in the function's VPC); cold start with the vendored redis-py"
+    )
+    ours = report.put("cache_us_per_record", figures["cache_us_per_record"], 1)
+    theirs = report.put(
+        "powertools_cache_us_per_record", figures["powertools_cache_us_per_record"], 1
+    )
+    rows.append(Row("cache: ours, us/record (plan, coalesce, pipelined EVALSHA)", f"{ours:.1f}"))
+    rows.append(
+        Row(
+            "cache: Powertools record_handler SET/DEL (redis-py), us/record",
+            f"{theirs:.1f}",
+            f"ours/Powertools {ours / theirs:.2f}x (report only)",
+        )
+    )
+    for key, label in (("cache", "ours"), ("powertools_cache", "Powertools SET/DEL")):
+        trips = report.put(f"{key}_trips_per_1000", figures[f"{key}_trips_per_1000"], 0)
+        wall = report.put(f"{key}_rtt_ms_per_1000", figures[f"{key}_wall_ms_per_1000"], 1)
+        rows.append(
+            Row(f"cache: {label}, round trips / wall ms per 1,000", f"{trips:,.0f} / {wall:,.0f}")
+        )
+    cold = report.put("cold_ms_cache", figures["cold_ms_cache"], 1)
+    alone = report.put("cold_ms_redis", figures["cold_ms_redis"], 1)
+    rows.append(Row("cold cache (import, build, redis-py client from the zip), ms", f"{cold:.1f}"))
+    rows.append(Row("cold redis-py alone (import redis, Redis()), ms", f"{alone:.1f}"))
 
 
 def _latency(report: Report, rounds: int) -> None:
@@ -399,6 +433,7 @@ def main(argv: list[str] | None = None) -> int:
     steps: list[tuple[str, Callable[[], Any]]] = [
         ("CPU", lambda: _cpu(report, args.rounds)),
         ("sink latency", lambda: _latency(report, 3)),
+        ("cache", lambda: _cache(report, 5)),
         ("local cloud up, terraform apply started", local_run.start),
         ("API calls", lambda: _api(report)),
         ("imports", lambda: _imports(report, args.import_rounds)),
