@@ -1,5 +1,5 @@
 locals {
-  # The handlers' environment contract (see README "Handlers"): the caller's variables, what
+  # The handlers' environment contract (see docs/handlers.md): the caller's variables, what
   # every function gets, and each of its processors' own (processors.tf processor_wiring).
   function_environment = { for k, f in local.functions : k => merge(concat(
     [

@@ -98,8 +98,8 @@ locals {
     local.same_name_elsewhere.replicate ? ["dynamodb:DescribeTable"] : [],
   )
 
-  # Per processor: the environment its function gets (the handlers' contract, README
-  # "Handlers"; optional settings are left out when unset, so the handlers apply their own
+  # Per processor: the environment its function gets (the handlers' contract,
+  # docs/handlers.md; optional settings are left out when unset, so the handlers apply their own
   # default instead of parsing an empty string), the IAM statements on exactly its sink, and
   # the customer managed key it uses (as iam.tf kms_grants: statement id, input, key, the
   # service that calls KMS, actions; S3 SSE-KMS needs only kms:GenerateDataKey for a

@@ -684,7 +684,7 @@ variable "maximum_record_age_in_seconds" {
 }
 
 variable "tumbling_window_in_seconds" {
-  description = "Tumbling window length (0 to 900 seconds). null disables it. The handlers must then return state; see the README. The function running analytics then needs parallelization_factor = 1."
+  description = "Tumbling window length (0 to 900 seconds). null disables it. The handlers must then return state (docs/handlers.md). The function running analytics then needs parallelization_factor = 1."
   type        = number
   default     = null
 

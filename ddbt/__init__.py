@@ -3,7 +3,7 @@
 ``ddbt.local`` is a Docker-free local runtime: a moto endpoint that keeps DynamoDB stream
 records, and pollers that deliver them to the functions Terraform deployed, with Lambda's event
 source mapping semantics (batching, filters, retries, bisection, partial failures, on-failure
-destinations, tumbling windows). See README "Local runtime".
+destinations, tumbling windows). See docs/local.md.
 """
 
 from __future__ import annotations

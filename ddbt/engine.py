@@ -4,7 +4,7 @@ age and the on-failure destination (ESM-SEMANTICS sections 3 and 4).
 Pure logic: the function call, the clock, sleeping and the destination are injected, so the
 unit tests drive it with a fake function and a fake clock.
 
-Choices where AWS is unsettled or undocumented (keep in sync with README "Local runtime"):
+Choices where AWS is unsettled or undocumented (keep in sync with docs/local.md):
 
 * Bisection (``BisectBatchOnFunctionError``) happens on the first function error and recurses
   down to single records; each half starts with a fresh retry budget and its own

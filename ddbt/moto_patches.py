@@ -29,7 +29,8 @@ moto 5.2 (verified against 5.2.1) handles DynamoDB streams and Lambda like this:
 * S3 bucket policies are evaluated without their ``Condition`` blocks, so the usual TLS-only
   statement (``Deny *`` when ``aws:SecureTransport`` is ``false``) denies every PutObject. The
   local endpoint stands in for AWS's TLS endpoints: such statements are left out of the
-  evaluation (patch 6). Other conditions are still ignored by moto (see README limits).
+  evaluation (patch 6). Other conditions are still ignored by moto (see docs/local.md, "What it
+  does not reproduce").
 * TransactWriteItems copies every table it touches, applies its actions one by one and, when
   one fails, puts the copies back: a write that another request thread (the server is
   threaded) made to such a table meanwhile is undone, and a reader can see half a

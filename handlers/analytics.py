@@ -6,7 +6,7 @@ the item as it is after the change, or before a REMOVE) the item counts ``INSERT
 a MODIFY with both images (``status: APPLIED -> INTERVIEW``, on the aggregate of the new
 image). A missing or NULL group-by value is rendered ``null``.
 
-Exactly once (see README, "Analytics: the exactly-once argument"): counts for a batch are
+Exactly once (see docs/handlers.md, "Analytics: the exactly-once argument"): counts for a batch are
 committed in one ``TransactWriteItems`` together with the checkpoint entries at every point
 where Lambda can restart a delivery of the batch (its first record, for a retry of the same
 batch; both candidate bisect points, for halves). A redelivery reads the entry at its first

@@ -16,7 +16,7 @@ string, ``prefix``, ``anything-but`` (value, list, or ``{"prefix": ...}``), ``nu
 AWS: ``{"exists": true}`` does not match an object such as ``{"S": "x"}``, and
 ``{"exists": false}`` does).
 Unsettled on Lambda (valid in EventBridge; we accept them with EventBridge's meaning and say so
-in the README): ``suffix``, ``equals-ignore-case``, ``wildcard``, ``$or``.
+in docs/local.md): ``suffix``, ``equals-ignore-case``, ``wildcard``, ``$or``.
 
 Typed DynamoDB values stay typed: ``{"dynamodb": {"NewImage": {"status": {"S": ["OFFER"]}}}}``
 matches, ``{"dynamodb": {"NewImage": {"status": ["OFFER"]}}}`` does not; ``N`` values are

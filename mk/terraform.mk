@@ -1,6 +1,6 @@
-# Terraform module: format, validate, plan-level tests, security scan, README tables.
+# Terraform module: format, validate, plan-level tests, security scan, the inputs/outputs docs.
 #   make tf-test       terraform fmt -check, validate (root + examples), terraform test, checkov
-#   make tf-docs       regenerate the README inputs/outputs tables
+#   make tf-docs       regenerate the inputs/outputs tables (docs/module.md) and the README index
 #   make tf-fmt        format every .tf / .tftest.hcl file
 #   make tf-env        print the export line that points plain `terraform`, in any folder, at
 #                      the local provider mirror: eval "$(make -s tf-env)"
@@ -65,7 +65,7 @@ tf-scan: $(CHECKOV_STAMP)
 		--download-external-modules false --skip-download --compact --quiet
 
 tf-docs:
-	$(or $(wildcard $(PY)),$(PYTHON)) scripts/tfdocs.py README.md
+	$(or $(wildcard $(PY)),$(PYTHON)) scripts/tfdocs.py
 
 tf-docs-check:
-	$(or $(wildcard $(PY)),$(PYTHON)) scripts/tfdocs.py --check README.md
+	$(or $(wildcard $(PY)),$(PYTHON)) scripts/tfdocs.py --check

@@ -1,52 +1,70 @@
-"""Assemble README.md's sections from docs/*.md (between ``<!-- BEGIN_X -->`` markers).
+"""Keep README.md's generated parts current; the rest of it is written by hand.
 
-    python scripts/readme.py            rewrite README.md
-    python scripts/readme.py --check    exit 1 when README.md is out of date with docs/
+    python scripts/readme.py            rewrite the generated parts
+    python scripts/readme.py --check    exit 1 when a generated part is out of date (make lint)
 
-QUICKSTART is docs/quickstart.md; HANDLERS is docs/handlers.md followed by the processor pages
-(headings demoted two levels); OPERATIONS, RELIABILITY, PERMISSIONS and PERFORMANCE are their
-docs pages (demoted one level unless they start at ``##``). The MODULE and LOCAL sections are
-written in README.md itself, and TF_DOCS by scripts/tfdocs.py.
+Generated parts, each between ``<!-- BEGIN_X -->`` and ``<!-- END_X -->`` in README.md:
+
+- RELIABILITY and PERFORMANCE: the ``<!-- BEGIN_HEADLINE -->`` block of docs/reliability.md
+  and docs/performance.md (the figures live there; relative links are rewritten for the
+  README's folder);
+- TF_INDEX, and the full tables of docs/module.md: scripts/tfdocs.py (``make tf-docs``), whose
+  check this one runs too.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
 
+import tfdocs
+
+__all__ = ["HEADLINES", "assemble", "excerpt", "main", "put", "relink"]
+
 ROOT = Path(__file__).resolve().parents[1]
-PROCESSOR_PAGES = ("etl", "notification", "eventbus", "view", "replicate")
+# README marker => the docs page whose headline block it shows.
+HEADLINES = {"RELIABILITY": "docs/reliability.md", "PERFORMANCE": "docs/performance.md"}
+_LINK = re.compile(r"\]\(([^()\s]+)\)")
 
 
-def demote(text: str, levels: int) -> str:
-    out, fenced = [], False
-    for line in text.splitlines(keepends=True):
-        if line.startswith("```"):
-            fenced = not fenced
-        elif not fenced and line.startswith("#"):
-            line = "#" * levels + line
-        out.append(line)
-    return "".join(out)
+def _block(text: str, marker: str, where: str) -> re.Match[str]:
+    found = re.search(rf"(<!-- BEGIN_{marker} -->\n)(.*?)(<!-- END_{marker} -->)", text, re.S)
+    if found is None:
+        raise SystemExit(f"{where} has no <!-- BEGIN_{marker} --> ... END_{marker} markers")
+    return found
 
 
 def put(readme: str, marker: str, body: str) -> str:
-    pattern = re.compile(rf"(<!-- BEGIN_{marker} -->\n).*?(<!-- END_{marker} -->)", re.S)
-    if not pattern.search(readme):
-        raise SystemExit(f"README.md has no <!-- BEGIN_{marker} --> ... END_{marker} markers")
-    return pattern.sub(lambda m: m.group(1) + body.rstrip("\n") + "\n" + m.group(2), readme)
+    """``readme`` with the text between marker ``marker``'s comments replaced by ``body``."""
+    found = _block(readme, marker, "README.md")
+    return readme[: found.start(2)] + body.rstrip("\n") + "\n" + readme[found.end(2) :]
+
+
+def excerpt(page: str) -> str:
+    """The headline block of a docs page."""
+    return _block((ROOT / page).read_text(), "HEADLINE", page).group(2)
+
+
+def relink(text: str, page: str) -> str:
+    """Relative links of ``page`` (a path under the root) rewritten for README.md."""
+    folder = Path(page).parent
+
+    def fix(match: re.Match[str]) -> str:
+        target = match.group(1)
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith("/"):
+            return match.group(0)
+        path, hash_, anchor = target.partition("#")
+        moved = page if not path else os.path.normpath(folder / path).replace(os.sep, "/")
+        return f"]({moved}{hash_}{anchor})"
+
+    return _LINK.sub(fix, text)
 
 
 def assemble(readme: str) -> str:
-    docs = ROOT / "docs"
-    readme = put(readme, "QUICKSTART", (docs / "quickstart.md").read_text())
-    handlers = (docs / "handlers.md").read_text()
-    for name in PROCESSOR_PAGES:
-        handlers += "\n" + demote((docs / f"{name}.md").read_text(), 2)
-    readme = put(readme, "HANDLERS", handlers)
-    for marker in ("OPERATIONS", "RELIABILITY", "PERMISSIONS", "PERFORMANCE"):
-        text = (docs / f"{marker.lower()}.md").read_text()
-        readme = put(readme, marker, text if text.lstrip().startswith("## ") else demote(text, 1))
+    for marker, page in HEADLINES.items():
+        readme = put(readme, marker, relink(excerpt(page), page))
     return readme
 
 
@@ -57,10 +75,12 @@ def main(argv: list[str]) -> int:
     if "--check" in argv:
         if wanted != current:
             print(
-                "README.md is out of date with docs/: run python scripts/readme.py", file=sys.stderr
+                "README.md's headline figures are out of date with docs/: "
+                "run python scripts/readme.py",
+                file=sys.stderr,
             )
             return 1
-        return 0
+        return tfdocs.update(check=True)
     path.write_text(wanted)
     return 0
 

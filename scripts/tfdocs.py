@@ -1,10 +1,15 @@
-"""Generate the README inputs/outputs tables from variables.tf and outputs.tf.
+"""Generate the module's inputs/outputs documentation from variables.tf and outputs.tf.
 
 A small reader for `terraform fmt`-formatted files (no terraform-docs needed): for each
 ``variable``/``output`` block it takes the top-level ``description``, ``type`` and ``default``
-attributes. The tables go between ``<!-- BEGIN_TF_DOCS -->`` and ``<!-- END_TF_DOCS -->``.
+attributes, and the banner comment (``# Title`` between ``####`` lines) it stands under.
 
-usage: tfdocs.py [--check] [README.md]   (--check: exit 1 when the README is out of date)
+- docs/module.md, between ``<!-- BEGIN_TF_DOCS -->`` and ``<!-- END_TF_DOCS -->``: the full
+  tables (name, description, type, default, required; name and description for outputs);
+- README.md, between ``<!-- BEGIN_TF_INDEX -->`` and ``<!-- END_TF_INDEX -->``: an index, one
+  row per banner part, every name linked to its row in docs/module.md.
+
+usage: tfdocs.py [--check]   (--check: exit 1 when either page is out of date)
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- BEGIN_TF_DOCS -->", "<!-- END_TF_DOCS -->"
+INDEX_BEGIN, INDEX_END = "<!-- BEGIN_TF_INDEX -->", "<!-- END_TF_INDEX -->"
+TABLES_PAGE = "docs/module.md"
 BLOCK = re.compile(r'^(variable|output) "([A-Za-z0-9_-]+)" \{\s*$')
 ATTRIBUTE = re.compile(r"^  ([a-z_]+)\s*=\s*(.*)$")
 
@@ -26,6 +33,7 @@ class Item:
     kind: str
     name: str
     attributes: dict[str, str]
+    part: str = ""
 
 
 def _depth_change(line: str) -> int:
@@ -53,13 +61,18 @@ def _depth_change(line: str) -> int:
 def parse(path: Path) -> list[Item]:
     items: list[Item] = []
     lines = path.read_text(encoding="utf-8").splitlines()
-    i = 0
+    i, part, in_banner, titled = 0, "", False, False
     while i < len(lines):
-        match = BLOCK.match(lines[i])
+        line = lines[i]
+        if len(line) > 3 and set(line) == {"#"}:
+            in_banner, titled = not in_banner, False
+        elif in_banner and not titled and line.startswith("# "):
+            part, titled = line[2:].strip(), True
+        match = BLOCK.match(line)
         i += 1
         if not match:
             continue
-        item = Item(match.group(1), match.group(2), {})
+        item = Item(match.group(1), match.group(2), {}, part)
         depth = 1
         while i < len(lines) and depth > 0:
             line = lines[i]
@@ -108,9 +121,43 @@ def _code(text: str) -> str:
     return "`" + text.replace("|", "\\|") + "`"
 
 
+def _items(root: Path, kind: str) -> list[Item]:
+    return [item for f in sorted(root.glob("*.tf")) for item in parse(f) if item.kind == kind]
+
+
+def _part_title(banner: str) -> str:
+    """A banner without its parenthesised remarks: "ETL processor: S3 bucket (glue.tf)" =>
+    "ETL processor: S3 bucket"."""
+    return re.sub(r"\s*\([^)]*\)", "", banner).strip() or "Other"
+
+
+def render_index(root: Path = ROOT) -> str:
+    """README's index: per banner part (in file order), its names linked to the full tables."""
+    out = [INDEX_BEGIN]
+    for kind, heading in (("variable", "Inputs"), ("output", "Outputs")):
+        anchor = "input" if kind == "variable" else "output"
+        parts: dict[str, list[str]] = {}
+        for item in _items(root, kind):
+            parts.setdefault(_part_title(item.part), []).append(item.name)
+        total = sum(len(names) for names in parts.values())
+        out += [
+            "",
+            f"**{heading}** ({total}; full table with types and defaults: "
+            f"[{TABLES_PAGE}]({TABLES_PAGE}#{heading.lower()})):",
+            "",
+            "| Part | Names |",
+            "|---|---|",
+        ]
+        for title, names in parts.items():
+            links = ", ".join(f"[`{n}`]({TABLES_PAGE}#{anchor}_{n})" for n in names)
+            out.append(f"| {_cell(title)} | {links} |")
+    out.append(INDEX_END)
+    return "\n".join(out)
+
+
 def render(root: Path = ROOT) -> str:
-    variables = [v for f in sorted(root.glob("*.tf")) for v in parse(f) if v.kind == "variable"]
-    outputs = [o for f in sorted(root.glob("*.tf")) for o in parse(f) if o.kind == "output"]
+    variables = _items(root, "variable")
+    outputs = _items(root, "output")
     out = [
         BEGIN,
         "## Inputs",
@@ -137,29 +184,34 @@ def render(root: Path = ROOT) -> str:
     return "\n".join(out)
 
 
-def update(readme: Path, check: bool) -> int:
-    text = readme.read_text(encoding="utf-8")
-    if BEGIN not in text or END not in text:
-        print(f"{readme}: markers {BEGIN} / {END} not found", file=sys.stderr)
+def _replace(path: Path, begin: str, end: str, body: str, check: bool) -> int:
+    text = path.read_text(encoding="utf-8")
+    if begin not in text or end not in text:
+        print(f"{path}: markers {begin} / {end} not found", file=sys.stderr)
         return 1
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    new = head + render() + tail
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    new = head + body + tail
     if check:
         if new != text:
             print(
-                f"{readme}: inputs/outputs tables are out of date; run `make tf-docs`",
+                f"{path.relative_to(ROOT)}: the generated inputs/outputs are out of date; "
+                "run `make tf-docs`",
                 file=sys.stderr,
             )
             return 1
         return 0
     if new != text:
-        readme.write_text(new, encoding="utf-8")
+        path.write_text(new, encoding="utf-8")
     return 0
 
 
+def update(check: bool) -> int:
+    """Write (or with ``check`` compare) the tables page and the README index."""
+    tables = _replace(ROOT / TABLES_PAGE, BEGIN, END, render(), check)
+    index = _replace(ROOT / "README.md", INDEX_BEGIN, INDEX_END, render_index(), check)
+    return tables or index
+
+
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    check = "--check" in args
-    paths = [a for a in args if a != "--check"]
-    sys.exit(update(Path(paths[0]) if paths else ROOT / "README.md", check))
+    sys.exit(update("--check" in sys.argv[1:]))

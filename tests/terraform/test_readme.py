@@ -1,5 +1,6 @@
-"""The README documents every input and output of the module, and its generated tables are
-current (``make tf-docs`` regenerates them)."""
+"""docs/module.md documents every input and output of the module, the README indexes them, and
+both generated parts are current (``make tf-docs`` regenerates them); the README keeps its
+outline and stays short."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
+MODULE_DOC = ROOT / "docs" / "module.md"
 
 
 def _declared(kind: str) -> set[str]:
@@ -17,9 +19,9 @@ def _declared(kind: str) -> set[str]:
     return {name for path in ROOT.glob("*.tf") for name in pattern.findall(path.read_text())}
 
 
-def _section(begin: str, end: str) -> str:
-    text = README.read_text()
-    assert begin in text and end in text, f"README.md lacks {begin} ... {end}"
+def _section(begin: str, end: str, page: Path = MODULE_DOC) -> str:
+    text = page.read_text()
+    assert begin in text and end in text, f"{page.name} lacks {begin} ... {end}"
     return text.split(begin, 1)[1].split(end, 1)[0]
 
 
@@ -32,21 +34,28 @@ def test_every_variable_is_in_the_inputs_table() -> None:
     documented = _table_rows(_section("<!-- BEGIN_TF_DOCS -->", "<!-- END_TF_DOCS -->"), "Inputs")
     variables = _declared("variable")
     assert variables, "no variable found in *.tf"
-    assert sorted(variables - documented) == [], "variables missing from the README Inputs table"
-    assert sorted(documented - variables) == [], "README documents variables that do not exist"
+    assert sorted(variables - documented) == [], "variables missing from the Inputs table"
+    assert sorted(documented - variables) == [], "the Inputs table has variables that do not exist"
 
 
 def test_every_output_is_in_the_outputs_table() -> None:
     documented = _table_rows(_section("<!-- BEGIN_TF_DOCS -->", "<!-- END_TF_DOCS -->"), "Outputs")
     outputs = _declared("output")
     assert outputs, "no output found in *.tf"
-    assert sorted(outputs - documented) == [], "outputs missing from the README Outputs table"
-    assert sorted(documented - outputs) == [], "README documents outputs that do not exist"
+    assert sorted(outputs - documented) == [], "outputs missing from the Outputs table"
+    assert sorted(documented - outputs) == [], "the Outputs table has outputs that do not exist"
+
+
+def test_the_readme_index_links_every_input_and_output() -> None:
+    index = _section("<!-- BEGIN_TF_INDEX -->", "<!-- END_TF_INDEX -->", README)
+    for kind, anchor in (("variable", "input"), ("output", "output")):
+        linked = set(re.findall(rf"\(docs/module\.md#{anchor}_([A-Za-z0-9_-]+)\)", index))
+        assert linked == _declared(kind), f"the README index of {kind}s is not the module's"
 
 
 def test_generated_tables_are_current() -> None:
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "tfdocs.py"), "--check", str(README)],
+        [sys.executable, str(ROOT / "scripts" / "tfdocs.py"), "--check"],
         capture_output=True,
         text=True,
         check=False,
@@ -54,8 +63,49 @@ def test_generated_tables_are_current() -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_module_section_covers_the_essentials() -> None:
-    module = _section("<!-- BEGIN_MODULE -->", "<!-- END_MODULE -->")
+def test_a_stale_table_or_index_fails_the_check(tmp_path: Path) -> None:
+    """The check compares each page with what the *.tf files give."""
+    variables = ROOT / "variables.tf"
+    text = variables.read_text()
+    renamed = text.replace('variable "name" {', 'variable "name_renamed_for_the_test" {', 1)
+    assert renamed != text
+    copy = tmp_path / "repo"
+    (copy / "docs").mkdir(parents=True)
+    (copy / "scripts").mkdir()
+    for path in [*ROOT.glob("*.tf"), README, MODULE_DOC, ROOT / "scripts" / "tfdocs.py"]:
+        (copy / path.relative_to(ROOT)).write_text(path.read_text())
+    script = [sys.executable, str(copy / "scripts" / "tfdocs.py"), "--check"]
+    assert subprocess.run(script, capture_output=True, check=False).returncode == 0
+    (copy / "variables.tf").write_text(renamed)
+    result = subprocess.run(script, capture_output=True, text=True, check=False)
+    assert result.returncode == 1 and "make tf-docs" in result.stderr
+
+
+def test_the_readme_keeps_its_outline_and_stays_short() -> None:
+    text = README.read_text()
+    headings = re.findall(r"^## (.+)$", text, re.M)
+    assert headings == [
+        "Quick start",
+        "Using the module",
+        "The processors at a glance",
+        "The guarantees",
+        "The local runtime in brief",
+        "Documentation",
+        "Inputs and outputs",
+    ]
+    by_hand = text.split("<!-- BEGIN_TF_INDEX -->", 1)[0]
+    assert len(by_hand.splitlines()) <= 400
+    quick_start = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```sh\n(.*?)```", quick_start, re.S)
+    assert [line.split("#")[0].strip() for line in commands[0].splitlines()] == [
+        "make demo",
+        "",
+        "make test",
+    ]
+
+
+def test_module_page_covers_the_essentials() -> None:
+    module = MODULE_DOC.read_text().split("<!-- BEGIN_TF_DOCS -->", 1)[0]
     for needle in (
         'source = "',
         "examples/complete",
@@ -72,4 +122,36 @@ def test_module_section_covers_the_essentials() -> None:
         "create_etl_glue_table",
         "json_extract_scalar",
     ):
-        assert needle in module, f"README module section does not mention {needle!r}"
+        assert needle in module, f"docs/module.md does not mention {needle!r}"
+
+
+def test_the_headline_figures_are_copied_from_the_docs_pages_and_checked(tmp_path: Path) -> None:
+    """The README's figures are the docs pages' headline blocks, links rewritten; a README
+    whose copy differs fails ``scripts/readme.py --check`` (make lint)."""
+    for marker, page in (("RELIABILITY", "reliability"), ("PERFORMANCE", "performance")):
+        copied = _section(f"<!-- BEGIN_{marker} -->", f"<!-- END_{marker} -->", README)
+        source = _section(
+            "<!-- BEGIN_HEADLINE -->", "<!-- END_HEADLINE -->", ROOT / "docs" / f"{page}.md"
+        )
+        unlinked = [re.sub(r"\]\([^)]*\)", "]", text).splitlines() for text in (copied, source)]
+        assert unlinked[0] == unlinked[1]
+        assert "](#" not in copied, "a page-relative anchor was not rewritten for the README"
+    copy = tmp_path / "repo"
+    (copy / "docs").mkdir(parents=True)
+    (copy / "scripts").mkdir()
+    for path in [
+        *ROOT.glob("*.tf"),
+        README,
+        *(ROOT / "docs").glob("*.md"),
+        ROOT / "scripts" / "tfdocs.py",
+        ROOT / "scripts" / "readme.py",
+    ]:
+        (copy / path.relative_to(ROOT)).write_text(path.read_text())
+    script = [sys.executable, str(copy / "scripts" / "readme.py"), "--check"]
+    assert subprocess.run(script, capture_output=True, check=False).returncode == 0
+    text = README.read_text()
+    stale = text.replace("**538 ms**", "**539 ms**")
+    assert stale != text
+    (copy / "README.md").write_text(stale)
+    result = subprocess.run(script, capture_output=True, text=True, check=False)
+    assert result.returncode == 1 and "headline figures" in result.stderr

@@ -1,4 +1,4 @@
-"""The Athena queries of docs/etl.md (and the README's) run against the Glue table the module
+"""The Athena queries of docs/etl.md (and docs/module.md's) run against the Glue table the module
 creates, checked with a real SQL engine reading the ETL processor's own gzip JSON Lines.
 
 DuckDB stands in for Athena: a view with exactly the Glue table's columns (read from
@@ -138,10 +138,10 @@ def sql_blocks(path: Path, start: str) -> list[str]:
 
 
 DOC_QUERIES = sql_blocks(ROOT / "docs" / "etl.md", "## Querying with Athena")
-README_QUERIES = sql_blocks(ROOT / "README.md", "### Querying the ETL output with Athena")
+MODULE_QUERIES = sql_blocks(ROOT / "docs" / "module.md", "## Querying the ETL output with Athena")
 
 
-@pytest.mark.parametrize("query", DOC_QUERIES + README_QUERIES)
+@pytest.mark.parametrize("query", DOC_QUERIES + MODULE_QUERIES)
 def test_every_documented_query_runs_against_the_glue_table(athena: Any, query: str) -> None:
     assert athena.execute(query).fetchall(), query
 

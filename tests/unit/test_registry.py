@@ -137,13 +137,21 @@ def test_every_list_of_processors_is_in_registry_order_and_complete() -> None:
         ("outputs.tf", 'output "processors"'),
         ("variables.tf", 'variable "function_overrides"'),
         ("docs/handlers.md", "| `PROCESSORS` |"),
-        ("README.md", "| `PROCESSORS` |"),
     ],
 )
 def test_the_complete_lists_name_every_processor(page: str, anchor: str) -> None:
     text = (ROOT / page).read_text()
     line = text[text.index(anchor) :].split("\n", 2)[:2]
     assert NAMES in [run for part in line for run in _runs(part)], page
+
+
+def test_the_readme_table_has_one_row_per_processor_in_order() -> None:
+    """The README's "processors at a glance": a new processor is one more row there."""
+    text = (ROOT / "README.md").read_text()
+    table = text.split("## The processors at a glance", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \|.*\| `create_(\w+)` \((?:on|off)\) \|", table, re.M)
+    assert [name for name, _ in rows] == NAMES
+    assert all(name == switch for name, switch in rows), rows
 
 
 def _variable_parts() -> dict[str, list[str]]:
