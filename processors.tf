@@ -1,11 +1,12 @@
 ################################################################################
 # Processors: the registry
 #
-# One entry per processor, in the order the pipeline runs them (handlers/pipeline.py
-# PROCESSOR_NAMES; tests/unit/test_registry.py holds every other list of processors in the
-# module and its docs to that one). The rest derives from it: which processors run, the
-# functions (main.tf), the checks on the stream (checks.tf), each function's environment
-# (lambda.tf) and least-privilege policy (iam.tf), the alarms and the dashboard series.
+# One entry per processor, in the order the pipeline runs them: the Terraform side of
+# handlers/registry.py (tests/unit/test_registry.py holds these entries, and every other list
+# of processors in the module and its docs, to that one). The rest derives from it: which
+# processors run, the functions (main.tf), the checks on the stream (checks.tf), each
+# function's environment (lambda.tf) and least-privilege policy (iam.tf), the alarms and the
+# dashboard series.
 #
 # Two locals, because a count cannot depend on a resource: processor_registry says what a
 # processor is and whether it runs (the counts of its sink, function and alarms depend on it);

@@ -24,17 +24,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench import ours, workload
+from handlers.registry import PIPELINE, PROCESSORS, spec
 
-__all__ = ["ApiResult", "count_calls", "moto_server"]
+__all__ = ["COUNTED", "SERVICES", "ApiResult", "count_calls", "moto_server"]
 
 CHECKPOINT_TABLE = "bench-checkpoints"
+# The pipeline the bench runs (the entry point's PROCESSORS).
+PIPELINE_PROCESSORS = ("analytics", "notification", "etl")
+# The boto3 clients each entry point creates (the checkpoint table is the pipeline's own).
 SERVICES: dict[str, tuple[str, ...]] = {
-    "etl": ("s3",),
-    "notification": ("sns",),
-    "analytics": ("dynamodb",),
-    "eventbus": ("events",),
-    "pipeline": ("dynamodb", "sns", "s3"),
+    **{p.name: p.services for p in PROCESSORS},
+    PIPELINE: tuple(
+        dict.fromkeys(("dynamodb", *(s for n in PIPELINE_PROCESSORS for s in spec(n).services)))
+    ),
 }
+# The entry points whose calls count_calls counts (view and replicate write coalesced per
+# item: the latency run counts their PutItem calls).
+COUNTED = (*(p.name for p in PROCESSORS if not p.needs_images), PIPELINE)
 
 
 @dataclass
@@ -124,10 +130,14 @@ def _environment(entry_point: str) -> dict[str, str]:
         "AGGREGATES_TABLE": workload.AGGREGATES_TABLE,
         "ANALYTICS_GROUP_BY": ",".join(workload.GROUP_BY),
         "EVENTBUS_NAME": workload.EVENT_BUS,
+        "VIEW_TABLE": workload.VIEW_TABLE,
+        "VIEW_PARTITION_KEY": workload.VIEW_KEY[0],
+        "VIEW_SORT_KEY": workload.VIEW_KEY[1],
+        "REPLICA_TABLE": workload.REPLICA_TABLE,
         "AWS_LAMBDA_FUNCTION_NAME": f"bench-{entry_point}",
     }
-    if entry_point == "pipeline":
-        env["PROCESSORS"] = "analytics,notification,etl"
+    if entry_point == PIPELINE:
+        env["PROCESSORS"] = ",".join(PIPELINE_PROCESSORS)
         env["CHECKPOINT_TABLE"] = CHECKPOINT_TABLE
     return env
 

@@ -20,10 +20,11 @@ import sys
 from pathlib import Path
 
 from bench import api
+from handlers import registry
 
 __all__ = ["ENTRY_POINTS", "measure"]
 
-ENTRY_POINTS = ("analytics", "notification", "etl", "pipeline")
+ENTRY_POINTS = registry.ENTRY_POINTS
 
 _OURS = """
 import time

@@ -42,10 +42,10 @@ from bench import ours
 from bench import powertools_contenders as pt
 from bench import workload as w
 from bench.stubs import CountingClient
+from handlers.registry import NAMES
 
 __all__ = ["NAMES", "RTT_MS", "LatencyClient", "Run", "measure"]
 
-NAMES = ("notification", "eventbus", "view", "replicate", "etl", "analytics")
 # Issue 14's round-trip model, milliseconds per call.
 RTT_MS = {
     "PutObject": 40.0,

@@ -18,6 +18,7 @@ from handlers.batch import Batch, Budget, Outcome, Processor, run_batch
 from handlers.etl import EtlProcessor
 from handlers.eventbus import EventBusProcessor
 from handlers.notification import NotificationProcessor
+from handlers.registry import NAMES, PROCESSORS
 from handlers.replicate import ReplicateProcessor
 from handlers.stream import parse_event
 from handlers.versioned import Versioned
@@ -25,9 +26,8 @@ from handlers.view import ViewProcessor
 
 __all__ = ["IMAGES_NEEDED", "NAMES", "Context", "build", "handler", "process"]
 
-NAMES = ("etl", "notification", "analytics", "eventbus", "view", "replicate")
 # Processors that need the new image (a KEYS_ONLY stream cannot feed them).
-IMAGES_NEEDED = ("view", "replicate")
+IMAGES_NEEDED = tuple(p.name for p in PROCESSORS if p.needs_images)
 
 
 class Context:

@@ -34,6 +34,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from boto3.dynamodb.types import TypeSerializer
 
 from bench import workload as w
+from handlers import registry
 from handlers.etl import GZIP_LEVEL  # the level is part of the output format
 
 __all__ = [
@@ -48,7 +49,8 @@ __all__ = [
     "dumps",
 ]
 
-NAMES = ("etl", "notification", "analytics", "eventbus", "view", "replicate")
+# A contender for each of our processors.
+NAMES = registry.NAMES
 MAX_MESSAGE_BYTES = 256 * 1024
 MAX_EVENT_BYTES = 256 * 1024 - 1  # PutEvents: "less than 256KB"
 CHECKPOINT_TTL = 2 * 24 * 3600

@@ -24,6 +24,7 @@ from typing import Any
 
 from bench import api, cpu, imports, latency, local, workload
 from bench import cache as cache_bench
+from handlers import registry
 
 __all__ = ["main"]
 
@@ -116,7 +117,7 @@ def _cpu_variant(report: Report, view_type: str, suffix: str, rounds: int) -> No
         return value
 
     floor = us("floor", "floor_us_per_record", "floor: json.loads of the event text")
-    for name in ("etl", "notification", "analytics", "eventbus", "view", "replicate"):
+    for name in registry.NAMES:
         if name not in t:
             continue  # view and replicate need images: not in the KEYS_ONLY run
         ours = us(name, f"{name}_us_per_record", f"{name}: parse_event + process()")
@@ -232,7 +233,7 @@ def _latency(report: Report, rounds: int) -> None:
     rows.append(Row("pipeline: records/s per shard (one batch at a time)", f"{rate:,.0f}"))
     distinct = report.put("distinct_items_per_1000", figures["distinct_items"] * per, 0)
     rows.append(Row("distinct items in the batch (source keys)", f"{distinct:,.0f}"))
-    for name in ("view", "replicate"):
+    for name in (p.name for p in registry.PROCESSORS if p.needs_images):
         writes = sum(c.calls["PutItem"] for c in figures[name].clients.values())
         value = report.put(f"{name}_writes_per_1000", writes * per, 0)
         rows.append(Row(f"{name}: PutItem calls (coalesced per item)", f"{value:,.0f}"))
@@ -278,7 +279,7 @@ def _api_variant(report: Report, endpoint: str, view_type: str, suffix: str) -> 
     rows = report.section(
         f"AWS API calls per 1,000 records, {view_type} (moto; botocore hooks count them)"
     )
-    for name in ("etl", "notification", "analytics", "eventbus", "pipeline"):
+    for name in api.COUNTED:
         result = api.count_calls(endpoint, name, event)
         total = report.put(f"{name}_api_calls_per_1000{suffix}", result.total * per, 1)
         detail = ", ".join(f"{op} {c}" for op, c in sorted(result.calls.items()))

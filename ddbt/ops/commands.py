@@ -49,10 +49,10 @@ def _env(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _processor_names() -> str:
-    """What --processor takes by name: handlers.pipeline's processors and the pipeline."""
-    from handlers.pipeline import PROCESSOR_NAMES
+    """What --processor takes by name: the registry's processors and the pipeline."""
+    from handlers.registry import ENTRY_POINTS
 
-    return ", ".join((*PROCESSOR_NAMES, "pipeline"))
+    return ", ".join(ENTRY_POINTS)
 
 
 def _target(args: argparse.Namespace) -> Any:

@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from handlers.registry import ENTRY_POINTS
+
 __all__ = [
     "InProcessTarget",
     "LambdaTarget",
@@ -154,5 +156,5 @@ def in_process(
         merged = {**fenv, **env}
         module = processor or handler_module
     if not module:
-        raise ValueError("name a processor (--processor etl|analytics|notification|pipeline)")
+        raise ValueError(f"name a processor (--processor {'|'.join(ENTRY_POINTS)})")
     return InProcessTarget(module, merged)

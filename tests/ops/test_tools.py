@@ -232,10 +232,10 @@ def test_tail_shows_a_value_dynamodb_would_reject_instead_of_crashing() -> None:
 def test_without_a_target_the_error_lists_every_processor(
     aws_env: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from handlers.pipeline import PROCESSOR_NAMES
+    from handlers.registry import ENTRY_POINTS
 
     assert main(["backfill", "src"]) == 2
     message = capsys.readouterr().err.strip()
     assert message.startswith("ddbt: name --processor (") and message.endswith(") or --function")
-    for name in (*PROCESSOR_NAMES, "pipeline"):
+    for name in ENTRY_POINTS:
         assert name in message

@@ -25,6 +25,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
+from handlers import registry
 from tests.terraform.cli import REGION, ROOT, succeeded, terraform, terraform_env
 
 EXAMPLE = ROOT / "examples" / "complete"
@@ -116,7 +117,7 @@ def _check_applied(aws: dict[str, Any], out: dict[str, Any]) -> None:
     assert fn["Runtime"] == "python3.12"
     assert fn["Architectures"] == ["arm64"]
     assert fn["Environment"]["Variables"] == {
-        "PROCESSORS": "analytics,notification,etl,eventbus,view,replicate",
+        "PROCESSORS": ",".join(registry.NAMES),
         "CHECKPOINT_TABLE": out["checkpoint_table_name"],
         "METRICS_NAMESPACE": "DynamoDBTriggers",
         "LOG_LEVEL": "INFO",

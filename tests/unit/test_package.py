@@ -3,7 +3,7 @@
 Same source, same bytes (whatever the files' timestamps and modes), only ``handlers/*.py``
 (under 100 KB) and the ``*.py`` and license files of the libraries pinned in
 ``requirements-handlers.txt`` (redis-py, for the cache processor), importable straight from the
-zip with its entry points, and the committed ``dist/handlers.zip`` (the Terraform module's
+zip with every entry point, and the committed ``dist/handlers.zip`` (the Terraform module's
 default code) equal to a fresh build.
 """
 
@@ -20,10 +20,13 @@ from pathlib import Path
 
 import pytest
 
+from handlers import registry
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "package.py"
 SOURCE = ROOT / "handlers"
-ENTRY_POINTS = ("analytics", "notification", "etl", "pipeline", "cache")
+# Every Lambda entry point: the registry's processors, the pipeline, and the DLQ archiver.
+ENTRY_POINTS = (*registry.ENTRY_POINTS, "archiver")
 VENDORED_LIMIT = 800 * 1024
 LIMIT = 100 * 1024
 
