@@ -10,7 +10,7 @@
 ################################################################################
 
 locals {
-  run_cache = local.create && var.create_cache
+  run_cache = local.run.cache
   # The module creates the cache unless the caller brings its endpoint.
   create_cache_cluster = local.run_cache && var.cache_endpoint == null
   # The functions that run the cache processor are VPC-attached when subnets are named.

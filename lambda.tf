@@ -66,9 +66,9 @@ resource "aws_lambda_function" "this" {
     variables = local.function_environment[each.key]
   }
 
-  # The functions that run the cache processor, in the cache's subnets (cache.tf).
+  # A function that runs a processor wired into a VPC (the cache's subnets: cache.tf).
   dynamic "vpc_config" {
-    for_each = local.cache_in_vpc && contains(each.value.processors, "cache") ? [1] : []
+    for_each = anytrue([for p in each.value.processors : try(local.processor_wiring[p].vpc, false)]) ? [1] : []
     content {
       subnet_ids         = var.cache_subnet_ids
       security_group_ids = local.cache_function_security_group_ids

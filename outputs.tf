@@ -32,7 +32,7 @@ output "starting_position" {
 ################################################################################
 
 output "processors" {
-  description = "Enabled processors (analytics, notification, etl, eventbus, view, replicate)."
+  description = "Enabled processors (analytics, notification, etl, eventbus, view, replicate, cache)."
   value       = var.create ? local.processors : []
 }
 

@@ -339,8 +339,8 @@ variable "function_groups" {
   }
 
   validation {
-    condition     = alltrue([for ps in values(var.function_groups) : length(ps) > 0 && length(setsubtract(ps, ["analytics", "notification", "etl", "eventbus", "view", "replicate"])) == 0])
-    error_message = "function_groups: every group lists at least one processor, each one of analytics, notification, etl, eventbus, view, replicate."
+    condition     = alltrue([for ps in values(var.function_groups) : length(ps) > 0 && length(setsubtract(ps, ["analytics", "notification", "etl", "eventbus", "view", "replicate", "cache"])) == 0])
+    error_message = "function_groups: every group lists at least one processor, each one of analytics, notification, etl, eventbus, view, replicate, cache."
   }
 
   validation {
@@ -350,7 +350,7 @@ variable "function_groups" {
 }
 
 variable "function_overrides" {
-  description = "Per-function settings that replace the module-wide ones. Keys: pipeline (combined layout) or analytics, notification, etl, eventbus, view, replicate (separate layout). (A function of the groups layout is tuned here only when its key is one of these names.)"
+  description = "Per-function settings that replace the module-wide ones. Keys: pipeline (combined layout) or analytics, notification, etl, eventbus, view, replicate, cache (separate layout). (A function of the groups layout is tuned here only when its key is one of these names.)"
   type = map(object({
     memory_size                        = optional(number)
     timeout                            = optional(number)
@@ -366,8 +366,8 @@ variable "function_overrides" {
   nullable = false
 
   validation {
-    condition     = length(setsubtract(keys(var.function_overrides), ["pipeline", "analytics", "notification", "etl", "eventbus", "view", "replicate"])) == 0
-    error_message = "function_overrides keys must be pipeline, analytics, notification, etl, eventbus, view or replicate."
+    condition     = length(setsubtract(keys(var.function_overrides), ["pipeline", "analytics", "notification", "etl", "eventbus", "view", "replicate", "cache"])) == 0
+    error_message = "function_overrides keys must be pipeline, analytics, notification, etl, eventbus, view, replicate or cache."
   }
 
   validation {

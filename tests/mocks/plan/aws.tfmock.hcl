@@ -451,3 +451,49 @@ mock_resource "aws_elasticache_serverless_cache" {
     }]
   }
 }
+
+# The cache processor's function (function_layout = "separate").
+override_resource {
+  target          = aws_cloudwatch_log_group.this["cache"]
+  override_during = plan
+  values = {
+    arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/test-cache"
+  }
+}
+
+override_resource {
+  target          = aws_sqs_queue.dlq["cache"]
+  override_during = plan
+  values = {
+    arn = "arn:aws:sqs:us-east-1:123456789012:test-cache-dlq"
+    id  = "https://sqs.us-east-1.amazonaws.com/123456789012/test-cache-dlq"
+    url = "https://sqs.us-east-1.amazonaws.com/123456789012/test-cache-dlq"
+  }
+}
+
+override_resource {
+  target          = aws_lambda_function.this["cache"]
+  override_during = plan
+  values = {
+    arn           = "arn:aws:lambda:us-east-1:123456789012:function:test-cache"
+    qualified_arn = "arn:aws:lambda:us-east-1:123456789012:function:test-cache:1"
+    version       = "1"
+  }
+}
+
+override_resource {
+  target          = aws_lambda_alias.this["cache"]
+  override_during = plan
+  values = {
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:test-cache:live"
+  }
+}
+
+override_resource {
+  target          = aws_iam_role.this["cache"]
+  override_during = plan
+  values = {
+    arn = "arn:aws:iam::123456789012:role/test-cache"
+    id  = "test-cache"
+  }
+}
