@@ -8,9 +8,8 @@ round trips with pipelining, and the cold start with the vendored client library
   ``BatchProcessor`` with a ``record_handler`` doing ``SET`` (the new image as JSON) or
   ``DEL`` per record with redis-py, the way its documentation writes a handler (no ordering:
   it overwrites newer data on a redelivery, which ours never does).
-* **Round trips** under a latency model: ``RTT_MS`` per round trip (ElastiCache in the
-  function's VPC; an assumption, issue 14's table has no cache), a stub that sleeps it per
-  pipeline (ours) or per command (the contender). Wall milliseconds per 1,000 records.
+* Round trips per batch: a pipeline's ``execute`` (ours) or a command (the contender). The
+  wall time under the round-trip model is ``bench.latency``'s (``EVALSHA``, ``SET``, ``DEL``).
 * **Cold start**: a fresh interpreter with the built ``build/handlers.zip`` first on
   ``sys.path`` (the vendored redis-py, as on Lambda): ``import handlers.cache``, build from the
   environment, make the client (``import redis``); against ``import redis`` + ``Redis()``
@@ -32,50 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from bench import workload as w
+from bench.powertools_contenders import PowertoolsCache
 from handlers import cache
 from handlers.batch import Batch, Budget
 from handlers.stream import parse_event
 
-__all__ = ["RTT_MS", "PowertoolsCache", "cold", "cpu", "latency"]
-
-RTT_MS = 1.0  # one round trip to the cache in the function's VPC (assumed)
-PREFIX = "ddbt:"
-
-
-class PowertoolsCache:
-    """SET/DEL per record with redis-py, in Powertools' ``record_handler``."""
-
-    def __init__(self, client: Any) -> None:
-        from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
-
-        from bench.powertools_contenders import dumps
-
-        self.client = client
-        self.dumps = dumps
-        self.processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
-
-    def record_handler(self, record: Any) -> None:
-        ddb = record.dynamodb
-        keys = ddb.keys
-        table = record.event_source_arn.split("/")[1]
-        key = f"{PREFIX}{table}:{self.dumps({k: keys[k] for k in sorted(keys)})}"
-        if record.event_name.name == "REMOVE":
-            self.client.delete(key)
-        else:
-            self.client.set(key, self.dumps(ddb.new_image))
-
-    def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        from aws_lambda_powertools.utilities.batch import process_partial_response
-
-        return process_partial_response(
-            event=event,
-            record_handler=self.record_handler,
-            processor=self.processor,
-            context=context,
-        )
-
-    def release(self) -> None:
-        self.processor.records = []
+__all__ = ["cold", "cpu"]
 
 
 class _Context:
@@ -108,7 +69,7 @@ def cpu(rounds: int, n: int = w.BATCH) -> dict[str, float]:
         client = redis.Redis(host="127.0.0.1", port=server.port)
         counting = _Counting(client)
         ours = _ours(counting)
-        contender = PowertoolsCache(counting)
+        contender = PowertoolsCache(counting)  # bench.powertools_contenders
         samples: dict[str, list[int]] = {"ours": [], "powertools": []}
         trips: dict[str, int] = {}
         for round_ in range(rounds + 1):
@@ -139,19 +100,16 @@ def cpu(rounds: int, n: int = w.BATCH) -> dict[str, float]:
 class _Counting:
     """A redis-py client that counts round trips (a pipeline's execute, or a command)."""
 
-    def __init__(self, client: Any, sleep_ms: float = 0.0) -> None:
+    def __init__(self, client: Any) -> None:
         self.client = client
         self.trips = 0
-        self.sleep_ms = sleep_ms
 
     def _trip(self) -> None:
         self.trips += 1
-        if self.sleep_ms:
-            time.sleep(self.sleep_ms / 1000)
 
     def pipeline(self, **kwargs: Any) -> Any:
         outer = self
-        pipe = self.client.pipeline(**kwargs) if self.client is not None else None
+        pipe = self.client.pipeline(**kwargs)
 
         class _Pipe:
             def __init__(self) -> None:
@@ -159,47 +117,25 @@ class _Counting:
 
             def execute_command(self, *args: Any) -> None:
                 self.n += 1
-                if pipe is not None:
-                    pipe.execute_command(*args)
+                pipe.execute_command(*args)
 
             def execute(self, raise_on_error: bool = True) -> list[Any]:
                 outer._trip()
-                if pipe is not None:
-                    return list(pipe.execute(raise_on_error=raise_on_error))
-                return [1] * self.n
+                return list(pipe.execute(raise_on_error=raise_on_error))
 
         return _Pipe()
 
     def script_load(self, script: str) -> Any:
         self._trip()
-        return None if self.client is None else self.client.script_load(script)
+        return self.client.script_load(script)
 
     def set(self, *args: Any) -> Any:
         self._trip()
-        return True if self.client is None else self.client.set(*args)
+        return self.client.set(*args)
 
     def delete(self, *args: Any) -> Any:
         self._trip()
-        return 1 if self.client is None else self.client.delete(*args)
-
-
-def latency(n: int = w.BATCH) -> dict[str, float]:
-    """Wall ms per 1,000 records when each round trip waits ``RTT_MS``."""
-    text = w.event_text(n, "NEW_AND_OLD_IMAGES")
-    out: dict[str, float] = {}
-    for name in ("ours", "powertools"):
-        stub = _Counting(None, RTT_MS)
-        event = json.loads(text)
-        start = time.perf_counter()
-        if name == "ours":
-            _run_ours(_ours(stub), event)
-        else:
-            PowertoolsCache(stub).handler(event, _Context())
-        wall = (time.perf_counter() - start) * 1000 * 1000 / n
-        key = "cache" if name == "ours" else "powertools_cache"
-        out[f"{key}_wall_ms_per_1000"] = wall
-        out[f"{key}_trips_per_1000"] = stub.trips * 1000 / n
-    return out
+        return self.client.delete(*args)
 
 
 _COLD = """

@@ -297,6 +297,9 @@ class Connector:
         secret_arn: str = "",
         secrets: Callable[[], Any] | None = None,
     ) -> None:
+        import redis  # the client library, at cold start (only this processor loads it)
+
+        self._redis = redis
         self.endpoint = endpoint
         self.tls = tls
         self.secret_arn = secret_arn
@@ -310,7 +313,6 @@ class Connector:
         return self._client
 
     def _make(self) -> Any:
-        import redis
         from redis.backoff import ExponentialBackoff
         from redis.retry import Retry
 
@@ -318,6 +320,7 @@ class Connector:
         if self.secret_arn:
             found = self._secrets().get_secret_value(SecretId=self.secret_arn)
             username, password = _credentials(str(found.get("SecretString") or ""))
+        redis = self._redis
         return redis.Redis(
             host=self.endpoint.host,
             port=self.endpoint.port,
