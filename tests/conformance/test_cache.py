@@ -112,3 +112,15 @@ def test_tls_is_the_default_where_the_cache_is_serverless(case: Case) -> None:
     assert ("default     = true" in block.group(1)) is expect["module_tls_default"]
     checks = (ROOT / "checks.tf").read_text()
     assert "var.cache_endpoint != null || var.cache_tls" in checks
+
+
+@params("cache", has="ec2_actions")
+def test_the_network_interface_actions_are_the_managed_policys(case: Case) -> None:
+    """The EC2 actions processors.tf grants the functions that run the cache, in a VPC, are
+    exactly those of AWSLambdaVPCAccessExecutionRole (tests/cache.tftest.hcl checks the
+    planned policy holds them)."""
+    text = (ROOT / "processors.tf").read_text()
+    wiring = text[text.index("    cache = {") :]
+    granted = set(re.findall(r'"(ec2:\w+)"', wiring[: wiring.index("kms_grants")]))
+    assert case["expect"]["module_grants_exactly"] is True
+    assert granted == set(case["ec2_actions"])
