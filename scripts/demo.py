@@ -485,7 +485,8 @@ def cache_story(state: Path, endpoint: str, outputs: dict[str, Any]) -> None:
     for label, write in steps:
         write()
         ddbt("wait", "--timeout", "60", state=state)
-        say(f"{label:<28} -> {_entry(client, key)}", indent="    ", cont=" " * 36)
+        say(f"{label}:", indent="    ")
+        say(_entry(client, key), indent="      ", cont="        ")
     live = sum(1 for k in client.scan_iter(match=f"ddbt:{table}:*") if client.hexists(k, "value"))
     say(
         f"{live} entries hold an item of {table} (the table's live items but {POISON}, the "
