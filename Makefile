@@ -16,7 +16,7 @@ STAMP := $(VENV)/.installed
 BUILD := build
 PYTEST_ARGS ?=
 
-.PHONY: help dev test py-test lint package dist check-dist clean tag
+.PHONY: help dev test py-test lint package dist check-dist clean tag cache-server
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST) | head -40
@@ -33,7 +33,7 @@ dev: $(STAMP)
 
 package: $(BUILD)/handlers.zip
 
-$(BUILD)/handlers.zip: $(shell find handlers -name '*.py' 2>/dev/null) scripts/package.py
+$(BUILD)/handlers.zip: $(shell find handlers -name '*.py' 2>/dev/null) scripts/package.py requirements-handlers.txt
 	@mkdir -p $(BUILD)
 	$(or $(wildcard $(PY)),$(PYTHON)) scripts/package.py handlers $@
 
@@ -48,7 +48,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check handlers
 	$(VENV)/bin/mypy
 
-py-test: $(STAMP) package
+# The cache processor's tests need a real Valkey/Redis server: found, or unpacked from
+# Debian's packages into build/cache-server (ddbt/local/cacheserver.py).
+cache-server: $(STAMP)
+	$(PY) -m ddbt.local.cacheserver install
+
+py-test: $(STAMP) package cache-server
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Terraform first: it initialises the root module that some Python tests plan against.

@@ -57,6 +57,33 @@ resource "terraform_data" "check_processors" {
   }
 }
 
+# The cache processor: where its cache is, and how its functions reach it (cache.tf).
+resource "terraform_data" "check_cache" {
+  count = local.run_cache ? 1 : 0
+
+  lifecycle {
+    precondition {
+      condition     = var.cache_endpoint != null || length(var.cache_subnet_ids) > 0
+      error_message = "create_cache creates an ElastiCache Serverless cache unless cache_endpoint is given, and that cache needs cache_subnet_ids (private subnets, which its functions join too)."
+    }
+
+    precondition {
+      condition     = length(var.cache_security_group_ids) == 0 || length(var.cache_subnet_ids) > 0
+      error_message = "cache_security_group_ids are the security groups of the functions' VPC attachment, which needs cache_subnet_ids."
+    }
+
+    precondition {
+      condition     = var.cache_endpoint == null || var.cache_kms_key_arn == null && var.cache_major_engine_version == null
+      error_message = "cache_kms_key_arn and cache_major_engine_version configure the cache the module creates, but cache_endpoint brings your own: set them on your cache instead."
+    }
+
+    precondition {
+      condition     = var.cache_endpoint != null || var.cache_tls
+      error_message = "cache_tls = false, but the module creates an ElastiCache Serverless cache, which accepts TLS connections only."
+    }
+  }
+}
+
 # The source table or the attached stream.
 resource "terraform_data" "check_stream" {
   count = local.create ? 1 : 0

@@ -25,7 +25,7 @@ locals {
     "table_kms_key_arn", "checkpoint_table_kms_key_arn", "analytics_table_kms_key_arn", "etl_bucket_kms_key_arn",
     "notification_topic_kms_key_arn", "view_table_kms_key_arn", "replica_table_kms_key_arn", "dlq_kms_key_arn",
     "failure_bucket_kms_key_arn", "dlq_archiver_bucket_kms_key_arn", "log_kms_key_arn", "function_kms_key_arn",
-    "filter_criteria_kms_key_arn",
+    "filter_criteria_kms_key_arn", "cache_auth_secret_kms_key_arn",
   ] : input => join("", [for w in split("_", trimsuffix(input, "_kms_key_arn")) : title(w)]) }
 
   # Every grant of every role: the functions' kms_grants and the archiver's.

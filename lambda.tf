@@ -40,7 +40,7 @@ resource "aws_lambda_function" "this" {
 
   #checkov:skip=CKV_AWS_50:X-Ray tracing is not used; the handlers emit embedded metrics and structured logs.
   #checkov:skip=CKV_AWS_116:Stream-invoked functions are invoked synchronously; failed batches go to the event source mapping's on-failure destination, not a function DLQ.
-  #checkov:skip=CKV_AWS_117:The functions call only AWS APIs (DynamoDB, S3, SNS, EventBridge); a VPC is not needed and would need NAT or endpoints.
+  #checkov:skip=CKV_AWS_117:Only the functions that run the cache processor are in a VPC (cache.tf: the cache lives in one); the others call only AWS APIs, where a VPC would need NAT or endpoints.
   #checkov:skip=CKV_AWS_272:Code signing is optional; the code is the module's reproducible zip or the caller's S3 object.
 
   function_name = each.value.name
@@ -66,6 +66,15 @@ resource "aws_lambda_function" "this" {
     variables = local.function_environment[each.key]
   }
 
+  # A function that runs a processor wired into a VPC (the cache's subnets: cache.tf).
+  dynamic "vpc_config" {
+    for_each = anytrue([for p in each.value.processors : try(local.processor_wiring[p].vpc, false)]) ? [1] : []
+    content {
+      subnet_ids         = var.cache_subnet_ids
+      security_group_ids = local.cache_function_security_group_ids
+    }
+  }
+
   tags = var.tags
 
   depends_on = [
@@ -78,6 +87,7 @@ resource "aws_lambda_function" "this" {
     terraform_data.check_stream_readers,
     terraform_data.check_code,
     terraform_data.check_sinks,
+    terraform_data.check_cache,
     terraform_data.stream_change_check,
   ]
 }

@@ -32,7 +32,7 @@ output "starting_position" {
 ################################################################################
 
 output "processors" {
-  description = "Enabled processors (analytics, notification, etl, eventbus, view, replicate)."
+  description = "Enabled processors (analytics, notification, etl, eventbus, view, replicate, cache)."
   value       = var.create ? local.processors : []
 }
 
@@ -318,4 +318,22 @@ output "deployer_kms_policy_json" {
 output "etl_reader_policy_json" {
   description = "IAM policy (JSON) a reader needs to query the ETL Glue table with Athena: S3 read under the table's prefix, kms:Decrypt on etl_bucket_kms_key_arn, Glue read of the table, Athena in etl_reader_athena_workgroup (the workgroup's query-result location is not included). null without create_etl_glue_table. In accounts where Lake Formation governs the catalog, grant SELECT on the table there too."
   value       = local.etl_reader_policy == null ? null : jsonencode(local.etl_reader_policy)
+}
+
+output "cache_endpoint" {
+  description = "host:port of the cache the cache processor keeps (CACHE_ENDPOINT): the created ElastiCache Serverless cache's, or cache_endpoint. null when the cache processor is off or before the cache exists."
+  value       = local.cache_endpoint
+}
+
+output "cache_arn" {
+  description = "ARN of the ElastiCache Serverless cache the module created (null when none: create_cache off, or cache_endpoint brought)."
+  value       = try(aws_elasticache_serverless_cache.this[0].arn, null)
+}
+
+output "cache_security_group_ids" {
+  description = "Security groups the module created for the cache processor: functions (the cache's ingress source) and cache. null when it created none."
+  value = local.create_cache_security_groups ? {
+    functions = aws_security_group.cache_functions[0].id
+    cache     = try(aws_security_group.cache[0].id, null)
+  } : null
 }

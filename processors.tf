@@ -67,6 +67,14 @@ locals {
       view_types_use   = "create_replicate copies the item after each change"
       view_types_cause = ": every change would be reported failed and end in the failure destination"
     },
+    {
+      name             = "cache"
+      enabled          = var.create_cache
+      window_state     = false
+      view_types       = ["NEW_IMAGE", "NEW_AND_OLD_IMAGES"]
+      view_types_use   = "create_cache caches the item after each change"
+      view_types_cause = ": every change would be reported failed and end in the failure destination"
+    },
   ]
 
   # Enabled processors in pipeline order (PROCESSORS lists them in this order), and whether
@@ -203,6 +211,53 @@ locals {
         Resource = [local.replica_table_arn]
       }]
       kms_grants = [{ sid = "UseReplicaTableKey", input = "replica_table_kms_key_arn", key = var.replica_table_kms_key_arn, service = "dynamodb", actions = ["kms:Decrypt"] }]
+    }
+    cache = {
+      environment = merge(
+        {
+          CACHE_ENDPOINT   = local.cache_endpoint
+          CACHE_TLS        = tostring(var.cache_tls)
+          CACHE_KEY_PREFIX = var.cache_key_prefix
+        },
+        var.cache_auth_secret_arn != null ? { CACHE_AUTH_SECRET_ARN = var.cache_auth_secret_arn } : {},
+        length(var.cache_attributes) > 0 ? { CACHE_ATTRIBUTES = join(",", var.cache_attributes) } : {},
+        var.cache_ttl_seconds != null ? { CACHE_TTL_SECONDS = tostring(var.cache_ttl_seconds) } : {},
+        var.cache_version_attribute != null ? { CACHE_VERSION_ATTRIBUTE = var.cache_version_attribute } : {},
+      )
+      # The AUTH secret (read once per cold start), and the network interfaces Lambda manages
+      # with the execution role for a VPC-attached function (cache.tf).
+      statements = concat(
+        var.cache_auth_secret_arn != null ? [{
+          Sid      = "ReadCacheAuthSecret"
+          Effect   = "Allow"
+          Action   = ["secretsmanager:GetSecretValue"]
+          Resource = [var.cache_auth_secret_arn]
+        }] : [],
+        local.cache_in_vpc ? [
+          {
+            Sid      = "CreateCacheNetworkInterfaces"
+            Effect   = "Allow"
+            Action   = ["ec2:CreateNetworkInterface"]
+            Resource = concat([local.cache_eni_arn], local.cache_subnet_arns, local.cache_security_group_arns)
+          },
+          {
+            Sid      = "ManageCacheNetworkInterfaces"
+            Effect   = "Allow"
+            Action   = ["ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
+            Resource = [local.cache_eni_arn]
+          },
+          {
+            # Describe actions support no resource-level permissions.
+            Sid      = "DescribeCacheNetwork"
+            Effect   = "Allow"
+            Action   = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"]
+            Resource = ["*"]
+          },
+        ] : [],
+      )
+      kms_grants = [{ sid = "UseCacheAuthSecretKey", input = "cache_auth_secret_kms_key_arn", key = var.cache_auth_secret_kms_key_arn, service = "secretsmanager", actions = ["kms:Decrypt"] }]
+      # Its functions join the cache's subnets (lambda.tf vpc_config; cache.tf).
+      vpc = local.cache_in_vpc
     }
   }
 }

@@ -339,8 +339,8 @@ variable "function_groups" {
   }
 
   validation {
-    condition     = alltrue([for ps in values(var.function_groups) : length(ps) > 0 && length(setsubtract(ps, ["analytics", "notification", "etl", "eventbus", "view", "replicate"])) == 0])
-    error_message = "function_groups: every group lists at least one processor, each one of analytics, notification, etl, eventbus, view, replicate."
+    condition     = alltrue([for ps in values(var.function_groups) : length(ps) > 0 && length(setsubtract(ps, ["analytics", "notification", "etl", "eventbus", "view", "replicate", "cache"])) == 0])
+    error_message = "function_groups: every group lists at least one processor, each one of analytics, notification, etl, eventbus, view, replicate, cache."
   }
 
   validation {
@@ -350,7 +350,7 @@ variable "function_groups" {
 }
 
 variable "function_overrides" {
-  description = "Per-function settings that replace the module-wide ones. Keys: pipeline (combined layout) or analytics, notification, etl, eventbus, view, replicate (separate layout). (A function of the groups layout is tuned here only when its key is one of these names.)"
+  description = "Per-function settings that replace the module-wide ones. Keys: pipeline (combined layout) or analytics, notification, etl, eventbus, view, replicate, cache (separate layout). (A function of the groups layout is tuned here only when its key is one of these names.)"
   type = map(object({
     memory_size                        = optional(number)
     timeout                            = optional(number)
@@ -366,8 +366,8 @@ variable "function_overrides" {
   nullable = false
 
   validation {
-    condition     = length(setsubtract(keys(var.function_overrides), ["pipeline", "analytics", "notification", "etl", "eventbus", "view", "replicate"])) == 0
-    error_message = "function_overrides keys must be pipeline, analytics, notification, etl, eventbus, view or replicate."
+    condition     = length(setsubtract(keys(var.function_overrides), ["pipeline", "analytics", "notification", "etl", "eventbus", "view", "replicate", "cache"])) == 0
+    error_message = "function_overrides keys must be pipeline, analytics, notification, etl, eventbus, view, replicate or cache."
   }
 
   validation {
@@ -1336,6 +1336,155 @@ variable "replica_table_kms_key_arn" {
   validation {
     condition     = var.replica_table_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.replica_table_kms_key_arn))
     error_message = "replica_table_kms_key_arn must be null or a KMS key ARN."
+  }
+}
+
+################################################################################
+# Cache processor: a Valkey/Redis cache (ElastiCache Serverless created, or brought), the
+# functions' VPC attachment (cache.tf)
+################################################################################
+
+variable "create_cache" {
+  description = "Run the cache processor (keeps a Valkey/Redis cache in step with the table, last writer wins on the server; CACHE_*). Creates an ElastiCache Serverless cache (Valkey) in cache_subnet_ids unless cache_endpoint is given."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "cache_endpoint" {
+  description = "host:port of a cache you bring (Valkey or Redis OSS 7+; CACHE_ENDPOINT). null: the module creates an ElastiCache Serverless cache and uses its endpoint."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.cache_endpoint == null ? true : can(regex("^([A-Za-z0-9]([A-Za-z0-9.-]{0,252})|\\[[0-9A-Fa-f:.]+\\]):[0-9]{1,5}$", var.cache_endpoint))
+    error_message = "cache_endpoint must be null or host:port (a DNS name or IPv4 address, or [IPv6 address]), such as my-cache-abc123.serverless.use1.cache.amazonaws.com:6379."
+  }
+
+  validation {
+    condition     = var.cache_endpoint == null ? true : try(tonumber(element(split(":", var.cache_endpoint), length(split(":", var.cache_endpoint)) - 1)) >= 1 && tonumber(element(split(":", var.cache_endpoint), length(split(":", var.cache_endpoint)) - 1)) <= 65535, false)
+    error_message = "cache_endpoint's port must be from 1 to 65535."
+  }
+}
+
+variable "cache_auth_secret_arn" {
+  description = "Secrets Manager secret holding the cache's AUTH token, or JSON {\"username\", \"password\"} (CACHE_AUTH_SECRET_ARN, read once per cold start; the function gets secretsmanager:GetSecretValue on it alone). null: no AUTH."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.cache_auth_secret_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", var.cache_auth_secret_arn))
+    error_message = "cache_auth_secret_arn must be null or a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)."
+  }
+}
+
+variable "cache_auth_secret_kms_key_arn" {
+  description = "Customer managed KMS key of cache_auth_secret_arn, if it has one (the function gets kms:Decrypt on it through Secrets Manager). null: the secret uses aws/secretsmanager."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.cache_auth_secret_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.cache_auth_secret_kms_key_arn))
+    error_message = "cache_auth_secret_kms_key_arn must be null or a KMS key ARN."
+  }
+}
+
+variable "cache_tls" {
+  description = "Connect with TLS, verifying the server's certificate (CACHE_TLS). ElastiCache Serverless accepts TLS only; false only for a brought cache without in-transit encryption."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "cache_key_prefix" {
+  description = "Prefix of every cache key (CACHE_KEY_PREFIX): <prefix><table name>:<the item's key as JSON>."
+  type        = string
+  default     = "ddbt:"
+  nullable    = false
+
+  validation {
+    condition     = length(var.cache_key_prefix) <= 256 && !can(regex("[[:cntrl:]]", var.cache_key_prefix))
+    error_message = "cache_key_prefix must be at most 256 characters without control characters."
+  }
+}
+
+variable "cache_attributes" {
+  description = "The item attributes each cache entry holds (CACHE_ATTRIBUTES). Empty: the whole item."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for a in var.cache_attributes : length(a) >= 1 && length(a) <= 255 && !strcontains(a, ",")]) && length(distinct(var.cache_attributes)) == length(var.cache_attributes)
+    error_message = "cache_attributes must be distinct attribute names of 1 to 255 characters without commas."
+  }
+}
+
+variable "cache_ttl_seconds" {
+  description = "Expiry of each cache entry, in seconds after its last write (CACHE_TTL_SECONDS). null: entries do not expire (tombstones of deleted items always do, after 2 days)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.cache_ttl_seconds == null ? true : (var.cache_ttl_seconds >= 1 && var.cache_ttl_seconds <= 315360000 && floor(var.cache_ttl_seconds) == var.cache_ttl_seconds)
+    error_message = "cache_ttl_seconds must be null or a whole number of seconds from 1 to 315360000 (10 years)."
+  }
+}
+
+variable "cache_version_attribute" {
+  description = "Numeric item attribute that orders an item's changes (CACHE_VERSION_ATTRIBUTE), as the view's. null: the change time, then the stream's order."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.cache_version_attribute == null ? true : (length(var.cache_version_attribute) >= 1 && length(var.cache_version_attribute) <= 255)
+    error_message = "cache_version_attribute must be null or an attribute name of 1 to 255 characters."
+  }
+}
+
+variable "cache_subnet_ids" {
+  description = "Private subnets of the functions that run the cache processor (their vpc_config) and of the created cache. Required when the module creates the cache; with a brought cache_endpoint, empty leaves the functions outside a VPC. The functions then reach AWS APIs only through VPC endpoints or a NAT gateway (docs/cache.md)."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for s in var.cache_subnet_ids : can(regex("^subnet-[0-9a-f]{8,17}$", s))]) && length(distinct(var.cache_subnet_ids)) == length(var.cache_subnet_ids) && length(var.cache_subnet_ids) <= 16
+    error_message = "cache_subnet_ids must be distinct subnet IDs (subnet-0123abcd...), at most 16."
+  }
+}
+
+variable "cache_security_group_ids" {
+  description = "Security groups of the functions that run the cache processor. Empty: the module creates one (egress to the cache's port and to HTTPS) and, for a created cache, the cache's (ingress from it alone)."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for s in var.cache_security_group_ids : can(regex("^sg-[0-9a-f]{8,17}$", s))]) && length(distinct(var.cache_security_group_ids)) == length(var.cache_security_group_ids) && length(var.cache_security_group_ids) <= 5
+    error_message = "cache_security_group_ids must be distinct security group IDs (sg-0123abcd...), at most 5 (Lambda's limit)."
+  }
+}
+
+variable "cache_kms_key_arn" {
+  description = "Customer managed KMS key that encrypts the created cache at rest. null: ElastiCache's default key (serverless caches are always encrypted at rest and in transit)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.cache_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.cache_kms_key_arn))
+    error_message = "cache_kms_key_arn must be null or a KMS key ARN."
+  }
+}
+
+variable "cache_major_engine_version" {
+  description = "Major Valkey version of the created cache (e.g. \"8\"). null: ElastiCache's default."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.cache_major_engine_version == null ? true : can(regex("^[0-9]{1,2}$", var.cache_major_engine_version))
+    error_message = "cache_major_engine_version must be null or a major version number such as \"8\"."
   }
 }
 

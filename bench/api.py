@@ -134,6 +134,8 @@ def _environment(entry_point: str) -> dict[str, str]:
         "VIEW_PARTITION_KEY": workload.VIEW_KEY[0],
         "VIEW_SORT_KEY": workload.VIEW_KEY[1],
         "REPLICA_TABLE": workload.REPLICA_TABLE,
+        "CACHE_ENDPOINT": "127.0.0.1:6379",
+        "CACHE_TLS": "false",
         "AWS_LAMBDA_FUNCTION_NAME": f"bench-{entry_point}",
     }
     if entry_point == PIPELINE:

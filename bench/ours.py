@@ -15,6 +15,7 @@ from typing import Any
 from bench import workload as w
 from handlers.analytics import AnalyticsProcessor, AnalyticsSettings
 from handlers.batch import Batch, Budget, Outcome, Processor, run_batch
+from handlers.cache import CacheProcessor
 from handlers.etl import EtlProcessor
 from handlers.eventbus import EventBusProcessor
 from handlers.notification import NotificationProcessor
@@ -60,6 +61,8 @@ def build(name: str, client: Any) -> Processor:
         )
     if name == "replicate":
         return ReplicateProcessor(Versioned(w.REPLICA_TABLE, getter))
+    if name == "cache":
+        return CacheProcessor(getter)
     raise ValueError(name)
 
 

@@ -40,6 +40,7 @@ from handlers.etl import GZIP_LEVEL  # the level is part of the output format
 __all__ = [
     "NAMES",
     "PowertoolsAnalytics",
+    "PowertoolsCache",
     "PowertoolsEtl",
     "PowertoolsEventBus",
     "PowertoolsNotification",
@@ -627,6 +628,37 @@ class PowertoolsView(_Versioned):
         self.put(self.typed({a: new[a] for a in self.attributes if a in new}), version)
 
 
+class PowertoolsCache(_Contender):
+    """SET (the new image as JSON) or DEL per record with redis-py, in a ``record_handler``:
+    the key as ours (prefix, table, the key's JSON), no ordering (a redelivery of an older
+    change overwrites a newer one, which ours never does)."""
+
+    name = "cache"
+    prefix = "ddbt:"
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+    def record_handler(self, record: DynamoDBRecord) -> None:
+        ddb = record.dynamodb
+        assert ddb is not None and record.event_name is not None
+        keys = ddb.keys
+        key = f"{self.prefix}{_table(record)}:{dumps({k: keys[k] for k in sorted(keys)})}"
+        if record.event_name.name == "REMOVE":
+            self.client.delete(key)
+        else:
+            self.client.set(key, dumps(ddb.new_image))
+
+    def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return process_partial_response(
+            event=event,
+            record_handler=self.record_handler,
+            processor=self.processor,
+            context=context,
+        )
+
+
 def _label(value: Any) -> str:
     return value if type(value) is str else dumps(value)
 
@@ -645,4 +677,6 @@ def build(name: str, client: Any) -> Any:
         return PowertoolsView(client)
     if name == "replicate":
         return PowertoolsReplicate(client)
+    if name == "cache":
+        return PowertoolsCache(client)
     raise ValueError(name)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import api, cpu, imports, latency, local, workload
+from bench import cache as cache_bench
 from handlers import registry
 
 __all__ = ["main"]
@@ -153,6 +154,39 @@ def _cpu_variant(report: Report, view_type: str, suffix: str, rounds: int) -> No
         f"ETL encoding{suffix} is {ratio:.2f}x the floor, above {ENCODE_TARGET:g}x",
     )
     rows.append(Row("etl encode / floor", f"{ratio:.2f}x", f"<= {ENCODE_TARGET:g}x", status))
+
+
+def _cache(report: Report, rounds: int) -> None:
+    """The cache processor against a real local server: CPU, round trips, cold start with the
+    vendored redis-py (its stub figures are in the CPU and sink-latency tables)."""
+    figures = cache_bench.cpu(rounds)
+    figures.update(cache_bench.cold(rounds, ROOT / "build" / "handlers.zip"))
+    rows = report.section(
+        f"Cache processor on a local Valkey/Redis server: a {workload.BATCH:,}-record batch "
+        f"(CPU of this process, median of {rounds}), and the cold start from build/handlers.zip"
+    )
+    ours = report.put("cache_server_us_per_record", figures["cache_us_per_record"], 1)
+    theirs = report.put(
+        "powertools_cache_server_us_per_record", figures["powertools_cache_us_per_record"], 1
+    )
+    trips = int(figures["cache_round_trips"])
+    their_trips = int(figures["powertools_cache_round_trips"])
+    rows.append(
+        Row(f"cache: ours, us/record ({trips} round trips: pipelined EVALSHA)", f"{ours:.1f}")
+    )
+    rows.append(
+        Row(
+            f"cache: Powertools SET/DEL with redis-py, us/record ({their_trips:,} round trips)",
+            f"{theirs:.1f}",
+            f"ours/Powertools {ours / theirs:.2f}x (report only)",
+        )
+    )
+    cold = report.put("cold_ms_cache_vendored", figures["cold_ms_cache"], 1)
+    alone = report.put("cold_ms_redis_alone", figures["cold_ms_redis"], 1)
+    rows.append(
+        Row("cold cache: import, build, redis-py client, all from the zip (ms)", f"{cold:.1f}")
+    )
+    rows.append(Row("cold redis-py alone: import redis, Redis() (ms)", f"{alone:.1f}"))
 
 
 def _latency(report: Report, rounds: int) -> None:
@@ -400,6 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     steps: list[tuple[str, Callable[[], Any]]] = [
         ("CPU", lambda: _cpu(report, args.rounds)),
         ("sink latency", lambda: _latency(report, 3)),
+        ("cache", lambda: _cache(report, 5)),
         ("local cloud up, terraform apply started", local_run.start),
         ("API calls", lambda: _api(report)),
         ("imports", lambda: _imports(report, args.import_rounds)),

@@ -14,9 +14,26 @@ from typing import Any
 __all__ = ["CountingClient"]
 
 
+class _Pipeline:
+    """A redis-py pipeline on the stub: commands queued, one round trip (``EVALSHA``, the
+    cache's script; every write applied) when executed."""
+
+    def __init__(self, client: CountingClient) -> None:
+        self.client = client
+        self.commands: list[tuple[Any, ...]] = []
+
+    def execute_command(self, *args: Any) -> None:
+        self.commands.append(args)
+
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        self.client._note("EVALSHA", {"commands": self.commands})
+        return [1] * len(self.commands)
+
+
 class CountingClient:
     """Stands in for the S3, SNS, EventBridge and DynamoDB clients (the methods the processors
-    call)."""
+    call), and for a redis-py client (the cache processor's pipelines, the Powertools
+    contender's ``SET``/``DEL``)."""
 
     def __init__(self, keep: bool = False) -> None:
         self.calls: Counter[str] = Counter()
@@ -29,6 +46,21 @@ class CountingClient:
             self.calls[operation] += 1
             if self.keep:
                 self.log.append((operation, params))
+
+    def pipeline(self, transaction: bool = True) -> _Pipeline:
+        return _Pipeline(self)
+
+    def script_load(self, script: str) -> str:
+        self._note("SCRIPT LOAD", {"script": script})
+        return ""
+
+    def set(self, name: str, value: str) -> bool:
+        self._note("SET", {"name": name, "value": value})
+        return True
+
+    def delete(self, *names: str) -> int:
+        self._note("DEL", {"names": names})
+        return len(names)
 
     def put_object(self, **params: Any) -> dict[str, Any]:
         self._note("PutObject", params)

@@ -66,8 +66,9 @@ def _regions(args: argparse.Namespace) -> list[str]:
 
 
 def _exports(url: str, region: str, state: Path) -> list[tuple[str, str]]:
-    """What points the AWS CLI, SDKs, Terraform and ``ddbt`` at the local cloud."""
-    return [
+    """What points the AWS CLI, SDKs, Terraform and ``ddbt`` at the local cloud (and, when
+    it runs one, a root module's ``cache_endpoint`` at the local cache server)."""
+    found = [
         ("AWS_ENDPOINT_URL", url),
         ("AWS_ACCESS_KEY_ID", "testing"),
         ("AWS_SECRET_ACCESS_KEY", "testing"),
@@ -75,6 +76,37 @@ def _exports(url: str, region: str, state: Path) -> list[tuple[str, str]]:
         ("AWS_DEFAULT_REGION", region),
         (STATE_ENV, str(state)),
     ]
+    cache = _cache_endpoint(state)
+    if cache:
+        found += [("TF_VAR_cache_endpoint", cache), ("TF_VAR_cache_tls", "false")]
+    return found
+
+
+def _cache_endpoint(state: Path) -> str:
+    """host:port of the local cache server `up` started ('' when none runs)."""
+    path = state / "cache-endpoint"
+    if _read_pid(state / "cache.pid") is None or not path.exists():
+        return ""
+    return path.read_text().strip()
+
+
+def _start_cache(state: Path) -> str:
+    """The local Valkey/Redis server for the cache processor, started when one is installed
+    (a line saying how to install one otherwise)."""
+    from ddbt.local.cacheserver import CacheServer, CacheServerError, find
+
+    found = _cache_endpoint(state)
+    if found:
+        return f"cache     {found}  (pid {_read_pid(state / 'cache.pid')}, Valkey/Redis)"
+    if find() is None:
+        return "cache     none: no valkey-server or redis-server (make cache-server installs one)"
+    try:
+        server = CacheServer(directory=state / "cache", detached=True).start()
+    except CacheServerError as exc:
+        return f"cache     did not start: {exc}"
+    (state / "cache.pid").write_text(f"{server.pid}\n")
+    (state / "cache-endpoint").write_text(f"{server.endpoint}\n")
+    return f"cache     {server.endpoint}  (pid {server.pid}, log {state / 'cache' / 'server.log'})"
 
 
 def _alive(pid: int) -> bool:
@@ -163,6 +195,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"ddbt: endpoint {url} does not answer", file=sys.stderr)
         return 1
     print(f"endpoint  {url}  (pid {_read_pid(state / 'server.pid')}, log {state / 'server.log'})")
+    if not args.no_cache:
+        print(_start_cache(state))
     if not args.no_pollers:
         runner_pid = _read_pid(state / "runner.pid")
         if runner_pid is None:
@@ -195,7 +229,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"  export {' '.join(pairs[:1])} \\")
     print(f"    {' '.join(pairs[1:3])} \\")
     print(f"    {' '.join(pairs[3:5])} \\")
-    print(f"    {pairs[5]}")
+    if len(pairs) > 6:
+        print(f"    {pairs[5]} \\")
+        print(f"    {' '.join(pairs[6:])}")
+    else:
+        print(f"    {pairs[5]}")
     return 0
 
 
@@ -238,6 +276,8 @@ def cmd_down(args: argparse.Namespace) -> int:
             print(text[marker:].rstrip())
     stopped = _stop(state / "server.pid", "endpoint", 10) or stopped
     (state / "endpoint").unlink(missing_ok=True)
+    stopped = _stop(state / "cache.pid", "cache server", 10) or stopped
+    (state / "cache-endpoint").unlink(missing_ok=True)
     if not stopped:
         print(f"nothing to stop: {_not_running(state)}")
     return 0
@@ -253,6 +293,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     print(f"endpoint {endpoint} ({'pid ' + str(server) if server else 'not running'})")
     print(f"pollers  {'pid ' + str(runner) if runner else 'not running'}")
+    cache = _cache_endpoint(state)
+    if cache:
+        print(f"cache    {cache} (pid {_read_pid(state / 'cache.pid')})")
     status = state / "status.json"
     if status.exists():
         from ddbt.local.report import problems
@@ -491,6 +534,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = common(sub.add_parser("up", help="start the endpoint and the pollers in the background"))
     p.add_argument("--port", type=int, default=0, help="endpoint port (default: a free one)")
     p.add_argument("--no-pollers", action="store_true", help="start only the endpoint")
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="start no local Valkey/Redis server for the cache processor",
+    )
     p.set_defaults(func=cmd_up)
     p = common(sub.add_parser("down", help="stop them (the pollers print a summary)"))
     p.set_defaults(func=cmd_down)

@@ -113,6 +113,21 @@ PROCESSORS: tuple[ProcessorSpec, ...] = (
         needs_images=True,
         page="replicate",
     ),
+    ProcessorSpec(
+        name="cache",
+        required_env=("CACHE_ENDPOINT",),
+        optional_env=(
+            "CACHE_TLS",
+            "CACHE_AUTH_SECRET_ARN",
+            "CACHE_KEY_PREFIX",
+            "CACHE_ATTRIBUTES",
+            "CACHE_TTL_SECONDS",
+            "CACHE_VERSION_ATTRIBUTE",
+        ),
+        services=("secretsmanager",),
+        needs_images=True,
+        page="cache",
+    ),
 )
 
 NAMES: tuple[str, ...] = tuple(p.name for p in PROCESSORS)

@@ -83,7 +83,7 @@ import time
 from binascii import a2b_base64
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from handlers import aws, errors
 from handlers.batch import Batch, Failure, Outcome
@@ -107,6 +107,7 @@ __all__ = [
     "VERSION",
     "WRITE_CONCURRENCY",
     "Ordering",
+    "Planned",
     "Stamp",
     "Versioned",
     "Write",
@@ -114,6 +115,7 @@ __all__ = [
     "change_order",
     "change_version",
     "classify",
+    "coalesce",
     "loops_back",
     "maybe_global_replica",
     "poison_reason",
@@ -228,6 +230,15 @@ class Ordering:
                 f"{self.variable}): the change cannot be ordered"
             )
         return Stamp(found, change_order(record))
+
+    def of_remove(self, record: StreamRecord, old: Mapping[str, Any]) -> Stamp | None:
+        """The stamp of a ``REMOVE`` whose ``OldImage`` is ``old``; None in version-attribute
+        mode when ``old`` carries no version (the REMOVE applies at the version stored:
+        ``Versioned.remove_at_current``)."""
+        if not self.attribute:
+            return self.of_image(record, old, "OldImage")
+        version = self.version_in(old, "OldImage")
+        return None if version is None else Stamp(version, change_order(record))
 
     def version_in(self, image: Mapping[str, Any], where: str) -> str | None:
         """The version attribute's N text in ``image`` (None when absent)."""
@@ -459,26 +470,41 @@ def _target(key: Mapping[str, Any]) -> Hashable:
     return found
 
 
-def _coalesce(planned: Sequence[tuple[int, Write]]) -> list[_Step]:
-    """The writes to make for ``(position, write)`` pairs in record order: per target item,
-    the write with the greatest stamp alone, at the position of the item's first write
-    (conditional writes keep the greatest stamp whatever their order); every write, in
-    order, for an item with a ``remove_at_current`` among them. Sorted by position."""
-    by_target: dict[Hashable, list[tuple[int, Write]]] = {}
+class Planned(Protocol):
+    """A planned write as ``coalesce`` sees it: the target item's key and the stamp (None:
+    a write whose effect depends on what is stored)."""
+
+    @property
+    def key(self) -> Mapping[str, Any]: ...
+
+    @property
+    def stamp(self) -> Stamp | None: ...
+
+
+P = TypeVar("P", bound=Planned)
+
+
+def coalesce(planned: Sequence[tuple[int, P]]) -> list[tuple[int, Hashable, P]]:
+    """The writes to make for ``(position, write)`` pairs in record order, as
+    ``(position, target, write)``: per target item, the write with the greatest stamp alone,
+    at the position of the item's first write (conditional writes keep the greatest stamp
+    whatever their order); every write, in order, for an item with a stamp of None among
+    them. Sorted by position. Shared by the view, the replicator and the cache."""
+    by_target: dict[Hashable, list[tuple[int, P]]] = {}
     for position, change in planned:
         by_target.setdefault(_target(change.key), []).append((position, change))
-    steps: list[_Step] = []
+    steps: list[tuple[int, Hashable, P]] = []
     for target, changes in by_target.items():
         if len(changes) > 1 and all(c.stamp is not None for _, c in changes):
             winner = max(changes, key=_rank)[1]
-            steps.append(_Step(changes[0][0], target, winner))
+            steps.append((changes[0][0], target, winner))
         else:
-            steps.extend(_Step(position, target, change) for position, change in changes)
-    steps.sort(key=lambda step: step.position)
+            steps.extend((position, target, change) for position, change in changes)
+    steps.sort(key=lambda step: step[0])
     return steps
 
 
-def _rank(planned: tuple[int, Write]) -> tuple[Decimal, bytes]:
+def _rank(planned: tuple[int, Planned]) -> tuple[Decimal, bytes]:
     stamp = planned[1].stamp
     assert stamp is not None
     return stamp.rank()
@@ -532,7 +558,7 @@ def apply_batch(
             skipped[record.event_id] = None
         planned.extend((position, change) for change in changes)
     if together:
-        steps = _coalesce(planned)
+        steps = [_Step(*step) for step in coalesce(planned)]
     else:
         steps = [_Step(position, _target(c.key), c) for position, c in planned]
     budget = batch.budget

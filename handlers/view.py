@@ -54,7 +54,6 @@ from handlers.versioned import (
     METADATA,
     WRITE_CONCURRENCY,
     Ordering,
-    Stamp,
     Versioned,
     Write,
     apply_batch,
@@ -136,7 +135,7 @@ class ViewProcessor:
                 key = self.view_key(old, "OldImage")
                 if key is None:
                     return []
-                stamp = self._remove_stamp(record, old)
+                stamp = self.ordering.of_remove(record, old)
                 if stamp is None:
                     return [Write(key, None, order=change_order(record))]
                 return [Write(key, stamp)]
@@ -176,12 +175,6 @@ class ViewProcessor:
         if new_key is not None:
             out.append(Write(new_key, stamp, self.project(record, new)))
         return out
-
-    def _remove_stamp(self, record: StreamRecord, old: Mapping[str, Any]) -> Stamp | None:
-        if not self.ordering.attribute:
-            return self.ordering.of_image(record, old, "OldImage")
-        version = self.ordering.version_in(old, "OldImage")
-        return None if version is None else Stamp(version, change_order(record))
 
     # -- the batch ------------------------------------------------------------------------
     @retry.budgeted

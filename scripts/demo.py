@@ -118,6 +118,10 @@ def tf_env(state: Path, endpoint: str) -> dict[str, str]:
         }
     )
     env.pop("AWS_PROFILE", None)
+    cache = state / "cache-endpoint"  # the local Valkey/Redis server `ddbt local up` started
+    if cache.exists():
+        env["TF_VAR_cache_endpoint"] = cache.read_text().strip()
+        env["TF_VAR_cache_tls"] = "false"
     config = subprocess.run(
         ["bash", str(ROOT / "scripts" / "tf-cli-config.sh"), str(state / "terraformrc")],
         capture_output=True,
@@ -422,6 +426,77 @@ def show_new_processors(state: Path, endpoint: str, outputs: dict[str, Any]) -> 
             print(f"   ddbt verify-replica could not compare (exit status {result.returncode})")
 
 
+# -- the cache in step with the table (issue 18) --------------------------------------------
+CACHE_ITEM = "app-042"
+
+
+def _entry(client: Any, key: str) -> str:
+    """An entry as the demo shows it: its value, or that it is a tombstone, or absent."""
+    stored = client.hgetall(key)
+    if not stored:
+        return "(no entry)"
+    if "value" in stored:
+        return f"value {stored['value']}"
+    version = _version(stored.get("_ddbt_version", "0"))
+    return f"tombstone (_ddbt_deleted 1, _ddbt_version {version}; expires in 2 days)"
+
+
+def cache_story(state: Path, endpoint: str, outputs: dict[str, Any]) -> None:
+    """One item set, changed, then deleted, and the cache entry after each change."""
+    import redis
+
+    found = (outputs.get("cache_endpoint") or {}).get("value")
+    if not found:
+        return
+    host, port = found.rsplit(":", 1)
+    client = redis.Redis(host=host, port=int(port), decode_responses=True)
+    table = outputs["table_name"]["value"]
+    key = f'ddbt:{table}:{{"application_id":"{CACHE_ITEM}"}}'
+    print(f"\n== Cache: Valkey/Redis at {found} follows the table ==")
+    say(
+        f"The entry of item {CACHE_ITEM} is the hash at {key}; its `value` is the item as JSON, "
+        "and a Lua script on the server writes only when the change is newer than what it "
+        "holds (last writer wins, as the view).",
+        indent="   ",
+        cont="   ",
+    )
+    ddb = clients(endpoint)["dynamodb"]
+    item_key = {"application_id": {"S": CACHE_ITEM}}
+    steps: list[tuple[str, Any]] = [
+        (
+            "put_item (status APPLIED)",
+            lambda: ddb.put_item(
+                TableName=table,
+                Item={**item_key, "job_id": {"S": "job-data"}, "status": {"S": "APPLIED"}},
+            ),
+        ),
+        (
+            "update_item (status SCREEN)",
+            lambda: ddb.update_item(
+                TableName=table,
+                Key=item_key,
+                UpdateExpression="SET #s = :s",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":s": {"S": "SCREEN"}},
+            ),
+        ),
+        ("delete_item", lambda: ddb.delete_item(TableName=table, Key=item_key)),
+    ]
+    for label, write in steps:
+        write()
+        ddbt("wait", "--timeout", "60", state=state)
+        say(f"{label}:", indent="    ")
+        say(_entry(client, key), indent="      ", cont="        ")
+    live = sum(1 for k in client.scan_iter(match=f"ddbt:{table}:*") if client.hexists(k, "value"))
+    say(
+        f"{live} entries hold an item of {table} (the table's live items but {POISON}, the "
+        "bad record; every deleted item has a tombstone).",
+        indent="   ",
+        cont="   ",
+    )
+    client.close()
+
+
 # -- ddbt tail and ddbt redrive in action (issue 7) -----------------------------------------
 def ops_cmd(endpoint: str, *args: str) -> list[str]:
     return [
@@ -649,6 +724,7 @@ def main(argv: list[str] | None = None) -> int:
             say(line, indent="", cont=" " * 9)
         show(endpoint, outputs, queue_url)
         show_new_processors(state, endpoint, outputs)
+        cache_story(state, endpoint, outputs)
         show_tail(tail)
         redrive_story(state, endpoint, outputs)
         ok = True

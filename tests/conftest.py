@@ -140,3 +140,28 @@ def _fresh_handler_config() -> Iterator[None]:
     coldstart.reset()
     yield
     coldstart.reset()
+
+
+@pytest.fixture(scope="session")
+def cache_server() -> Iterator[Any]:
+    """A real Valkey/Redis server on 127.0.0.1 (a free port) for the test session
+    (``ddbt.local.cacheserver``: ``make test`` installs one when none is found)."""
+    from ddbt.local.cacheserver import CacheServer
+
+    server = CacheServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def cache(cache_server: Any) -> Iterator[Any]:
+    """A client of the session's cache server, emptied (data and scripts) for each test."""
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=cache_server.port, decode_responses=True)
+    client.flushall()
+    client.script_flush()
+    yield client
+    client.close()

@@ -90,6 +90,11 @@ module "triggers" {
   create_replicate  = true
   replica_table_arn = aws_dynamodb_table.replica.arn
 
+  # Cache: the items in a Valkey/Redis cache, last writer wins (when an endpoint is given)
+  create_cache   = var.cache_endpoint != null
+  cache_endpoint = var.cache_endpoint
+  cache_tls      = var.cache_tls
+
   # Athena over the ETL objects: Glue table with partition projection (no crawler)
   create_etl_glue_table = true
 

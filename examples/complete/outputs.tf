@@ -92,3 +92,8 @@ output "dashboard_name" {
   description = "CloudWatch dashboard."
   value       = module.triggers.dashboard_name
 }
+
+output "cache_endpoint" {
+  description = "The cache the cache processor keeps (null without var.cache_endpoint)."
+  value       = module.triggers.cache_endpoint
+}

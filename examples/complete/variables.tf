@@ -27,3 +27,15 @@ variable "alarm_actions" {
   type        = list(string)
   default     = []
 }
+
+variable "cache_endpoint" {
+  description = "host:port of a Valkey/Redis cache the cache processor keeps in step with the table (ddbt local up exports the local one as TF_VAR_cache_endpoint). null: no cache processor (in AWS, give cache_subnet_ids to the module instead and it creates an ElastiCache Serverless cache)."
+  type        = string
+  default     = null
+}
+
+variable "cache_tls" {
+  description = "Connect to cache_endpoint with TLS (false for the local server)."
+  type        = bool
+  default     = true
+}

@@ -10,7 +10,8 @@ Each file under ``cases/<kind>/`` is one public source and the cases taken from 
     }
 
 ``source.kind`` says how the facts were established: ``aws-docs`` (an AWS documentation page or
-API reference), ``aws-recorded`` (a public test suite whose snapshots were recorded against
+API reference), ``server-docs`` (the documentation of a server the project talks to: Valkey,
+Redis), ``aws-recorded`` (a public test suite whose snapshots were recorded against
 AWS, such as LocalStack's ``*.snapshot.json``), ``aws-sample`` (a sample event published by
 AWS or Powertools), or ``service-model`` (botocore's service model, which AWS generates). A
 case may carry its own ``source`` where it differs from the file's, and ``see_also``: further
@@ -44,8 +45,9 @@ KINDS = (
     "sinks",
     "delivery",
     "metrics",
+    "cache",
 )
-SOURCE_KINDS = ("aws-docs", "aws-recorded", "aws-sample", "service-model")
+SOURCE_KINDS = ("aws-docs", "aws-recorded", "aws-sample", "service-model", "server-docs")
 
 
 @dataclass(frozen=True)

@@ -101,3 +101,29 @@ def test_sequence_number_lengths_are_the_service_models(case: Case) -> None:
     assert [shape["min"], shape["max"]] == case["expect"]["sequence_number_digits"]
     lengths = {len(r["dynamodb"]["SequenceNumber"]) for r in case["lambda_records"]}
     assert lengths == set(case["expect"]["sequence_number_digits"])
+
+
+@pytest.mark.parametrize("case", ORDERED, ids=[c.name for c in ORDERED])
+def test_the_cache_ends_as_the_stream_does(
+    case: Case, cache_server: Any, cache: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same AWS-published records through the cache's script on a real server: the
+    entry ends holding the last change in stream order, whatever the delivery."""
+    import json
+
+    from handlers import cache as cache_processor
+    from handlers import coldstart
+
+    monkeypatch.setenv("CACHE_ENDPOINT", cache_server.endpoint)
+    monkeypatch.setenv("CACHE_TLS", "false")
+    expected = case["expect"]["final_item"]
+    for label, batches in _deliveries(case["lambda_records"]).items():
+        cache.flushall()
+        coldstart.reset()
+        for batch in batches:
+            response = cache_processor.handler({"Records": copy.deepcopy(batch)}, f.Context())
+            assert response == {"batchItemFailures": []}, label
+        values = [cache.hget(name, "value") for name in cache.keys("ddbt:*")]
+        live = [json.loads(v) for v in values if v is not None]
+        wanted = [] if expected is None else [expected]
+        assert live == wanted, label

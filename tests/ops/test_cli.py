@@ -366,3 +366,25 @@ def test_make_down_with_nothing_running_says_so(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "nothing to stop: no local cloud is running" in result.stdout
+
+
+def test_the_local_cloud_runs_a_cache_server_for_the_cache_processor(tmp_path: Path) -> None:
+    import redis
+
+    env = {k: v for k, v in os.environ.items() if k != "DDBT_STATE_DIR"}
+    state = tmp_path / "state"
+    up = _ddbt("local", "up", "--no-pollers", "--state-dir", str(state), cwd=tmp_path, env=env)
+    try:
+        block = up[up.index("export ") :]
+        exports = dict(pair.split("=", 1) for pair in shlex.split(block.replace("\\\n", " "))[1:])
+        host, port = exports["TF_VAR_cache_endpoint"].rsplit(":", 1)
+        assert host == "127.0.0.1" and exports["TF_VAR_cache_tls"] == "false"
+        client = redis.Redis(host=host, port=int(port))
+        assert client.ping()
+        client.close()
+        status = _ddbt("local", "status", "--state-dir", str(state), cwd=tmp_path, env=env)
+        assert f"cache    {host}:{port} (pid " in status
+    finally:
+        down = _ddbt("local", "down", "--state-dir", str(state), cwd=tmp_path, env=env)
+    assert "stopped cache server" in down
+    assert not (state / "cache.pid").exists()

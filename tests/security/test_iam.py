@@ -222,3 +222,34 @@ def test_planned_policies_hold_no_unused_permission() -> None:
         timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+def test_the_cache_calls_what_its_statements_allow(
+    aws_env: str, cache_server: Any, cache: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache processor's only AWS call is GetSecretValue on its AUTH secret (its writes go
+    to the cache, which IAM does not govern): exactly the ReadCacheAuthSecret statement."""
+    from handlers import cache as cache_processor
+
+    secrets = make_client("secretsmanager")
+    arn = secrets.create_secret(Name="cache-auth", SecretString="token")["ARN"]
+    cache.config_set("requirepass", "token")
+    used: dict[str, set[str]] = {}
+
+    def hook(model: Any, params: dict[str, Any], **_: Any) -> None:
+        assert params["SecretId"] == arn
+        used.setdefault("ReadCacheAuthSecret", set()).add(f"secretsmanager:{model.name}")
+
+    try:
+        for name, value in {
+            "CACHE_ENDPOINT": cache_server.endpoint,
+            "CACHE_TLS": "false",
+            "CACHE_AUTH_SECRET_ARN": arn,
+        }.items():
+            monkeypatch.setenv(name, value)
+        aws.client("secretsmanager").meta.events.register("before-parameter-build", hook)
+        out = cache_processor.handler(f.event(_changes("NEW_AND_OLD_IMAGES")), f.Context())
+    finally:
+        cache.config_set("requirepass", "")
+    assert out == {"batchItemFailures": []}
+    assert used == {"ReadCacheAuthSecret": allow_list()["ReadCacheAuthSecret"]}

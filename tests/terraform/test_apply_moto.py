@@ -28,6 +28,8 @@ from botocore.exceptions import ClientError
 from handlers import registry
 from tests.terraform.cli import REGION, ROOT, succeeded, terraform, terraform_env
 
+CACHE_ENDPOINT = "127.0.0.1:6379"
+
 EXAMPLE = ROOT / "examples" / "complete"
 REPLICA_REGION = "us-west-2"  # examples/complete's var.replica_region
 NAME = "ex-complete"  # ex-${basename(path.cwd)}
@@ -137,6 +139,9 @@ def _check_applied(aws: dict[str, Any], out: dict[str, Any]) -> None:
         "VIEW_WRITE_CONCURRENCY": "20",
         "REPLICA_TABLE": out["replica_table_arn"],
         "REPLICATE_WRITE_CONCURRENCY": "20",
+        "CACHE_ENDPOINT": CACHE_ENDPOINT,
+        "CACHE_TLS": "false",
+        "CACHE_KEY_PREFIX": "ddbt:",
     }
 
     # One mapping = one stream reader, as configured
@@ -217,7 +222,7 @@ def _check_applied(aws: dict[str, Any], out: dict[str, Any]) -> None:
         "IteratorAge",
         "MessagesArchived",
         "MessagesNotArchived",
-        *["RecordsFailed"] * 6,  # per processor of the pipeline function
+        *["RecordsFailed"] * len(registry.NAMES),  # per processor of the pipeline function
         "Throttles",
         f"{NAME}-dlq-archiver-errors",  # metric math: Lambda Errors + ArchiveFailures
         f"{NAME}-pipeline-stalled",  # metric math: PolledEventCount against the table's writes
@@ -334,6 +339,8 @@ def _check_destroyed(aws: dict[str, Any], out: dict[str, Any]) -> None:
 
 def test_complete_example_applies_and_destroys_on_moto(moto_server: str, tmp_path: Path) -> None:
     env = terraform_env(moto_server, tmp_path / ".terraform")
+    # Every processor: the cache's endpoint as ddbt local up exports it (nothing connects here)
+    env.update({"TF_VAR_cache_endpoint": CACHE_ENDPOINT, "TF_VAR_cache_tls": "false"})
     state = f"-state={tmp_path / 'terraform.tfstate'}"
     aws = _clients(moto_server)
     succeeded(terraform(EXAMPLE, env, "init", "-input=false"))

@@ -428,3 +428,72 @@ override_resource {
     url = "https://sqs.us-east-1.amazonaws.com/123456789012/test-bulk-dlq"
   }
 }
+
+mock_data "aws_subnet" {
+  defaults = {
+    vpc_id = "vpc-0a1b2c3d4e5f60718"
+  }
+}
+
+mock_resource "aws_security_group" {
+  defaults = {
+    id  = "sg-0a1b2c3d4e5f60718"
+    arn = "arn:aws:ec2:us-east-1:123456789012:security-group/sg-0a1b2c3d4e5f60718"
+  }
+}
+
+mock_resource "aws_elasticache_serverless_cache" {
+  defaults = {
+    arn = "arn:aws:elasticache:us-east-1:123456789012:serverlesscache:test-cache"
+    endpoint = [{
+      address = "test-cache-abc123.serverless.use1.cache.amazonaws.com"
+      port    = 6379
+    }]
+  }
+}
+
+# The cache processor's function (function_layout = "separate").
+override_resource {
+  target          = aws_cloudwatch_log_group.this["cache"]
+  override_during = plan
+  values = {
+    arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/test-cache"
+  }
+}
+
+override_resource {
+  target          = aws_sqs_queue.dlq["cache"]
+  override_during = plan
+  values = {
+    arn = "arn:aws:sqs:us-east-1:123456789012:test-cache-dlq"
+    id  = "https://sqs.us-east-1.amazonaws.com/123456789012/test-cache-dlq"
+    url = "https://sqs.us-east-1.amazonaws.com/123456789012/test-cache-dlq"
+  }
+}
+
+override_resource {
+  target          = aws_lambda_function.this["cache"]
+  override_during = plan
+  values = {
+    arn           = "arn:aws:lambda:us-east-1:123456789012:function:test-cache"
+    qualified_arn = "arn:aws:lambda:us-east-1:123456789012:function:test-cache:1"
+    version       = "1"
+  }
+}
+
+override_resource {
+  target          = aws_lambda_alias.this["cache"]
+  override_during = plan
+  values = {
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:test-cache:live"
+  }
+}
+
+override_resource {
+  target          = aws_iam_role.this["cache"]
+  override_during = plan
+  values = {
+    arn = "arn:aws:iam::123456789012:role/test-cache"
+    id  = "test-cache"
+  }
+}

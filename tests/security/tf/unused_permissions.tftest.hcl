@@ -28,6 +28,11 @@ variables {
   replica_table_arn              = "arn:aws:dynamodb:us-west-2:123456789012:table/test-replica"
   replicate_version_attribute    = "rev"
   replica_table_kms_key_arn      = "arn:aws:kms:us-west-2:123456789012:key/99999999-9999-9999-9999-999999999999"
+  create_cache                   = true
+  cache_endpoint                 = "cache.example.com:6379"
+  cache_auth_secret_arn          = "arn:aws:secretsmanager:us-east-1:123456789012:secret:cache-auth-AbCdEf"
+  cache_auth_secret_kms_key_arn  = "arn:aws:kms:us-east-1:123456789012:key/aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa"
+  cache_subnet_ids               = ["subnet-0a1b2c3d4e5f60718"]
 }
 
 run "only_used_permissions" {
@@ -36,28 +41,33 @@ run "only_used_permissions" {
   variables {
     # used_actions (one line per Sid; tests/security/test_iam.py parses these lines)
     used_actions = {
-      WriteOwnLogs             = ["logs:CreateLogStream", "logs:PutLogEvents"]
-      ReadTableStream          = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
-      ListStreams              = ["dynamodb:ListStreams"]
-      Checkpoints              = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
-      WriteAggregates          = ["dynamodb:UpdateItem"]
-      PublishNotifications     = ["sns:Publish"]
-      WriteEtlObjects          = ["s3:PutObject"]
-      PublishEvents            = ["events:PutEvents"]
-      WriteView                = ["dynamodb:PutItem", "dynamodb:GetItem"]
-      WriteReplica             = ["dynamodb:PutItem", "dynamodb:GetItem"]
-      SendToOwnDeadLetterQueue = ["sqs:SendMessage"]
-      WriteFailedBatches       = ["s3:PutObject"]
-      ListFailureBucket        = ["s3:ListBucket"]
-      DecryptSourceTableStream = ["kms:Decrypt"]
-      UseCheckpointTableKey    = ["kms:Decrypt"]
-      UseAggregatesTableKey    = ["kms:Decrypt"]
-      UseEtlBucketKey          = ["kms:GenerateDataKey"]
-      UseNotificationTopicKey  = ["kms:GenerateDataKey", "kms:Decrypt"]
-      UseViewTableKey          = ["kms:Decrypt"]
-      UseReplicaTableKey       = ["kms:Decrypt"]
-      UseDeadLetterQueueKey    = ["kms:GenerateDataKey", "kms:Decrypt"]
-      UseFailureBucketKey      = ["kms:GenerateDataKey"]
+      WriteOwnLogs                 = ["logs:CreateLogStream", "logs:PutLogEvents"]
+      ReadTableStream              = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
+      ListStreams                  = ["dynamodb:ListStreams"]
+      Checkpoints                  = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+      WriteAggregates              = ["dynamodb:UpdateItem"]
+      PublishNotifications         = ["sns:Publish"]
+      WriteEtlObjects              = ["s3:PutObject"]
+      PublishEvents                = ["events:PutEvents"]
+      WriteView                    = ["dynamodb:PutItem", "dynamodb:GetItem"]
+      WriteReplica                 = ["dynamodb:PutItem", "dynamodb:GetItem"]
+      ReadCacheAuthSecret          = ["secretsmanager:GetSecretValue"]
+      CreateCacheNetworkInterfaces = ["ec2:CreateNetworkInterface"]
+      ManageCacheNetworkInterfaces = ["ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
+      DescribeCacheNetwork         = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"]
+      SendToOwnDeadLetterQueue     = ["sqs:SendMessage"]
+      WriteFailedBatches           = ["s3:PutObject"]
+      ListFailureBucket            = ["s3:ListBucket"]
+      DecryptSourceTableStream     = ["kms:Decrypt"]
+      UseCheckpointTableKey        = ["kms:Decrypt"]
+      UseAggregatesTableKey        = ["kms:Decrypt"]
+      UseEtlBucketKey              = ["kms:GenerateDataKey"]
+      UseNotificationTopicKey      = ["kms:GenerateDataKey", "kms:Decrypt"]
+      UseViewTableKey              = ["kms:Decrypt"]
+      UseReplicaTableKey           = ["kms:Decrypt"]
+      UseCacheAuthSecretKey        = ["kms:Decrypt"]
+      UseDeadLetterQueueKey        = ["kms:GenerateDataKey", "kms:Decrypt"]
+      UseFailureBucketKey          = ["kms:GenerateDataKey"]
     }
   }
 
