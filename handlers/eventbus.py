@@ -50,8 +50,10 @@ code) as transient, the record itself being fine. An error of the whole call (th
 
 Delivery guarantee: **at least once**. Duplicates arise where EventBridge accepted an entry
 that is sent again later: entries *after* a failed entry in the same call were accepted and
-are sent again when Lambda redelivers from the failed record; and a crash or timeout after a
-call succeeded makes Lambda redeliver the batch. Subscribers dedupe on ``detail.eventID``
+are sent again when Lambda redelivers from the failed record; a crash or timeout after a
+call succeeded makes Lambda redeliver the batch; and a call whose answer was lost (connection
+reset or read timeout after EventBridge accepted it) is sent again by ``handlers.retry``
+(``PutEvents`` has no idempotency token). Subscribers dedupe on ``detail.eventID``
 (the stream record's ID; the EventBridge event ``id`` differs on every send).
 """
 
