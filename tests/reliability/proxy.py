@@ -9,12 +9,16 @@ AWS sends under load (S3 503 SlowDown, DynamoDB and SNS throttling).
 Point a client (or a worker process, through ``AWS_ENDPOINT_URL``) at ``Proxy.url``; every
 request is matched against the rules in order, and the first rule whose matcher accepts it
 and that has shots left decides what happens. Requests no rule takes go through unchanged.
-The proxy speaks HTTP/1.1 on both sides (keep-alive towards the client, one upstream
-connection per request), bodies by ``Content-Length`` or chunked encoding.
+A ``("custom", handle)`` rule hands the request to ``handle(exchange)``, which may forward it
+(changed or not), answer it itself, or reset the connection (the soak's fault injector,
+``tests/reliability/injector.py``, is one). The proxy speaks HTTP/1.1 on both sides
+(keep-alive towards the client, one upstream connection per request), bodies by
+``Content-Length`` or chunked encoding.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import socketserver
@@ -27,8 +31,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 __all__ = [
+    "Exchange",
     "Proxy",
     "Request",
+    "Response",
     "Rule",
     "ddb_op",
     "ddb_throttling",
@@ -59,6 +65,66 @@ class Request:
             return ""
         return parse_qs(self.body.decode("utf-8", "replace")).get("Action", [""])[0]
 
+    def with_body(self, body: bytes) -> Request:
+        """The same request with another body (``Content-Length`` set, chunking dropped)."""
+        start, _, rest = self.raw.partition(b"\r\n")
+        head = rest.partition(b"\r\n\r\n")[0]
+        lines = [
+            line
+            for line in head.split(b"\r\n")
+            if line.split(b":", 1)[0].strip().lower()
+            not in (b"content-length", b"transfer-encoding")
+        ]
+        lines.append(b"Content-Length: " + str(len(body)).encode())
+        headers = {k: v for k, v in self.headers.items() if k != "transfer-encoding"}
+        headers["content-length"] = str(len(body))
+        raw = start + b"\r\n" + b"\r\n".join(lines) + b"\r\n\r\n" + body
+        return Request(self.method, self.path, headers, body, raw)
+
+
+@dataclass
+class Response:
+    """An upstream response, its body decoded from chunks; ``encode()`` frames it again."""
+
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+    @classmethod
+    def parse(cls, raw: bytes) -> Response:
+        head, _, rest = raw.partition(b"\r\n\r\n")
+        start, headers = _headers(head)
+        body = rest
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            body = b""
+            while rest:
+                size_line, _, rest = rest.partition(b"\r\n")
+                size = int(size_line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    break
+                body, rest = body + rest[:size], rest[size + 2 :]
+        return cls(int(start.split(" ", 2)[1]), headers, body)
+
+    def encode(self) -> bytes:
+        skip = ("content-length", "transfer-encoding", "connection")
+        lines = [f"HTTP/1.1 {self.status} Proxied"]
+        lines += [f"{k}: {v}" for k, v in self.headers.items() if k not in skip]
+        lines += [f"Content-Length: {len(self.body)}", "", ""]
+        return "\r\n".join(lines).encode("latin-1") + self.body
+
+
+@dataclass
+class Exchange:
+    """What a ``("custom", handle)`` rule's handler gets: the request, its client connection
+    (a number unique for the proxy's life, and its far end's port, to find the process behind
+    it) and ``forward``, which sends a request upstream and returns the raw response."""
+
+    request: Request
+    connection: int
+    client_port: int
+    proxy_port: int
+    forward: Callable[[Request], bytes]
+
 
 @dataclass
 class Rule:
@@ -66,7 +132,9 @@ class Rule:
     the request), ``("delay", seconds)`` (then forwarded), ``("reset_before",)`` (the
     connection is reset before forwarding: not applied), ``("reset_after", fraction)``
     (forwarded and applied, the response read, then the client gets ``fraction`` of its
-    bytes and a reset). ``times``: how many requests it takes (None: every one while on)."""
+    bytes and a reset), ``("custom", handle)`` (``handle(Exchange)`` returns the raw response
+    to send, or None to reset the connection). ``times``: how many requests it takes (None:
+    every one while on)."""
 
     match: Callable[[Request], bool]
     action: tuple[Any, ...]
@@ -214,6 +282,7 @@ class Proxy:
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.rules: list[Rule] = []
         self.requests = 0
+        self._connections = itertools.count(1)
         self._lock = threading.Lock()
         proxy = self
 
@@ -253,6 +322,7 @@ class Proxy:
 
     def _serve(self, client: socket.socket) -> None:
         reader = _Reader(client)
+        connection = next(self._connections)
         try:
             while True:
                 head = reader.until(b"\r\n\r\n")
@@ -275,6 +345,20 @@ class Proxy:
                 if kind == "reset_before":
                     _reset(client)
                     return
+                if kind == "custom":
+                    exchange = Exchange(
+                        request,
+                        connection,
+                        client.getpeername()[1],
+                        self._server.server_address[1],
+                        lambda r: self._forward(r)[0],
+                    )
+                    answer = action[1](exchange)
+                    if answer is None:
+                        _reset(client)
+                        return
+                    client.sendall(answer)
+                    continue
                 if kind == "delay":
                     time.sleep(float(action[1]))
                 response, closes = self._forward(request)
