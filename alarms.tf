@@ -119,8 +119,8 @@ resource "aws_cloudwatch_metric_alarm" "eventbus_rule_failed" {
   alarm_description = "Rule ${aws_cloudwatch_event_rule.this[each.key].name} could not deliver change events to its target(s) (${join(", ", keys(each.value.targets))})."
   namespace         = "AWS/Events"
   metric_name       = "FailedInvocations"
-  dimensions = local.eventbus_bus_name == "default" ? { RuleName = aws_cloudwatch_event_rule.this[each.key].name } : {
-    EventBusName = local.eventbus_bus_name
+  dimensions = local.sink_name.eventbus_bus == "default" ? { RuleName = aws_cloudwatch_event_rule.this[each.key].name } : {
+    EventBusName = local.sink_name.eventbus_bus
     RuleName     = aws_cloudwatch_event_rule.this[each.key].name
   }
   statistic           = "Sum"

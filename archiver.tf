@@ -16,9 +16,9 @@ locals {
   create_dlq_archiver = local.failure_to_sqs && var.create_dlq_archiver
   dlq_archiver_name   = "${var.name}-dlq-archiver"
 
-  # The archive bucket: created with the module's bucket hardening (s3.tf) unless brought.
-  create_dlq_archive_bucket = local.create_dlq_archiver && var.dlq_archiver_bucket_arn == null
-  archiver_buckets = local.create_dlq_archive_bucket ? {
+  # The archive bucket: created with the module's bucket hardening (s3.tf) unless brought
+  # (dlq_archiver_bucket_arn; sinks.tf brought_sinks).
+  archiver_buckets = local.create_sink.archive_bucket ? {
     archive = {
       name            = coalesce(var.dlq_archiver_bucket_name, "${lower(var.name)}-dlq-archive-${local.account_id}")
       kms_key_arn     = var.dlq_archiver_bucket_kms_key_arn
@@ -27,10 +27,6 @@ locals {
       force_destroy   = var.dlq_archiver_bucket_force_destroy
     }
   } : {}
-  dlq_archive_bucket_arn = !local.create_dlq_archiver ? null : (
-    var.dlq_archiver_bucket_arn == null ? try(aws_s3_bucket.this["archive"].arn, null) : var.dlq_archiver_bucket_arn
-  )
-  dlq_archive_bucket_name = local.dlq_archive_bucket_arn == null ? null : element(split(":::", local.dlq_archive_bucket_arn), 1)
 
   # The SQS event source mapping needs a queue visibility timeout of at least the function's
   # timeout; AWS recommends six times it. Without the archiver the provider default (30 s).
@@ -76,7 +72,7 @@ locals {
         Sid      = "WriteArchives"
         Effect   = "Allow"
         Action   = ["s3:PutObject"]
-        Resource = [local.dlq_archive_bucket_arn == null ? null : "${local.dlq_archive_bucket_arn}/${var.dlq_archiver_prefix}*"]
+        Resource = [local.sink_arn.archive_bucket == null ? null : "${local.sink_arn.archive_bucket}/${var.dlq_archiver_prefix}*"]
       },
       {
         # The filters of the failed functions' stream mappings, by their exact ARNs.
@@ -94,43 +90,6 @@ locals {
       Condition = { StringEquals = { "kms:ViaService" = "${g.service}.${try(split(":", g.key)[3], "")}.amazonaws.com" } }
     }],
   )
-}
-
-# Inputs of the archiver, checked at plan time.
-resource "terraform_data" "check_dlq_archiver" {
-  count = local.create && var.create_dlq_archiver ? 1 : 0
-
-  lifecycle {
-    precondition {
-      condition     = var.on_failure_destination == "sqs"
-      error_message = "create_dlq_archiver = true archives the messages of the dead-letter queues, which exist only with on_failure_destination = \"sqs\" (an S3 destination already holds the records)."
-    }
-
-    precondition {
-      condition     = var.dlq_archiver_bucket_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.dlq_archiver_bucket_arn))
-      error_message = "dlq_archiver_bucket_arn must be null (the module creates the bucket) or an S3 bucket ARN (arn:aws:s3:::<bucket>)."
-    }
-
-    precondition {
-      condition     = var.dlq_archiver_bucket_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.dlq_archiver_bucket_kms_key_arn))
-      error_message = "dlq_archiver_bucket_kms_key_arn must be null or a KMS key ARN."
-    }
-
-    precondition {
-      condition     = can(regex("^([A-Za-z0-9!_.*'()-]+/)+$", var.dlq_archiver_prefix)) && !strcontains(var.dlq_archiver_prefix, "..")
-      error_message = "dlq_archiver_prefix must be a key prefix such as \"dlq-archive/\": path segments of letters, digits and !_.*'()- each ending with '/', no '..'."
-    }
-
-    precondition {
-      condition     = var.dlq_archiver_timeout >= 10 && var.dlq_archiver_timeout <= 900
-      error_message = "dlq_archiver_timeout must be from 10 to 900 seconds (six times it, the DLQs' visibility timeout, stays within SQS's 12 hours)."
-    }
-
-    precondition {
-      condition     = var.dlq_archiver_expiration_days == null ? true : var.dlq_archiver_expiration_days >= 1
-      error_message = "dlq_archiver_expiration_days must be null (keep archives) or at least 1."
-    }
-  }
 }
 
 resource "aws_cloudwatch_log_group" "archiver" {
@@ -195,7 +154,7 @@ resource "aws_lambda_function" "archiver" {
 
   environment {
     variables = {
-      ARCHIVE_BUCKET    = local.dlq_archive_bucket_name
+      ARCHIVE_BUCKET    = local.sink_name.archive_bucket
       ARCHIVE_PREFIX    = var.dlq_archiver_prefix
       SOURCE_MAPPINGS   = jsonencode(local.dlq_archiver_source_mappings)
       METRICS_NAMESPACE = var.metrics_namespace

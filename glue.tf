@@ -5,8 +5,10 @@
 ################################################################################
 
 locals {
-  create_etl_glue          = local.run.etl && var.create_etl_glue_table
-  create_etl_glue_database = local.create_etl_glue && var.etl_glue_create_database
+  create_etl_glue = local.run.etl && var.create_etl_glue_table
+  # create_etl_glue_database (or its deprecated name); null: create the database.
+  etl_glue_database_switch = local.renamed.create_etl_glue_database.value != false
+  create_etl_glue_database = local.create_etl_glue && local.etl_glue_database_switch
 
   etl_glue_database_name = local.create_etl_glue ? coalesce(var.etl_glue_database_name, "${replace(lower(var.name), "-", "_")}_etl") : null
   etl_glue_table_name    = local.create_etl_glue ? coalesce(var.etl_glue_table_name, "changes") : null
@@ -14,7 +16,7 @@ locals {
   # handlers/etl.py escapes a table name only where it has characters outside [A-Za-z0-9_.-]
   # (DynamoDB allows none) or runs of dots (check_etl_glue rejects those), so the name is
   # written as it is.
-  etl_glue_location = local.create_etl_glue ? "s3://${local.etl_bucket_name}/${var.etl_prefix}table=${local.source_table_name}/" : null
+  etl_glue_location = local.create_etl_glue ? "s3://${local.sink_name.etl_bucket}/${var.etl_prefix}table=${local.source_table_name}/" : null
 
   # One column per key of the ETL line. The OpenX SerDe maps the snake_case columns to the
   # camelCase keys (case.insensitive = FALSE, so the mapping is exact). keys, new_image and
@@ -45,27 +47,6 @@ resource "terraform_data" "etl_glue_projection_start" {
   }
 }
 
-resource "terraform_data" "check_etl_glue" {
-  count = local.create && var.create_etl_glue_table ? 1 : 0
-
-  lifecycle {
-    precondition {
-      condition     = local.run.etl
-      error_message = "create_etl_glue_table describes the ETL objects: it needs create_etl = true."
-    }
-
-    precondition {
-      condition     = var.etl_glue_create_database || var.etl_glue_database_name != null
-      error_message = "etl_glue_create_database = false needs etl_glue_database_name (the existing database)."
-    }
-
-    precondition {
-      condition     = local.source_table_name == null || !strcontains(coalesce(local.source_table_name, "-"), "..")
-      error_message = "The ETL escapes runs of dots in table names (table=${coalesce(local.source_table_name, "-")}/ is not written as it is); the Glue table cannot point at it. Rename the table or set create_etl_glue_table = false."
-    }
-  }
-}
-
 resource "aws_glue_catalog_database" "etl" {
   count = local.create_etl_glue_database ? 1 : 0
 
@@ -80,7 +61,7 @@ resource "aws_glue_catalog_database" "etl" {
 resource "aws_glue_catalog_table" "etl" {
   count = local.create_etl_glue ? 1 : 0
 
-  database_name = var.etl_glue_create_database ? aws_glue_catalog_database.etl[0].name : local.etl_glue_database_name
+  database_name = local.etl_glue_database_switch ? aws_glue_catalog_database.etl[0].name : local.etl_glue_database_name
   name          = local.etl_glue_table_name
   description   = "Changes of ${local.source_table_name}: one row per stream record (ETL line format, docs/etl.md)"
   table_type    = "EXTERNAL_TABLE"

@@ -4,22 +4,6 @@
 ################################################################################
 
 locals {
-  # What handlers/view.py and handlers/replicate.py call on their tables: conditional PutItem
-  # (items and tombstones alike), GetItem only in version-attribute mode (a REMOVE whose
-  # version is unknown tombstones the item at the version it holds), and DescribeTable only on
-  # a table named like the source in another region (is it a replica of the source's global
-  # table? main.tf same_name_elsewhere). tests/security/test_iam.py records the calls.
-  view_table_actions = concat(
-    ["dynamodb:PutItem"],
-    var.view_version_attribute != null ? ["dynamodb:GetItem"] : [],
-    local.same_name_elsewhere.view ? ["dynamodb:DescribeTable"] : [],
-  )
-  replica_table_actions = concat(
-    ["dynamodb:PutItem"],
-    var.replicate_version_attribute != null ? ["dynamodb:GetItem"] : [],
-    local.same_name_elsewhere.replicate ? ["dynamodb:DescribeTable"] : [],
-  )
-
   # Customer managed keys each function uses: the statement id, the key, the actions, the
   # input that names the key and the service that calls KMS for the function (the statement is
   # scoped with kms:ViaService to it). keys.tf renders the key policy statements from the same
@@ -27,60 +11,19 @@ locals {
   # needs only kms:GenerateDataKey for a single-part PutObject (kms:Decrypt is for reads and
   # multipart uploads, which neither the ETL nor Lambda's failure destination needs); SQS and
   # SNS producers need kms:GenerateDataKey and kms:Decrypt.
-  kms_grants = { for k, f in local.functions : k => [for g in [
-    # Reading the stream of a table encrypted with a customer managed key.
-    { sid = "DecryptSourceTableStream", input = "table_kms_key_arn", key = var.table_kms_key_arn, service = "dynamodb", actions = ["kms:Decrypt"] },
-    { sid = "UseCheckpointTableKey", input = "checkpoint_table_kms_key_arn", key = var.checkpoint_table_kms_key_arn, service = "dynamodb", actions = ["kms:Decrypt"] },
-    {
-      sid     = "UseAggregatesTableKey"
-      input   = "analytics_table_kms_key_arn"
-      key     = contains(f.processors, "analytics") ? var.analytics_table_kms_key_arn : null
-      service = "dynamodb"
-      actions = ["kms:Decrypt"]
-    },
-    {
-      sid     = "UseEtlBucketKey"
-      input   = "etl_bucket_kms_key_arn"
-      key     = contains(f.processors, "etl") ? var.etl_bucket_kms_key_arn : null
-      service = "s3"
-      actions = ["kms:GenerateDataKey"]
-    },
-    {
-      sid     = "UseNotificationTopicKey"
-      input   = "notification_topic_kms_key_arn"
-      key     = contains(f.processors, "notification") ? var.notification_topic_kms_key_arn : null
-      service = "sns"
-      actions = ["kms:GenerateDataKey", "kms:Decrypt"]
-    },
-    {
-      sid     = "UseViewTableKey"
-      input   = "view_table_kms_key_arn"
-      key     = contains(f.processors, "view") ? var.view_table_kms_key_arn : null
-      service = "dynamodb"
-      actions = ["kms:Decrypt"]
-    },
-    {
-      sid     = "UseReplicaTableKey"
-      input   = "replica_table_kms_key_arn"
-      key     = contains(f.processors, "replicate") ? var.replica_table_kms_key_arn : null
-      service = "dynamodb"
-      actions = ["kms:Decrypt"]
-    },
-    {
-      sid     = "UseDeadLetterQueueKey"
-      input   = "dlq_kms_key_arn"
-      key     = local.failure_to_sqs ? var.dlq_kms_key_arn : null
-      service = "sqs"
-      actions = ["kms:GenerateDataKey", "kms:Decrypt"]
-    },
-    {
-      sid     = "UseFailureBucketKey"
-      input   = "failure_bucket_kms_key_arn"
-      key     = local.failure_to_s3 ? var.failure_bucket_kms_key_arn : null
-      service = "s3"
-      actions = ["kms:GenerateDataKey"]
-    },
-  ] : g if g.key != null] }
+  kms_grants = { for k, f in local.functions : k => [for g in concat(
+    [
+      # Reading the stream of a table encrypted with a customer managed key.
+      { sid = "DecryptSourceTableStream", input = "table_kms_key_arn", key = var.table_kms_key_arn, service = "dynamodb", actions = ["kms:Decrypt"] },
+      { sid = "UseCheckpointTableKey", input = "checkpoint_table_kms_key_arn", key = var.checkpoint_table_kms_key_arn, service = "dynamodb", actions = ["kms:Decrypt"] },
+    ],
+    # Each processor's sink (processors.tf processor_wiring).
+    flatten([for p in f.processors : local.processor_wiring[p].kms_grants]),
+    [
+      { sid = "UseDeadLetterQueueKey", input = "dlq_kms_key_arn", key = local.failure_to_sqs ? var.dlq_kms_key_arn : null, service = "sqs", actions = ["kms:GenerateDataKey", "kms:Decrypt"] },
+      { sid = "UseFailureBucketKey", input = "failure_bucket_kms_key_arn", key = local.failure_to_s3 ? var.failure_bucket_kms_key_arn : null, service = "s3", actions = ["kms:GenerateDataKey"] },
+    ],
+  ) : g if g.key != null] }
 
   policy_statements = { for k, f in local.functions : k => concat(
     [
@@ -108,45 +51,11 @@ locals {
         Sid      = "Checkpoints"
         Effect   = "Allow"
         Action   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
-        Resource = [local.checkpoint_table_arn]
+        Resource = [local.sink_arn.checkpoint_table]
       },
     ],
-    contains(f.processors, "analytics") ? [{
-      Sid      = "WriteAggregates"
-      Effect   = "Allow"
-      Action   = ["dynamodb:UpdateItem"]
-      Resource = [local.analytics_table_arn]
-    }] : [],
-    contains(f.processors, "notification") ? [{
-      Sid      = "PublishNotifications"
-      Effect   = "Allow"
-      Action   = ["sns:Publish"]
-      Resource = [local.notification_topic_arn]
-    }] : [],
-    contains(f.processors, "etl") ? [{
-      Sid      = "WriteEtlObjects"
-      Effect   = "Allow"
-      Action   = ["s3:PutObject"]
-      Resource = [local.etl_bucket_arn == null ? null : "${local.etl_bucket_arn}/${var.etl_prefix}*"]
-    }] : [],
-    contains(f.processors, "eventbus") ? [{
-      Sid      = "PublishEvents"
-      Effect   = "Allow"
-      Action   = ["events:PutEvents"]
-      Resource = [local.eventbus_bus_arn]
-    }] : [],
-    contains(f.processors, "view") ? [{
-      Sid      = "WriteView"
-      Effect   = "Allow"
-      Action   = local.view_table_actions
-      Resource = [local.view_table_arn]
-    }] : [],
-    contains(f.processors, "replicate") ? [{
-      Sid      = "WriteReplica"
-      Effect   = "Allow"
-      Action   = local.replica_table_actions
-      Resource = [local.replica_table_arn]
-    }] : [],
+    # Each processor's sink (processors.tf processor_wiring).
+    flatten([for p in f.processors : local.processor_wiring[p].statements]),
     local.failure_to_sqs ? [{
       Sid      = "SendToOwnDeadLetterQueue"
       Effect   = "Allow"
@@ -159,13 +68,13 @@ locals {
         Sid      = "WriteFailedBatches"
         Effect   = "Allow"
         Action   = ["s3:PutObject"]
-        Resource = [local.failure_bucket_arn == null ? null : "${local.failure_bucket_arn}/*"]
+        Resource = [local.sink_arn.failure_bucket == null ? null : "${local.sink_arn.failure_bucket}/*"]
       },
       {
         Sid      = "ListFailureBucket"
         Effect   = "Allow"
         Action   = ["s3:ListBucket"]
-        Resource = [local.failure_bucket_arn]
+        Resource = [local.sink_arn.failure_bucket]
       },
     ] : [],
     [for g in local.kms_grants[k] : {

@@ -75,9 +75,9 @@ locals {
   # a diff).
   deployer_key_uses = [for u in [
     { input = "table_kms_key_arn", key = local.create_table ? var.table_kms_key_arn : null, service = "dynamodb", actions = ["kms:CreateGrant", "kms:DescribeKey"] },
-    { input = "checkpoint_table_kms_key_arn", key = local.create_checkpoint_table ? var.checkpoint_table_kms_key_arn : null, service = "dynamodb", actions = ["kms:CreateGrant", "kms:DescribeKey"] },
-    { input = "analytics_table_kms_key_arn", key = local.create_analytics_table ? var.analytics_table_kms_key_arn : null, service = "dynamodb", actions = ["kms:CreateGrant", "kms:DescribeKey"] },
-    { input = "view_table_kms_key_arn", key = local.create_view_table ? var.view_table_kms_key_arn : null, service = "dynamodb", actions = ["kms:CreateGrant", "kms:DescribeKey"] },
+    { input = "checkpoint_table_kms_key_arn", key = local.create_sink.checkpoint_table ? var.checkpoint_table_kms_key_arn : null, service = "dynamodb", actions = ["kms:CreateGrant", "kms:DescribeKey"] },
+    { input = "analytics_table_kms_key_arn", key = local.create_sink.analytics_table ? var.analytics_table_kms_key_arn : null, service = "dynamodb", actions = ["kms:CreateGrant", "kms:DescribeKey"] },
+    { input = "view_table_kms_key_arn", key = local.create_sink.view_table ? var.view_table_kms_key_arn : null, service = "dynamodb", actions = ["kms:CreateGrant", "kms:DescribeKey"] },
     { input = "function_kms_key_arn", key = length(local.functions) > 0 ? var.function_kms_key_arn : null, service = "lambda", actions = ["kms:CreateGrant", "kms:Decrypt", "kms:Encrypt"] },
     { input = "filter_criteria_kms_key_arn", key = length(local.functions) > 0 && length(var.filter_patterns) > 0 ? var.filter_criteria_kms_key_arn : null, service = "lambda", actions = ["kms:Decrypt", "kms:GenerateDataKey"] },
   ] : u if u.key != null]
@@ -123,30 +123,12 @@ locals {
     log_kms_key_arn                 = var.log_kms_key_arn
     function_kms_key_arn            = var.function_kms_key_arn
     filter_criteria_kms_key_arn     = length(var.filter_patterns) > 0 ? var.filter_criteria_kms_key_arn : null
-    notification_topic_kms_key_arn  = local.create_notification_topic ? var.notification_topic_kms_key_arn : null
-    etl_bucket_kms_key_arn          = local.run.etl && local.sink_switch.etl_bucket ? var.etl_bucket_kms_key_arn : null
-    failure_bucket_kms_key_arn      = local.failure_to_s3 && local.sink_switch.failure_bucket ? var.failure_bucket_kms_key_arn : null
-    dlq_archiver_bucket_kms_key_arn = local.create_dlq_archive_bucket ? var.dlq_archiver_bucket_kms_key_arn : null
+    notification_topic_kms_key_arn  = local.create_sink.notification_topic ? var.notification_topic_kms_key_arn : null
+    etl_bucket_kms_key_arn          = local.create_sink.etl_bucket ? var.etl_bucket_kms_key_arn : null
+    failure_bucket_kms_key_arn      = local.create_sink.failure_bucket ? var.failure_bucket_kms_key_arn : null
+    dlq_archiver_bucket_kms_key_arn = local.create_sink.archive_bucket ? var.dlq_archiver_bucket_kms_key_arn : null
   } : input => key if key != null }
   keys_in_other_regions = [for input, key in local.regional_keys : "${input} (${try(split(":", key)[3], key)})" if try(split(":", key)[3], "") != local.region]
-}
-
-resource "terraform_data" "check_keys" {
-  count = local.create ? 1 : 0
-
-  lifecycle {
-    precondition {
-      condition     = length(local.keys_in_other_regions) == 0
-      error_message = "These keys are not in the region of the resources they encrypt (${local.region}): ${join(", ", local.keys_in_other_regions)}. A key encrypts only in its own region; pass the key (or the multi-Region replica key) of ${local.region}."
-    }
-
-    # The replicator writes to the replica table in the table's own region; DynamoDB uses a key
-    # of that region only.
-    precondition {
-      condition     = !local.run.replicate || var.replica_table_kms_key_arn == null || var.replica_table_arn == null || try(split(":", var.replica_table_kms_key_arn)[3], "") == try(split(":", var.replica_table_arn)[3], "-")
-      error_message = "replica_table_kms_key_arn is in ${try(split(":", var.replica_table_kms_key_arn)[3], "?")}, but the replica table is in ${try(split(":", var.replica_table_arn)[3], "?")}: pass the key that encrypts the replica table (a key of its region)."
-    }
-  }
 }
 
 ################################################################################
@@ -163,20 +145,20 @@ locals {
           Sid      = "ReadEtlObjects"
           Effect   = "Allow"
           Action   = ["s3:GetObject"]
-          Resource = ["${local.etl_bucket_arn}/${local.etl_reader_location}*"]
+          Resource = ["${local.sink_arn.etl_bucket}/${local.etl_reader_location}*"]
         },
         {
           Sid       = "ListEtlObjects"
           Effect    = "Allow"
           Action    = ["s3:ListBucket"]
-          Resource  = [local.etl_bucket_arn]
+          Resource  = [local.sink_arn.etl_bucket]
           Condition = { StringLike = { "s3:prefix" = ["${local.etl_reader_location}*"] } }
         },
         {
           Sid      = "LocateEtlBucket"
           Effect   = "Allow"
           Action   = ["s3:GetBucketLocation"]
-          Resource = [local.etl_bucket_arn]
+          Resource = [local.sink_arn.etl_bucket]
         },
         {
           Sid    = "ReadGlueTable"

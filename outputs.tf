@@ -107,12 +107,12 @@ output "dlq_names" {
 
 output "failure_bucket_arn" {
   description = "ARN of the bucket receiving failed batches (on_failure_destination = \"s3\")."
-  value       = local.failure_bucket_arn
+  value       = local.sink_arn.failure_bucket
 }
 
 output "failure_bucket_name" {
   description = "Name of the bucket receiving failed batches (on_failure_destination = \"s3\")."
-  value       = try(element(split(":::", local.failure_bucket_arn), 1), null)
+  value       = try(element(split(":::", local.sink_arn.failure_bucket), 1), null)
 }
 
 ################################################################################
@@ -121,12 +121,12 @@ output "failure_bucket_name" {
 
 output "etl_bucket_name" {
   description = "Name of the ETL bucket (ETL_BUCKET)."
-  value       = local.etl_bucket_name
+  value       = local.sink_name.etl_bucket
 }
 
 output "etl_bucket_arn" {
   description = "ARN of the ETL bucket."
-  value       = local.etl_bucket_arn
+  value       = local.sink_arn.etl_bucket
 }
 
 output "etl_prefix" {
@@ -136,7 +136,7 @@ output "etl_prefix" {
 
 output "notification_topic_arn" {
   description = "ARN of the notification SNS topic (NOTIFY_TOPIC_ARN)."
-  value       = local.notification_topic_arn
+  value       = local.sink_arn.notification_topic
 }
 
 output "notification_topic_name" {
@@ -146,22 +146,22 @@ output "notification_topic_name" {
 
 output "analytics_table_name" {
   description = "Name of the aggregates table (AGGREGATES_TABLE)."
-  value       = local.analytics_table_name
+  value       = local.sink_name.analytics_table
 }
 
 output "analytics_table_arn" {
   description = "ARN of the aggregates table."
-  value       = local.analytics_table_arn
+  value       = local.sink_arn.analytics_table
 }
 
 output "eventbus_bus_name" {
   description = "Name of the event bus the eventbus processor publishes to (created, or the one of eventbus_bus_arn)."
-  value       = local.eventbus_bus_name
+  value       = local.sink_name.eventbus_bus
 }
 
 output "eventbus_bus_arn" {
   description = "ARN of the event bus the eventbus processor publishes to."
-  value       = local.eventbus_bus_arn
+  value       = local.sink_arn.eventbus_bus
 }
 
 output "eventbus_handler_bus" {
@@ -181,12 +181,12 @@ output "eventbus_rule_names" {
 
 output "view_table_name" {
   description = "Name of the view table (VIEW_TABLE)."
-  value       = local.view_table_name
+  value       = local.sink_name.view_table
 }
 
 output "view_table_arn" {
   description = "ARN of the view table."
-  value       = local.view_table_arn
+  value       = local.sink_arn.view_table
 }
 
 output "replica_table_name" {
@@ -211,12 +211,12 @@ output "etl_glue_table_name" {
 
 output "checkpoint_table_name" {
   description = "Name of the checkpoint table (CHECKPOINT_TABLE)."
-  value       = var.create ? local.checkpoint_table_name : null
+  value       = var.create ? local.sink_name.checkpoint_table : null
 }
 
 output "checkpoint_table_arn" {
   description = "ARN of the checkpoint table."
-  value       = var.create ? local.checkpoint_table_arn : null
+  value       = var.create ? local.sink_arn.checkpoint_table : null
 }
 
 ################################################################################
@@ -245,12 +245,12 @@ output "dlq_archiver_event_source_mapping_uuids" {
 
 output "dlq_archive_bucket_name" {
   description = "Bucket holding the DLQ archives (created or brought)."
-  value       = local.dlq_archive_bucket_name
+  value       = local.sink_name.archive_bucket
 }
 
 output "dlq_archive_bucket_arn" {
   description = "ARN of the bucket holding the DLQ archives."
-  value       = local.dlq_archive_bucket_arn
+  value       = local.sink_arn.archive_bucket
 }
 
 output "dlq_archiver_alarm_arns" {

@@ -6,8 +6,8 @@
 ################################################################################
 
 locals {
-  # The buckets of main.tf plus the DLQ archive bucket (archiver.tf).
-  managed_buckets = merge(local.buckets, local.archiver_buckets)
+  # The ETL bucket (sinks.tf), the failure bucket (failure.tf) and the DLQ archive (archiver.tf).
+  managed_buckets = merge(local.etl_buckets, local.failure_buckets, local.archiver_buckets)
 }
 
 resource "aws_s3_bucket" "this" {

@@ -33,8 +33,20 @@ variable "deletion_protection_enabled" {
   nullable    = false
 }
 
+variable "bucket_noncurrent_version_expiration_days" {
+  description = "Delete noncurrent object versions of the created buckets after this many days."
+  type        = number
+  default     = 30
+  nullable    = false
+
+  validation {
+    condition     = var.bucket_noncurrent_version_expiration_days >= 1
+    error_message = "bucket_noncurrent_version_expiration_days must be at least 1."
+  }
+}
+
 ################################################################################
-# Source table and its stream
+# Source table and its stream (table.tf)
 ################################################################################
 
 variable "create_table" {
@@ -227,7 +239,80 @@ variable "allow_excess_stream_readers" {
 }
 
 ################################################################################
-# Processors and functions
+# Checkpoint table (table.tf; created or brought)
+################################################################################
+
+variable "create_checkpoint_table" {
+  description = "Create the handlers' checkpoint table (true) or use checkpoint_table_arn (false); every function gets it as CHECKPOINT_TABLE. null: use checkpoint_table_arn when given, create otherwise. true with checkpoint_table_arn fails the plan."
+  type        = bool
+  default     = null
+}
+
+variable "checkpoint_table_arn" {
+  description = "ARN of an existing checkpoint table (hash key pk of type S, TTL on expires_at). Given, the module uses it and creates no checkpoint table."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.checkpoint_table_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/[a-zA-Z0-9_.-]{3,255}$", var.checkpoint_table_arn))
+    error_message = "checkpoint_table_arn must be null or a DynamoDB table ARN."
+  }
+}
+
+variable "checkpoint_table_billing_mode" {
+  description = "Billing mode of the checkpoint table: PAY_PER_REQUEST or PROVISIONED."
+  type        = string
+  default     = "PAY_PER_REQUEST"
+  nullable    = false
+
+  validation {
+    condition     = contains(["PAY_PER_REQUEST", "PROVISIONED"], var.checkpoint_table_billing_mode)
+    error_message = "checkpoint_table_billing_mode must be PAY_PER_REQUEST or PROVISIONED."
+  }
+}
+
+variable "checkpoint_table_read_capacity" {
+  description = "Read capacity of the checkpoint table (PROVISIONED only)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.checkpoint_table_read_capacity == null ? true : var.checkpoint_table_read_capacity >= 1
+    error_message = "checkpoint_table_read_capacity must be null or at least 1."
+  }
+}
+
+variable "checkpoint_table_write_capacity" {
+  description = "Write capacity of the checkpoint table (PROVISIONED only)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.checkpoint_table_write_capacity == null ? true : var.checkpoint_table_write_capacity >= 1
+    error_message = "checkpoint_table_write_capacity must be null or at least 1."
+  }
+}
+
+variable "checkpoint_table_point_in_time_recovery_enabled" {
+  description = "Point-in-time recovery of the checkpoint table (its items expire; off by default)."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "checkpoint_table_kms_key_arn" {
+  description = "Customer managed KMS key of the checkpoint table (created: encrypts it; brought: the key the functions may use). null: the AWS managed key."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.checkpoint_table_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.checkpoint_table_kms_key_arn))
+    error_message = "checkpoint_table_kms_key_arn must be null or a KMS key ARN."
+  }
+}
+
+################################################################################
+# Functions and their layout (main.tf, lambda.tf)
 ################################################################################
 
 variable "function_layout" {
@@ -242,25 +327,68 @@ variable "function_layout" {
   }
 }
 
-variable "create_analytics" {
-  description = "Run the analytics processor (aggregates per ANALYTICS_GROUP_BY in the aggregates table)."
-  type        = bool
-  default     = true
+variable "function_groups" {
+  description = "With function_layout = \"groups\": function key => the processors that function runs (handlers.pipeline.handler with PROCESSORS), e.g. { realtime = [\"notification\", \"eventbus\"], bulk = [\"analytics\", \"etl\", \"view\", \"replicate\"] }. Every enabled processor must be in exactly one group; each group is one function and one stream reader."
+  type        = map(list(string))
+  default     = {}
   nullable    = false
+
+  validation {
+    condition     = alltrue([for k in keys(var.function_groups) : can(regex("^[a-z][a-z0-9-]{0,19}$", k))])
+    error_message = "function_groups keys must be 1 to 20 lowercase letters, digits or '-', starting with a letter (a key names the function, role, log group and queue: <name>-<key>)."
+  }
+
+  validation {
+    condition     = alltrue([for ps in values(var.function_groups) : length(ps) > 0 && length(setsubtract(ps, ["analytics", "notification", "etl", "eventbus", "view", "replicate"])) == 0])
+    error_message = "function_groups: every group lists at least one processor, each one of analytics, notification, etl, eventbus, view, replicate."
+  }
+
+  validation {
+    condition     = length(flatten(values(var.function_groups))) == length(distinct(flatten(values(var.function_groups))))
+    error_message = "function_groups: a processor may be listed once, in one group only."
+  }
 }
 
-variable "create_notification" {
-  description = "Run the notification processor (publishes changes to the SNS topic)."
-  type        = bool
-  default     = true
-  nullable    = false
-}
+variable "function_overrides" {
+  description = "Per-function settings that replace the module-wide ones. Keys: pipeline (combined layout) or analytics, notification, etl, eventbus, view, replicate (separate layout). (A function of the groups layout is tuned here only when its key is one of these names.)"
+  type = map(object({
+    memory_size                        = optional(number)
+    timeout                            = optional(number)
+    reserved_concurrent_executions     = optional(number)
+    batch_size                         = optional(number)
+    maximum_batching_window_in_seconds = optional(number)
+    parallelization_factor             = optional(number)
+    maximum_retry_attempts             = optional(number)
+    maximum_record_age_in_seconds      = optional(number)
+    enabled                            = optional(bool)
+  }))
+  default  = {}
+  nullable = false
 
-variable "create_etl" {
-  description = "Run the ETL processor (writes every change to the S3 bucket under etl_prefix)."
-  type        = bool
-  default     = true
-  nullable    = false
+  validation {
+    condition     = length(setsubtract(keys(var.function_overrides), ["pipeline", "analytics", "notification", "etl", "eventbus", "view", "replicate"])) == 0
+    error_message = "function_overrides keys must be pipeline, analytics, notification, etl, eventbus, view or replicate."
+  }
+
+  validation {
+    condition = alltrue([for o in values(var.function_overrides) : alltrue([
+      o.memory_size == null ? true : (o.memory_size >= 128 && o.memory_size <= 10240),
+      o.timeout == null ? true : (o.timeout >= 1 && o.timeout <= 900),
+      o.reserved_concurrent_executions == null ? true : o.reserved_concurrent_executions >= 0,
+    ])])
+    error_message = "function_overrides: memory_size must be 128 to 10240, timeout 1 to 900, reserved_concurrent_executions 0 or more."
+  }
+
+  validation {
+    condition = alltrue([for o in values(var.function_overrides) : alltrue([
+      o.batch_size == null ? true : (o.batch_size >= 1 && o.batch_size <= 10000),
+      o.maximum_batching_window_in_seconds == null ? true : (o.maximum_batching_window_in_seconds >= 0 && o.maximum_batching_window_in_seconds <= 300),
+      o.parallelization_factor == null ? true : (o.parallelization_factor >= 1 && o.parallelization_factor <= 10),
+      o.maximum_retry_attempts == null ? true : (o.maximum_retry_attempts >= -1 && o.maximum_retry_attempts <= 10000),
+      o.maximum_record_age_in_seconds == null ? true : (o.maximum_record_age_in_seconds == -1 || (o.maximum_record_age_in_seconds >= 60 && o.maximum_record_age_in_seconds <= 604800)),
+    ])])
+    error_message = "function_overrides: batch_size must be 1 to 10000, maximum_batching_window_in_seconds 0 to 300, parallelization_factor 1 to 10, maximum_retry_attempts -1 to 10000, maximum_record_age_in_seconds -1 or 60 to 604800."
+  }
 }
 
 variable "runtime" {
@@ -322,48 +450,6 @@ variable "reserved_concurrent_executions" {
   }
 }
 
-variable "function_overrides" {
-  description = "Per-function settings that replace the module-wide ones. Keys: pipeline (combined layout) or analytics, notification, etl, eventbus, view, replicate (separate layout). (A function of the groups layout is tuned here only when its key is one of these names.)"
-  type = map(object({
-    memory_size                        = optional(number)
-    timeout                            = optional(number)
-    reserved_concurrent_executions     = optional(number)
-    batch_size                         = optional(number)
-    maximum_batching_window_in_seconds = optional(number)
-    parallelization_factor             = optional(number)
-    maximum_retry_attempts             = optional(number)
-    maximum_record_age_in_seconds      = optional(number)
-    enabled                            = optional(bool)
-  }))
-  default  = {}
-  nullable = false
-
-  validation {
-    condition     = length(setsubtract(keys(var.function_overrides), ["pipeline", "analytics", "notification", "etl", "eventbus", "view", "replicate"])) == 0
-    error_message = "function_overrides keys must be pipeline, analytics, notification, etl, eventbus, view or replicate."
-  }
-
-  validation {
-    condition = alltrue([for o in values(var.function_overrides) : alltrue([
-      o.memory_size == null ? true : (o.memory_size >= 128 && o.memory_size <= 10240),
-      o.timeout == null ? true : (o.timeout >= 1 && o.timeout <= 900),
-      o.reserved_concurrent_executions == null ? true : o.reserved_concurrent_executions >= 0,
-    ])])
-    error_message = "function_overrides: memory_size must be 128 to 10240, timeout 1 to 900, reserved_concurrent_executions 0 or more."
-  }
-
-  validation {
-    condition = alltrue([for o in values(var.function_overrides) : alltrue([
-      o.batch_size == null ? true : (o.batch_size >= 1 && o.batch_size <= 10000),
-      o.maximum_batching_window_in_seconds == null ? true : (o.maximum_batching_window_in_seconds >= 0 && o.maximum_batching_window_in_seconds <= 300),
-      o.parallelization_factor == null ? true : (o.parallelization_factor >= 1 && o.parallelization_factor <= 10),
-      o.maximum_retry_attempts == null ? true : (o.maximum_retry_attempts >= -1 && o.maximum_retry_attempts <= 10000),
-      o.maximum_record_age_in_seconds == null ? true : (o.maximum_record_age_in_seconds == -1 || (o.maximum_record_age_in_seconds >= 60 && o.maximum_record_age_in_seconds <= 604800)),
-    ])])
-    error_message = "function_overrides: batch_size must be 1 to 10000, maximum_batching_window_in_seconds 0 to 300, parallelization_factor 1 to 10, maximum_retry_attempts -1 to 10000, maximum_record_age_in_seconds -1 or 60 to 604800."
-  }
-}
-
 variable "log_level" {
   description = "LOG_LEVEL of the handlers."
   type        = string
@@ -397,8 +483,8 @@ variable "environment_variables" {
   validation {
     condition = length(setintersection(keys(var.environment_variables), [
       "CHECKPOINT_TABLE", "PROCESSORS", "ETL_BUCKET", "ETL_PREFIX", "NOTIFY_TOPIC_ARN", "NOTIFY_EVENTS",
-      "NOTIFY_ATTRIBUTES", "NOTIFY_REDACT", "AGGREGATES_TABLE", "ANALYTICS_GROUP_BY", "METRICS_NAMESPACE", "LOG_LEVEL",
-      "EVENTBUS_NAME", "EVENTBUS_SOURCE", "EVENTBUS_EVENTS", "EVENTBUS_REDACT", "EVENTBUS_NUMBERS", "VIEW_TABLE", "VIEW_PARTITION_KEY",
+      "NOTIFY_ATTRIBUTES", "NOTIFY_REDACT", "NOTIFY_PUBLISH_CONCURRENCY", "AGGREGATES_TABLE", "ANALYTICS_GROUP_BY", "METRICS_NAMESPACE", "LOG_LEVEL",
+      "EVENTBUS_NAME", "EVENTBUS_SOURCE", "EVENTBUS_EVENTS", "EVENTBUS_REDACT", "EVENTBUS_NUMBERS", "EVENTBUS_PUBLISH_CONCURRENCY", "VIEW_TABLE", "VIEW_PARTITION_KEY",
       "VIEW_SORT_KEY", "VIEW_ATTRIBUTES", "VIEW_VERSION_ATTRIBUTE", "VIEW_WRITE_CONCURRENCY", "REPLICA_TABLE", "REPLICA_REGION", "REPLICATE_VERSION_ATTRIBUTE", "REPLICATE_WRITE_CONCURRENCY",
     ])) == 0
     error_message = "environment_variables must not set the handlers' contract variables (CHECKPOINT_TABLE, PROCESSORS, ETL_BUCKET, ETL_PREFIX, NOTIFY_*, AGGREGATES_TABLE, ANALYTICS_GROUP_BY, EVENTBUS_*, VIEW_*, REPLICA_*, REPLICATE_*, METRICS_NAMESPACE, LOG_LEVEL); use the module's own inputs."
@@ -509,7 +595,7 @@ variable "log_kms_key_arn" {
 }
 
 ################################################################################
-# Event source mapping
+# Event source mappings (mapping.tf)
 ################################################################################
 
 variable "event_source_mapping_enabled" {
@@ -555,7 +641,7 @@ variable "starting_position" {
 }
 
 variable "parallelization_factor" {
-  description = "Concurrent batches per shard (1 to 10); records with the same partition key stay in order."
+  description = "Concurrent batches per shard (1 to 10); records with the same partition key stay in order. A function running analytics with tumbling_window_in_seconds needs 1 (refused at plan otherwise)."
   type        = number
   default     = 1
   nullable    = false
@@ -598,7 +684,7 @@ variable "maximum_record_age_in_seconds" {
 }
 
 variable "tumbling_window_in_seconds" {
-  description = "Tumbling window length (0 to 900 seconds). null disables it. The handlers must then return state; see the README."
+  description = "Tumbling window length (0 to 900 seconds). null disables it. The handlers must then return state; see the README. The function running analytics then needs parallelization_factor = 1."
   type        = number
   default     = null
 
@@ -671,7 +757,590 @@ variable "event_source_mapping_metrics_enabled" {
 }
 
 ################################################################################
-# On-failure destination
+# Analytics processor: aggregates table (created or brought)
+################################################################################
+
+variable "create_analytics" {
+  description = "Run the analytics processor (aggregates per ANALYTICS_GROUP_BY in the aggregates table)."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "analytics_group_by" {
+  description = "Attributes the analytics processor groups counts by (ANALYTICS_GROUP_BY), e.g. [\"job_id\", \"status\"]."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for a in var.analytics_group_by : length(a) > 0 && !strcontains(a, ",")]) && length(distinct(var.analytics_group_by)) == length(var.analytics_group_by)
+    error_message = "analytics_group_by must be distinct, non-empty attribute names without commas."
+  }
+}
+
+variable "create_analytics_table" {
+  description = "Create the aggregates table (true) or use analytics_table_arn (false). null: use analytics_table_arn when given, create otherwise. true with analytics_table_arn fails the plan."
+  type        = bool
+  default     = null
+}
+
+variable "analytics_table_arn" {
+  description = "ARN of an existing aggregates table (hash key pk of type S). Given, the module uses it and creates no aggregates table."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.analytics_table_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/[a-zA-Z0-9_.-]{3,255}$", var.analytics_table_arn))
+    error_message = "analytics_table_arn must be null or a DynamoDB table ARN (arn:aws:dynamodb:<region>:<account>:table/<name>)."
+  }
+}
+
+variable "analytics_table_kms_key_arn" {
+  description = "Customer managed KMS key of the aggregates table (created: encrypts it; brought: the key the function may use). null: the AWS managed key."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.analytics_table_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.analytics_table_kms_key_arn))
+    error_message = "analytics_table_kms_key_arn must be null or a KMS key ARN."
+  }
+}
+
+################################################################################
+# Notification processor: SNS topic (created or brought)
+################################################################################
+
+variable "create_notification" {
+  description = "Run the notification processor (publishes changes to the SNS topic)."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "notification_events" {
+  description = "Event names that trigger a notification (NOTIFY_EVENTS): a non-empty subset of INSERT, MODIFY, REMOVE."
+  type        = list(string)
+  default     = ["INSERT", "MODIFY", "REMOVE"]
+  nullable    = false
+
+  validation {
+    condition     = length(var.notification_events) > 0 && length(setsubtract(var.notification_events, ["INSERT", "MODIFY", "REMOVE"])) == 0 && length(distinct(var.notification_events)) == length(var.notification_events)
+    error_message = "notification_events must be a non-empty subset of INSERT, MODIFY, REMOVE, each listed once."
+  }
+}
+
+variable "notification_attributes" {
+  description = "Notify a MODIFY only when one of these attributes changed (NOTIFY_ATTRIBUTES). Empty: every event in notification_events. Needs NEW_AND_OLD_IMAGES."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for a in var.notification_attributes : length(a) > 0 && !strcontains(a, ",")]) && length(distinct(var.notification_attributes)) == length(var.notification_attributes)
+    error_message = "notification_attributes must be distinct, non-empty attribute names without commas."
+  }
+}
+
+variable "notification_redact" {
+  description = "Attributes removed from notification messages (NOTIFY_REDACT)."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for a in var.notification_redact : length(a) > 0 && !strcontains(a, ",")]) && length(distinct(var.notification_redact)) == length(var.notification_redact)
+    error_message = "notification_redact must be distinct, non-empty attribute names without commas."
+  }
+}
+
+variable "notification_publish_concurrency" {
+  description = "PublishBatch calls one invocation keeps in flight at once (NOTIFY_PUBLISH_CONCURRENCY, 1 to 50): the round trips overlap while the next messages are built, and the SNS client's connection pool is sized to match. On a FIFO topic, calls that carry a common message group still go one after another, in record order. null: the handler's default, 10 (botocore's connection pool); 1: one call at a time."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.notification_publish_concurrency == null ? true : (var.notification_publish_concurrency >= 1 && var.notification_publish_concurrency <= 50 && floor(var.notification_publish_concurrency) == var.notification_publish_concurrency)
+    error_message = "notification_publish_concurrency must be null or a whole number from 1 to 50."
+  }
+}
+
+variable "create_notification_topic" {
+  description = "Create the notification SNS topic (true) or use notification_topic_arn (false). null: use notification_topic_arn when given, create otherwise. true with notification_topic_arn fails the plan."
+  type        = bool
+  default     = null
+}
+
+variable "notification_topic_arn" {
+  description = "ARN of an existing SNS topic for notifications. Given, the module publishes to it and creates no topic."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.notification_topic_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:sns:[a-z0-9-]+:[0-9]{12}:[a-zA-Z0-9_-]{1,256}(\\.fifo)?$", var.notification_topic_arn))
+    error_message = "notification_topic_arn must be null or an SNS topic ARN."
+  }
+}
+
+variable "notification_topic_fifo" {
+  description = "Create a FIFO topic (ordered, deduplicated; name ends in .fifo). Messages then need a group ID, which the handler sets."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "notification_topic_content_based_deduplication" {
+  description = "Content-based deduplication of the FIFO topic."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "notification_topic_kms_key_arn" {
+  description = "Customer managed KMS key of the topic (created: encrypts it; brought: the key the function may use). null: the AWS managed key alias/aws/sns."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.notification_topic_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.notification_topic_kms_key_arn))
+    error_message = "notification_topic_kms_key_arn must be null or a KMS key ARN."
+  }
+}
+
+################################################################################
+# ETL processor: S3 bucket (created or brought), Glue table for Athena (glue.tf), readers (keys.tf)
+################################################################################
+
+variable "create_etl" {
+  description = "Run the ETL processor (writes every change to the S3 bucket under etl_prefix)."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "etl_prefix" {
+  description = "Key prefix of the objects the ETL processor writes (ETL_PREFIX); its IAM permission covers only this prefix."
+  type        = string
+  default     = "changes/"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9!_.'()/-]+/$", var.etl_prefix)) && alltrue([for s in split("/", trimsuffix(var.etl_prefix, "/")) : !contains(["", ".", ".."], s)]) && length(var.etl_prefix) <= 512
+    error_message = "etl_prefix must end with '/', must not start with '/', must have no empty, '.' or '..' path segments, may contain only letters, digits and ! _ . ' ( ) - / (no '*'), and be at most 512 characters."
+  }
+}
+
+variable "create_etl_bucket" {
+  description = "Create the ETL bucket (true) or use etl_bucket_arn (false). null: use etl_bucket_arn when given, create otherwise. true with etl_bucket_arn fails the plan."
+  type        = bool
+  default     = null
+}
+
+variable "etl_bucket_arn" {
+  description = "ARN of an existing bucket for the ETL processor. Given, the module uses it and creates no ETL bucket."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.etl_bucket_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.etl_bucket_arn))
+    error_message = "etl_bucket_arn must be null or an S3 bucket ARN (arn:aws:s3:::<bucket>)."
+  }
+}
+
+variable "etl_bucket_name" {
+  description = "Name of the ETL bucket the module creates. null: <name>-etl-<account id>."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.etl_bucket_name == null ? true : can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.etl_bucket_name))
+    error_message = "etl_bucket_name must be a valid S3 bucket name (3 to 63 lowercase letters, digits, '.' and '-')."
+  }
+}
+
+variable "etl_bucket_kms_key_arn" {
+  description = "Customer managed KMS key of the ETL bucket (created: SSE-KMS with it; brought: the key the ETL function may use). null: SSE-S3."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.etl_bucket_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.etl_bucket_kms_key_arn))
+    error_message = "etl_bucket_kms_key_arn must be null or a KMS key ARN."
+  }
+}
+
+variable "etl_bucket_expiration_days" {
+  description = "Delete ETL objects (under etl_prefix) after this many days. null keeps them."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.etl_bucket_expiration_days == null ? true : var.etl_bucket_expiration_days >= 1
+    error_message = "etl_bucket_expiration_days must be null or at least 1."
+  }
+}
+
+variable "etl_bucket_force_destroy" {
+  description = "Allow destroying the created ETL bucket while it holds objects."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "create_etl_glue_table" {
+  description = "Create a Glue catalog table over the ETL objects of the source table, with partition projection on dt and hour (Athena queries without crawlers). Needs create_etl."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "create_etl_glue_database" {
+  description = "Create the Glue database etl_glue_database_name (true) or add the table to an existing one (false). null: true."
+  type        = bool
+  default     = null
+}
+
+variable "etl_glue_database_name" {
+  description = "Glue database of the ETL table. null: <name>_etl with '-' replaced by '_' and lowercased (required when create_etl_glue_database = false)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.etl_glue_database_name == null ? true : can(regex("^[a-z0-9_]{1,255}$", var.etl_glue_database_name))
+    error_message = "etl_glue_database_name must be null or 1 to 255 lowercase letters, digits or '_' (what Athena accepts)."
+  }
+}
+
+variable "etl_glue_table_name" {
+  description = "Name of the Glue table. null: changes."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.etl_glue_table_name == null ? true : can(regex("^[a-z0-9_]{1,255}$", var.etl_glue_table_name))
+    error_message = "etl_glue_table_name must be null or 1 to 255 lowercase letters, digits or '_' (what Athena accepts)."
+  }
+}
+
+variable "etl_glue_projection_start_date" {
+  description = "First day (YYYY-MM-DD, UTC) of the dt partition projection (the range runs to NOW). null: the day the Glue table is first planned (kept afterwards). Set it earlier when the ETL bucket already holds older objects."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.etl_glue_projection_start_date == null ? true : can(regex("^[0-9]{4}-[0-9]{2}-[0-9]{2}$", var.etl_glue_projection_start_date)) && can(formatdate("YYYY-MM-DD", "${var.etl_glue_projection_start_date}T00:00:00Z"))
+    error_message = "etl_glue_projection_start_date must be null or a date YYYY-MM-DD, e.g. 2026-01-01."
+  }
+}
+
+variable "etl_reader_athena_workgroup" {
+  description = "Athena workgroup named in the etl_reader_policy_json output (the policy a reader of the ETL table needs)."
+  type        = string
+  default     = "primary"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9._-]{1,128}$", var.etl_reader_athena_workgroup))
+    error_message = "etl_reader_athena_workgroup must be 1 to 128 letters, digits, '.', '_' or '-' (an Athena workgroup name)."
+  }
+}
+
+################################################################################
+# Eventbus processor: EventBridge bus (created or brought) and rules
+################################################################################
+
+variable "create_eventbus" {
+  description = "Run the eventbus processor (publishes every change as an EventBridge event with PutEvents; EVENTBUS_*)."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "create_eventbus_bus" {
+  description = "Create a custom event bus <name>-events (true) or publish to eventbus_bus_arn (false; the account's default bus is allowed). null: use eventbus_bus_arn when given, create otherwise. true with eventbus_bus_arn fails the plan."
+  type        = bool
+  default     = null
+}
+
+variable "eventbus_bus_arn" {
+  description = "ARN of an existing event bus, e.g. arn:aws:events:<region>:<account>:event-bus/default. Given, the module publishes to it and creates no bus; the function may call events:PutEvents on exactly this bus."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.eventbus_bus_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/[A-Za-z0-9._/-]{1,256}$", var.eventbus_bus_arn))
+    error_message = "eventbus_bus_arn must be null or an EventBridge event bus ARN (arn:aws:events:<region>:<account>:event-bus/<name>)."
+  }
+}
+
+variable "eventbus_events" {
+  description = "Event names published to the bus (EVENTBUS_EVENTS): a non-empty subset of INSERT, MODIFY, REMOVE."
+  type        = list(string)
+  default     = ["INSERT", "MODIFY", "REMOVE"]
+  nullable    = false
+
+  validation {
+    condition     = length(var.eventbus_events) > 0 && length(setsubtract(var.eventbus_events, ["INSERT", "MODIFY", "REMOVE"])) == 0 && length(distinct(var.eventbus_events)) == length(var.eventbus_events)
+    error_message = "eventbus_events must be a non-empty subset of INSERT, MODIFY, REMOVE, each listed once."
+  }
+}
+
+variable "eventbus_redact" {
+  description = "Attributes never published on the bus (EVENTBUS_REDACT; same semantics as notification_redact)."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for a in var.eventbus_redact : length(a) > 0 && !strcontains(a, ",")]) && length(distinct(var.eventbus_redact)) == length(var.eventbus_redact)
+    error_message = "eventbus_redact must be distinct, non-empty attribute names without commas."
+  }
+}
+
+variable "eventbus_numbers" {
+  description = "How numbers appear in events on the bus (EVENTBUS_NUMBERS). \"number\": exact JSON numbers, except whole numbers outside int64 (PutEvents rejects them as JSON integers), written {\"$number\": \"<exact digits>\"}. \"string\": every number as a JSON string of its exact digits (one JSON type per attribute)."
+  type        = string
+  default     = "number"
+  nullable    = false
+
+  validation {
+    condition     = contains(["number", "string"], var.eventbus_numbers)
+    error_message = "eventbus_numbers must be \"number\" or \"string\"."
+  }
+}
+
+variable "eventbus_publish_concurrency" {
+  description = "PutEvents calls one invocation keeps in flight at once (EVENTBUS_PUBLISH_CONCURRENCY, 1 to 50): the round trips overlap while the next entries are built, and the EventBridge client's connection pool is sized to match. null: the handler's default, 10 (botocore's connection pool); 1: one call at a time."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.eventbus_publish_concurrency == null ? true : (var.eventbus_publish_concurrency >= 1 && var.eventbus_publish_concurrency <= 50 && floor(var.eventbus_publish_concurrency) == var.eventbus_publish_concurrency)
+    error_message = "eventbus_publish_concurrency must be null or a whole number from 1 to 50."
+  }
+}
+
+variable "eventbus_source" {
+  description = "Source of the published events (EVENTBUS_SOURCE). null: the handler derives it from the table name."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.eventbus_source == null ? true : (length(var.eventbus_source) >= 1 && length(var.eventbus_source) <= 256 && !startswith(var.eventbus_source, "aws.") && !strcontains(var.eventbus_source, ","))
+    error_message = "eventbus_source must be null or 1 to 256 characters, not starting with \"aws.\" (EventBridge reserves it for AWS services)."
+  }
+}
+
+variable "eventbus_rules" {
+  description = "Rules on the bus the processor publishes to, rule key => { event_pattern (JSON), description, targets = { target key => { arn, role_arn (for targets that need a role, e.g. Kinesis or another bus) } } }. Rule names: <name>-<rule key>. A target's own resource policy (e.g. an SQS queue policy allowing events.amazonaws.com with aws:SourceArn = the rule's ARN, see eventbus_rule_arns) is the caller's."
+  type = map(object({
+    event_pattern = string
+    description   = optional(string)
+    targets = optional(map(object({
+      arn      = string
+      role_arn = optional(string)
+    })), {})
+  }))
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = alltrue([for k, r in var.eventbus_rules : can(regex("^[a-zA-Z0-9_-]{1,30}$", k)) && alltrue([for t in keys(r.targets) : can(regex("^[a-zA-Z0-9_.-]{1,64}$", t))])])
+    error_message = "eventbus_rules keys must be 1 to 30 letters, digits, '-' or '_' (the rule is named <name>-<key>, at most 64 characters), target keys 1 to 64 letters, digits, '-', '_' or '.' (they are the target IDs)."
+  }
+
+  validation {
+    condition     = alltrue([for r in values(var.eventbus_rules) : can(keys(jsondecode(r.event_pattern))) && length(r.event_pattern) <= 4096 && length(r.targets) <= 5])
+    error_message = "eventbus_rules: each event_pattern must be a JSON object (at most 4096 characters), e.g. {\"detail-type\":[\"DynamoDB MODIFY\"]}, and a rule has at most 5 targets."
+  }
+
+  validation {
+    condition = alltrue(flatten([for r in values(var.eventbus_rules) : [for t in values(r.targets) : [
+      can(regex("^arn:aws[a-zA-Z-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]{0,12}:.+$", t.arn)),
+      t.role_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:iam::[0-9]{12}:role/.+$", t.role_arn)),
+    ]]]))
+    error_message = "eventbus_rules: each target's arn must be an ARN, and role_arn an IAM role ARN."
+  }
+}
+
+################################################################################
+# View processor: materialized view table (created or brought)
+################################################################################
+
+variable "create_view" {
+  description = "Run the view processor (maintains a projection of the table in the view table, idempotent and in order per item; VIEW_*)."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "create_view_table" {
+  description = "Create the view table <name>-view (true: hash key view_partition_key, range key view_sort_key, PAY_PER_REQUEST, encrypted, point-in-time recovery, TTL on _ddbt_expires) or use view_table_arn (false). null: use view_table_arn when given, create otherwise. true with view_table_arn fails the plan."
+  type        = bool
+  default     = null
+}
+
+variable "view_table_arn" {
+  description = "ARN of an existing view table. Given, the module uses it and creates no view table. Its key schema must be view_partition_key (+ view_sort_key), and TTL should be on _ddbt_expires (tombstones of deleted items expire through it)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.view_table_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/[a-zA-Z0-9_.-]{3,255}$", var.view_table_arn))
+    error_message = "view_table_arn must be null or a DynamoDB table ARN (arn:aws:dynamodb:<region>:<account>:table/<name>)."
+  }
+}
+
+variable "view_partition_key" {
+  description = "Source item attribute that becomes the view item's partition key (VIEW_PARTITION_KEY; the view table's hash key has the same name). Required with create_view."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.view_partition_key == null ? true : (length(var.view_partition_key) >= 1 && length(var.view_partition_key) <= 255 && !strcontains(var.view_partition_key, ","))
+    error_message = "view_partition_key must be null or an attribute name of 1 to 255 characters without commas."
+  }
+}
+
+variable "view_partition_key_type" {
+  description = "Type of view_partition_key in the created view table: S, N or B."
+  type        = string
+  default     = "S"
+  nullable    = false
+
+  validation {
+    condition     = contains(["S", "N", "B"], var.view_partition_key_type)
+    error_message = "view_partition_key_type must be one of S, N, B."
+  }
+}
+
+variable "view_sort_key" {
+  description = "Source item attribute that becomes the view item's sort key (VIEW_SORT_KEY; the view table's range key has the same name). null: the view table has no sort key."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.view_sort_key == null ? true : (length(var.view_sort_key) >= 1 && length(var.view_sort_key) <= 255 && !strcontains(var.view_sort_key, ","))
+    error_message = "view_sort_key must be null or an attribute name of 1 to 255 characters without commas."
+  }
+}
+
+variable "view_sort_key_type" {
+  description = "Type of view_sort_key in the created view table: S, N or B."
+  type        = string
+  default     = "S"
+  nullable    = false
+
+  validation {
+    condition     = contains(["S", "N", "B"], var.view_sort_key_type)
+    error_message = "view_sort_key_type must be one of S, N, B."
+  }
+}
+
+variable "view_attributes" {
+  description = "Source attributes projected into the view item (VIEW_ATTRIBUTES). Empty: all attributes."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for a in var.view_attributes : length(a) > 0 && !strcontains(a, ",")]) && length(distinct(var.view_attributes)) == length(var.view_attributes)
+    error_message = "view_attributes must be distinct, non-empty attribute names without commas."
+  }
+}
+
+variable "view_version_attribute" {
+  description = "Numeric source attribute that orders an item's versions (VIEW_VERSION_ATTRIBUTE). null: the change time of the stream record."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.view_version_attribute == null ? true : (length(var.view_version_attribute) >= 1 && length(var.view_version_attribute) <= 255 && !strcontains(var.view_version_attribute, ","))
+    error_message = "view_version_attribute must be null or an attribute name of 1 to 255 characters without commas."
+  }
+}
+
+variable "view_write_concurrency" {
+  description = "View items written at once by one invocation (VIEW_WRITE_CONCURRENCY, 1 to 50): a batch's changes are coalesced per view item (the newest change alone is written), and different items' conditional writes overlap their round trips; the DynamoDB client's connection pool is sized to match. 1: one write at a time."
+  type        = number
+  default     = 20
+  nullable    = false
+
+  validation {
+    condition     = var.view_write_concurrency >= 1 && var.view_write_concurrency <= 50 && floor(var.view_write_concurrency) == var.view_write_concurrency
+    error_message = "view_write_concurrency must be a whole number from 1 to 50."
+  }
+}
+
+variable "view_table_kms_key_arn" {
+  description = "Customer managed KMS key of the view table (created: encrypts it; brought: the key the function may use). null: the AWS managed key."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.view_table_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.view_table_kms_key_arn))
+    error_message = "view_table_kms_key_arn must be null or a KMS key ARN."
+  }
+}
+
+################################################################################
+# Replicate processor: the caller's replica table (another region allowed)
+################################################################################
+
+variable "create_replicate" {
+  description = "Run the replicate processor (copies every change into replica_table_arn, last writer wins by version; REPLICA_*, REPLICATE_*)."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "replica_table_arn" {
+  description = "ARN of the replica table (required with create_replicate; another region is allowed: the handler uses the ARN's region). The caller creates it with the source table's key schema and TTL on _ddbt_expires (tombstones of deleted items expire through it)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.replica_table_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/[a-zA-Z0-9_.-]{3,255}$", var.replica_table_arn))
+    error_message = "replica_table_arn must be null or a DynamoDB table ARN (arn:aws:dynamodb:<region>:<account>:table/<name>)."
+  }
+}
+
+variable "replicate_version_attribute" {
+  description = "Numeric source attribute that orders an item's versions (REPLICATE_VERSION_ATTRIBUTE). null: the change time of the stream record."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.replicate_version_attribute == null ? true : (length(var.replicate_version_attribute) >= 1 && length(var.replicate_version_attribute) <= 255 && !strcontains(var.replicate_version_attribute, ","))
+    error_message = "replicate_version_attribute must be null or an attribute name of 1 to 255 characters without commas."
+  }
+}
+
+variable "replicate_write_concurrency" {
+  description = "Replica items written at once by one invocation (REPLICATE_WRITE_CONCURRENCY, 1 to 50): a batch's changes are coalesced per item (the newest change alone is written), and different items' conditional writes overlap their round trips (tens of milliseconds across regions); the DynamoDB client's connection pool is sized to match. 1: one write at a time."
+  type        = number
+  default     = 20
+  nullable    = false
+
+  validation {
+    condition     = var.replicate_write_concurrency >= 1 && var.replicate_write_concurrency <= 50 && floor(var.replicate_write_concurrency) == var.replicate_write_concurrency
+    error_message = "replicate_write_concurrency must be a whole number from 1 to 50."
+  }
+}
+
+variable "replica_table_kms_key_arn" {
+  description = "Customer managed KMS key of the replica table, if it has one (the function gets kms:Decrypt on it, like the module's other DynamoDB keys). null: none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.replica_table_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.replica_table_kms_key_arn))
+    error_message = "replica_table_kms_key_arn must be null or a KMS key ARN."
+  }
+}
+
+################################################################################
+# On-failure destination (failure.tf): SQS dead-letter queues or an S3 bucket
 ################################################################################
 
 variable "on_failure_destination" {
@@ -767,666 +1436,6 @@ variable "failure_bucket_force_destroy" {
 }
 
 ################################################################################
-# ETL sink (S3)
-################################################################################
-
-variable "etl_prefix" {
-  description = "Key prefix of the objects the ETL processor writes (ETL_PREFIX); its IAM permission covers only this prefix."
-  type        = string
-  default     = "changes/"
-  nullable    = false
-
-  validation {
-    condition     = can(regex("^[a-zA-Z0-9!_.'()/-]+/$", var.etl_prefix)) && alltrue([for s in split("/", trimsuffix(var.etl_prefix, "/")) : !contains(["", ".", ".."], s)]) && length(var.etl_prefix) <= 512
-    error_message = "etl_prefix must end with '/', must not start with '/', must have no empty, '.' or '..' path segments, may contain only letters, digits and ! _ . ' ( ) - / (no '*'), and be at most 512 characters."
-  }
-}
-
-variable "create_etl_bucket" {
-  description = "Create the ETL bucket (true) or use etl_bucket_arn (false). null: use etl_bucket_arn when given, create otherwise. true with etl_bucket_arn fails the plan."
-  type        = bool
-  default     = null
-}
-
-variable "etl_bucket_arn" {
-  description = "ARN of an existing bucket for the ETL processor. Given, the module uses it and creates no ETL bucket."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.etl_bucket_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.etl_bucket_arn))
-    error_message = "etl_bucket_arn must be null or an S3 bucket ARN (arn:aws:s3:::<bucket>)."
-  }
-}
-
-variable "etl_bucket_name" {
-  description = "Name of the ETL bucket the module creates. null: <name>-etl-<account id>."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.etl_bucket_name == null ? true : can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.etl_bucket_name))
-    error_message = "etl_bucket_name must be a valid S3 bucket name (3 to 63 lowercase letters, digits, '.' and '-')."
-  }
-}
-
-variable "etl_bucket_kms_key_arn" {
-  description = "Customer managed KMS key of the ETL bucket (created: SSE-KMS with it; brought: the key the ETL function may use). null: SSE-S3."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.etl_bucket_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.etl_bucket_kms_key_arn))
-    error_message = "etl_bucket_kms_key_arn must be null or a KMS key ARN."
-  }
-}
-
-variable "etl_bucket_expiration_days" {
-  description = "Delete ETL objects (under etl_prefix) after this many days. null keeps them."
-  type        = number
-  default     = null
-
-  validation {
-    condition     = var.etl_bucket_expiration_days == null ? true : var.etl_bucket_expiration_days >= 1
-    error_message = "etl_bucket_expiration_days must be null or at least 1."
-  }
-}
-
-variable "bucket_noncurrent_version_expiration_days" {
-  description = "Delete noncurrent object versions of the created buckets after this many days."
-  type        = number
-  default     = 30
-  nullable    = false
-
-  validation {
-    condition     = var.bucket_noncurrent_version_expiration_days >= 1
-    error_message = "bucket_noncurrent_version_expiration_days must be at least 1."
-  }
-}
-
-variable "etl_bucket_force_destroy" {
-  description = "Allow destroying the created ETL bucket while it holds objects."
-  type        = bool
-  default     = false
-  nullable    = false
-}
-
-################################################################################
-# Notification sink (SNS)
-################################################################################
-
-variable "notification_events" {
-  description = "Event names that trigger a notification (NOTIFY_EVENTS): a non-empty subset of INSERT, MODIFY, REMOVE."
-  type        = list(string)
-  default     = ["INSERT", "MODIFY", "REMOVE"]
-  nullable    = false
-
-  validation {
-    condition     = length(var.notification_events) > 0 && length(setsubtract(var.notification_events, ["INSERT", "MODIFY", "REMOVE"])) == 0 && length(distinct(var.notification_events)) == length(var.notification_events)
-    error_message = "notification_events must be a non-empty subset of INSERT, MODIFY, REMOVE, each listed once."
-  }
-}
-
-variable "notification_attributes" {
-  description = "Notify a MODIFY only when one of these attributes changed (NOTIFY_ATTRIBUTES). Empty: every event in notification_events. Needs NEW_AND_OLD_IMAGES."
-  type        = list(string)
-  default     = []
-  nullable    = false
-
-  validation {
-    condition     = alltrue([for a in var.notification_attributes : length(a) > 0 && !strcontains(a, ",")]) && length(distinct(var.notification_attributes)) == length(var.notification_attributes)
-    error_message = "notification_attributes must be distinct, non-empty attribute names without commas."
-  }
-}
-
-variable "notification_redact" {
-  description = "Attributes removed from notification messages (NOTIFY_REDACT)."
-  type        = list(string)
-  default     = []
-  nullable    = false
-
-  validation {
-    condition     = alltrue([for a in var.notification_redact : length(a) > 0 && !strcontains(a, ",")]) && length(distinct(var.notification_redact)) == length(var.notification_redact)
-    error_message = "notification_redact must be distinct, non-empty attribute names without commas."
-  }
-}
-
-variable "create_notification_topic" {
-  description = "Create the notification SNS topic (true) or use notification_topic_arn (false). null: use notification_topic_arn when given, create otherwise. true with notification_topic_arn fails the plan."
-  type        = bool
-  default     = null
-}
-
-variable "notification_topic_arn" {
-  description = "ARN of an existing SNS topic for notifications. Given, the module publishes to it and creates no topic."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.notification_topic_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:sns:[a-z0-9-]+:[0-9]{12}:[a-zA-Z0-9_-]{1,256}(\\.fifo)?$", var.notification_topic_arn))
-    error_message = "notification_topic_arn must be null or an SNS topic ARN."
-  }
-}
-
-variable "notification_topic_fifo" {
-  description = "Create a FIFO topic (ordered, deduplicated; name ends in .fifo). Messages then need a group ID, which the handler sets."
-  type        = bool
-  default     = false
-  nullable    = false
-}
-
-variable "notification_topic_content_based_deduplication" {
-  description = "Content-based deduplication of the FIFO topic."
-  type        = bool
-  default     = false
-  nullable    = false
-}
-
-variable "notification_topic_kms_key_arn" {
-  description = "Customer managed KMS key of the topic (created: encrypts it; brought: the key the function may use). null: the AWS managed key alias/aws/sns."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.notification_topic_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.notification_topic_kms_key_arn))
-    error_message = "notification_topic_kms_key_arn must be null or a KMS key ARN."
-  }
-}
-
-################################################################################
-# Analytics sink (aggregates table)
-################################################################################
-
-variable "analytics_group_by" {
-  description = "Attributes the analytics processor groups counts by (ANALYTICS_GROUP_BY), e.g. [\"job_id\", \"status\"]."
-  type        = list(string)
-  default     = []
-  nullable    = false
-
-  validation {
-    condition     = alltrue([for a in var.analytics_group_by : length(a) > 0 && !strcontains(a, ",")]) && length(distinct(var.analytics_group_by)) == length(var.analytics_group_by)
-    error_message = "analytics_group_by must be distinct, non-empty attribute names without commas."
-  }
-}
-
-variable "create_analytics_table" {
-  description = "Create the aggregates table (true) or use analytics_table_arn (false). null: use analytics_table_arn when given, create otherwise. true with analytics_table_arn fails the plan."
-  type        = bool
-  default     = null
-}
-
-variable "analytics_table_arn" {
-  description = "ARN of an existing aggregates table (hash key pk of type S). Given, the module uses it and creates no aggregates table."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.analytics_table_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/[a-zA-Z0-9_.-]{3,255}$", var.analytics_table_arn))
-    error_message = "analytics_table_arn must be null or a DynamoDB table ARN (arn:aws:dynamodb:<region>:<account>:table/<name>)."
-  }
-}
-
-variable "analytics_table_kms_key_arn" {
-  description = "Customer managed KMS key of the aggregates table (created: encrypts it; brought: the key the function may use). null: the AWS managed key."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.analytics_table_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.analytics_table_kms_key_arn))
-    error_message = "analytics_table_kms_key_arn must be null or a KMS key ARN."
-  }
-}
-
-################################################################################
-# Function groups (function_layout = "groups")
-################################################################################
-
-variable "function_groups" {
-  description = "With function_layout = \"groups\": function key => the processors that function runs (handlers.pipeline.handler with PROCESSORS), e.g. { realtime = [\"notification\", \"eventbus\"], bulk = [\"analytics\", \"etl\", \"view\", \"replicate\"] }. Every enabled processor must be in exactly one group; each group is one function and one stream reader."
-  type        = map(list(string))
-  default     = {}
-  nullable    = false
-
-  validation {
-    condition     = alltrue([for k in keys(var.function_groups) : can(regex("^[a-z][a-z0-9-]{0,19}$", k))])
-    error_message = "function_groups keys must be 1 to 20 lowercase letters, digits or '-', starting with a letter (a key names the function, role, log group and queue: <name>-<key>)."
-  }
-
-  validation {
-    condition     = alltrue([for ps in values(var.function_groups) : length(ps) > 0 && length(setsubtract(ps, ["analytics", "notification", "etl", "eventbus", "view", "replicate"])) == 0])
-    error_message = "function_groups: every group lists at least one processor, each one of analytics, notification, etl, eventbus, view, replicate."
-  }
-
-  validation {
-    condition     = length(flatten(values(var.function_groups))) == length(distinct(flatten(values(var.function_groups))))
-    error_message = "function_groups: a processor may be listed once, in one group only."
-  }
-}
-
-################################################################################
-# Event bus sink (EventBridge)
-################################################################################
-
-variable "create_eventbus" {
-  description = "Run the eventbus processor (publishes every change as an EventBridge event with PutEvents; EVENTBUS_*)."
-  type        = bool
-  default     = false
-  nullable    = false
-}
-
-variable "eventbus_create_bus" {
-  description = "Create a custom event bus <name>-events (true) or publish to eventbus_bus_arn (false; the account's default bus is allowed). null: use eventbus_bus_arn when given, create otherwise. true with eventbus_bus_arn fails the plan."
-  type        = bool
-  default     = null
-}
-
-variable "eventbus_bus_arn" {
-  description = "ARN of an existing event bus, e.g. arn:aws:events:<region>:<account>:event-bus/default. Given, the module publishes to it and creates no bus; the function may call events:PutEvents on exactly this bus."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.eventbus_bus_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/[A-Za-z0-9._/-]{1,256}$", var.eventbus_bus_arn))
-    error_message = "eventbus_bus_arn must be null or an EventBridge event bus ARN (arn:aws:events:<region>:<account>:event-bus/<name>)."
-  }
-}
-
-variable "eventbus_events" {
-  description = "Event names published to the bus (EVENTBUS_EVENTS): a non-empty subset of INSERT, MODIFY, REMOVE."
-  type        = list(string)
-  default     = ["INSERT", "MODIFY", "REMOVE"]
-  nullable    = false
-
-  validation {
-    condition     = length(var.eventbus_events) > 0 && length(setsubtract(var.eventbus_events, ["INSERT", "MODIFY", "REMOVE"])) == 0 && length(distinct(var.eventbus_events)) == length(var.eventbus_events)
-    error_message = "eventbus_events must be a non-empty subset of INSERT, MODIFY, REMOVE, each listed once."
-  }
-}
-
-variable "eventbus_redact" {
-  description = "Attributes never published on the bus (EVENTBUS_REDACT; same semantics as notification_redact)."
-  type        = list(string)
-  default     = []
-  nullable    = false
-
-  validation {
-    condition     = alltrue([for a in var.eventbus_redact : length(a) > 0 && !strcontains(a, ",")]) && length(distinct(var.eventbus_redact)) == length(var.eventbus_redact)
-    error_message = "eventbus_redact must be distinct, non-empty attribute names without commas."
-  }
-}
-
-variable "eventbus_numbers" {
-  description = "How numbers appear in events on the bus (EVENTBUS_NUMBERS). \"number\": exact JSON numbers, except whole numbers outside int64 (PutEvents rejects them as JSON integers), written {\"$number\": \"<exact digits>\"}. \"string\": every number as a JSON string of its exact digits (one JSON type per attribute)."
-  type        = string
-  default     = "number"
-  nullable    = false
-
-  validation {
-    condition     = contains(["number", "string"], var.eventbus_numbers)
-    error_message = "eventbus_numbers must be \"number\" or \"string\"."
-  }
-}
-
-variable "eventbus_source" {
-  description = "Source of the published events (EVENTBUS_SOURCE). null: the handler derives it from the table name."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.eventbus_source == null ? true : (length(var.eventbus_source) >= 1 && length(var.eventbus_source) <= 256 && !startswith(var.eventbus_source, "aws.") && !strcontains(var.eventbus_source, ","))
-    error_message = "eventbus_source must be null or 1 to 256 characters, not starting with \"aws.\" (EventBridge reserves it for AWS services)."
-  }
-}
-
-variable "eventbus_rules" {
-  description = "Rules on the bus the processor publishes to, rule key => { event_pattern (JSON), description, targets = { target key => { arn, role_arn (for targets that need a role, e.g. Kinesis or another bus) } } }. Rule names: <name>-<rule key>. A target's own resource policy (e.g. an SQS queue policy allowing events.amazonaws.com with aws:SourceArn = the rule's ARN, see eventbus_rule_arns) is the caller's."
-  type = map(object({
-    event_pattern = string
-    description   = optional(string)
-    targets = optional(map(object({
-      arn      = string
-      role_arn = optional(string)
-    })), {})
-  }))
-  default  = {}
-  nullable = false
-
-  validation {
-    condition     = alltrue([for k, r in var.eventbus_rules : can(regex("^[a-zA-Z0-9_-]{1,30}$", k)) && alltrue([for t in keys(r.targets) : can(regex("^[a-zA-Z0-9_.-]{1,64}$", t))])])
-    error_message = "eventbus_rules keys must be 1 to 30 letters, digits, '-' or '_' (the rule is named <name>-<key>, at most 64 characters), target keys 1 to 64 letters, digits, '-', '_' or '.' (they are the target IDs)."
-  }
-
-  validation {
-    condition     = alltrue([for r in values(var.eventbus_rules) : can(keys(jsondecode(r.event_pattern))) && length(r.event_pattern) <= 4096 && length(r.targets) <= 5])
-    error_message = "eventbus_rules: each event_pattern must be a JSON object (at most 4096 characters), e.g. {\"detail-type\":[\"DynamoDB MODIFY\"]}, and a rule has at most 5 targets."
-  }
-
-  validation {
-    condition = alltrue(flatten([for r in values(var.eventbus_rules) : [for t in values(r.targets) : [
-      can(regex("^arn:aws[a-zA-Z-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]{0,12}:.+$", t.arn)),
-      t.role_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:iam::[0-9]{12}:role/.+$", t.role_arn)),
-    ]]]))
-    error_message = "eventbus_rules: each target's arn must be an ARN, and role_arn an IAM role ARN."
-  }
-}
-
-################################################################################
-# View sink (materialized view / cache table)
-################################################################################
-
-variable "create_view" {
-  description = "Run the view processor (maintains a projection of the table in the view table, idempotent and in order per item; VIEW_*)."
-  type        = bool
-  default     = false
-  nullable    = false
-}
-
-variable "view_create_table" {
-  description = "Create the view table <name>-view (true: hash key view_partition_key, range key view_sort_key, PAY_PER_REQUEST, encrypted, point-in-time recovery, TTL on _ddbt_expires) or use view_table_arn (false). null: use view_table_arn when given, create otherwise. true with view_table_arn fails the plan."
-  type        = bool
-  default     = null
-}
-
-variable "view_table_arn" {
-  description = "ARN of an existing view table. Given, the module uses it and creates no view table. Its key schema must be view_partition_key (+ view_sort_key), and TTL should be on _ddbt_expires (tombstones of deleted items expire through it)."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.view_table_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/[a-zA-Z0-9_.-]{3,255}$", var.view_table_arn))
-    error_message = "view_table_arn must be null or a DynamoDB table ARN (arn:aws:dynamodb:<region>:<account>:table/<name>)."
-  }
-}
-
-variable "view_partition_key" {
-  description = "Source item attribute that becomes the view item's partition key (VIEW_PARTITION_KEY; the view table's hash key has the same name). Required with create_view."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.view_partition_key == null ? true : (length(var.view_partition_key) >= 1 && length(var.view_partition_key) <= 255 && !strcontains(var.view_partition_key, ","))
-    error_message = "view_partition_key must be null or an attribute name of 1 to 255 characters without commas."
-  }
-}
-
-variable "view_partition_key_type" {
-  description = "Type of view_partition_key in the created view table: S, N or B."
-  type        = string
-  default     = "S"
-  nullable    = false
-
-  validation {
-    condition     = contains(["S", "N", "B"], var.view_partition_key_type)
-    error_message = "view_partition_key_type must be one of S, N, B."
-  }
-}
-
-variable "view_sort_key" {
-  description = "Source item attribute that becomes the view item's sort key (VIEW_SORT_KEY; the view table's range key has the same name). null: the view table has no sort key."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.view_sort_key == null ? true : (length(var.view_sort_key) >= 1 && length(var.view_sort_key) <= 255 && !strcontains(var.view_sort_key, ","))
-    error_message = "view_sort_key must be null or an attribute name of 1 to 255 characters without commas."
-  }
-}
-
-variable "view_sort_key_type" {
-  description = "Type of view_sort_key in the created view table: S, N or B."
-  type        = string
-  default     = "S"
-  nullable    = false
-
-  validation {
-    condition     = contains(["S", "N", "B"], var.view_sort_key_type)
-    error_message = "view_sort_key_type must be one of S, N, B."
-  }
-}
-
-variable "view_attributes" {
-  description = "Source attributes projected into the view item (VIEW_ATTRIBUTES). Empty: all attributes."
-  type        = list(string)
-  default     = []
-  nullable    = false
-
-  validation {
-    condition     = alltrue([for a in var.view_attributes : length(a) > 0 && !strcontains(a, ",")]) && length(distinct(var.view_attributes)) == length(var.view_attributes)
-    error_message = "view_attributes must be distinct, non-empty attribute names without commas."
-  }
-}
-
-variable "view_version_attribute" {
-  description = "Numeric source attribute that orders an item's versions (VIEW_VERSION_ATTRIBUTE). null: the change time of the stream record."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.view_version_attribute == null ? true : (length(var.view_version_attribute) >= 1 && length(var.view_version_attribute) <= 255 && !strcontains(var.view_version_attribute, ","))
-    error_message = "view_version_attribute must be null or an attribute name of 1 to 255 characters without commas."
-  }
-}
-
-variable "view_write_concurrency" {
-  description = "View items written at once by one invocation (VIEW_WRITE_CONCURRENCY): each item's changes stay in order, different items' conditional writes overlap their round trips. 1: one write at a time. Only when the view key holds the table's whole key; otherwise one at a time."
-  type        = number
-  default     = 8
-  nullable    = false
-
-  validation {
-    condition     = var.view_write_concurrency >= 1 && var.view_write_concurrency <= 10 && floor(var.view_write_concurrency) == var.view_write_concurrency
-    error_message = "view_write_concurrency must be a whole number from 1 to 10 (boto3's connection pool holds 10)."
-  }
-}
-
-variable "view_table_kms_key_arn" {
-  description = "Customer managed KMS key of the view table (created: encrypts it; brought: the key the function may use). null: the AWS managed key."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.view_table_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.view_table_kms_key_arn))
-    error_message = "view_table_kms_key_arn must be null or a KMS key ARN."
-  }
-}
-
-################################################################################
-# Replica sink (another table, another region allowed)
-################################################################################
-
-variable "create_replicate" {
-  description = "Run the replicate processor (copies every change into replica_table_arn, last writer wins by version; REPLICA_*, REPLICATE_*)."
-  type        = bool
-  default     = false
-  nullable    = false
-}
-
-variable "replica_table_arn" {
-  description = "ARN of the replica table (required with create_replicate; another region is allowed: the handler uses the ARN's region). The caller creates it with the source table's key schema and TTL on _ddbt_expires (tombstones of deleted items expire through it)."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.replica_table_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/[a-zA-Z0-9_.-]{3,255}$", var.replica_table_arn))
-    error_message = "replica_table_arn must be null or a DynamoDB table ARN (arn:aws:dynamodb:<region>:<account>:table/<name>)."
-  }
-}
-
-variable "replicate_version_attribute" {
-  description = "Numeric source attribute that orders an item's versions (REPLICATE_VERSION_ATTRIBUTE). null: the change time of the stream record."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.replicate_version_attribute == null ? true : (length(var.replicate_version_attribute) >= 1 && length(var.replicate_version_attribute) <= 255 && !strcontains(var.replicate_version_attribute, ","))
-    error_message = "replicate_version_attribute must be null or an attribute name of 1 to 255 characters without commas."
-  }
-}
-
-variable "replicate_write_concurrency" {
-  description = "Replica items written at once by one invocation (REPLICATE_WRITE_CONCURRENCY): each item's changes stay in order, different items' conditional writes overlap their round trips (tens of milliseconds across regions). 1: one write at a time."
-  type        = number
-  default     = 8
-  nullable    = false
-
-  validation {
-    condition     = var.replicate_write_concurrency >= 1 && var.replicate_write_concurrency <= 10 && floor(var.replicate_write_concurrency) == var.replicate_write_concurrency
-    error_message = "replicate_write_concurrency must be a whole number from 1 to 10 (boto3's connection pool holds 10)."
-  }
-}
-
-variable "replica_table_kms_key_arn" {
-  description = "Customer managed KMS key of the replica table, if it has one (the function gets kms:Decrypt on it, like the module's other DynamoDB keys). null: none."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.replica_table_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.replica_table_kms_key_arn))
-    error_message = "replica_table_kms_key_arn must be null or a KMS key ARN."
-  }
-}
-
-################################################################################
-# ETL Glue catalog (Athena over the ETL objects, partition projection)
-################################################################################
-
-variable "create_etl_glue_table" {
-  description = "Create a Glue catalog table over the ETL objects of the source table, with partition projection on dt and hour (Athena queries without crawlers). Needs create_etl."
-  type        = bool
-  default     = false
-  nullable    = false
-}
-
-variable "etl_glue_create_database" {
-  description = "Create the Glue database etl_glue_database_name (true) or add the table to an existing one (false)."
-  type        = bool
-  default     = true
-  nullable    = false
-}
-
-variable "etl_glue_database_name" {
-  description = "Glue database of the ETL table. null: <name>_etl with '-' replaced by '_' and lowercased (required when etl_glue_create_database = false)."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.etl_glue_database_name == null ? true : can(regex("^[a-z0-9_]{1,255}$", var.etl_glue_database_name))
-    error_message = "etl_glue_database_name must be null or 1 to 255 lowercase letters, digits or '_' (what Athena accepts)."
-  }
-}
-
-variable "etl_glue_table_name" {
-  description = "Name of the Glue table. null: changes."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.etl_glue_table_name == null ? true : can(regex("^[a-z0-9_]{1,255}$", var.etl_glue_table_name))
-    error_message = "etl_glue_table_name must be null or 1 to 255 lowercase letters, digits or '_' (what Athena accepts)."
-  }
-}
-
-variable "etl_glue_projection_start_date" {
-  description = "First day (YYYY-MM-DD, UTC) of the dt partition projection (the range runs to NOW). null: the day the Glue table is first planned (kept afterwards). Set it earlier when the ETL bucket already holds older objects."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.etl_glue_projection_start_date == null ? true : can(regex("^[0-9]{4}-[0-9]{2}-[0-9]{2}$", var.etl_glue_projection_start_date)) && can(formatdate("YYYY-MM-DD", "${var.etl_glue_projection_start_date}T00:00:00Z"))
-    error_message = "etl_glue_projection_start_date must be null or a date YYYY-MM-DD, e.g. 2026-01-01."
-  }
-}
-
-################################################################################
-# Sink alarms
-################################################################################
-
-variable "alarm_records_failed_threshold" {
-  description = "Records reported failed per period (the handlers' RecordsFailed metric, per function and processor) above which the records-failed alarm fires."
-  type        = number
-  default     = 0
-  nullable    = false
-
-  validation {
-    condition     = var.alarm_records_failed_threshold >= 0
-    error_message = "alarm_records_failed_threshold must be 0 or more."
-  }
-}
-
-################################################################################
-# Checkpoint table
-################################################################################
-
-variable "create_checkpoint_table" {
-  description = "Create the handlers' checkpoint table (true) or use checkpoint_table_arn (false); every function gets it as CHECKPOINT_TABLE. null: use checkpoint_table_arn when given, create otherwise. true with checkpoint_table_arn fails the plan."
-  type        = bool
-  default     = null
-}
-
-variable "checkpoint_table_arn" {
-  description = "ARN of an existing checkpoint table (hash key pk of type S, TTL on expires_at). Given, the module uses it and creates no checkpoint table."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.checkpoint_table_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/[a-zA-Z0-9_.-]{3,255}$", var.checkpoint_table_arn))
-    error_message = "checkpoint_table_arn must be null or a DynamoDB table ARN."
-  }
-}
-
-variable "checkpoint_table_billing_mode" {
-  description = "Billing mode of the checkpoint table: PAY_PER_REQUEST or PROVISIONED."
-  type        = string
-  default     = "PAY_PER_REQUEST"
-  nullable    = false
-
-  validation {
-    condition     = contains(["PAY_PER_REQUEST", "PROVISIONED"], var.checkpoint_table_billing_mode)
-    error_message = "checkpoint_table_billing_mode must be PAY_PER_REQUEST or PROVISIONED."
-  }
-}
-
-variable "checkpoint_table_read_capacity" {
-  description = "Read capacity of the checkpoint table (PROVISIONED only)."
-  type        = number
-  default     = null
-
-  validation {
-    condition     = var.checkpoint_table_read_capacity == null ? true : var.checkpoint_table_read_capacity >= 1
-    error_message = "checkpoint_table_read_capacity must be null or at least 1."
-  }
-}
-
-variable "checkpoint_table_write_capacity" {
-  description = "Write capacity of the checkpoint table (PROVISIONED only)."
-  type        = number
-  default     = null
-
-  validation {
-    condition     = var.checkpoint_table_write_capacity == null ? true : var.checkpoint_table_write_capacity >= 1
-    error_message = "checkpoint_table_write_capacity must be null or at least 1."
-  }
-}
-
-variable "checkpoint_table_point_in_time_recovery_enabled" {
-  description = "Point-in-time recovery of the checkpoint table (its items expire; off by default)."
-  type        = bool
-  default     = false
-  nullable    = false
-}
-
-variable "checkpoint_table_kms_key_arn" {
-  description = "Customer managed KMS key of the checkpoint table (created: encrypts it; brought: the key the functions may use). null: the AWS managed key."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.checkpoint_table_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.checkpoint_table_kms_key_arn))
-    error_message = "checkpoint_table_kms_key_arn must be null or a KMS key ARN."
-  }
-}
-
-################################################################################
 # DLQ archiver (archiver.tf)
 ################################################################################
 
@@ -1441,6 +1450,11 @@ variable "dlq_archiver_bucket_arn" {
   description = "ARN of an existing bucket for the archives. null: the module creates one (encrypted, public access blocked, TLS only, versioned)."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.dlq_archiver_bucket_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.dlq_archiver_bucket_arn))
+    error_message = "dlq_archiver_bucket_arn must be null (the module creates the bucket) or an S3 bucket ARN (arn:aws:s3:::<bucket>)."
+  }
 }
 
 variable "dlq_archiver_bucket_name" {
@@ -1453,6 +1467,11 @@ variable "dlq_archiver_bucket_kms_key_arn" {
   description = "Customer managed KMS key of the archive bucket (created: SSE-KMS with it; brought: the key the archiver may use). null: SSE-S3."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.dlq_archiver_bucket_kms_key_arn == null ? true : can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.dlq_archiver_bucket_kms_key_arn))
+    error_message = "dlq_archiver_bucket_kms_key_arn must be null or a KMS key ARN."
+  }
 }
 
 variable "dlq_archiver_prefix" {
@@ -1460,12 +1479,22 @@ variable "dlq_archiver_prefix" {
   type        = string
   default     = "dlq-archive/"
   nullable    = false
+
+  validation {
+    condition     = can(regex("^([A-Za-z0-9!_.*'()-]+/)+$", var.dlq_archiver_prefix)) && !strcontains(var.dlq_archiver_prefix, "..")
+    error_message = "dlq_archiver_prefix must be a key prefix such as \"dlq-archive/\": path segments of letters, digits and !_.*'()- each ending with '/', no '..'."
+  }
 }
 
 variable "dlq_archiver_expiration_days" {
   description = "Delete archives in the created bucket after this many days. null keeps them."
   type        = number
   default     = 90
+
+  validation {
+    condition     = var.dlq_archiver_expiration_days == null ? true : var.dlq_archiver_expiration_days >= 1
+    error_message = "dlq_archiver_expiration_days must be null (keep archives) or at least 1."
+  }
 }
 
 variable "dlq_archiver_bucket_force_destroy" {
@@ -1480,6 +1509,11 @@ variable "dlq_archiver_timeout" {
   type        = number
   default     = 60
   nullable    = false
+
+  validation {
+    condition     = var.dlq_archiver_timeout >= 10 && var.dlq_archiver_timeout <= 900
+    error_message = "dlq_archiver_timeout must be from 10 to 900 seconds (six times it, the DLQs' visibility timeout, stays within SQS's 12 hours)."
+  }
 }
 
 variable "dlq_archiver_memory_size" {
@@ -1490,7 +1524,7 @@ variable "dlq_archiver_memory_size" {
 }
 
 ################################################################################
-# Alarms and dashboard
+# Alarms and dashboard (alarms.tf, dashboard.tf)
 ################################################################################
 
 variable "create_alarms" {
@@ -1521,6 +1555,30 @@ variable "ok_actions" {
   validation {
     condition     = alltrue([for a in var.ok_actions : startswith(a, "arn:")])
     error_message = "ok_actions must be ARNs."
+  }
+}
+
+variable "alarm_period" {
+  description = "Period of the alarms in seconds (a multiple of 60)."
+  type        = number
+  default     = 60
+  nullable    = false
+
+  validation {
+    condition     = var.alarm_period >= 60 && var.alarm_period % 60 == 0
+    error_message = "alarm_period must be a multiple of 60 seconds."
+  }
+}
+
+variable "alarm_evaluation_periods" {
+  description = "Consecutive breaching periods before an alarm fires."
+  type        = number
+  default     = 3
+  nullable    = false
+
+  validation {
+    condition     = var.alarm_evaluation_periods >= 1 && floor(var.alarm_evaluation_periods) == var.alarm_evaluation_periods
+    error_message = "alarm_evaluation_periods must be a whole number, 1 or more."
   }
 }
 
@@ -1560,40 +1618,17 @@ variable "alarm_throttles_threshold" {
   }
 }
 
-variable "alarm_period" {
-  description = "Period of the alarms in seconds (a multiple of 60)."
+variable "alarm_records_failed_threshold" {
+  description = "Records reported failed per period (the handlers' RecordsFailed metric, per function and processor) above which the records-failed alarm fires."
   type        = number
-  default     = 60
+  default     = 0
   nullable    = false
 
   validation {
-    condition     = var.alarm_period >= 60 && var.alarm_period % 60 == 0
-    error_message = "alarm_period must be a multiple of 60 seconds."
+    condition     = var.alarm_records_failed_threshold >= 0
+    error_message = "alarm_records_failed_threshold must be 0 or more."
   }
 }
-
-variable "alarm_evaluation_periods" {
-  description = "Consecutive breaching periods before an alarm fires."
-  type        = number
-  default     = 3
-  nullable    = false
-
-  validation {
-    condition     = var.alarm_evaluation_periods >= 1 && floor(var.alarm_evaluation_periods) == var.alarm_evaluation_periods
-    error_message = "alarm_evaluation_periods must be a whole number, 1 or more."
-  }
-}
-
-variable "create_dashboard" {
-  description = "Create a CloudWatch dashboard of the functions, mappings, dead-letter queues and the handlers' metrics."
-  type        = bool
-  default     = true
-  nullable    = false
-}
-
-################################################################################
-# Stall and drop alarms, key policies, ETL readers (issue 19: no silent loss)
-################################################################################
 
 variable "alarm_stall_evaluation_periods" {
   description = "Periods (alarm_period each) the stall alarm looks at: it fires when all but one of them show the mapping reading nothing (no PolledEventCount, or none while the table takes writes). The newest period is left out because its metrics may not have arrived yet. Without the mapping's metrics the window is stretched to cover the batching window."
@@ -1619,14 +1654,34 @@ variable "alarm_failed_invoke_events_threshold" {
   }
 }
 
-variable "etl_reader_athena_workgroup" {
-  description = "Athena workgroup named in the etl_reader_policy_json output (the policy a reader of the ETL table needs)."
-  type        = string
-  default     = "primary"
+variable "create_dashboard" {
+  description = "Create a CloudWatch dashboard of the functions, mappings, dead-letter queues and the handlers' metrics."
+  type        = bool
+  default     = true
   nullable    = false
+}
 
-  validation {
-    condition     = can(regex("^[a-zA-Z0-9._-]{1,128}$", var.etl_reader_athena_workgroup))
-    error_message = "etl_reader_athena_workgroup must be 1 to 128 letters, digits, '.', '_' or '-' (an Athena workgroup name)."
-  }
+################################################################################
+# Deprecated names (removed in the next minor release; CHANGELOG.md has the migration)
+#
+# Each keeps working as the input that replaces it. Setting both fails the plan
+# (check_renamed_inputs); using the old name warns (check "deprecated_inputs").
+################################################################################
+
+variable "eventbus_create_bus" {
+  description = "Deprecated: use create_eventbus_bus (same meaning). Kept for this release; null: not used."
+  type        = bool
+  default     = null
+}
+
+variable "view_create_table" {
+  description = "Deprecated: use create_view_table (same meaning). Kept for this release; null: not used."
+  type        = bool
+  default     = null
+}
+
+variable "etl_glue_create_database" {
+  description = "Deprecated: use create_etl_glue_database (same meaning). Kept for this release; null: not used."
+  type        = bool
+  default     = null
 }

@@ -28,7 +28,9 @@ The functions run the code Terraform ships: the module's default, ``dist/handler
 Figures: ``local_records_per_s`` (5,000 / first write to last sink write),
 ``local_writes_per_s`` (what the moto endpoint accepted: 5,000 / first to last write),
 ``local_paced_writes_per_s`` (the rate of step 4), ``local_lag_p50_ms`` /
-``local_lag_p99_ms`` (step 4). A step that fails leaves its figures out and
+``local_lag_p99_ms`` (step 4), ``local_endpoint_cpu_share`` (the endpoint process's CPU
+seconds per second of the burst: near 1, one Python process's most, it is what bounds the
+burst). A step that fails leaves its figures out and
 says why ("not measured: ..."); never a made-up number.
 """
 
@@ -244,16 +246,33 @@ def _writes(
     return written, seen, first, last_write
 
 
-def _stream(endpoint: str, table: str, bucket: str) -> dict[str, float]:
+def _cpu_s(pid: int | None) -> float | None:
+    """CPU seconds (user + system) process ``pid`` has used (Linux /proc; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, TypeError):
+        return None
+
+
+def _stream(endpoint: str, table: str, bucket: str, server: int | None) -> dict[str, float]:
     """The burst (throughput), then paced writes at half the burst's end-to-end rate (lag:
-    under a burst the pipeline's backlog, not the runtime, would decide it)."""
+    under a burst the pipeline's backlog, not the runtime, would decide it). ``server``: the
+    endpoint's process, whose CPU over the burst says whether it bounds the throughput."""
     items = _items()
+    before = _cpu_s(server)
     _, seen, first, last_write = _writes(endpoint, table, bucket, items)
+    after = _cpu_s(server)
     records_per_s = WRITES / (max(seen.values()) - first)
     rate = records_per_s / 2
     written, seen, _, _ = _writes(endpoint, table, bucket, _paced_items(), rate)
     lags = sorted((seen[i] - written[i]) * 1000 for i in written)
+    busy: dict[str, float] = {}
+    if before is not None and after is not None:
+        # One Python process: with the GIL it uses at most about one core.
+        busy["local_endpoint_cpu_share"] = (after - before) / (max(seen.values()) - first)
     return {
+        **busy,
         "local_records_per_s": records_per_s,
         "local_writes_per_s": WRITES / (last_write - first),
         "local_paced_writes_per_s": rate,
@@ -280,6 +299,7 @@ LABELS = {
     "apply_s_complete": "terraform apply examples/complete, s",
     "local_records_per_s": f"local: {WRITES:,} writes, first write to last sink write, rec/s",
     "local_writes_per_s": "local: writes the moto endpoint accepted, writes/s",
+    "local_endpoint_cpu_share": "local: the endpoint's CPU during the burst, cores",
     "local_paced_writes_per_s": f"local: then {PACED_WRITES} writes at half that rec/s, writes/s",
     "local_lag_p50_ms": "local: lag write -> ETL object (paced), p50 ms",
     "local_lag_p99_ms": "local: lag write -> ETL object (paced), p99 ms",
@@ -348,11 +368,13 @@ class LocalRun:
         self.bound = (window + 1) * 1000
         self.targets["local_lag_p50_ms"] = f"< window {window:g} s + 1 s = {self.bound:.0f}"
         self.targets["local_writes_per_s"] = "the bound (moto)"
+        pid = (self.state / "server.pid").read_text().strip()
         self.values.update(
             _stream(
                 self.endpoint,
                 self.outputs["table_name"]["value"],
                 self.outputs["etl_bucket_name"]["value"],
+                int(pid) if pid.isdigit() else None,
             )
         )
 

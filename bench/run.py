@@ -3,7 +3,8 @@
 Options: ``--rounds`` (CPU runs per job, default 15; twice as many for the short KEYS_ONLY
 runs), ``--import-rounds`` (fresh interpreters per import figure, default 7), ``--out``
 (default ``build/bench.json``), ``--markdown`` (the table as Markdown too), ``--skip-local``
-(leave out the local runtime and ``terraform apply``, about two minutes).
+(leave out the local runtime and ``terraform apply``, about two minutes), ``--baseline``
+(another run's ``bench.json``, e.g. of the base commit: CPU per record checked against it).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import api, cpu, imports, lanes, local, workload
+from bench import api, cpu, imports, latency, local, workload
 
 __all__ = ["main"]
 
@@ -31,7 +32,10 @@ SPEEDUP_TARGET = 3.0
 ENCODE_TARGET = 2.0
 IMPORT_TARGET = 1.15
 ZIP_TARGET = 100_000  # "under 100 KB", read strictly
-LANES_TARGET = 4.0  # half the default lanes (8): what overlapping round trips must at least buy
+# Issue 14: wall ms per 1,000 records under the round-trip model (bench/latency.py).
+RTT_TARGETS = {"pipeline": 600.0, "notification": 300.0, "eventbus": 300.0}
+RTT_TARGETS |= {"view": 250.0, "replicate": 250.0}
+BASELINE_TARGET = 1.10  # CPU per record against a baseline run: at most 10% more
 
 
 @dataclass
@@ -150,30 +154,82 @@ def _cpu_variant(report: Report, view_type: str, suffix: str, rounds: int) -> No
     rows.append(Row("etl encode / floor", f"{ratio:.2f}x", f"<= {ENCODE_TARGET:g}x", status))
 
 
-def _lanes(report: Report) -> None:
-    from handlers.versioned import WRITE_CONCURRENCY
-
-    n = WRITE_CONCURRENCY
-    figures = lanes.measure()
+def _latency(report: Report, rounds: int) -> None:
+    figures = latency.measure(rounds)
+    per = 1000 / workload.BATCH
+    model = ", ".join(f"{op} {ms:g}" for op, ms in latency.RTT_MS.items())
     rows = report.section(
-        f"View and replicate with a {lanes.LATENCY_S * 1000:g} ms round trip per write: "
-        f"records/s (wall), median of 3 runs of a {workload.BATCH:,}-record batch"
+        f"Sink latency: wall ms per 1,000 records (round trips in ms: {model}; at most the "
+        f"client's pool of calls in flight; ours: median of {rounds} runs, the others one run)"
     )
-    for name in lanes.NAMES:
-        one = report.put(f"{name}_lanes_1_records_per_s", figures[f"{name}_lanes_1_records_per_s"])
-        many = report.put(
-            f"{name}_lanes_{n}_records_per_s", figures[f"{name}_lanes_{n}_records_per_s"]
+    for name in (*latency.NAMES, "pipeline"):
+        run: latency.Run = figures[name]
+        one: latency.Run = figures[f"one_{name}"]
+        pools = ", ".join(
+            f"{service} {c.most}/{c.pool}" for service, c in sorted(run.clients.items())
         )
-        ratio = report.put(f"{name}_lanes_speedup", many / one)
-        rows.append(Row(f"{name}: one write at a time", f"{one:,.0f}"))
-        rows.append(Row(f"{name}: {n} lanes (default)", f"{many:,.0f}"))
-        status = report.check(
-            ratio >= LANES_TARGET,
-            f"{name} with {n} lanes is {ratio:.2f}x one write at a time, not {LANES_TARGET:g}x",
-        )
+        value = report.put(f"{name}_rtt_ms_per_1000", run.wall_ms * per, 1)
+        target = RTT_TARGETS.get(name)
+        status = ""
+        if target is not None:
+            status = report.check(
+                value <= target, f"{name} takes {value:.0f} ms per 1,000 records, above {target:g}"
+            )
         rows.append(
-            Row(f"{name}: lanes / one at a time", f"{ratio:.2f}x", f">= {LANES_TARGET:g}x", status)
+            Row(
+                f"{name}: ours (calls in flight / pool: {pools})",
+                f"{value:,.0f}",
+                f"<= {target:g}" if target is not None else "",
+                status,
+            )
         )
+        limit = report.put(f"rtt_limit_ms_{name}", run.limit_ms() * per, 1)
+        cpu_ms = report.put(f"{name}_rtt_cpu_ms_per_1000", run.cpu_ms * per, 1)
+        rows.append(Row(f"{name}: limit (round trips / pool + CPU {cpu_ms:,.0f})", f"{limit:,.0f}"))
+        alone = report.put(f"one_at_a_time_{name}_rtt_ms_per_1000", one.wall_ms * per, 1)
+        rows.append(Row(f"{name}: one call at a time", f"{alone:,.0f}", "(today's way)"))
+        if name != "pipeline":
+            theirs = report.put(
+                f"powertools_{name}_rtt_ms_per_1000", figures[f"powertools_{name}"].wall_ms * per, 1
+            )
+            rows.append(Row(f"{name}: Powertools", f"{theirs:,.0f}"))
+    pipeline = figures["pipeline"]
+    rate = report.put("pipeline_rtt_records_per_s", 1000 * workload.BATCH / pipeline.wall_ms, 0)
+    rows.append(Row("pipeline: records/s per shard (one batch at a time)", f"{rate:,.0f}"))
+    distinct = report.put("distinct_items_per_1000", figures["distinct_items"] * per, 0)
+    rows.append(Row("distinct items in the batch (source keys)", f"{distinct:,.0f}"))
+    for name in ("view", "replicate"):
+        writes = sum(c.calls["PutItem"] for c in figures[name].clients.values())
+        value = report.put(f"{name}_writes_per_1000", writes * per, 0)
+        rows.append(Row(f"{name}: PutItem calls (coalesced per item)", f"{value:,.0f}"))
+
+
+def _baseline(report: Report, path: Path) -> None:
+    """CPU per record against another run's build/bench.json (a bench of the base commit):
+    each ``*_us_per_record`` figure of ours may be at most 10% above it, compared relative
+    to each run's own floor (``json.loads`` of the same event), which cancels what the
+    machine's load did to both runs' speed (the floor's code is the same in both)."""
+    base = json.loads(path.read_text())
+    rows = report.section(
+        "CPU per record against a baseline run (us/record, ours / baseline; checked relative "
+        "to each run's floor, json.loads of the same event)"
+    )
+    for key in sorted(report.figures):
+        if not key.endswith(("_us_per_record", "_us_per_record_keys_only")):
+            continue
+        if key.startswith(("powertools_", "floor_")) or key not in base:
+            continue
+        floor = "floor_us_per_record" + ("_keys_only" if key.endswith("_keys_only") else "")
+        ours_, theirs = report.figures[key], base[key]
+        raw = ours_ / theirs
+        ratio = report.put(f"{key}_vs_baseline", raw / (report.figures[floor] / base[floor]), 3)
+        status = report.check(
+            ratio <= BASELINE_TARGET,
+            f"{key} is {ratio:.2f}x the baseline relative to the floor ({ours_:.1f} us "
+            f"against {theirs:.1f}, {raw:.2f}x raw)",
+        )
+        limit = f"<= {BASELINE_TARGET:g}x ({ratio:.2f}x; raw {raw:.2f}x)"
+        rows.append(Row(key, f"{ours_:.1f} / {theirs:.1f}", limit, status))
 
 
 def _api(report: Report) -> None:
@@ -317,6 +373,12 @@ def main(argv: list[str] | None = None) -> int:
         "--markdown", type=Path, default=None, help="also write the table as Markdown"
     )
     parser.add_argument("--skip-local", action="store_true")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="another run's bench.json: CPU per record checked against it (at most +10%%)",
+    )
     args = parser.parse_args(argv)
 
     started = time.monotonic()
@@ -336,13 +398,15 @@ def main(argv: list[str] | None = None) -> int:
     # time of each child process) are measured; then the writes stream through it.
     steps: list[tuple[str, Callable[[], Any]]] = [
         ("CPU", lambda: _cpu(report, args.rounds)),
-        ("lanes", lambda: _lanes(report)),
+        ("sink latency", lambda: _latency(report, 3)),
         ("local cloud up, terraform apply started", local_run.start),
         ("API calls", lambda: _api(report)),
         ("imports", lambda: _imports(report, args.import_rounds)),
         ("zip", lambda: _zip(report)),
         ("local runtime", lambda: _local(report, local_run)),
     ]
+    if args.baseline is not None:
+        steps.append(("baseline", lambda: _baseline(report, args.baseline)))
     try:
         for name, step in steps:
             t0 = time.monotonic()

@@ -2,16 +2,25 @@
 
 The reader polls GetRecords (about 4 times a second when idle), converts records to Lambda's
 shape, drops records that match no filter (they count as processed), and hands the rest to a
-lane chosen by a hash of the partition key, so records of one key stay in order. Each lane
-forms batches (``BatchSize``, 6 MB of invocation payload: records in their event form, not
-their ``SizeBytes``; ``MaximumBatchingWindowInSeconds`` counted from the end of
+lane chosen by a hash of the partition key (``lane_of``), so records of one key stay in order.
+Each lane forms batches (``BatchSize``, 6 MB of invocation payload: records in their event
+form, not their ``SizeBytes``; ``MaximumBatchingWindowInSeconds`` counted from the end of
 the previous invocation, or from the first record read by an idle lane) and delivers them
-with ``engine.BatchRunner``; a failing batch blocks its lane, as it blocks a shard (or a
-shard's key range) on AWS.
+with ``engine.BatchRunner``, one at a time.
+
+``ParallelizationFactor`` (the conformance corpus, ``cases/delivery``): up to that many
+batches of the shard run at once (``ShardPoller.max_in_flight`` counts them), split by
+partition key; a batch completes, retried or bisected within its own records, before the
+next one of its keys (AWS: records with the same partition key are processed in order). AWS
+does not say whether a failing batch holds back the shard's other concurrent batches; here
+it holds only its lane (the others go on), and its failure record's range can therefore hold
+other lanes' records.
 
 The shard checkpoint is the highest sequence number below which every record is done; it is
-persisted after every advance, so a restart resumes after it (records done in other lanes
-beyond it are delivered again: at least once, as on AWS).
+persisted after every advance, so a restart resumes after it. With several lanes, records
+other lanes did past it are delivered again, in new batches (AWS does not document what its
+checkpoint is at a factor above 1; the handlers' bound under this reading is measured in
+tests/reliability/test_parallel.py).
 
 Tumbling windows (``TumblingWindowInSeconds``) group records by ApproximateCreationDateTime
 into aligned windows per lane (guess: with ParallelizationFactor > 1 each lane has its own
@@ -60,7 +69,14 @@ from ddbt.model import (
     sqs_rec,
 )
 
-__all__ = ["MappingPoller", "PollerOptions", "QueuePoller", "ShardPoller", "next_batch"]
+__all__ = [
+    "MappingPoller",
+    "PollerOptions",
+    "QueuePoller",
+    "ShardPoller",
+    "lane_of",
+    "next_batch",
+]
 
 
 @dataclass
@@ -181,7 +197,7 @@ class _Lane(threading.Thread):
                 records[0]["dynamodb"]["SequenceNumber"],
                 records[-1]["dynamodb"]["SequenceNumber"],
             )
-        return self.shard.invoke(event)
+        return self.shard.call(event)
 
     def _on_attempt(self, attempt: Attempt) -> None:
         # After a partial failure Lambda retries from the lowest reported record: that is
@@ -349,6 +365,14 @@ class _Lane(threading.Thread):
             raise
 
 
+def lane_of(key: str, lanes: int) -> int:
+    """The lane (0 to ``lanes - 1``) of a record whose partition key identity is ``key``
+    (``Rec.key``): a hash of the key, so every record of a key goes to one lane and keeps its
+    order there. AWS assigns records to a shard's concurrent batches by partition key too,
+    with a hash it does not document (so nothing outside the runtime may rely on this one)."""
+    return zlib.crc32(key.encode()) % lanes
+
+
 def _window_start(arrival: float, size: int) -> float:
     return float(int(arrival) // size * size)
 
@@ -409,12 +433,31 @@ class ShardPoller:
         self.closed = False  # the shard has ended and everything was read
         self.caught_up_at = 0.0  # start time of the last GetRecords that returned nothing
         self.tracker = _Tracker(self._checkpoint)
+        # Invocations of this shard in flight now, and the most seen at once.
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._flight = threading.Lock()
         self.lanes = [_Lane(self, i) for i in range(settings.parallelization_factor)]
         self.reader = threading.Thread(
             target=self._read, daemon=True, name=f"reader-{settings.uuid[:8]}-{shard_id[-8:]}"
         )
 
     # -- callbacks from lanes ------------------------------------------------------------
+    def call(self, event: dict[str, Any]) -> InvokeResult:
+        """Invoke the function for one of this shard's lanes, counting the invocations in
+        flight at once (``max_in_flight``; the observer hears each new count)."""
+        with self._flight:
+            self.in_flight += 1
+            now = self.in_flight
+            self.max_in_flight = max(self.max_in_flight, now)
+        if self.observer is not None:
+            self.observer.in_flight(self.settings.uuid, self.shard_id, now)
+        try:
+            return self.invoke(event)
+        finally:
+            with self._flight:
+                self.in_flight -= 1
+
     def on_done(self, records: Sequence[Rec]) -> None:
         self.tracker.done([r.seq for r in records])
         if self.observer is not None:
@@ -573,8 +616,7 @@ class ShardPoller:
                     self.tracker.add(rec.seq, done=True)
                 else:
                     self.tracker.add(rec.seq)
-                    lane = zlib.crc32(rec.key.encode()) % len(self.lanes)
-                    by_lane.setdefault(lane, []).append(rec)
+                    by_lane.setdefault(lane_of(rec.key, len(self.lanes)), []).append(rec)
             # Each lane gets the records of this read at once (Lambda batches what a read
             # returned, up to BatchSize; a lane woken per record cut batches of one).
             for lane, recs in by_lane.items():

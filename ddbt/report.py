@@ -47,6 +47,10 @@ class Stats:
     undelivered_messages: int = 0
     undelivered_records: int = 0
     destination_error: str = ""
+    # Invocations of one shard in flight at once: the most seen per shard, and the most of
+    # any shard (above 1 only with ParallelizationFactor above 1).
+    in_flight_by_shard: dict[str, int] = field(default_factory=dict)
+    max_in_flight: int = 0
 
 
 class Report:
@@ -110,6 +114,14 @@ class Report:
             f"{r.duration * 1000:5.0f} ms lag {lag:4.1f}s{window} {result}"
         )
 
+    def in_flight(self, mapping: str, shard: str, count: int) -> None:
+        """``count`` invocations of ``shard`` are in flight now (one has just started)."""
+        with self._lock:
+            s = self.stats[mapping]
+            if count > s.in_flight_by_shard.get(shard, 0):
+                s.in_flight_by_shard[shard] = count
+            s.max_in_flight = max(s.max_in_flight, count)
+
     def done(self, mapping: str, records: Sequence[Rec]) -> None:
         with self._lock:
             self.stats[mapping].records_done += len(records)
@@ -140,6 +152,7 @@ class Report:
                 return {}
             out = dict(s.__dict__)
             out["read_failing"] = {k: dict(v) for k, v in s.read_failing.items()}
+            out["in_flight_by_shard"] = dict(s.in_flight_by_shard)
             return out
 
     def read_ok(self, mapping: str, where: str, records: int | None = None) -> None:
@@ -191,7 +204,7 @@ class Report:
     def summary(self) -> str:
         rows = [
             "mapping  function                 invocations ok partial err timeout done "
-            "filtered to-dest max lag"
+            "filtered to-dest max lag in flight"
         ]
         with self._lock:
             for mapping, s in sorted(self.stats.items()):
@@ -199,7 +212,7 @@ class Report:
                     f"{mapping[:8]:<8} {_short(s.function):<24} {s.invocations:>11} "
                     f"{s.ok:>2} {s.partial:>7} {s.errors + s.invalid:>3} {s.timeouts:>7} "
                     f"{s.records_done:>4} {s.filtered:>8} {s.to_destination:>7} "
-                    f"{s.max_lag:6.1f}s"
+                    f"{s.max_lag:6.1f}s {s.max_in_flight:>9}"
                 )
         return "\n".join(rows)
 

@@ -14,7 +14,8 @@ message again overwrites it with identical bytes)::
 
 gzip (mtime 0) of JSON Lines: the first line is a header
 ``{"ddbtArchive": 1, "message": <the on-failure message>, "records": N,
-"recordsExpired": false, "detail": "", "filters": [<patterns>], "mismatch": ""}``, then one
+"recordsExpired": false, "detail": "", "filters": [<patterns>], "mismatch": "",
+"parallelizationFactor": 1, "otherRecords": 0}``, then one
 record per line, exactly as Lambda delivers it in the event's ``Records`` (typed images,
 ``B`` base64, creation time in epoch seconds, ``eventSourceARN``; the one conversion of
 ``handlers.getrecords``). ``<function name>`` comes from the message's
@@ -31,6 +32,17 @@ line is logged. Then the count is checked against the message's ``batchSize``: a
 (filters changed or unknown, ``ParallelizationFactor`` above 1 splitting the range) is written
 to ``"mismatch"``, logged as an ERROR and counted in the ``ArchiveMismatches`` metric; ``ddbt
 redrive``/``replay`` refuse such an archive unless told ``--accept-mismatch``.
+
+``ParallelizationFactor`` above 1 (read from the mapping with its filters, recorded in the
+header as ``"parallelizationFactor"``): Lambda runs several batches of a shard at once, split
+by partition key, so a failed batch held only some keys of its range; the others' records in
+the range were processed by other batches. The stream cannot say which keys were the failed
+batch's (AWS's hash is not documented), but every record of an item goes to one batch, and a
+batch holds every record of its keys from its first to its last. So the records of the items
+of the range's first and last record (certainly the failed batch's) are the whole batch when
+they number ``batchSize``: then only they are archived (``"otherRecords"`` counts the range's
+records left out). Otherwise the batch held other items too and which ones cannot be told: the
+whole range is archived and flagged as a mismatch (``failed_batch``).
 
 When the stream no longer holds the records (``TrimmedDataAccessException``, stream or
 shard gone, the first record not found on a closed shard or, on an open one, only empty
@@ -76,19 +88,21 @@ __all__ = [
     "Expired",
     "Incomplete",
     "NoMapping",
+    "SourceMapping",
     "archive_key",
     "archive_message",
     "batch_info",
     "batch_mismatch",
     "build",
     "encode_archive",
+    "failed_batch",
     "fetch_records",
-    "find_source_filters",
+    "find_source_mapping",
     "handler",
     "matcher_of",
     "on_failure_message",
     "read_archive",
-    "source_filters",
+    "source_mapping",
     "source_name",
 ]
 
@@ -238,9 +252,9 @@ def fetch_records(
     archiver, which deletes them) it counts as expired only once the first record is more
     than 24 hours old, and as ``Incomplete`` (try again) before.
 
-    Guess (documented): with ``ParallelizationFactor`` above 1 a batch held only some
-    partition keys of its range; the stream cannot say which, so every record of the range
-    is returned (a replay may then repeat records of other keys, which were processed).
+    With ``ParallelizationFactor`` above 1 a batch held only some partition keys of its
+    range; every record of the range is returned (``failed_batch`` picks the batch's, when
+    that can be told).
     """
     start, end = info["startSequenceNumber"], info["endSequenceNumber"]
     last = int(end)
@@ -338,24 +352,81 @@ def batch_mismatch(info: Mapping[str, Any], records: Sequence[Mapping[str, Any]]
     )
 
 
+def failed_batch(
+    info: Mapping[str, Any],
+    records: Sequence[dict[str, Any]],
+    parallelization_factor: int | None = None,
+) -> tuple[list[dict[str, Any]], str]:
+    """The records of the range that the failed batch held, and '' ; or all of ``records``
+    and why they are not known to be the batch (``batch_mismatch``).
+
+    With ``parallelization_factor`` above 1 (the mapping's, None when unknown) a range holding
+    more records than ``batchSize`` also holds records of other batches. A batch holds every
+    record of its keys between its first and last record, and every record of an item goes
+    to one batch (AWS keeps order per partition key; per item is all this relies on); so the
+    records of the items of the range's first and last record belong to the failed batch,
+    and when they are ``batchSize`` many they are all of it. Any other case (more items in
+    the batch, filters changed, factor 1 or unknown) is not decided: the whole range is
+    returned with the reason."""
+    problem = batch_mismatch(info, records)
+    size = info.get("batchSize")
+    if not problem or not isinstance(size, int) or len(records) <= size:
+        return list(records), problem
+    if parallelization_factor is None or parallelization_factor <= 1:
+        return list(records), problem
+    ends = (records[0]["dynamodb"]["SequenceNumber"], records[-1]["dynamodb"]["SequenceNumber"])
+    if ends != (info.get("startSequenceNumber"), info.get("endSequenceNumber")):
+        return list(records), problem  # the range's ends are not delivered records (filters)
+    items = {_item(records[0]), _item(records[-1])}
+    batch = [r for r in records if _item(r) in items]
+    if len(batch) == size:
+        return batch, ""
+    return list(records), (
+        f"ParallelizationFactor {parallelization_factor}: the failed batch held {size} of the "
+        f"range's {len(records)} records (the others were other batches'), and only "
+        f"{len(batch)} of them are certain (the items of its first and last record); which "
+        "other items it held cannot be told from the stream"
+    )
+
+
+def _item(record: Mapping[str, Any]) -> str:
+    """A record's item (its whole key), as a comparable text."""
+    return json.dumps(record["dynamodb"].get("Keys") or {}, sort_keys=True)
+
+
 # --------------------------------------------------------------------------------------
 # The mapping's filters
 # --------------------------------------------------------------------------------------
 
 
-def source_filters(lambda_client: Any, uuid: str) -> list[dict[str, Any]]:
-    """The filter patterns (parsed) of the event source mapping ``uuid``
+@dataclass(frozen=True)
+class SourceMapping:
+    """What an archive needs of the failed function's event source mapping: its filter
+    patterns (parsed) and its ``ParallelizationFactor``."""
+
+    filters: list[dict[str, Any]]
+    parallelization_factor: int = 1
+
+    @classmethod
+    def of(cls, mapping: Mapping[str, Any]) -> SourceMapping:
+        """From a GetEventSourceMapping or ListEventSourceMappings item; FilterError when
+        its criteria cannot be read."""
+        factor = mapping.get("ParallelizationFactor")
+        return cls(_parsed_patterns(mapping), factor if isinstance(factor, int) else 1)
+
+
+def source_mapping(lambda_client: Any, uuid: str) -> SourceMapping:
+    """The filters and parallelization of the event source mapping ``uuid``
     (GetEventSourceMapping); FilterError when they cannot be read or are invalid."""
-    mapping = lambda_client.get_event_source_mapping(UUID=uuid)
-    return _parsed_patterns(mapping)
+    return SourceMapping.of(lambda_client.get_event_source_mapping(UUID=uuid))
 
 
-def find_source_filters(lambda_client: Any, function: str, stream_arn: str) -> list[dict[str, Any]]:
-    """The filter patterns of the mapping from ``stream_arn`` to ``function`` (a name or an
-    ARN, qualified or not), found with ListEventSourceMappings of the stream; FilterError
-    when there is no such mapping (it was deleted, so its filters are unknown) or its
-    criteria cannot be read. A mapping whose FunctionArn equals ``function`` wins over one
-    of the same function with another qualifier."""
+def find_source_mapping(lambda_client: Any, function: str, stream_arn: str) -> SourceMapping:
+    """The filters and parallelization of the mapping from ``stream_arn`` to ``function`` (a
+    name or an ARN, qualified or not), found with ListEventSourceMappings of the stream;
+    FilterError when there is no such mapping (it was deleted, so its filters are unknown)
+    or its criteria cannot be read. A mapping whose FunctionArn equals ``function`` wins
+    over one of the same function with another qualifier."""
     pages = lambda_client.get_paginator("list_event_source_mappings").paginate(
         EventSourceArn=stream_arn
     )
@@ -373,7 +444,7 @@ def find_source_filters(lambda_client: Any, function: str, stream_arn: str) -> l
             f"{len(found)} event source mappings from {stream_arn} to {function}: "
             "which one's filters apply is unknown"
         )
-    return _parsed_patterns(found[0])
+    return SourceMapping.of(found[0])
 
 
 def _function_name_of(function: str) -> str:
@@ -411,11 +482,15 @@ def encode_archive(
     detail: str = "",
     filters: Sequence[Mapping[str, Any]] | None = None,
     mismatch: str = "",
+    parallelization_factor: int | None = None,
+    other_records: int = 0,
 ) -> bytes:
     """The archive body: gzip (mtime 0, so identical input gives identical bytes) of a
     header line and one line per record. ``filters``: the mapping's patterns the records
     were filtered with ([] for none; None when they were unknown, so the records were not
-    filtered); ``mismatch``: ``batch_mismatch``'s finding."""
+    filtered); ``mismatch``: ``failed_batch``'s finding; ``parallelization_factor``: the
+    mapping's (None: unknown); ``other_records``: records of the range left out as other
+    batches' (``failed_batch``)."""
     header = {
         HEADER: ARCHIVE_VERSION,
         "message": message,
@@ -424,6 +499,8 @@ def encode_archive(
         "detail": detail,
         "filters": None if filters is None else list(filters),
         "mismatch": mismatch,
+        "parallelizationFactor": parallelization_factor,
+        "otherRecords": other_records,
     }
     body = _line(header) + b"".join(_line(r) for r in records)
     return gzip.compress(body, compresslevel=6, mtime=0)
@@ -487,6 +564,7 @@ class ArchiveResult:
     expired: bool
     detail: str = ""
     mismatch: str = ""
+    others: int = 0  # records of the range left out as other batches' (failed_batch)
 
 
 def archive_message(
@@ -498,31 +576,42 @@ def archive_message(
     message: Mapping[str, Any],
     fallback_source: str,
     expired: Callable[[], bool] = lambda: False,
-    filters: Sequence[Mapping[str, Any]] | None = None,
+    mapping: SourceMapping | None = None,
 ) -> ArchiveResult:
-    """Fetch the records ``message`` describes, keep those the mapping's ``filters``
-    deliver (None: unknown, keep all), check them against ``batchSize`` and write the
-    archive object.
+    """Fetch the records ``message`` describes, keep those the ``mapping``'s filters
+    deliver (None: unknown, keep all), keep the failed batch's (``failed_batch``), check
+    them against ``batchSize`` and write the archive object.
 
     Expired records: the message is archived alone (plus any records still readable) with
     ``recordsExpired: true``. ``Incomplete`` and AWS errors propagate (transient)."""
     info = batch_info(message)
     key = archive_key(prefix, source_name(message, fallback_source), info)
+    filters = None if mapping is None else mapping.filters
+    factor = None if mapping is None else mapping.parallelization_factor
     matcher = None if filters is None else matcher_of(filters)
     mismatch = ""
+    others = 0
     try:
-        records = fetch_records(
+        in_range = fetch_records(
             streams, info, matcher=matcher, expired=expired, empty_means_expired=False
         )
         is_expired, detail = False, ""
-        mismatch = batch_mismatch(info, records)
+        records, mismatch = failed_batch(info, in_range, factor)
+        others = len(in_range) - len(records)
     except Expired as exc:
         records, is_expired, detail = exc.records, True, str(exc)
     body = encode_archive(
-        message, records, expired=is_expired, detail=detail, filters=filters, mismatch=mismatch
+        message,
+        records,
+        expired=is_expired,
+        detail=detail,
+        filters=filters,
+        mismatch=mismatch,
+        parallelization_factor=factor,
+        other_records=others,
     )
     s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=CONTENT_TYPE)
-    return ArchiveResult(key, len(records), is_expired, detail, mismatch)
+    return ArchiveResult(key, len(records), is_expired, detail, mismatch, others)
 
 
 # --------------------------------------------------------------------------------------
@@ -575,12 +664,13 @@ class _Run:
             "failed": 0,
             "mismatched": 0,
         }
-        self.filters: dict[str, list[dict[str, Any]] | None] = {}  # per mapping UUID
+        self.mappings: dict[str, SourceMapping | None] = {}  # per mapping UUID
 
-    def source_filters(self, config: ArchiverConfig, source: str) -> list[dict[str, Any]] | None:
-        """The filters of ``source``'s mapping (read once per invocation); None, with an
-        ERROR line, when they cannot be known (the records are then kept unfiltered and the
-        count check reports the difference). Throttling and other AWS trouble raise."""
+    def source_mapping(self, config: ArchiverConfig, source: str) -> SourceMapping | None:
+        """The filters and parallelization of ``source``'s mapping (read once per
+        invocation); None, with an ERROR line, when they cannot be known (the records are
+        then kept unfiltered and the count check reports the difference). Throttling and
+        other AWS trouble raise."""
         uuid = config.mappings.get(source)
         if uuid is None:
             log(
@@ -590,11 +680,11 @@ class _Run:
                 function=source,
             )
             return None
-        if uuid not in self.filters:
+        if uuid not in self.mappings:
             try:
-                self.filters[uuid] = source_filters(aws.client("lambda"), uuid)
+                self.mappings[uuid] = source_mapping(aws.client("lambda"), uuid)
             except FilterError as exc:
-                self.filters[uuid] = None
+                self.mappings[uuid] = None
                 log("ERROR", "the mapping's filters cannot be read", uuid=uuid, reason=str(exc))
             except Exception as exc:
                 if aws.error_code(exc) not in (
@@ -602,14 +692,14 @@ class _Run:
                     "AccessDeniedException",
                 ):
                     raise
-                self.filters[uuid] = None
+                self.mappings[uuid] = None
                 log(
                     "ERROR",
                     "the mapping's filters cannot be read; records archived unfiltered",
                     uuid=uuid,
                     reason=f"{aws.error_code(exc)}: {exc}",
                 )
-        return self.filters[uuid]
+        return self.mappings[uuid]
 
     @retry.budgeted
     def one(self, record: Mapping[str, Any], batch: _Run) -> bool:
@@ -644,7 +734,7 @@ class _Run:
             message=message,
             fallback_source=queue,
             expired=self.budget.expired,
-            filters=self.source_filters(config, source_name(message, queue)),
+            mapping=self.source_mapping(config, source_name(message, queue)),
         )
         if result.mismatch:
             log(
@@ -667,7 +757,14 @@ class _Run:
             )
             self.counts["not_archived"] += 1
         else:
-            log("INFO", "archived", messageId=mid, key=result.key, records=result.records)
+            log(
+                "INFO",
+                "archived",
+                messageId=mid,
+                key=result.key,
+                records=result.records,
+                otherRecords=result.others,
+            )
             self.counts["archived"] += 1
             self.counts["records"] += result.records
         return True

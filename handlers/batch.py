@@ -4,8 +4,12 @@ The rules this module implements (ESM-SEMANTICS.md section 3):
 
 * Every processor applies a *prefix* of the batch and stops at its first failure: Lambda
   restarts from the lowest reported record and redelivers every later one, so side effects
-  for later records would only be repeated. Later processors of a pipeline stop at the
-  lowest failure found so far, for the same reason.
+  for later records would only be repeated.
+* The processors of a pipeline run at once over the same batch (one thread each: their
+  sinks' round trips overlap), each over every record from where its own progress ends. A
+  processor may therefore apply records past another one's failure: what it applied is
+  recorded where the redelivery starts (below), so the redelivery skips it for that
+  processor and never repeats its effects.
 * The response reports the lowest failed record and every later one. Success is never
   reported for a record some processor has not applied.
 * When the lowest failure is the batch's *first* record and it is a poison record (or the
@@ -22,8 +26,10 @@ The rules this module implements (ESM-SEMANTICS.md section 3):
 
 from __future__ import annotations
 
+import contextvars
 import math
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -150,8 +156,12 @@ def run_batch(
     context: object,
     processors: Sequence[Processor],
     store: CheckpointStore | None,
+    *,
+    concurrent: bool = True,
 ) -> dict[str, Any]:
-    """Run ``processors`` over the event's records; return Lambda's batch response."""
+    """Run ``processors`` over the event's records; return Lambda's batch response.
+    ``concurrent``: the processors run at once (``_apply``); False runs them one after
+    another, each stopping at the lowest failure found before it."""
     started = time.monotonic()
     records = parse_event(event)
     assert isinstance(event, dict)  # parse_event rejected anything else
@@ -183,26 +193,34 @@ def run_batch(
         batch.loaded_item = store.load_item(batch.stream_arn, records[0].sequence_number)
         batch.loaded = store.progress(batch.loaded_item)
         _protect_redelivery(batch)
+    starts = [_skip_count(records, batch.loaded.get(p.name)) for p in processors]
+    ends, error = _apply(processors, batch, starts, concurrent)
     limit = n
     lowest: tuple[str, Outcome] | None = None
     through: dict[str, int] = {}
     counts: dict[str, tuple[int, int]] = {}
-    for processor in processors:
+    for processor, start, (end, outcome) in zip(processors, starts, ends, strict=True):
         previous = batch.loaded.get(processor.name)
-        start = _skip_count(records, previous)
-        end = start
-        if start < limit:
-            outcome = processor.process(records[start:limit], batch)
-            end = start + min(max(outcome.done, 0), limit - start)
-            if end < limit:
-                limit = end
-                lowest = (processor.name, outcome)
+        if outcome is not None and end < limit:  # the lowest failure (the first one's on ties)
+            limit = end
+            lowest = (processor.name, outcome)
+        # What this processor applied, past ``limit`` too: the redelivery starts at
+        # ``limit`` and must skip it (recorded there by _record_progress).
         applied_seq = records[end - 1].seq if end else None
         best = max((v for v in (previous, applied_seq) if v is not None), default=None)
         if best is not None:
             through[processor.name] = best
         counts[processor.name] = (end - start, start)
 
+    if error is not None:
+        if isinstance(error, Exception):
+            # Lambda retries (and bisects) the batch: what the others applied is recorded
+            # where it restarts. A BaseException (the process dying) records nothing.
+            try:
+                _record_progress(batch, batch.restart_points(), through)
+            except Exception as save:
+                log("ERROR", "recording progress after a processor's error failed", error=save)
+        raise error
     if batch.window is not None:
         limit, lowest = _finish_windows(batch, processors, counts, limit, lowest, through)
     failed = records[limit:]
@@ -213,8 +231,8 @@ def run_batch(
     assert lowest is not None
     name, outcome = lowest
     raise_now = limit == 0 and outcome.failure in (Failure.POISON, Failure.TIME, None)
-    starts = batch.restart_points() if raise_now else [limit]
-    _record_progress(batch, starts, through)
+    points = batch.restart_points() if raise_now else [limit]
+    _record_progress(batch, points, through)
     if raise_now:
         raise BatchFailed(
             f"{name}: the first record of the batch failed ({outcome.reason}); raising so "
@@ -254,6 +272,58 @@ def _finish_windows(
             limit = end
             lowest = (processor.name, outcome)
     return limit, lowest
+
+
+def _apply(
+    processors: Sequence[Processor], batch: Batch, starts: Sequence[int], concurrent: bool
+) -> tuple[list[tuple[int, Outcome | None]], BaseException | None]:
+    """Each processor's end (records[start:end] applied) and outcome (None: it was given
+    nothing, or raised), and the exception a processor raised (the first processor's).
+
+    Concurrently, every processor gets every record from its start, one thread each (a copy
+    of this thread's context, so each keeps its own retry budget), and all run to their end
+    whatever another raises. One after another, a processor gets the records up to the
+    lowest failure so far, and an exception stops the rest."""
+    records = batch.records
+    ends: list[tuple[int, Outcome | None]] = [(start, None) for start in starts]
+    todo = [i for i, start in enumerate(starts) if start < len(records)]
+    if not concurrent or len(todo) < 2:
+        limit = len(records)
+        for i in todo:
+            if starts[i] < limit:
+                try:
+                    ends[i] = _end(processors[i], records[starts[i] : limit], starts[i], batch)
+                except BaseException as exc:  # raised again by run_batch
+                    return ends, exc
+                limit = min(limit, ends[i][0])
+        return ends, None
+    errors: list[BaseException | None] = [None] * len(processors)
+
+    def run(i: int) -> None:
+        try:
+            ends[i] = _end(processors[i], records[starts[i] :], starts[i], batch)
+        except BaseException as exc:  # raised again by run_batch, never swallowed
+            errors[i] = exc
+
+    threads = [
+        threading.Thread(
+            target=contextvars.copy_context().run, args=(run, i), name=processors[i].name
+        )
+        for i in todo[1:]
+    ]
+    for thread in threads:
+        thread.start()
+    run(todo[0])
+    for thread in threads:
+        thread.join()
+    return ends, next((e for e in errors if e is not None), None)
+
+
+def _end(
+    processor: Processor, given: Sequence[StreamRecord], start: int, batch: Batch
+) -> tuple[int, Outcome]:
+    outcome = processor.process(given, batch)
+    return start + min(max(outcome.done, 0), len(given)), outcome
 
 
 def _close_window(batch: Batch, processors: Sequence[Processor]) -> None:

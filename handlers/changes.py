@@ -11,12 +11,13 @@ as sorted lists (``stream.to_json``).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from json.encoder import encode_basestring as _quote
 from typing import Any, TypeVar
 
 from handlers import aws, errors, retry
 from handlers.batch import Budget, Failure, Outcome
+from handlers.lanes import Calls
 from handlers.stream import (
     MalformedValue,
     NumberJson,
@@ -182,38 +183,61 @@ def publish_batched(
     budget: Budget,
     max_entries: int,
     max_bytes: int,
+    workers: int = 1,
+    group: Callable[[E], Hashable] | None = None,
 ) -> Outcome:
     """Both publishers' batch: ``build`` each checked record's entry and size (None: the
     change does not qualify, done without one), send them with ``call`` in calls of at most
     ``max_entries`` entries and ``max_bytes`` bytes (``send_entries``: retryable entries are
-    sent again). A record that cannot be built is POISON at its position, after what came
-    before it was sent; the first call that fails for good ends the batch."""
+    sent again), up to ``workers`` calls at once while the next entries are built
+    (``handlers.lanes.Calls``). With ``group`` (an entry's SNS FIFO message group), calls
+    that carry a common group never overlap and are made in record order, and none is made
+    after a failed one. A record that cannot be built is POISON at its position, after what
+    came before it was sent; after a call fails for good no later call starts, and the
+    failure at the lowest position is the outcome: every record before it was sent."""
+    with Calls(workers) as calls:
 
-    def send(pending: list[tuple[int, E]]) -> Outcome | None:
-        return send_entries(
-            pending, call, service=service, operation=operation, rejected=rejected, budget=budget
-        )
+        def send(pending: list[tuple[int, E]]) -> bool:
+            if not pending:
+                return True
+            keys: frozenset[Hashable] = (
+                frozenset() if group is None else frozenset(group(e) for _, e in pending)
+            )
+            return calls.submit(
+                pending[0][0],
+                lambda: send_entries(
+                    pending,
+                    call,
+                    service=service,
+                    operation=operation,
+                    rejected=rejected,
+                    budget=budget,
+                ),
+                keys,
+            )
 
-    pending: list[tuple[int, E]] = []
-    pending_bytes = 0
-    for position, record in enumerate(records):
-        try:
-            record.check()
-            built = build(record)
-        except RecordError as exc:
-            return send(pending) or Outcome(position, Failure.POISON, str(exc))
-        if built is None:
-            continue
-        entry, size = built
-        if len(pending) == max_entries or pending_bytes + size > max_bytes:
-            failed = send(pending)
-            if failed is not None:
-                return failed
-            pending = []
-            pending_bytes = 0
-        pending.append((position, entry))
-        pending_bytes += size
-    return send(pending) or Outcome(len(records))
+        pending: list[tuple[int, E]] = []
+        pending_bytes = 0
+        for position, record in enumerate(records):
+            try:
+                record.check()
+                built = build(record)
+            except RecordError as exc:
+                send(pending)
+                return calls.finish() or Outcome(position, Failure.POISON, str(exc))
+            if built is None:
+                continue
+            entry, size = built
+            if len(pending) == max_entries or pending_bytes + size > max_bytes:
+                if not send(pending):
+                    break  # a call failed: finish() names it
+                pending = []
+                pending_bytes = 0
+            pending.append((position, entry))
+            pending_bytes += size
+        else:
+            send(pending)
+        return calls.finish() or Outcome(len(records))
 
 
 def same(a: Any, b: Any) -> bool:

@@ -5,7 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-__all__ = ["ConfigError", "env_int", "env_list", "env_optional", "env_required"]
+__all__ = [
+    "MAX_CONCURRENCY",
+    "ConfigError",
+    "env_concurrency",
+    "env_int",
+    "env_list",
+    "env_optional",
+    "env_required",
+]
+
+# The most calls a processor setting (``*_CONCURRENCY``) lets one invocation make at once.
+# Each is a thread waiting on a connection of its client's pool (sized to the settings:
+# ``handlers.aws.reserve``); beyond a few dozen a function waits on its sinks' throttling.
+MAX_CONCURRENCY = 50
 
 
 class ConfigError(RuntimeError):
@@ -38,6 +51,12 @@ def env_int(env: Mapping[str, str], name: str, default: int, low: int, high: int
             f"{low} to {high}"
         )
     return value
+
+
+def env_concurrency(env: Mapping[str, str], name: str, default: int) -> int:
+    """Calls a processor makes at once: a whole number from 1 (one at a time) to
+    ``MAX_CONCURRENCY``; ``default`` when unset or blank."""
+    return env_int(env, name, default, 1, MAX_CONCURRENCY)
 
 
 def env_list(

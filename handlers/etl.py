@@ -9,6 +9,12 @@ a record that began a run before, so it overwrites that object or writes records
 object holds yet. A restart caused by another processor of a pipeline is skipped by the
 engine (checkpoint). What remains, and its bounds, is documented in docs/etl.md.
 
+A batch's objects are written concurrently (up to 10 at once, botocore's connection pool:
+``handlers.lanes.Calls``), each started only when the time budget allows it and every
+earlier one was started. When one fails, the outcome is its first record (every earlier
+object was written); objects of later runs written meanwhile start at records that begin a
+run in the redelivery too, so it overwrites them.
+
 Line: ``eventID``, ``eventName``, ``sequenceNumber``, ``approximateCreationDateTime``,
 ``keys``, ``newImage``, ``oldImage`` (each image absent when the record has none),
 ``ttlExpired``; images come straight from the typed values (``stream.image_to_json``).
@@ -21,12 +27,14 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from json import dumps as _json_dumps
 from typing import Any
 
 from handlers import aws, retry, runtime
 from handlers.batch import Batch, Failure, Outcome, run_batch
 from handlers.config import ConfigError, env_required
+from handlers.lanes import Calls
 from handlers.stream import RecordError, StreamRecord, image_to_json
 
 __all__ = [
@@ -156,9 +164,16 @@ class EtlProcessor:
 
     name = "etl"
 
-    def __init__(self, bucket: str, prefix: str, client: Callable[[], Any]) -> None:
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str,
+        client: Callable[[], Any],
+        workers: int = aws.DEFAULT_POOL,
+    ) -> None:
         self.bucket = bucket
         self.prefix = prefix
+        self.workers = workers
         self._client = client
         self._hours: dict[int, tuple[str, str]] = {}
 
@@ -249,41 +264,54 @@ class EtlProcessor:
     @retry.budgeted
     def process(self, records: Sequence[StreamRecord], batch: Batch) -> Outcome:
         runs, stop, reason = self.plan(records)
-        client: Any = None
-        for run in runs:
-            location = f"s3://{self.bucket}/{run.key}"
-            if batch.budget.expired():
-                return Outcome(
-                    run.start, Failure.TIME, f"time budget ran out before writing {location}"
-                )
-            try:
-                if client is None:
-                    client = self._client()
-                client.put_object(
-                    Bucket=self.bucket,
-                    Key=run.key,
-                    Body=run.body(),
-                    ContentType=CONTENT_TYPE,
-                    Metadata={
-                        "records": str(len(run.lines)),
-                        "first-sequence-number": run.first_sequence_number,
-                        "last-sequence-number": run.last_sequence_number,
-                    },
-                )
-            except Exception as exc:
-                from botocore.exceptions import BotoCoreError, ClientError
-
-                if not isinstance(exc, (BotoCoreError, ClientError)):
-                    raise
-                # handlers.errors: an object holds many records, so S3 never names a poison
-                # record; throttling and 5xx were retried (handlers.retry) before this.
-                detail = aws.error_code(exc) or type(exc).__name__
-                return Outcome(
-                    run.start, Failure.TRANSIENT, f"PutObject {location} failed: {detail}: {exc}"
-                )
+        failure: Outcome | None = None
+        with Calls(self.workers) as calls:
+            for run in runs:
+                # Checked here, in run order: a run starts only when every earlier one did.
+                if batch.budget.expired():
+                    location = f"s3://{self.bucket}/{run.key}"
+                    failure = Outcome(
+                        run.start, Failure.TIME, f"time budget ran out before writing {location}"
+                    )
+                    break
+                if not calls.submit(run.start, partial(self._put, run)):
+                    break
+            written = calls.finish()
+        if written is not None:
+            return written
+        if failure is not None:
+            return failure
         if stop < len(records):
             return Outcome(stop, Failure.POISON, reason)
         return Outcome(len(records))
+
+    def _put(self, run: Run) -> Outcome | None:
+        """Write one run's object; the failure at its first record, or None."""
+        try:
+            self._client().put_object(
+                Bucket=self.bucket,
+                Key=run.key,
+                Body=run.body(),
+                ContentType=CONTENT_TYPE,
+                Metadata={
+                    "records": str(len(run.lines)),
+                    "first-sequence-number": run.first_sequence_number,
+                    "last-sequence-number": run.last_sequence_number,
+                },
+            )
+        except Exception as exc:
+            from botocore.exceptions import BotoCoreError, ClientError
+
+            if not isinstance(exc, (BotoCoreError, ClientError)):
+                raise
+            # handlers.errors: an object holds many records, so S3 never names a poison
+            # record; throttling and 5xx were retried (handlers.retry) before this.
+            detail = aws.error_code(exc) or type(exc).__name__
+            location = f"s3://{self.bucket}/{run.key}"
+            return Outcome(
+                run.start, Failure.TRANSIENT, f"PutObject {location} failed: {detail}: {exc}"
+            )
+        return None
 
 
 # --------------------------------------------------------------------------------------
@@ -303,6 +331,7 @@ def build(env: Mapping[str, str]) -> EtlProcessor:
             "access point ARN"
         )
     prefix = validate_prefix(env.get("ETL_PREFIX", DEFAULT_PREFIX).strip())
+    aws.reserve("s3", EtlProcessor.name, aws.DEFAULT_POOL)
     return EtlProcessor(bucket, prefix, lambda: aws.client("s3"))
 
 

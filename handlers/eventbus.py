@@ -48,12 +48,20 @@ as a poison record, anything else (throttling after the retries, access denied, 
 code) as transient, the record itself being fine. An error of the whole call (throttling and
 5xx after retries, access denied, validation, a missing bus) is transient too.
 
+Calls overlap: up to ``EVENTBUS_PUBLISH_CONCURRENCY`` (default 10, botocore's connection
+pool; 1 to 50) ``PutEvents`` calls are in flight while the next entries are built, the
+client's connection pool sized to match (``handlers.aws.reserve``); an event bus does not
+order the events it receives (the entries carry no event group), so calls are not held back
+for one another. A record is reported done
+only after its entry and every earlier one were accepted; after a failure no call starts.
+
 Delivery guarantee: **at least once**. Duplicates arise where EventBridge accepted an entry
-that is sent again later: entries *after* a failed entry in the same call were accepted and
-are sent again when Lambda redelivers from the failed record; a crash or timeout after a
-call succeeded makes Lambda redeliver the batch; and a call whose answer was lost (connection
-reset or read timeout after EventBridge accepted it) is sent again by ``handlers.retry``
-(``PutEvents`` has no idempotency token). Subscribers dedupe on ``detail.eventID``
+that is sent again later: entries *after* a failed entry in the same call, and in later calls
+already in flight when it failed, were accepted and are sent again when Lambda redelivers
+from the failed record; a crash or timeout after a call succeeded makes Lambda redeliver the
+batch; and a call whose answer was lost (connection reset or read timeout after EventBridge
+accepted it) is sent again by ``handlers.retry`` (``PutEvents`` has no idempotency token).
+Subscribers dedupe on ``detail.eventID``
 (the stream record's ID; the EventBridge event ``id`` differs on every send).
 """
 
@@ -67,7 +75,13 @@ from typing import Any
 from handlers import aws, retry
 from handlers.batch import Batch, Outcome, run_batch
 from handlers.changes import MISSING, ChangeJson, publish_batched, utf8_len
-from handlers.config import ConfigError, env_list, env_optional, env_required
+from handlers.config import (
+    ConfigError,
+    env_concurrency,
+    env_list,
+    env_optional,
+    env_required,
+)
 from handlers.runtime import checkpoint_store, once
 from handlers.stream import EventName, RecordError, StreamRecord, json_number
 
@@ -126,12 +140,14 @@ class EventBusProcessor:
         events: Iterable[EventName] = tuple(EventName),
         redact: Iterable[str] = (),
         numbers: str = "number",
+        workers: int = aws.DEFAULT_POOL,
     ) -> None:
         self.bus = bus
         self.source = source
         self.events = frozenset(events)
         self.redact = frozenset(redact)
         self.numbers = numbers
+        self.workers = workers
         self._client = client
         self._json = ChangeJson(self.redact, string_number if numbers == "string" else bus_number)
         # stream ARN -> (Source, table ARN, their bytes as EventBridge counts them)
@@ -240,6 +256,7 @@ class EventBusProcessor:
             budget=batch.budget,
             max_entries=MAX_BATCH_ENTRIES,
             max_bytes=MAX_REQUEST_BYTES,
+            workers=self.workers,
         )
 
     def _put_events(self, entries: list[Entry]) -> list[object]:
@@ -331,6 +348,8 @@ def build(env: Mapping[str, str]) -> EventBusProcessor:
             '(JSON numbers; whole numbers outside int64 as {"$number": "<digits>"}) or '
             "'string' (every number as a JSON string of its exact digits)"
         )
+    workers = env_concurrency(env, "EVENTBUS_PUBLISH_CONCURRENCY", aws.DEFAULT_POOL)
+    aws.reserve("events", EventBusProcessor.name, workers)
     return EventBusProcessor(
         bus,
         lambda: aws.client("events"),
@@ -338,6 +357,7 @@ def build(env: Mapping[str, str]) -> EventBusProcessor:
         events=(EventName(e) for e in events),
         redact=env_list(env, "EVENTBUS_REDACT"),
         numbers=numbers,
+        workers=workers,
     )
 
 

@@ -30,6 +30,13 @@ FIFO topics (ARN ending ``.fifo``): ``MessageGroupId`` = hex SHA-256 of the tabl
 item's key values (changes of one item stay in order), ``MessageDeduplicationId`` = eventID
 (its SHA-256 when it is not a valid deduplication id).
 
+Calls overlap: up to ``NOTIFY_PUBLISH_CONCURRENCY`` (default 10, botocore's connection pool;
+1 to 50) ``PublishBatch`` calls are in flight while the next messages are built, the SNS
+client's connection pool sized to match (``handlers.aws.reserve``). SNS keeps a FIFO topic's
+order per message group as the messages arrive (a batch's messages in request order), so
+on a FIFO topic two calls that carry a common group are never in flight together and are
+made in record order; after a failed call no call of its groups (nor any later call) starts.
+
 Failures are classified by SNS's error code (``handlers.errors``, from botocore's SNS model),
 never by the ``SenderFault`` flag alone: SNS marks its throttling (``Throttled``, HTTP 429;
 ``KMSThrottling``, the topic's key, HTTP 400) as sender faults. An entry in ``Failed`` with a
@@ -40,12 +47,14 @@ poison record; anything else (a disabled or missing key, authorization, an unkno
 transient. An error of the whole call is transient (after ``handlers.retry``'s retries).
 
 Delivery guarantee: **at least once**. A record is reported done only after SNS accepted its
-message; the first record whose entry failed for good (and every later one) is reported for
-redelivery, and no later ``PublishBatch`` call is made in that invocation. Duplicates can
-still arise exactly where SNS accepted a message that is published again later:
+message, and after every earlier message was accepted; the first record whose entry failed
+for good (and every later one) is reported for redelivery, and no ``PublishBatch`` call
+starts after that in the invocation. Duplicates can still arise exactly where SNS accepted a
+message that is published again later:
 
-* entries *after* the failed entry within the same ``PublishBatch`` call were published, and
-  are published again when Lambda redelivers from the failed record;
+* entries *after* the failed entry within the same ``PublishBatch`` call, and in later calls
+  already in flight when it failed, were published, and are published again when Lambda
+  redelivers from the failed record;
 * a crash or timeout after a call succeeded (the function killed at its timeout or out of
   memory, or an error after publishing such as a failed checkpoint write): the invocation
   reports nothing, Lambda redelivers the batch (whole or bisected) and its messages are
@@ -70,7 +79,7 @@ from typing import Any
 from handlers import aws, retry
 from handlers.batch import Batch, Outcome, run_batch
 from handlers.changes import MISSING, ChangeJson, publish_batched, utf8_len
-from handlers.config import ConfigError, env_list, env_required
+from handlers.config import ConfigError, env_concurrency, env_list, env_required
 from handlers.runtime import checkpoint_store, once
 from handlers.stream import EventName, RecordError, StreamRecord, to_json
 
@@ -111,12 +120,14 @@ class NotificationProcessor:
         events: Iterable[EventName] = tuple(EventName),
         attributes: Iterable[str] = (),
         redact: Iterable[str] = (),
+        workers: int = aws.DEFAULT_POOL,
     ) -> None:
         self.topic_arn = topic_arn
         self.fifo = topic_arn.endswith(".fifo")
         self.events = frozenset(events)
         self.attributes = tuple(attributes)
         self.redact = frozenset(redact)
+        self.workers = workers
         self._client = client
         self._json = ChangeJson(self.redact)
 
@@ -220,6 +231,8 @@ class NotificationProcessor:
             budget=batch.budget,
             max_entries=MAX_BATCH_ENTRIES,
             max_bytes=MAX_MESSAGE_BYTES,
+            workers=self.workers,
+            group=_message_group if self.fifo else None,
         )
 
     def _publish_batch(self, entries: list[Entry]) -> list[object]:
@@ -240,6 +253,11 @@ class NotificationProcessor:
             else:
                 out.append(MISSING)
         return out
+
+
+def _message_group(entry: Entry) -> str:
+    group: str = entry["MessageGroupId"]
+    return group
 
 
 def _dedup_id(record: StreamRecord) -> str:
@@ -276,12 +294,15 @@ def build(env: Mapping[str, str]) -> NotificationProcessor:
     events = env_list(
         env, "NOTIFY_EVENTS", allowed=[e.value for e in EventName], default=tuple(EventName)
     )
+    workers = env_concurrency(env, "NOTIFY_PUBLISH_CONCURRENCY", aws.DEFAULT_POOL)
+    aws.reserve("sns", NotificationProcessor.name, workers)
     return NotificationProcessor(
         topic,
         lambda: aws.client("sns"),
         events=(EventName(e) for e in events),
         attributes=env_list(env, "NOTIFY_ATTRIBUTES"),
         redact=env_list(env, "NOTIFY_REDACT"),
+        workers=workers,
     )
 
 

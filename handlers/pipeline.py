@@ -1,8 +1,10 @@
 """Pipeline: several processors over the same batch in one function (one stream reader).
 
 DynamoDB Streams throttle beyond two concurrent readers per shard, so running analytics,
-notification and ETL as one function keeps a single reader. ``PROCESSORS`` names them in
-the order they run; ``CHECKPOINT_TABLE`` is required, because a redelivery caused by one
+notification and ETL as one function keeps a single reader. ``PROCESSORS`` names them; they
+run at once over each batch (``handlers.batch``: one thread each, so their sinks' round trips
+overlap), and their order only breaks ties: of two failures at the same record, the first
+processor's is reported. ``CHECKPOINT_TABLE`` is required, because a redelivery caused by one
 processor must not repeat the side effects of the others.
 """
 

@@ -34,15 +34,14 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from handlers import retry
+from handlers import aws, retry
 from handlers.batch import Batch, Outcome, run_batch
-from handlers.config import ConfigError, env_int, env_optional, env_required
+from handlers.config import ConfigError, env_concurrency, env_optional, env_required
 from handlers.observe import log
 from handlers.runtime import checkpoint_store, once
 from handlers.stream import EventName, RecordError, StreamRecord, deserialize
 from handlers.versioned import (
     DELETED,
-    MAX_WORKERS,
     METADATA,
     ORDER,
     ORIGIN,
@@ -51,10 +50,9 @@ from handlers.versioned import (
     Ordering,
     Stamp,
     Versioned,
+    Write,
     apply_batch,
     change_order,
-    dynamodb_client,
-    item_lane,
     region_of,
     source_arn,
     target_arn,
@@ -69,8 +67,8 @@ _TRUE = {"BOOL": True}
 
 
 class ReplicateProcessor:
-    """Copies each change to the replica table, in record order per item (lanes of
-    ``handlers.lanes``), last writer wins."""
+    """Copies each batch's changes to the replica table, last writer wins: the writes of a
+    batch coalesced per item and made in lanes (``versioned.apply_batch``)."""
 
     name = "replicate"
 
@@ -85,26 +83,23 @@ class ReplicateProcessor:
         self.workers = workers
         self._targets: dict[str, str] = {}  # stream ARN -> the replica table's ARN
 
-    def apply(self, record: StreamRecord) -> bool:
-        """Apply one change; False when it was skipped: a replicator's write coming back (an
-        echo, see ``origin``) or a tombstone expiring."""
-        writer = self.writer
+    def writes(self, record: StreamRecord) -> list[Write]:
+        """The write one change makes (``versioned.Write``); none when it is skipped: a
+        replicator's write coming back (an echo, see ``origin``) or a tombstone expiring.
+        RecordError for a change that cannot be replicated."""
         if record.event_name is EventName.REMOVE:
             record.keys  # noqa: B018 - decodes: MalformedValue names a bad value's path
             key = to_wire(record.raw_keys, "Keys")
             old = record.raw_old_image
             if old is not None and old.get(DELETED) == _TRUE:
-                return False  # TTL removing a tombstone (a replicator's), not an item
+                return []  # TTL removing a tombstone (a replicator's), not an item
             origin = source_arn(record.stream_arn)
             if not self.ordering.attribute:
-                writer.tombstone(key, self.ordering.of_image(record, key, "Keys"), origin)
-                return True
+                return [Write(key, self.ordering.of_image(record, key, "Keys"), origin=origin)]
             version = None if old is None else self.ordering.version_in(old, "OldImage")
             if version is None:
-                writer.remove_at_current(key, change_order(record))
-            else:
-                writer.tombstone(key, Stamp(version, change_order(record)), origin)
-            return True
+                return [Write(key, None, order=change_order(record))]
+            return [Write(key, Stamp(version, change_order(record)), origin=origin)]
         new = record.raw_new_image
         if new is None:
             raise RecordError(
@@ -115,18 +110,16 @@ class ReplicateProcessor:
         record.new_image  # noqa: B018 - decodes: MalformedValue names a bad value's path
         origin = self.origin(record, new)
         if not origin:
-            return False
+            return []
+        key = to_wire(record.raw_keys, "Keys")
         if new.get(DELETED) == _TRUE:  # a tombstone, replicated along a chain
-            key = to_wire(record.raw_keys, "Keys")
-            writer.tombstone(key, self._tombstone_stamp(record, new), origin)
-            return True
+            return [Write(key, self._tombstone_stamp(record, new), origin=origin)]
         stamp = self.ordering.of_image(record, new, "NewImage")
         item = dict(to_wire(new, "NewImage"))  # shallow: the event's image stays as it was
         if not _METADATA.isdisjoint(item):
             for name in METADATA:
                 item.pop(name, None)  # a source item's own metadata is never copied
-        writer.put(item, stamp, origin)
-        return True
+        return [Write(key, stamp, item, origin)]
 
     def origin(self, record: StreamRecord, new: Mapping[str, Any]) -> str:
         """The table where the change of an ``INSERT``/``MODIFY`` was made (its
@@ -186,18 +179,13 @@ class ReplicateProcessor:
 
     @retry.budgeted
     def process(self, records: Sequence[StreamRecord], batch: Batch) -> Outcome:
-        skipped: list[str] = []  # list.append is atomic: lanes share it
-
-        def apply(record: StreamRecord) -> None:
-            if not self.apply(record):
-                skipped.append(record.event_id)
-
+        skipped: dict[str, None] = {}  # event IDs (a record planned twice is counted once)
         outcome = apply_batch(
             records,
             batch,
             self.writer,
-            apply,
-            lane_of=item_lane,  # the replica item is the source item: one lane per item
+            self.writes,
+            skipped=skipped,
             workers=self.workers,
             setting="REPLICA_TABLE",
             item="replica",
@@ -207,7 +195,7 @@ class ReplicateProcessor:
                 "INFO",
                 "replicate: replicators' writes coming back and expiring tombstones skipped",
                 count=len(skipped),
-                event_ids=skipped[:5],
+                event_ids=list(skipped)[:5],
             )
         return outcome
 
@@ -225,10 +213,12 @@ def build(env: Mapping[str, str]) -> ReplicateProcessor:
             f"environment variable REPLICA_REGION (or the REPLICA_TABLE ARN) names region "
             f"{region!r:.60}: expected a region such as us-west-2"
         )
+    workers = env_concurrency(env, "REPLICATE_WRITE_CONCURRENCY", WRITE_CONCURRENCY)
+    aws.reserve("dynamodb", ReplicateProcessor.name, workers, region)
     return ReplicateProcessor(
-        Versioned(table, lambda: dynamodb_client(region), region=region),
+        Versioned(table, lambda: aws.client("dynamodb", region), region=region),
         Ordering(env_optional(env, "REPLICATE_VERSION_ATTRIBUTE"), "REPLICATE_VERSION_ATTRIBUTE"),
-        workers=env_int(env, "REPLICATE_WRITE_CONCURRENCY", WRITE_CONCURRENCY, 1, MAX_WORKERS),
+        workers=workers,
     )
 
 

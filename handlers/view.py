@@ -40,26 +40,24 @@ table: ``dynamodb:PutItem`` always, ``dynamodb:GetItem`` only with ``VIEW_VERSIO
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from handlers import retry
+from handlers import aws, retry
 from handlers.batch import Batch, Outcome, run_batch
-from handlers.config import ConfigError, env_int, env_list, env_optional, env_required
+from handlers.config import ConfigError, env_concurrency, env_list, env_optional, env_required
 from handlers.observe import log
 from handlers.runtime import checkpoint_store, once
 from handlers.stream import EventName, RecordError, StreamRecord, describe_value, deserialize
 from handlers.versioned import (
-    MAX_WORKERS,
     METADATA,
     WRITE_CONCURRENCY,
     Ordering,
     Stamp,
     Versioned,
+    Write,
     apply_batch,
     change_order,
-    dynamodb_client,
-    item_lane,
     region_of,
     same_key,
     to_wire,
@@ -71,8 +69,8 @@ _KEY_TAGS = frozenset({"S", "N", "B"})
 
 
 class ViewProcessor:
-    """Applies each change to the view table, in record order per source item (lanes of
-    ``handlers.lanes``), last writer wins."""
+    """Applies each batch's changes to the view table, last writer wins: the writes of a
+    batch coalesced per view item and made in lanes (``versioned.apply_batch``)."""
 
     name = "view"
 
@@ -126,22 +124,21 @@ class ViewProcessor:
             item.pop(name, None)
         return item
 
-    def apply(self, record: StreamRecord) -> bool:
-        """Apply one change; False when it was skipped (no view key: sparse view)."""
+    def writes(self, record: StreamRecord) -> list[Write]:
+        """The writes one change makes (``versioned.Write``); none when it is skipped (no
+        view key before or after: a sparse view). RecordError for a change that cannot be
+        applied; nothing is written for it."""
         name = record.event_name
-        writer = self.writer
         if name is EventName.REMOVE:
             old = record.raw_old_image
             if old is not None:
                 key = self.view_key(old, "OldImage")
                 if key is None:
-                    return False
+                    return []
                 stamp = self._remove_stamp(record, old)
                 if stamp is None:
-                    writer.remove_at_current(key, change_order(record))
-                else:
-                    writer.tombstone(key, stamp)
-                return True
+                    return [Write(key, None, order=change_order(record))]
+                return [Write(key, stamp)]
             keys = record.raw_keys
             if not all(k in keys for k in self.key_names):
                 raise RecordError(
@@ -152,10 +149,8 @@ class ViewProcessor:
             key = self.view_key(keys, "Keys")
             assert key is not None
             if self.ordering.attribute:
-                writer.remove_at_current(key, change_order(record))
-            else:
-                writer.tombstone(key, self.ordering.of_image(record, keys, "Keys"))
-            return True
+                return [Write(key, None, order=change_order(record))]
+            return [Write(key, self.ordering.of_image(record, keys, "Keys"))]
 
         new = record.raw_new_image
         if new is None:
@@ -174,14 +169,12 @@ class ViewProcessor:
             ):
                 left = old_key
         if new_key is None and left is None:
-            return False  # sparse: no view item before or after (no version needed)
+            return []  # sparse: no view item before or after (no version needed)
         stamp = self.ordering.of_image(record, new, "NewImage")
-        item = None if new_key is None else self.project(record, new)  # checked before writing
-        if left is not None:
-            writer.tombstone(left, stamp)
-        if item is not None:
-            writer.put(item, stamp)
-        return True
+        out = [] if left is None else [Write(left, stamp)]
+        if new_key is not None:
+            out.append(Write(new_key, stamp, self.project(record, new)))
+        return out
 
     def _remove_stamp(self, record: StreamRecord, old: Mapping[str, Any]) -> Stamp | None:
         if not self.ordering.attribute:
@@ -190,32 +183,15 @@ class ViewProcessor:
         return None if version is None else Stamp(version, change_order(record))
 
     # -- the batch ------------------------------------------------------------------------
-    def lane(self, record: StreamRecord) -> Hashable:
-        """The record's lane (``handlers.lanes``). When the view key holds the table's whole
-        key, each view item belongs to one source item: one lane per source item. Otherwise
-        several source items can share a view item, where ``remove_at_current`` (version
-        attribute, REMOVE without an old version) is not commutative with their writes: one
-        lane for the whole batch, one write at a time."""
-        try:
-            names = record.raw_keys.keys()
-        except RecordError:
-            return None
-        return item_lane(record) if names <= self._key_set else None
-
     @retry.budgeted
     def process(self, records: Sequence[StreamRecord], batch: Batch) -> Outcome:
-        skipped: list[str] = []  # list.append is atomic: lanes share it
-
-        def apply(record: StreamRecord) -> None:
-            if not self.apply(record):
-                skipped.append(record.event_id)
-
+        skipped: dict[str, None] = {}  # event IDs (a record planned twice is counted once)
         outcome = apply_batch(
             records,
             batch,
             self.writer,
-            apply,
-            lane_of=self.lane,
+            self.writes,
+            skipped=skipped,
             workers=self.workers,
             setting="VIEW_TABLE",
             item="view",
@@ -226,7 +202,7 @@ class ViewProcessor:
                 "view: changes without a view key skipped (sparse view)",
                 count=len(skipped),
                 view_key=list(self.key_names),
-                event_ids=skipped[:5],
+                event_ids=list(skipped)[:5],
             )
         return outcome
 
@@ -256,18 +232,16 @@ def build(env: Mapping[str, str]) -> ViewProcessor:
             f"({', '.join(METADATA)}): not a view key or projected attribute"
         )
     region = region_of(table)
+    workers = env_concurrency(env, "VIEW_WRITE_CONCURRENCY", WRITE_CONCURRENCY)
+    aws.reserve("dynamodb", ViewProcessor.name, workers, region)
     return ViewProcessor(
-        Versioned(table, _client(region), region=region),
+        Versioned(table, lambda: aws.client("dynamodb", region), region=region),
         partition_key,
         sort_key,
         attributes=attributes,
         ordering=Ordering(env_optional(env, "VIEW_VERSION_ATTRIBUTE"), "VIEW_VERSION_ATTRIBUTE"),
-        workers=env_int(env, "VIEW_WRITE_CONCURRENCY", WRITE_CONCURRENCY, 1, MAX_WORKERS),
+        workers=workers,
     )
-
-
-def _client(region: str) -> Callable[[], Any]:
-    return lambda: dynamodb_client(region)
 
 
 def processor() -> ViewProcessor:

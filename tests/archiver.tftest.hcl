@@ -202,6 +202,7 @@ run "brought_bucket_and_keys" {
       DecryptSourceTableStream = "dynamodb.us-east-1.amazonaws.com"
       DecryptDeadLetterQueues  = "sqs.us-east-1.amazonaws.com"
       UseArchiveBucketKey      = "s3.us-east-1.amazonaws.com"
+      DecryptFilterCriteria    = "lambda.us-east-1.amazonaws.com"
     }
     error_message = "The archiver's KMS statements are scoped to the service holding the data (kms:ViaService)."
   }
@@ -222,6 +223,8 @@ run "needs_an_sqs_destination" {
   expect_failures = [terraform_data.check_dlq_archiver]
 }
 
+# The archiver's single-input rules are validation blocks on its variables (checked whether or
+# not the archiver is on, like every other validation).
 run "rejects_an_unsafe_prefix" {
   command = plan
 
@@ -230,7 +233,17 @@ run "rejects_an_unsafe_prefix" {
     dlq_archiver_prefix = "../elsewhere/"
   }
 
-  expect_failures = [terraform_data.check_dlq_archiver]
+  expect_failures = [var.dlq_archiver_prefix]
+}
+
+run "rejects_a_prefix_that_is_not_a_folder" {
+  command = plan
+
+  variables {
+    dlq_archiver_prefix = "dlq archive"
+  }
+
+  expect_failures = [var.dlq_archiver_prefix]
 }
 
 run "rejects_a_timeout_out_of_range" {
@@ -241,5 +254,45 @@ run "rejects_a_timeout_out_of_range" {
     dlq_archiver_timeout = 901
   }
 
-  expect_failures = [terraform_data.check_dlq_archiver]
+  expect_failures = [var.dlq_archiver_timeout]
+}
+
+run "rejects_a_timeout_below_ten_seconds" {
+  command = plan
+
+  variables {
+    dlq_archiver_timeout = 9
+  }
+
+  expect_failures = [var.dlq_archiver_timeout]
+}
+
+run "rejects_a_bucket_arn_that_is_not_one" {
+  command = plan
+
+  variables {
+    dlq_archiver_bucket_arn = "company-archive"
+  }
+
+  expect_failures = [var.dlq_archiver_bucket_arn]
+}
+
+run "rejects_a_kms_key_arn_that_is_not_one" {
+  command = plan
+
+  variables {
+    dlq_archiver_bucket_kms_key_arn = "alias/archive"
+  }
+
+  expect_failures = [var.dlq_archiver_bucket_kms_key_arn]
+}
+
+run "rejects_an_expiration_below_one_day" {
+  command = plan
+
+  variables {
+    dlq_archiver_expiration_days = 0
+  }
+
+  expect_failures = [var.dlq_archiver_expiration_days]
 }

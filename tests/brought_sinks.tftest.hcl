@@ -161,7 +161,7 @@ run "eventbus_bus_true_with_arn_fails" {
 
   variables {
     create_eventbus     = true
-    eventbus_create_bus = true
+    create_eventbus_bus = true
     eventbus_bus_arn    = "arn:aws:events:us-east-1:123456789012:event-bus/default"
   }
 
@@ -174,7 +174,7 @@ run "view_table_true_with_arn_fails" {
   variables {
     create_view        = true
     view_partition_key = "pk"
-    view_create_table  = true
+    create_view_table  = true
     view_table_arn     = "arn:aws:dynamodb:us-east-1:123456789012:table/shared-view"
   }
 

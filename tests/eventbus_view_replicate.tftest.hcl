@@ -203,9 +203,9 @@ run "groups_layout" {
       AGGREGATES_TABLE            = "test-aggregates"
       VIEW_TABLE                  = "test-view"
       VIEW_PARTITION_KEY          = "pk"
-      VIEW_WRITE_CONCURRENCY      = "8"
+      VIEW_WRITE_CONCURRENCY      = "20"
       REPLICA_TABLE               = "arn:aws:dynamodb:us-east-1:123456789012:table/test-replica"
-      REPLICATE_WRITE_CONCURRENCY = "8"
+      REPLICATE_WRITE_CONCURRENCY = "20"
     })
     error_message = "bulk: ${jsonencode(aws_lambda_function.this["bulk"].environment[0].variables)}"
   }
@@ -238,7 +238,7 @@ run "separate_brought_bus_and_view_table" {
     create_notification = false
     create_etl          = false
     create_eventbus     = true
-    eventbus_create_bus = false
+    create_eventbus_bus = false
     eventbus_bus_arn    = "arn:aws:events:us-east-1:123456789012:event-bus/default"
     eventbus_rules = {
       modify = {
@@ -247,7 +247,7 @@ run "separate_brought_bus_and_view_table" {
       }
     }
     create_view        = true
-    view_create_table  = false
+    create_view_table  = false
     view_table_arn     = "arn:aws:dynamodb:us-east-1:123456789012:table/shared-view"
     view_partition_key = "pk"
   }
@@ -273,7 +273,7 @@ run "separate_brought_bus_and_view_table" {
       LOG_LEVEL              = "INFO"
       VIEW_TABLE             = "shared-view"
       VIEW_PARTITION_KEY     = "pk"
-      VIEW_WRITE_CONCURRENCY = "8"
+      VIEW_WRITE_CONCURRENCY = "20"
     })
     error_message = "Environment: ${jsonencode({ for k, f in aws_lambda_function.this : k => f.environment[0].variables })}"
   }
@@ -319,11 +319,11 @@ run "view_on_new_image_needs_a_key_in_the_table_key" {
   expect_failures = [terraform_data.check_stream]
 }
 
-run "write_concurrency_from_1_to_10" {
+run "write_concurrency_from_1_to_50" {
   command = plan
 
   variables {
-    view_write_concurrency      = 11
+    view_write_concurrency      = 51
     replicate_write_concurrency = 2.5
   }
 
@@ -341,6 +341,43 @@ run "write_concurrency_at_least_1" {
   expect_failures = [var.view_write_concurrency, var.replicate_write_concurrency]
 }
 
+run "publish_concurrency_passed_to_the_publishers" {
+  command = plan
+
+  variables {
+    create_eventbus                  = true
+    notification_publish_concurrency = 50
+    eventbus_publish_concurrency     = 1
+  }
+
+  assert {
+    condition     = aws_lambda_function.this["pipeline"].environment[0].variables["NOTIFY_PUBLISH_CONCURRENCY"] == "50" && aws_lambda_function.this["pipeline"].environment[0].variables["EVENTBUS_PUBLISH_CONCURRENCY"] == "1"
+    error_message = "Environment: ${jsonencode(aws_lambda_function.this["pipeline"].environment[0].variables)}"
+  }
+}
+
+run "publish_concurrency_from_1_to_50" {
+  command = plan
+
+  variables {
+    notification_publish_concurrency = 51
+    eventbus_publish_concurrency     = 2.5
+  }
+
+  expect_failures = [var.notification_publish_concurrency, var.eventbus_publish_concurrency]
+}
+
+run "publish_concurrency_at_least_1" {
+  command = plan
+
+  variables {
+    notification_publish_concurrency = 0
+    eventbus_publish_concurrency     = -1
+  }
+
+  expect_failures = [var.notification_publish_concurrency, var.eventbus_publish_concurrency]
+}
+
 run "replicate_needs_a_table" {
   command = plan
 
@@ -356,7 +393,7 @@ run "rules_on_another_accounts_bus_rejected" {
 
   variables {
     create_eventbus     = true
-    eventbus_create_bus = false
+    create_eventbus_bus = false
     eventbus_bus_arn    = "arn:aws:events:us-east-1:210987654321:event-bus/central"
     eventbus_rules      = { all = { event_pattern = "{\"source\":[\"dynamodb-triggers.test\"]}" } }
   }
@@ -498,7 +535,7 @@ run "global_table_replica_as_view_table_refused" {
   variables {
     global_table       = true
     create_view        = true
-    view_create_table  = false
+    create_view_table  = false
     view_table_arn     = "arn:aws:dynamodb:eu-west-1:123456789012:table/test"
     view_partition_key = "candidate_id"
   }

@@ -6,6 +6,7 @@ import io
 import itertools
 import zipfile
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -112,6 +113,34 @@ def record(
     if ttl:
         rec["userIdentity"] = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
     return rec
+
+
+def getrecords_record(
+    i: int, *, key: str | None = None, blob: bytes = b"", created: datetime | None = None
+) -> dict[str, Any]:
+    """Record ``i`` of a shard as boto3 parses GetRecords: an INSERT of item ``key``
+    (default ``k<i>``) with sequence number ``10**21 + i``, bytes for ``B``, a datetime
+    (default 2026-01-01); ``SizeBytes`` is the item's size, far below its size in a Lambda
+    event."""
+    key = key if key is not None else f"k{i}"
+    image: dict[str, Any] = {"pk": {"S": key}}
+    if blob:
+        image["blob"] = {"B": blob}
+    return {
+        "eventID": f"{i:032x}",
+        "eventName": "INSERT",
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "eu-west-1",
+        "dynamodb": {
+            "ApproximateCreationDateTime": created or datetime(2026, 1, 1, tzinfo=UTC),
+            "Keys": {"pk": {"S": key}},
+            "NewImage": image,
+            "SequenceNumber": str(10**21 + i),
+            "SizeBytes": 4 + len(blob),
+            "StreamViewType": "NEW_IMAGE",
+        },
+    }
 
 
 def event(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

@@ -99,7 +99,7 @@ run "glue_table_in_existing_database" {
 
   variables {
     create_etl_glue_table    = true
-    etl_glue_create_database = false
+    create_etl_glue_database = false
     etl_glue_database_name   = "lake"
     etl_glue_table_name      = "applications_changes"
   }

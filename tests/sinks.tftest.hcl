@@ -313,6 +313,9 @@ run "mapping_options" {
   command = plan
 
   variables {
+    # Analytics' tumbling windows are refused at parallelization_factor > 1
+    # (parallel.tftest.hcl).
+    create_analytics                     = false
     batch_size                           = 500
     maximum_batching_window_in_seconds   = 5
     parallelization_factor               = 4

@@ -265,11 +265,12 @@ def _mapping_matcher(args: argparse.Namespace, stream_arn: str) -> Any:
     when the function has no mapping from the stream."""
     if not args.function:
         return None
-    from handlers.archiver import NoMapping, find_source_filters, matcher_of
+    from handlers.archiver import NoMapping, find_source_mapping, matcher_of
     from handlers.filters import FilterError
 
     try:
-        return matcher_of(find_source_filters(_client(args, "lambda"), args.function, stream_arn))
+        mapping = find_source_mapping(_client(args, "lambda"), args.function, stream_arn)
+        return matcher_of(mapping.filters)
     except NoMapping:
         return None
     except FilterError as exc:

@@ -29,7 +29,10 @@ it applied (written before archives were filtered, or while the filters could no
 Then their count must equal the message's ``batchSize``; otherwise they are not the batch
 Lambda gave up on (the filters changed or are unknown, or ``ParallelizationFactor`` above 1
 split the range) and the message or object is left, reported as ``mismatch``, unless
-``--accept-mismatch`` says to run them anyway.
+``--accept-mismatch`` says to run them anyway. With the mapping's ``ParallelizationFactor``
+above 1, the failed batch's records are picked out of the range when that can be told (the
+records of the items of its first and last record number ``batchSize``:
+``handlers.archiver.failed_batch``); only they are run.
 """
 
 from __future__ import annotations
@@ -47,12 +50,14 @@ from handlers.archiver import (
     Archive,
     Expired,
     Incomplete,
+    SourceMapping,
     archive_key,
     batch_info,
     batch_mismatch,
     encode_archive,
+    failed_batch,
     fetch_records,
-    find_source_filters,
+    find_source_mapping,
     matcher_of,
     on_failure_message,
     read_archive,
@@ -69,7 +74,7 @@ __all__ = [
     "archive_records",
     "batch_info",
     "fetch_records",
-    "mapping_filters",
+    "mapping_of",
     "redrive",
     "redrive_s3",
 ]
@@ -91,18 +96,16 @@ class ArchiveRefused(ValueError):
     """An archive whose records are not known to be the failed batch; says why."""
 
 
-def mapping_filters(
-    lambda_client: Any, message: Mapping[str, Any]
-) -> tuple[list[dict[str, Any]] | None, str]:
-    """(the filter patterns of the mapping that failed the batch, '') or (None, why they
-    are unknown). The mapping is the one from the message's stream to its
+def mapping_of(lambda_client: Any, message: Mapping[str, Any]) -> tuple[SourceMapping | None, str]:
+    """(the filters and parallelization of the mapping that failed the batch, '') or (None,
+    why they are unknown). The mapping is the one from the message's stream to its
     ``requestContext.functionArn``."""
     function = (message.get("requestContext") or {}).get("functionArn")
     stream = (message.get("DDBStreamBatchInfo") or {}).get("streamArn")
     if lambda_client is None or not function or not stream:
         return None, "the message does not name the failed function and its stream"
     try:
-        return find_source_filters(lambda_client, str(function), str(stream)), ""
+        return find_source_mapping(lambda_client, str(function), str(stream)), ""
     except FilterError as exc:
         return None, str(exc)
     except Exception as exc:
@@ -129,11 +132,13 @@ def archive_records(
     records = list(archive.records)
     problem = archive.mismatch
     if archive.filters is None:
-        patterns, unknown = mapping_filters(lambda_client, message)
-        if patterns is not None:
-            matcher = matcher_of(patterns)
-            records = [r for r in records if matcher(r)]
-            problem = ""
+        mapping, unknown = mapping_of(lambda_client, message)
+        if mapping is not None:
+            matcher = matcher_of(mapping.filters)
+            info = message.get("DDBStreamBatchInfo") or {}
+            records, problem = failed_batch(
+                info, [r for r in records if matcher(r)], mapping.parallelization_factor
+            )
         elif not problem:
             problem = f"the archive's records were not filtered and {unknown}"
     if not problem:
@@ -218,18 +223,19 @@ def redrive(
         except (ValueError, TypeError, AttributeError) as exc:
             report.outcomes.append(MessageOutcome(mid, "invalid", 0, str(exc)))
             continue
-        patterns, unknown = mapping_filters(lambda_client, body)
-        matcher = None if patterns is None else matcher_of(patterns)
+        mapping, unknown = mapping_of(lambda_client, body)
+        matcher = None if mapping is None else matcher_of(mapping.filters)
         try:
-            records = fetch_records(streams, info, matcher=matcher)
+            in_range = fetch_records(streams, info, matcher=matcher)
         except Expired as exc:
             report.outcomes.append(MessageOutcome(mid, "expired", 0, str(exc)))
             continue
         except Incomplete as exc:
             report.outcomes.append(MessageOutcome(mid, "failed", 0, f"{exc} (message left)"))
             continue
-        mismatch = batch_mismatch(info, records)
-        if mismatch and patterns is None:
+        factor = None if mapping is None else mapping.parallelization_factor
+        records, mismatch = failed_batch(info, in_range, factor)
+        if mismatch and mapping is None:
             mismatch = f"{mismatch} ({unknown})"
         if mismatch and not accept_mismatch and to_s3 is None:
             detail = f"{mismatch}; message left (--accept-mismatch runs the records anyway)"
@@ -247,7 +253,14 @@ def redrive(
             s3.put_object(
                 Bucket=bucket,
                 Key=key,
-                Body=encode_archive(body, records, filters=patterns, mismatch=mismatch),
+                Body=encode_archive(
+                    body,
+                    records,
+                    filters=None if mapping is None else mapping.filters,
+                    mismatch=mismatch,
+                    parallelization_factor=factor,
+                    other_records=len(in_range) - len(records),
+                ),
                 ContentType=CONTENT_TYPE,
             )
             status, detail = "archived", f"s3://{bucket}/{key}"

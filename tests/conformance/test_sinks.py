@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -21,7 +22,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from handlers import errors, eventbus, notification, replicate, retry, versioned
+from handlers import aws, errors, eventbus, notification, replicate, retry, versioned
 from handlers.batch import Batch, BatchFailed, Budget, Failure, Outcome, run_batch
 from handlers.stream import parse_event
 from tests import factories as f
@@ -63,7 +64,7 @@ def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     retry.set_policy(retry.Policy(attempts=3, base=0.001, cap=0.002, reserve=0.0))
     yield
     retry.set_policy(retry.POLICY)
-    versioned._regional.clear()
+    aws.reset_clients()
 
 
 def _ids(selected: list[Case]) -> list[str]:
@@ -424,7 +425,7 @@ def test_a_replica_of_the_sources_global_table_is_refused(case: Case) -> None:
     stubber = Stubber(client)
     stubber.add_response("describe_table", case["response"], {"TableName": case["target"]})
     stubber.activate()
-    versioned.set_client(region, client)
+    aws.set_client("dynamodb", client, region)
     processor = replicate.build({"REPLICA_TABLE": case["target"]})
     record = f.record("INSERT", {"pk": "x"}, {"v": 1}, stream_arn=case["stream_arn"])
     with pytest.raises(BatchFailed, match="is a replica of the stream's own global table"):
@@ -454,3 +455,85 @@ def test_which_calls_carry_an_idempotency_token(case: Case) -> None:
     tokens = [n for n, s in shape.members.items() if s.metadata.get("idempotencyToken")]
     want = case["expect"]["idempotency_token"]
     assert tokens == ([want] if want else [])
+
+
+# -- SNS FIFO: calls in flight at once --------------------------------------------------------
+
+
+class _FifoTopic:
+    """A thread-safe PublishBatch answering as the SNS model shapes it (``Successful`` with
+    ``Id``, ``MessageId`` and, on a FIFO topic, ``SequenceNumber``; ``Failed`` for the entries
+    of the call numbered ``failing``), noting the groups in flight. The first two calls wait
+    for each other (at most 10 s), so overlapping calls of other groups is observed."""
+
+    def __init__(self, group_of: dict[str, str], failing: int | None = None) -> None:
+        self.group_of = group_of  # MessageGroupId -> item
+        self.failing = failing
+        self.meet = threading.Barrier(2, timeout=10)
+        self.made: list[int] = []
+        self.clashes = 0
+        self._busy: set[str] = set()
+        self._lock = threading.Lock()
+
+    def publish_batch(self, TopicArn: str, PublishBatchRequestEntries: list[Any]) -> Any:
+        entries = PublishBatchRequestEntries
+        call = int(entries[0]["Id"]) // 10
+        groups = {self.group_of[e["MessageGroupId"]] for e in entries}
+        with self._lock:
+            self.made.append(call)
+            self.clashes += bool(groups & self._busy)
+            self._busy |= groups
+        try:
+            if call in (0, 1):
+                self.meet.wait()
+            if call == self.failing:
+                failed = [
+                    {"Id": e["Id"], "Code": "KMSAccessDenied", "SenderFault": True} for e in entries
+                ]
+                return {"Successful": [], "Failed": failed}
+            return {
+                "Successful": [
+                    {"Id": e["Id"], "MessageId": f"m-{e['Id']}", "SequenceNumber": "1" * 20}
+                    for e in entries
+                ],
+                "Failed": [],
+            }
+        finally:
+            with self._lock:
+                self._busy -= groups
+
+
+def _fifo_run(case: Case) -> tuple[_FifoTopic, Outcome]:
+    """Records whose calls carry the case's groups (10 entries a call, the rest of each
+    call items of their own), published to the case's FIFO topic by our processor."""
+    raw = []
+    for n, groups in enumerate(case["request"]["groups_per_call"]):
+        items = [*groups, *(f"own-{n}-{i}" for i in range(10 - len(groups)))]
+        raw += [f.record("INSERT", {"job_id": item}, {"v": 1}) for item in items]
+    records = parse_event(f.event(f.sequential(raw)))
+    group_of = {
+        notification.NotificationProcessor._group_id(r): str(r.keys["job_id"]) for r in records
+    }
+    topic = _FifoTopic(group_of, case["request"].get("failing_call"))
+    processor = notification.NotificationProcessor(case["request"]["TopicArn"], lambda: topic)
+    outcome = processor.process(records, Batch(records, f.STREAM_ARN, Budget(f.Context())))
+    return topic, outcome
+
+
+def test_fifo_calls_of_one_group_never_overlap() -> None:
+    case = _case("sns-publishbatch-fifo-order", "fifo-batch-in-entry-order")
+    topic, outcome = _fifo_run(case)
+    assert outcome.failure is None and sorted(topic.made) == [0, 1, 2, 3]
+    assert (topic.clashes > 0) is case["expect"]["calls_of_one_group_overlap"]
+    assert topic.made.index(0) < topic.made.index(2)  # item 'a': first call first
+    # calls 0 and 1 met while both in flight: calls of other groups overlap
+    assert case["expect"]["calls_of_other_groups_overlap"] and not topic.meet.broken
+
+
+def test_fifo_a_failed_call_stops_the_later_calls_of_its_groups() -> None:
+    case = _case("sns-publishbatch-fifo-order", "fifo-groups-ordered-independently")
+    topic, outcome = _fifo_run(case)
+    assert (outcome.done, outcome.failure) == (0, Failure.TRANSIENT)
+    for call in case["expect"]["calls_never_made"]:
+        assert call not in topic.made
+    assert topic.clashes == 0

@@ -16,7 +16,7 @@ import io
 import json
 import re
 from collections.abc import Iterator
-from contextlib import redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -496,8 +496,10 @@ def test_unknown_filters_are_a_reported_mismatch_never_silently_rerun(
         s3.delete_object(Bucket="lake", Key=obj["Key"])
     (mapping,) = filtered.client("lambda").list_event_source_mappings()["EventSourceMappings"]
     filtered.client("lambda").delete_event_source_mapping(UUID=mapping["UUID"])
-    with pytest.raises(SystemExit, match=r"held 2 record.*--accept-mismatch"):
-        main(replay)
+    with redirect_stderr(io.StringIO()) as err:
+        assert main(replay) == 2
+    assert re.search(r"held 2 record.*--accept-mismatch", err.getvalue())
+    assert len(err.getvalue().splitlines()) == 1
     argv = ["redrive", "--from-s3", f"s3://{BUCKET}/{PREFIX}", "--processor", "etl"]
     argv += ["--env", "ETL_BUCKET=lake"]
     with redirect_stdout(io.StringIO()) as out:
@@ -507,3 +509,128 @@ def test_unknown_filters_are_a_reported_mismatch_never_silently_rerun(
     with redirect_stdout(io.StringIO()):
         assert main([*argv, "--accept-mismatch"]) == 0
     assert lake() == ["raise-1", "skip-1", "b"] and not filtered.objects()
+
+
+# -- ParallelizationFactor above 1: a failed batch held only some keys of its range ---------
+
+
+def _named(prefix: str, lane: int, count: int, factor: int = 4) -> list[str]:
+    """``count`` item names starting with ``prefix`` that the local runtime puts in lane
+    ``lane`` of ``factor`` (its hash: ``ddbt.poller.lane_of``), to build a failed batch of
+    known keys and a range that interleaves other batches' records."""
+    from ddbt.poller import lane_of
+
+    names = (f"{prefix}{i}" for i in range(10_000))
+    key = lambda n: json.dumps({"pk": {"S": n}}, sort_keys=True)  # noqa: E731 (Rec.key)
+    return [n for n in names if lane_of(key(n), factor) == lane][:count]
+
+
+def _parallel_failure(
+    cloud: Cloud, monkeypatch: pytest.MonkeyPatch, writes: list[str]
+) -> tuple[Stack, dict[str, Any]]:
+    """The fake function behind a mapping at ParallelizationFactor 4 (no retries, partial
+    failures reported: it reports the first ``partial-`` record of a batch) and ``writes``
+    (item names, in stream order): the failed batch's rest goes to the DLQ in one message.
+    Returns the stack and the message."""
+    stream = cloud.table()
+    url, arn = cloud.queue()
+    cloud.function()
+    uuid = cloud.mapping(
+        stream,
+        BatchSize=10,
+        ParallelizationFactor=4,
+        MaximumRetryAttempts=0,
+        FunctionResponseTypes=["ReportBatchItemFailures"],
+        DestinationConfig={"OnFailure": {"Destination": arn}},
+    )
+    cloud.use(
+        monkeypatch,
+        ARCHIVE_BUCKET=BUCKET,
+        ARCHIVE_PREFIX=PREFIX,
+        AWS_LAMBDA_FUNCTION_NAME="t-dlq-archiver",
+        SOURCE_MAPPINGS=json.dumps({"fake": uuid}),
+    )
+    for pk in writes:
+        cloud.put(pk)
+    cloud.runtime()  # started after the writes: one GetRecords page
+    wait_for(
+        lambda: (
+            cloud.sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]["ApproximateNumberOfMessages"]
+            == "1"
+        ),
+        30,
+    )
+    cloud.close()
+    (message,) = cloud.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    s = Stack(cloud, arn, stream, [message])
+    s.client("s3").create_bucket(
+        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    return s, json.loads(message["Body"])
+
+
+def test_a_parallel_batch_is_picked_out_of_its_range(
+    cloud: Cloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Factor 4: the failed batch held the items x and y of one lane; its range also holds
+    two records of other lanes, which succeeded. The items of the range's first and last
+    record are batchSize records: exactly they are archived, and redrive runs only them."""
+    (x,), (y,) = _named("partial-x", 0, 1), _named("y", 0, 1)
+    o1, o2 = _named("o", 1, 1) + _named("o", 2, 1)
+    stack, message = _parallel_failure(cloud, monkeypatch, [x, o1, y, o2, y])
+    info = message["DDBStreamBatchInfo"]
+    assert info["batchSize"] == 3 and message["responseContext"]["functionError"] is None
+
+    response, lines = _run(stack.event())
+
+    assert response == {"batchItemFailures": []}
+    ((_, body),) = stack.objects().items()
+    archive = archiver.read_archive(body)
+    assert _keys(archive.records) == [x, y, y] and archive.mismatch == ""
+    assert archive.header is not None
+    assert archive.header["parallelizationFactor"] == 4 and archive.header["otherRecords"] == 2
+    assert not [line for line in lines if line.get("level") == "ERROR"]
+    # redrive from the queue reads the range again and picks the same records
+    from ddbt.ops.redrive import archive_records, mapping_of
+
+    mapping, _ = mapping_of(stack.client("lambda"), message)
+    assert mapping is not None and mapping.parallelization_factor == 4
+    assert _keys(archive_records(archive, stack.client("lambda"))) == [x, y, y]
+    streams = stack.client("dynamodbstreams")
+    in_range = archiver.fetch_records(streams, info)
+    assert _keys(in_range) == [x, o1, y, o2, y]
+    picked, problem = archiver.failed_batch(info, in_range, 4)
+    assert (_keys(picked), problem) == ([x, y, y], "")
+    # with factor 1 (or unknown) the same range is only a mismatch: nothing is picked
+    assert archiver.failed_batch(info, in_range, 1)[1].startswith("the failed batch held 3")
+    assert archiver.failed_batch(info, in_range, None)[0] == in_range
+
+
+def test_a_parallel_batch_that_cannot_be_told_is_flagged_and_refused(
+    cloud: Cloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Factor 4: the failed batch held x, z and y of one lane, its range a record of another
+    lane too. The items of its first and last record are 2 of its 3 records, and which other
+    item of the range was the third cannot be told: the whole range is archived, flagged, and
+    redrive refuses it unless told to run it anyway."""
+    (x,), (z, y) = _named("partial-x", 0, 1), _named("z", 0, 2)
+    (o1,) = _named("o", 3, 1)
+    stack, message = _parallel_failure(cloud, monkeypatch, [x, z, o1, y])
+    assert message["DDBStreamBatchInfo"]["batchSize"] == 3
+
+    response, lines = _run(stack.event())
+
+    assert response == {"batchItemFailures": []}
+    ((_, body),) = stack.objects().items()
+    archive = archiver.read_archive(body)
+    assert _keys(archive.records) == [x, z, o1, y]
+    assert "ParallelizationFactor 4" in archive.mismatch and "cannot be told" in archive.mismatch
+    errors = [line["message"] for line in lines if line.get("level") == "ERROR"]
+    assert any("not the failed batch" in e for e in errors)
+    from ddbt.ops.redrive import ArchiveRefused, archive_records
+
+    with pytest.raises(ArchiveRefused, match="ParallelizationFactor 4"):
+        archive_records(archive, stack.client("lambda"))
+    assert _keys(archive_records(archive, stack.client("lambda"), True)) == [x, z, o1, y]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -25,15 +26,24 @@ from tests.lambda_sim import Crash, deliver
 
 
 class Recorder:
-    """A processor that records what it applied and fails where told."""
+    """A processor that records what it applied and fails where told; with ``together``, it
+    waits there for the other processors before applying anything."""
 
-    def __init__(self, name: str, fail: dict[int, Failure] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        fail: dict[int, Failure] | None = None,
+        together: threading.Barrier | None = None,
+    ) -> None:
         self.name = name
         self.fail = fail or {}  # record index in the batch -> failure
+        self.together = together
         self.applied: list[str] = []
         self.given: list[list[str]] = []
 
     def process(self, records: Sequence[StreamRecord], batch: Batch) -> Outcome:
+        if self.together is not None:
+            self.together.wait()  # BrokenBarrierError unless the others run at once
         self.given.append([r.sequence_number for r in records])
         for i, r in enumerate(records):
             if r.index in self.fail:
@@ -74,10 +84,68 @@ def test_failure_in_the_middle_reports_it_and_every_later_record(store: Any) -> 
     st_, calls = store
     first, second = Recorder("a", {3: Failure.POISON}), Recorder("b")
     recs = records(6)
+    response = run_batch(f.event(recs), f.Context(), [first, second], st_, concurrent=False)
+    assert response == {"batchItemFailures": [{"itemIdentifier": s} for s in seqs(recs)[3:]]}
+    assert second.given == [seqs(recs)[:3]]  # one after another: b stops at a's failure
+    assert calls == ["GetItem"]  # nobody went past the failure: nothing to record
+
+
+def test_a_processor_failing_while_the_others_succeed_runs_concurrently(store: Any) -> None:
+    """The pipeline runs its processors at once: both are inside ``process`` together (the
+    barrier), ``b`` applies every record while ``a`` fails at record 3. The response reports
+    the lowest failure; b's progress past it is recorded where the redelivery starts, so the
+    redelivery skips it for b and a carries on: each record applied once by each."""
+    st_, calls = store
+    together = threading.Barrier(2, timeout=10)
+    first = Recorder("a", {3: Failure.TRANSIENT}, together)
+    second = Recorder("b", None, together)
+    recs = records(6)
     response = run_batch(f.event(recs), f.Context(), [first, second], st_)
     assert response == {"batchItemFailures": [{"itemIdentifier": s} for s in seqs(recs)[3:]]}
-    assert second.given == [seqs(recs)[:3]]  # later processors stop at the lowest failure
-    assert calls == ["GetItem"]  # nobody went past the failure: nothing to record
+    assert second.applied == seqs(recs) and first.applied == seqs(recs)[:3]
+    assert calls == ["GetItem", "UpdateItem"]
+    assert st_.load(f.STREAM_ARN, seqs(recs)[3]) == {"b": int(seqs(recs)[5])}
+    first.fail, first.together, second.together = {}, None, None
+    assert run_batch(f.event(recs[3:]), f.Context(), [first, second], st_) == {
+        "batchItemFailures": []
+    }
+    assert first.applied == seqs(recs) and second.applied == seqs(recs)
+
+
+def test_lowest_failure_across_concurrent_processors_is_reported(store: Any) -> None:
+    st_, _ = store
+    procs = [
+        Recorder("a", {4: Failure.TRANSIENT}),
+        Recorder("b", {2: Failure.TRANSIENT}),
+        Recorder("c"),
+    ]
+    recs = records(6)
+    response = run_batch(f.event(recs), f.Context(), procs, st_)
+    assert [x["itemIdentifier"] for x in response["batchItemFailures"]] == seqs(recs)[2:]
+    # a and c went past record 2: both recorded there, b (the failing one) is not
+    assert st_.load(f.STREAM_ARN, seqs(recs)[2]) == {
+        "a": int(seqs(recs)[3]),
+        "c": int(seqs(recs)[5]),
+    }
+
+
+def test_a_processor_raising_records_the_others_progress_then_raises(store: Any) -> None:
+    """An unexpected error of one processor fails the invocation (Lambda retries and
+    bisects); what the others applied meanwhile is recorded at the batch start and both
+    split points, so no redelivery repeats it."""
+    st_, _ = store
+
+    class Broken(Recorder):
+        def process(self, records: Sequence[StreamRecord], batch: Batch) -> Outcome:
+            raise RuntimeError("a bug")
+
+    other = Recorder("b")
+    recs = records(5)
+    with pytest.raises(RuntimeError, match="a bug"):
+        run_batch(f.event(recs), f.Context(), [Broken("a"), other], st_)
+    assert other.applied == seqs(recs)
+    for index in (0, 2, 3):
+        assert st_.load(f.STREAM_ARN, seqs(recs)[index]) == {"b": int(seqs(recs)[4])}
 
 
 def test_progress_past_the_failure_is_recorded_where_the_redelivery_starts(store: Any) -> None:
@@ -148,6 +216,30 @@ def test_tumbling_window_responses_carry_state() -> None:
     }
     response = run_batch(event, f.Context(), [Recorder("a")], None)
     assert response == {"batchItemFailures": [], "state": {}}
+
+
+def test_tumbling_window_state_of_processors_running_at_once() -> None:
+    """A window invocation through a pipeline whose processors run at once (they meet at
+    the barrier): the state each one keeps reaches the response."""
+
+    class Counting(Recorder):
+        def process(self, records: Sequence[StreamRecord], batch: Batch) -> Outcome:
+            outcome = super().process(records, batch)
+            before = batch.state.get(self.name, 0)
+            batch.new_state[self.name] = before + len(records)
+            return outcome
+
+    together = threading.Barrier(2, timeout=10)
+    event = {
+        "Records": records(3),
+        "window": {"start": "a", "end": "b"},
+        "state": {"a": 4, "b": 1},
+        "shardId": "s",
+        "isFinalInvokeForWindow": False,
+    }
+    procs = [Counting("a", None, together), Counting("b", None, together)]
+    response = run_batch(event, f.Context(), procs, None)
+    assert response == {"batchItemFailures": [], "state": {"a": 7, "b": 4}}
 
 
 def test_logs_and_emf_metrics(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,6 +11,7 @@ parsed response as the failed result EventBridge would return at its index.
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -29,6 +30,7 @@ from tests import factories as f
 from tests.conftest import create_table, make_client
 from tests.factories import BIG, HAS_NEW, HAS_OLD, KEYS, NEW, NEW_JSON, OLD, OLD_JSON
 from tests.lambda_sim import crash_after_call, deliver
+from tests.reliability.faults import InFlight
 
 BUS = "changes"
 TABLE_ARN = f.STREAM_ARN.partition("/stream/")[0]
@@ -72,14 +74,20 @@ class Bus:
         self.events.meta.events.register("provide-client-params.events.PutEvents", self._count)
         self.events.meta.events.register_last("after-call.events.PutEvents", self._accepted)
 
-    def _count(self, params: dict[str, Any], **_: Any) -> None:
+    def _count(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         self.calls.append(list(params["Entries"]))
+        context["bus_entries"] = self.calls[-1]  # this call's, whatever others run meanwhile
 
-    def _accepted(self, parsed: dict[str, Any], **_: Any) -> None:
+    def _accepted(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         # EventBridge answers entries in request order: an EventId means accepted.
-        for entry, result in zip(self.calls[-1], parsed.get("Entries") or (), strict=False):
+        sent = context.get("bus_entries") or []
+        for entry, result in zip(sent, parsed.get("Entries") or (), strict=False):
             if result.get("EventId"):
                 self.accepted[json.loads(entry["Detail"])["eventID"]] += 1
+
+    def in_order(self) -> list[list[dict[str, Any]]]:
+        """The calls by the place of their first record (they are made concurrently)."""
+        return sorted(self.calls, key=lambda c: int(json.loads(c[0]["Detail"])["sequenceNumber"]))
 
     def received(self) -> list[dict[str, Any]]:
         """Every event delivered to the queue (drained), as EventBridge envelopes."""
@@ -103,7 +111,8 @@ class Bus:
 
     def fail_entries(self, plan: Callable[[int, int], str | None]) -> None:
         """Inject per-entry failures: ``plan(call number, index in call)`` returns an error
-        code for entries to fail (they are not published), None to let moto take them."""
+        code for entries to fail (they are not published), None to let moto take them. Calls
+        are numbered as they are made: use with EVENTBUS_PUBLISH_CONCURRENCY=1."""
         state: dict[str, Any] = {"call": 0, "failed": {}}
 
         def before(params: dict[str, Any], **_: Any) -> None:
@@ -149,8 +158,19 @@ class Bus:
 
 def configure(monkeypatch: pytest.MonkeyPatch, bus: str = BUS) -> None:
     monkeypatch.setenv("EVENTBUS_NAME", bus)
-    for name in ("EVENTBUS_EVENTS", "EVENTBUS_SOURCE", "EVENTBUS_REDACT", "CHECKPOINT_TABLE"):
+    for name in (
+        "EVENTBUS_EVENTS",
+        "EVENTBUS_SOURCE",
+        "EVENTBUS_REDACT",
+        "EVENTBUS_PUBLISH_CONCURRENCY",
+        "CHECKPOINT_TABLE",
+    ):
         monkeypatch.delenv(name, raising=False)
+
+
+# Calls one after another, so a test can name the Nth call (the contract is the same at any
+# setting; concurrency has its own tests).
+ONE_AT_A_TIME = {"EVENTBUS_NAME": BUS, "EVENTBUS_PUBLISH_CONCURRENCY": "1"}
 
 
 @pytest.fixture
@@ -200,7 +220,7 @@ def test_each_view_type_and_event_name_arrives_on_the_bus(bus: Bus) -> None:
     assert run(records) == {"batchItemFailures": []}
 
     # THEN the rule's queue received one event per change, with the documented envelope
-    assert [len(c) for c in bus.calls] == [10, 2]
+    assert [len(c) for c in bus.in_order()] == [10, 2]
     got = {e["detail"]["sequenceNumber"]: e for e in bus.received()}
     assert sorted(got) == sorted(seqs(records))
     for (view_type, event_name), rec in zip(combos, records, strict=True):
@@ -338,7 +358,7 @@ def test_redacted_values_reach_neither_events_nor_logs(
 def test_at_most_ten_entries_per_call(bus: Bus) -> None:
     records = inserts(25)
     assert run(records) == {"batchItemFailures": []}
-    assert [len(c) for c in bus.calls] == [10, 10, 5]
+    assert [len(c) for c in bus.in_order()] == [10, 10, 5]
     assert sorted(d["sequenceNumber"] for d in bus.details()) == seqs(records)
 
 
@@ -346,7 +366,7 @@ def test_at_most_256_kib_per_call(bus: Bus) -> None:
     # Each entry ~100 KB: two fit in a call, three do not.
     records = inserts(7, doc="d" * 100_000)
     assert run(records) == {"batchItemFailures": []}
-    assert [len(c) for c in bus.calls] == [2, 2, 2, 1]
+    assert [len(c) for c in bus.in_order()] == [2, 2, 2, 1]
     for call in bus.calls:
         assert sum(entry_size(e) for e in call) <= MAX_REQUEST_BYTES
     details = bus.details()
@@ -380,7 +400,8 @@ def test_large_item_is_sent_without_images(bus: Bus) -> None:
 # ----------------------------------------------------------------------------------------
 
 
-def test_throttled_entries_are_retried_alone(bus: Bus) -> None:
+def test_throttled_entries_are_retried_alone(bus: Bus, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVENTBUS_PUBLISH_CONCURRENCY", "1")
     # GIVEN entries 3 and 7 of the first call throttled once
     bus.fail_entries(lambda call, i: "ThrottlingException" if call == 1 and i in (3, 7) else None)
     records = inserts(12)
@@ -397,7 +418,10 @@ def test_throttled_entries_are_retried_alone(bus: Bus) -> None:
     assert Counter(d["sequenceNumber"] for d in bus.details()) == Counter(seqs(records))
 
 
-def test_entry_failing_for_good_reports_it_and_later_records(bus: Bus) -> None:
+def test_entry_failing_for_good_reports_it_and_later_records(
+    bus: Bus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EVENTBUS_PUBLISH_CONCURRENCY", "1")
     # GIVEN entry 3 always throttled (the retries give up within the attempts bound)
     bus.fail_entries(lambda call, i: "InternalFailure" if i == 3 or call > 1 else None)
     records = inserts(25)
@@ -489,10 +513,79 @@ def test_budget_running_out_between_calls(bus: Bus) -> None:
     )
     budget = Budget(f.Context(60_000), clock=lambda: now[0])
     parsed = parse_event(f.event(inserts(15)))
-    proc = eventbus.build({"EVENTBUS_NAME": BUS})
+    proc = eventbus.build(ONE_AT_A_TIME)
     outcome = proc.process(parsed, Batch(parsed, f.STREAM_ARN, budget))
     assert (outcome.done, outcome.failure) == (10, Failure.TIME)
     assert len(bus.calls) == 1 and len(bus.received()) == 10
+
+
+# ----------------------------------------------------------------------------------------
+# Concurrent calls
+# ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("setting", "most"), [("", 5), ("2", 2), ("1", 1)])
+def test_calls_overlap_up_to_the_setting(
+    bus: Bus, monkeypatch: pytest.MonkeyPatch, setting: str, most: int
+) -> None:
+    """50 events, 5 calls: in flight at once as many as EVENTBUS_PUBLISH_CONCURRENCY
+    allows (default 10, botocore's connection pool), every event accepted once."""
+    monkeypatch.setenv("EVENTBUS_PUBLISH_CONCURRENCY", setting)
+    records = inserts(50)
+    flight = InFlight(bus.events, "PutEvents", meet=most)
+    try:
+        assert run(records) == {"batchItemFailures": []}
+    finally:
+        flight.close()
+    assert (flight.most, flight.attempts) == (most, 5)
+    assert sorted(d["sequenceNumber"] for d in bus.details()) == seqs(records)
+
+
+class LateFailure:
+    """The bus's client, except that the event of record ``fail`` is rejected for good
+    (left out of the request, answered with an error code), and that answer comes back
+    only once the call carrying record ``after`` has returned (at most 10 s later)."""
+
+    def __init__(self, real: Any, fail: str, after: str) -> None:
+        self.real, self.fail, self.after = real, fail, after
+        self.returned = threading.Event()
+        self.made: list[list[str]] = []
+
+    def put_events(self, Entries: list[Any]) -> Any:
+        found = [json.loads(e["Detail"])["sequenceNumber"] for e in Entries]
+        self.made.append(found)
+        if self.fail not in found:
+            try:
+                return self.real.put_events(Entries=Entries)
+            finally:
+                if self.after in found:
+                    self.returned.set()
+        kept = [e for e, s in zip(Entries, found, strict=True) if s != self.fail]
+        response = self.real.put_events(Entries=kept)
+        self.returned.wait(10)
+        accepted = iter(response["Entries"])
+        response["Entries"] = [
+            {"ErrorCode": "NotAuthorizedForSourceException", "ErrorMessage": "injected"}
+            if s == self.fail
+            else next(accepted)
+            for s in found
+        ]
+        response["FailedEntryCount"] = 1
+        return response
+
+
+def test_a_failed_call_in_the_middle_while_later_calls_succeed(bus: Bus) -> None:
+    """Three calls in flight; the second one's entry for record 13 fails for good, and
+    its answer comes back only after the third call succeeded. Reported: record 13 and
+    every later one (everything before it was accepted); the third call's events were
+    accepted too (the documented duplicates of a redelivery)."""
+    records = inserts(25)
+    client = LateFailure(bus.events, fail=seqs(records)[13], after=seqs(records)[20])
+    aws.set_client("events", client)
+    assert reported(run(records)) == seqs(records)[13:]
+    assert sorted(c[0] for c in client.made) == [seqs(records)[i] for i in (0, 10, 20)]
+    published = sorted(d["sequenceNumber"] for d in bus.details())
+    assert published == [s for i, s in enumerate(seqs(records)) if i != 13]
 
 
 # ----------------------------------------------------------------------------------------
@@ -605,7 +698,7 @@ def test_replay_scenarios_publish_each_record_once_except_documented_duplicates(
 
     # 1. Another processor of the pipeline fails at record 17: Lambda restarts there, and
     #    the checkpoint makes the publisher skip what it already published.
-    proc = eventbus.build({"EVENTBUS_NAME": BUS})
+    proc = eventbus.build(ONE_AT_A_TIME)
     other = FailOnceAt(seqs(records)[17])
     deliver(lambda e, c: run_batch(e, c, [proc, other], store), records, batch_size=40)
     assert published(bus) == Counter(ids)
@@ -615,7 +708,7 @@ def test_replay_scenarios_publish_each_record_once_except_documented_duplicates(
     #    batch comes again; only that invocation's accepted entries are sent twice.
     batch2 = inserts(40, start=f.BASE_SEQ + 10_000)
     crashing = crash_after_call(bus.events, "put_events", [2])
-    proc2 = eventbus.EventBusProcessor(BUS, lambda: crashing)
+    proc2 = eventbus.EventBusProcessor(BUS, lambda: crashing, workers=1)
     deliver(lambda e, c: run_batch(e, c, [proc2], store), batch2, batch_size=40, bisect=False)
     counts = published(bus)
     assert [counts[r["eventID"]] for r in batch2] == [2] * 20 + [1] * 20
@@ -627,7 +720,7 @@ def test_replay_scenarios_publish_each_record_once_except_documented_duplicates(
     bus.fail_entries(
         lambda call, i: "ThrottlingException" if (call == 1 and i == 3) or 2 <= call <= 5 else None
     )
-    proc3 = eventbus.build({"EVENTBUS_NAME": BUS})
+    proc3 = eventbus.build(ONE_AT_A_TIME)
     result = deliver(lambda e, c: run_batch(e, c, [proc3], store), batch3, batch_size=25)
     assert result.dlq == []
     counts = published(bus)

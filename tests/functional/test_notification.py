@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections import Counter
+from collections.abc import Collection
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +25,7 @@ from handlers.stream import parse_event
 from tests import factories as f
 from tests.conftest import make_client
 from tests.factories import BIG, HAS_NEW, HAS_OLD, KEYS, NEW, NEW_JSON, OLD, OLD_JSON
+from tests.reliability.faults import InFlight
 
 ORDER = [
     "eventName",
@@ -64,6 +68,10 @@ class Topic:
     def _count(self, params: dict[str, Any], **_: Any) -> None:
         self.calls.append(list(params["PublishBatchRequestEntries"]))
 
+    def in_order(self) -> list[list[dict[str, Any]]]:
+        """The calls by the place of their first record (they are made concurrently)."""
+        return sorted(self.calls, key=lambda c: int(c[0]["Id"]))
+
     def received(self) -> list[dict[str, Any]]:
         """Every message delivered to the queue, in order (drained)."""
         out: list[dict[str, Any]] = []
@@ -90,8 +98,20 @@ class Topic:
 
 def configure(monkeypatch: pytest.MonkeyPatch, topic_arn: str) -> None:
     monkeypatch.setenv("NOTIFY_TOPIC_ARN", topic_arn)
-    for name in ("NOTIFY_EVENTS", "NOTIFY_ATTRIBUTES", "NOTIFY_REDACT", "CHECKPOINT_TABLE"):
+    for name in (
+        "NOTIFY_EVENTS",
+        "NOTIFY_ATTRIBUTES",
+        "NOTIFY_REDACT",
+        "NOTIFY_PUBLISH_CONCURRENCY",
+        "CHECKPOINT_TABLE",
+    ):
         monkeypatch.delenv(name, raising=False)
+
+
+def one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """NOTIFY_PUBLISH_CONCURRENCY=1: calls are made one after another, so a test can name
+    the Nth call (the contract is the same at any setting; concurrency has its own tests)."""
+    monkeypatch.setenv("NOTIFY_PUBLISH_CONCURRENCY", "1")
 
 
 @pytest.fixture
@@ -371,9 +391,12 @@ def test_large_item_is_sent_without_images(topic: Topic) -> None:
 def test_at_most_ten_entries_per_call(topic: Topic) -> None:
     records = f.sequential([f.record("INSERT", {"job_id": str(i)}, {"v": i}) for i in range(25)])
     assert run(records) == {"batchItemFailures": []}
-    assert [len(c) for c in topic.calls] == [10, 10, 5]
-    assert [[e["Id"] for e in c] for c in topic.calls][1] == [str(i) for i in range(10, 20)]
-    assert [json.loads(m["Body"])["sequenceNumber"] for m in topic.received()] == seqs(records)
+    calls = topic.in_order()
+    assert [len(c) for c in calls] == [10, 10, 5]
+    assert [[e["Id"] for e in c] for c in calls][1] == [str(i) for i in range(10, 20)]
+    assert sorted(json.loads(m["Body"])["sequenceNumber"] for m in topic.received()) == seqs(
+        records
+    )
 
 
 def test_at_most_256_kib_per_call(topic: Topic) -> None:
@@ -382,7 +405,7 @@ def test_at_most_256_kib_per_call(topic: Topic) -> None:
         [f.record("INSERT", {"job_id": str(i)}, {"doc": "d" * 100_000}) for i in range(7)]
     )
     assert run(records) == {"batchItemFailures": []}
-    assert [len(c) for c in topic.calls] == [2, 2, 2, 1]
+    assert [len(c) for c in topic.in_order()] == [2, 2, 2, 1]
     for call in topic.calls:
         assert sum(entry_bytes(e) for e in call) <= MAX_MESSAGE_BYTES
     bodies = topic.bodies()
@@ -427,9 +450,13 @@ class FailingEntry:
 
 
 @pytest.mark.parametrize("code", ["KMSAccessDenied", "InvalidParameter"])
-def test_failed_entry_reports_it_and_later_records_and_stops(topic: Topic, code: str) -> None:
+def test_failed_entry_reports_it_and_later_records_and_stops(
+    topic: Topic, code: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A code that is not worth retrying now (a key SNS may not use; the message itself):
-    the entry and every later record are reported, nothing more is sent."""
+    the entry and every later record are reported, nothing more is sent (one call at a
+    time: no later call was in flight)."""
+    one_at_a_time(monkeypatch)
     records = f.sequential([f.record("INSERT", {"job_id": str(i)}, {"v": i}) for i in range(25)])
     aws.set_client("sns", FailingEntry(topic.sns, "3", True, code))
 
@@ -494,7 +521,11 @@ def test_sns_outage_outcome(topic: Topic) -> None:
     assert "NotFound" in outcome.reason
 
 
-def test_whole_call_error_after_a_successful_call(topic: Topic) -> None:
+def test_whole_call_error_after_a_successful_call(
+    topic: Topic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one_at_a_time(monkeypatch)
+
     class BrokenSecondCall:
         def __init__(self) -> None:
             self.n = 0
@@ -524,7 +555,7 @@ def test_budget_running_out_between_calls(topic: Topic) -> None:
     budget = Budget(f.Context(60_000), clock=lambda: now[0])
     raw = f.sequential([f.record("INSERT", {"job_id": str(i)}, {"v": i}) for i in range(15)])
     records = parse_event(f.event(raw))
-    proc = notification.build({"NOTIFY_TOPIC_ARN": topic.arn})
+    proc = notification.build({"NOTIFY_TOPIC_ARN": topic.arn, "NOTIFY_PUBLISH_CONCURRENCY": "1"})
 
     outcome = proc.process(records, Batch(records, f.STREAM_ARN, budget))
 
@@ -543,6 +574,148 @@ def test_nothing_qualifies_makes_no_call(topic: Topic, monkeypatch: pytest.Monke
     monkeypatch.setenv("NOTIFY_EVENTS", "REMOVE")
     assert run(f.sequential([f.record("INSERT", KEYS, NEW)])) == {"batchItemFailures": []}
     assert topic.calls == []
+
+
+# ----------------------------------------------------------------------------------------
+# Concurrent calls
+# ----------------------------------------------------------------------------------------
+
+
+class Recording:
+    """The real client, with every PublishBatch call noted: ``started`` lists each call's
+    entry Ids in the order the calls started, ``clashes`` counts calls that started while a
+    call carrying one of their message groups was in flight. ``meet``: Ids whose calls
+    each wait (at most 10 s) until all of them are in flight, so that the test cannot pass
+    with one call at a time. ``fail``: entry Id -> code it is rejected with (left out of the
+    request, reported in Failed, as ``FailingEntry`` does); ``after``: entry Id -> Id of another
+    call's entry whose call must have returned before this call's answer comes back."""
+
+    def __init__(
+        self,
+        real: Any,
+        *,
+        meet: Collection[str] = (),
+        fail: dict[str, str] | None = None,
+        after: dict[str, str] | None = None,
+    ) -> None:
+        self.real = real
+        self.meet = threading.Barrier(len(meet), timeout=10) if meet else None
+        self.meet_ids = set(meet)
+        self.fail = fail or {}
+        self.after = after or {}
+        self.returned: dict[str, threading.Event] = {}
+        for waited in self.after.values():
+            self.returned[waited] = threading.Event()
+        self.started: list[list[str]] = []
+        self.clashes = 0
+        self._busy: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def publish_batch(self, TopicArn: str, PublishBatchRequestEntries: list[Any]) -> Any:
+        entries = PublishBatchRequestEntries
+        ids = [e["Id"] for e in entries]
+        groups = {e["MessageGroupId"] for e in entries if "MessageGroupId" in e}
+        with self._lock:
+            self.started.append(ids)
+            if any(self._busy[g] for g in groups):
+                self.clashes += 1
+            self._busy.update(groups)
+        try:
+            if self.meet is not None and self.meet_ids & set(ids):
+                self.meet.wait()
+            kept = [e for e in entries if e["Id"] not in self.fail]
+            response = self.real.publish_batch(TopicArn=TopicArn, PublishBatchRequestEntries=kept)
+            for i in ids:
+                if i in self.after:
+                    self.returned[self.after[i]].wait(10)
+            response.setdefault("Failed", []).extend(
+                {"Id": i, "Code": self.fail[i], "Message": "injected", "SenderFault": True}
+                for i in ids
+                if i in self.fail
+            )
+            return response
+        finally:
+            with self._lock:
+                self._busy.subtract(groups)
+            for i in ids:
+                if i in self.returned:
+                    self.returned[i].set()
+
+
+@pytest.mark.parametrize(("setting", "most"), [("", 5), ("2", 2), ("1", 1)])
+def test_calls_overlap_up_to_the_setting(
+    topic: Topic, monkeypatch: pytest.MonkeyPatch, setting: str, most: int
+) -> None:
+    """50 messages, 5 calls: in flight at once as many as NOTIFY_PUBLISH_CONCURRENCY allows
+    (default 10, botocore's connection pool), every message published once."""
+    monkeypatch.setenv("NOTIFY_PUBLISH_CONCURRENCY", setting)
+    records = f.sequential([f.record("INSERT", {"job_id": str(i)}, {"v": i}) for i in range(50)])
+    flight = InFlight(topic.sns, "PublishBatch", meet=most)
+    try:
+        assert run(records) == {"batchItemFailures": []}
+    finally:
+        flight.close()
+    assert (flight.most, flight.attempts) == (most, 5)
+    assert sorted(b["sequenceNumber"] for b in topic.bodies()) == seqs(records)
+
+
+def test_a_failed_call_in_the_middle_while_later_calls_succeed(topic: Topic) -> None:
+    """Three calls in flight; the second one's entry 13 is rejected for good, and its
+    answer comes back only after the third call succeeded. Reported: record 13 and every
+    later one (everything before it was published); the third call's messages were
+    published too (the documented duplicates of a redelivery)."""
+    records = f.sequential([f.record("INSERT", {"job_id": str(i)}, {"v": i}) for i in range(25)])
+    calls = Recording(topic.sns, fail={"13": "KMSAccessDenied"}, after={"13": "20"})
+    aws.set_client("sns", calls)
+    response = run(records)
+    assert reported(response) == seqs(records)[13:]
+    assert sorted(int(c[0]) for c in calls.started) == [0, 10, 20]
+    published = sorted(b["sequenceNumber"] for b in topic.bodies())
+    assert published == [s for i, s in enumerate(seqs(records)) if i != 13]
+
+
+def fifo_records() -> list[dict[str, Any]]:
+    """40 changes, 4 calls of 10: item 'a' in the first (record 5) and third (record 25)
+    calls; every other change is of an item of its own."""
+    items = [f"b{i}" for i in range(10)] + [f"c{i}" for i in range(10)]
+    items += [f"d{i}" for i in range(10)] + [f"e{i}" for i in range(10)]
+    items[5] = items[25] = "a"
+    return f.sequential(
+        [f.record("INSERT", {"job_id": item}, {"v": i}) for i, item in enumerate(items)]
+    )
+
+
+def test_fifo_calls_of_one_group_never_overlap_and_keep_their_order(fifo_topic: Topic) -> None:
+    """On a FIFO topic calls of different message groups overlap (the first two wait for
+    each other), but a call sharing a group with an earlier one waits for it: the third
+    call (item 'a', like the first) never starts while the first is in flight, and every
+    group's messages arrive in record order."""
+    records = fifo_records()
+    calls = Recording(fifo_topic.sns, meet={"0", "10"})
+    aws.set_client("sns", calls)
+    assert run(records) == {"batchItemFailures": []}
+    assert calls.clashes == 0
+    starts = [int(c[0]) for c in calls.started]
+    assert sorted(starts) == [0, 10, 20, 30] and starts.index(0) < starts.index(20)
+    arrived: dict[str, list[int]] = {}
+    for body in fifo_topic.bodies():
+        arrived.setdefault(body["keys"]["job_id"], []).append(int(body["sequenceNumber"]))
+    assert arrived["a"] == [int(seqs(records)[5]), int(seqs(records)[25])]
+    assert sum(len(v) for v in arrived.values()) == 40
+
+
+def test_fifo_a_failed_call_stops_later_calls_of_its_groups(fifo_topic: Topic) -> None:
+    """The first call's entry of item 'a' fails for good: record 5 and every later one
+    are reported, and the third call (item 'a' again) is never made, so no message of
+    the group can overtake the failed one."""
+    records = fifo_records()
+    calls = Recording(fifo_topic.sns, fail={"5": "KMSAccessDenied"})
+    aws.set_client("sns", calls)
+    assert reported(run(records)) == seqs(records)[5:]
+    assert calls.clashes == 0
+    assert all(int(c[0]) != 20 for c in calls.started)
+    groups = {b["keys"]["job_id"] for b in fifo_topic.bodies()}
+    assert "a" not in groups and {f"b{i}" for i in range(10) if i != 5} <= groups
 
 
 # ----------------------------------------------------------------------------------------

@@ -184,11 +184,10 @@ def test_version_attribute_orders_changes(west: Any, monkeypatch: Any) -> None:
 
 
 def test_throttled_replica_reports_from_the_failed_record(west: Any) -> None:
-    from handlers.versioned import dynamodb_client
 
     recs = f.sequential([rec("INSERT", f"a{i}", {"i": i}, created=T0) for i in range(4)])
     outage = Outage(
-        dynamodb_client("us-west-2"),
+        aws.client("dynamodb", "us-west-2"),
         "PutItem",
         first(3),
         "ThrottlingException",
@@ -204,6 +203,57 @@ def test_throttled_replica_reports_from_the_failed_record(west: Any) -> None:
     finally:
         outage.on = False
     assert set(live(west, REPLICA, KEY)) == {(f"a{i}",) for i in range(4)}
+
+
+def test_a_coalesced_write_failing_is_reported_at_its_items_first_change(west: Any) -> None:
+    """a1 changes at records 1 and 3; its one (coalesced) write keeps failing: the failure
+    is reported from record 1, the first change that write covers, with record 0 applied;
+    the redelivery from there completes."""
+    recs = f.sequential(
+        [
+            rec("INSERT", "a0", {"i": 0}),
+            rec("INSERT", "a1", {"i": 1}),
+            rec("INSERT", "a2", {"i": 2}),
+            rec("MODIFY", "a1", {"i": 3}, {"i": 1}),
+            rec("INSERT", "a3", {"i": 4}),
+        ]
+    )
+    client = aws.client("dynamodb", "us-west-2")
+    outage = Outage(
+        client, "PutItem", first(3), "ThrottlingException", 400, only=item("application_id", "a1")
+    )
+    try:
+        assert run(recs) == [r["dynamodb"]["SequenceNumber"] for r in recs[1:]]
+        assert outage.failed == 3 and ("a0",) in set(live(west, REPLICA, KEY))
+        assert run(recs[1:]) == []
+    finally:
+        outage.on = False
+    assert live(west, REPLICA, KEY)[("a1",)] == {"application_id": "a1", "i": 3}
+
+
+def test_an_item_dynamodb_refuses_is_found_change_by_change(west: Any) -> None:
+    """a1's newest change (record 3) is above DynamoDB's 400 KB: its coalesced write is
+    refused (ValidationException), so the batch is applied again from a1's first change one
+    change at a time per item: record 1 is applied, record 3 is the poison record reported,
+    with every record before it applied."""
+    recs = f.sequential(
+        [
+            rec("INSERT", "a0", {"i": 0}),
+            rec("INSERT", "a1", {"i": 1}),
+            rec("INSERT", "a2", {"i": 2}),
+            rec("MODIFY", "a1", {"i": 3, "doc": "x" * 420_000}, {"i": 1}),
+            rec("INSERT", "a3", {"i": 4}),
+        ]
+    )
+    outcome = replicate.processor().process(parse_event(f.event(recs)), _batch())
+    assert (outcome.done, outcome.failure) == (3, Failure.POISON)
+    assert "ValidationException" in outcome.reason
+    found = live(west, REPLICA, KEY)
+    assert {k: v["i"] for k, v in found.items() if k != ("a3",)} == {
+        ("a0",): 0,
+        ("a1",): 1,
+        ("a2",): 2,
+    }
 
 
 def workload(n: int, seed: int) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
@@ -226,17 +276,17 @@ def workload(n: int, seed: int) -> tuple[list[dict[str, Any]], dict[str, dict[st
     return f.sequential(records), state
 
 
-@pytest.mark.parametrize("crash_on", [3, 20])
+@pytest.mark.parametrize("crash_on", [3, 8])
 def test_replay_after_a_crash_ends_in_the_source_state(west: Any, crash_on: int) -> None:
-    from handlers import versioned
+    # a batch of 20 changes of 6 items is at most 6 writes (coalesced): 8 is in the second
 
     recs, state = workload(50, seed=crash_on)
-    client = versioned.dynamodb_client("us-west-2")
-    versioned.set_client("us-west-2", crash_after_call(client, "put_item", [crash_on]))
+    client = aws.client("dynamodb", "us-west-2")
+    aws.set_client("dynamodb", crash_after_call(client, "put_item", [crash_on]), "us-west-2")
     try:
         result = deliver(replicate.handler, recs, batch_size=20)
     finally:
-        versioned.set_client("us-west-2", client)
+        aws.set_client("dynamodb", client, "us-west-2")
     assert result.dlq == [] and len(result.invocations) > 3
     expected = {(k,): {"application_id": k, "v": v["v"]} for k, v in state.items()}
     assert live(west, REPLICA, KEY) == expected
@@ -273,33 +323,33 @@ def test_configuration_errors_name_the_variable() -> None:
         replicate.build({})
     with pytest.raises(ConfigError, match="REPLICA_REGION"):
         replicate.build({"REPLICA_TABLE": "r", "REPLICA_REGION": "west"})
-    for bad in ("0", "11", "many"):
-        with pytest.raises(ConfigError, match=r"REPLICATE_WRITE_CONCURRENCY is .*from 1 to 10"):
+    for bad in ("0", "51", "many"):
+        with pytest.raises(ConfigError, match=r"REPLICATE_WRITE_CONCURRENCY is .*from 1 to 50"):
             replicate.build({"REPLICA_TABLE": "r", "REPLICATE_WRITE_CONCURRENCY": bad})
 
 
-@pytest.mark.parametrize(("setting", "most"), [("", 8), ("1", 1)])
-def test_items_are_replicated_concurrently_each_in_order(
+@pytest.mark.parametrize(("setting", "most"), [("", 20), ("3", 3), ("1", 1)])
+def test_items_are_replicated_concurrently_each_once_per_batch(
     west: Any, monkeypatch: Any, setting: str, most: int
 ) -> None:
-    from handlers.versioned import dynamodb_client
-
     monkeypatch.setenv("REPLICATE_WRITE_CONCURRENCY", setting)
-    # 12 items, each inserted, modified twice and, for every third, removed: one batch
-    changes = [rec("INSERT", f"a{i}", {"n": 0}) for i in range(12)]
-    changes += [rec("MODIFY", f"a{i}", {"n": n}, {"n": n - 1}) for n in (1, 2) for i in range(12)]
-    changes += [rec("REMOVE", f"a{i}", old={"n": 2}) for i in range(0, 12, 3)]
+    # 24 items, each inserted, modified twice and, for every third, removed: one batch
+    changes = [rec("INSERT", f"a{i}", {"n": 0}) for i in range(24)]
+    changes += [rec("MODIFY", f"a{i}", {"n": n}, {"n": n - 1}) for n in (1, 2) for i in range(24)]
+    changes += [rec("REMOVE", f"a{i}", old={"n": 2}) for i in range(0, 24, 3)]
     run([])  # builds the processor: its client is the one to watch
-    flight = InFlight(dynamodb_client("us-west-2"), "PutItem")
+    flight = InFlight(aws.client("dynamodb", "us-west-2"), "PutItem", meet=most)
     try:
         assert run(f.sequential(changes)) == []
     finally:
         flight.close()
     assert flight.most == most
+    # 80 changes of 24 items, coalesced: one write per item, the newest change's
+    assert flight.attempts == 24
     assert live(west, REPLICA, KEY) == {
-        (f"a{i}",): {"application_id": f"a{i}", "n": 2} for i in range(12) if i % 3
+        (f"a{i}",): {"application_id": f"a{i}", "n": 2} for i in range(24) if i % 3
     }
-    assert tombstones(west, REPLICA, KEY) == {(f"a{i}",) for i in range(0, 12, 3)}
+    assert tombstones(west, REPLICA, KEY) == {(f"a{i}",) for i in range(0, 24, 3)}
 
 
 def test_view_and_replicate_in_one_pipeline(west: Any, monkeypatch: Any) -> None:
@@ -323,14 +373,13 @@ def test_view_and_replicate_in_one_pipeline(west: Any, monkeypatch: Any) -> None
     }.items():
         monkeypatch.setenv(name, value)
     recs, expected = view_workload(30, seed=5)
-    from handlers import versioned
 
-    client = versioned.dynamodb_client("us-west-2")
-    versioned.set_client("us-west-2", crash_after_call(client, "put_item", [18]))
+    client = aws.client("dynamodb", "us-west-2")
+    aws.set_client("dynamodb", crash_after_call(client, "put_item", [5]), "us-west-2")
     try:
         result = deliver(pipeline.handler, recs, batch_size=30)
     finally:
-        versioned.set_client("us-west-2", client)
+        aws.set_client("dynamodb", client, "us-west-2")
     assert result.dlq == [] and len(result.invocations) > 1
     assert {k: v["status"] for k, v in live(view_ddb, VIEW, VIEW_KEYS).items()} == expected
     replica = {k[0]: v["status"] for k, v in live(west, REPLICA, KEY).items()}

@@ -21,7 +21,7 @@ import pytest
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.stub import Stubber
 
-from handlers import replicate, retry, versioned
+from handlers import aws, replicate, retry
 from handlers.batch import Batch, BatchFailed, Budget, Failure, run_batch
 from handlers.stream import parse_event
 from tests import factories as f
@@ -185,7 +185,7 @@ def _stubbed(region: str, table: str, replicas: list[str] | None, error: str = "
         stubber.add_response(
             "describe_table", {"Table": description}, {"TableName": arn(table, region)}
         )
-    versioned.set_client(region, client)
+    aws.set_client("dynamodb", client, region)
     stubber.activate()
     return stubber
 
@@ -197,7 +197,7 @@ def west(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(name, "testing")
     yield
-    versioned._regional.clear()
+    aws.reset_clients()
 
 
 def test_a_replica_of_the_sources_global_table_is_refused(west: None) -> None:
@@ -237,7 +237,7 @@ def test_other_names_are_never_described(west: None) -> None:
     client = boto3.client("dynamodb", region_name="us-west-2")
     stubber = Stubber(client)
     stubber.add_response("put_item", {})
-    versioned.set_client("us-west-2", client)
+    aws.set_client("dynamodb", client, "us-west-2")
     stubber.activate()
     processor = replicator(arn("tbl-a-copy", "us-west-2"))
     record = f.record("INSERT", {"pk": "x"}, {"status": "NEW"}, stream_arn=stream("tbl-a"))
@@ -272,7 +272,7 @@ def test_a_replica_named_by_its_arn_in_a_multi_account_global_table_is_refused(
             }
         },
     )
-    versioned.set_client("us-west-2", client)
+    aws.set_client("dynamodb", client, "us-west-2")
     stubber.activate()
     processor = replicator(other)
     record = f.record("INSERT", {"pk": "x"}, {"status": "NEW"}, stream_arn=stream("tbl-a"))

@@ -3,7 +3,9 @@ counts the invocation payload, and a read past the stream's retention moves on."
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,32 +15,13 @@ from ddbt.checkpoint import MemoryCheckpointStore
 from ddbt.engine import InvokeResult
 from ddbt.model import PAYLOAD_LIMIT_BYTES, MappingSettings, make_rec, payload_size
 from ddbt.poller import PollerOptions, ShardPoller
+from tests.factories import getrecords_record
 
 STREAM = "arn:aws:dynamodb:eu-west-1:123456789012:table/t/stream/2026-01-01T00:00:00.000"
 SHARD = "shardId-00000001767225600000-0000abcd"
 
 
-def raw(i: int, blob: bytes = b"") -> dict[str, Any]:
-    """A record as boto3 parses GetRecords: bytes for B, a datetime; SizeBytes is the item's
-    size (what DynamoDB reports), far below its size in a Lambda event."""
-    image = {"pk": {"S": f"k{i}"}}
-    if blob:
-        image["blob"] = {"B": blob}
-    return {
-        "eventID": f"{i:032x}",
-        "eventName": "INSERT",
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": "eu-west-1",
-        "dynamodb": {
-            "ApproximateCreationDateTime": datetime(2026, 1, 1, tzinfo=UTC),
-            "Keys": {"pk": {"S": f"k{i}"}},
-            "NewImage": image,
-            "SequenceNumber": str(10**21 + i),
-            "SizeBytes": 4 + len(blob),
-            "StreamViewType": "NEW_IMAGE",
-        },
-    }
+raw = getrecords_record
 
 
 def shard(streams: Any = None, **settings: Any) -> ShardPoller:
@@ -66,7 +49,7 @@ def test_the_6_mb_cut_counts_the_invocation_payload_not_size_bytes() -> None:
     """20 items of 300,000 bytes: 6.0 MB by SizeBytes (under Lambda's 6 MB), about 8 MB as
     the function receives them (base64 and type tags), so not all fit in one invocation."""
     blob = bytes(range(256)) * (300_000 // 256)
-    recs = [make_rec(raw(i, blob), STREAM, "pk") for i in range(20)]
+    recs = [make_rec(raw(i, blob=blob), STREAM, "pk") for i in range(20)]
     assert sum(r.event["dynamodb"]["SizeBytes"] for r in recs) < PAYLOAD_LIMIT_BYTES
     poller = shard(batch_size=100)
     lane = poller.lanes[0]
@@ -122,16 +105,66 @@ def test_a_read_past_retention_moves_on_to_the_oldest_record() -> None:
 
 
 class OnePage:
-    """A shard holding 5 changes of one item, returned by one read, then its end."""
+    """A shard holding ``records`` (one GetRecords page); then it has ended."""
 
-    def get_shard_iterator(self, **kw: Any) -> dict[str, str]:
+    def __init__(self, records: list[dict[str, Any]]) -> None:
+        self.records = records
+
+    def get_shard_iterator(self, **_: Any) -> dict[str, str]:
         return {"ShardIterator": "start"}
 
     def get_records(self, ShardIterator: str, Limit: int) -> dict[str, Any]:
-        records = [raw(i) for i in range(5)]
-        for r in records:  # one item: one lane
-            r["dynamodb"]["Keys"] = r["dynamodb"]["NewImage"] = {"pk": {"S": "same"}}
-        return {"Records": records}  # no NextShardIterator: the shard's end
+        return {"Records": self.records}
+
+
+def test_a_failing_batch_holds_its_lane_while_the_other_lanes_go_on() -> None:
+    """AWS documents that a failed batch's keys wait for it (order per partition key), not
+    whether the shard's other concurrent batches wait too. The runtime's choice (the one
+    that lets most run beside a failure, so the handlers are tested against it): only the
+    failing batch's lane waits; every record of the other lanes is delivered meanwhile."""
+    from ddbt.poller import lane_of
+
+    now = datetime.now(UTC)
+    records = [raw(i, key=f"k{i % 8}", created=now) for i in range(40)]
+    seqs = [r["dynamodb"]["SequenceNumber"] for r in records]
+    keys = [r["dynamodb"]["Keys"]["pk"]["S"] for r in records]
+    lane = {k: lane_of(json.dumps({"pk": {"S": k}}, sort_keys=True), 4) for k in set(keys)}
+    failing = seqs[3]  # k3's first change
+    held = [s for s, k in zip(seqs, keys, strict=True) if lane[k] == lane["k3"] and s > failing]
+    others = [s for s, k in zip(seqs, keys, strict=True) if lane[k] != lane["k3"]]
+    assert held and others
+    gate = threading.Event()
+    done: list[str] = []
+    lock = threading.Lock()
+
+    def invoke(event: dict[str, Any]) -> InvokeResult:
+        batch = [r["dynamodb"]["SequenceNumber"] for r in event["Records"]]
+        if failing in batch and not gate.is_set():
+            return InvokeResult("error", error_type="Error", error_message="not yet")
+        with lock:
+            done.extend(batch)
+        return InvokeResult("ok", payload={})
+
+    poller = shard(OnePage(records), batch_size=1, parallelization_factor=4)
+    poller.invoke = invoke
+    poller.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not set(others) <= set(done):  # the other lanes deliver everything ...
+            assert time.monotonic() < deadline, f"other lanes stalled: {len(done)} done"
+            time.sleep(0.01)
+        with lock:
+            assert not set(held) & set(done)  # ... while the failing lane holds its records
+        gate.set()
+        while not poller.finished:
+            assert time.monotonic() < deadline, "not delivered after the failure cleared"
+            time.sleep(0.01)
+    finally:
+        poller.stop(5)
+    assert sorted(done) == sorted(seqs) and len(done) == len(seqs)
+    for key in set(keys):  # and each key's changes in order
+        order = [s for s in done if keys[seqs.index(s)] == key]
+        assert order == sorted(order, key=int)
 
 
 class Watched:
@@ -165,7 +198,10 @@ def test_the_records_of_one_read_wake_their_lane_once() -> None:
     alone while the reader still handed it the rest of the read (seen in the soak: a poison
     record written with 24 other changes in one transaction was delivered alone). Lambda
     batches what a read returned, up to BatchSize."""
-    poller = shard(OnePage(), batch_size=100)
+    records = [raw(i) for i in range(5)]
+    for r in records:  # one item: one lane
+        r["dynamodb"]["Keys"] = r["dynamodb"]["NewImage"] = {"pk": {"S": "same"}}
+    poller = shard(OnePage(records), batch_size=100)
     (lane,) = poller.lanes
     watched = Watched(lane)
     lane.cond = watched

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,9 @@ def _written(state: Path, uuid: str, key: str) -> object:
 
 
 def _status(state: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """What ``ddbt local status`` prints; the pollers run in this process (its pid is the
+    runner's, as ``ddbt local up`` records its runner)."""
+    (state / "runner.pid").write_text(str(os.getpid()))
     capsys.readouterr()
     assert cli.main(["local", "status", "--state-dir", str(state)]) == 0
     return capsys.readouterr().out

@@ -305,8 +305,10 @@ def test_tail_shows_binary_values_as_base64(
     assert main(["tail", "bin", "--from-start", "--max-records", "1"]) == 0
     line = capsys.readouterr().out
     assert '"raw": "AP8="' in line and '"set": ["AQ=="]' in line and "b'" not in line
-    old = {"pk": {"S": "a"}, "raw": {"B": b"\x00"}}
-    record = {"eventName": "MODIFY", "dynamodb": {"Keys": old, "OldImage": old, "NewImage": item}}
+    # describe_change reads the Lambda event shape, where binaries are base64 text
+    old = {"pk": {"S": "a"}, "raw": {"B": "AA=="}}
+    new = {"pk": {"S": "a"}, "raw": {"B": "AP8="}, "set": {"BS": ["AQ=="]}}
+    record = {"eventName": "MODIFY", "dynamodb": {"Keys": old, "OldImage": old, "NewImage": new}}
     assert 'raw: "AA==" -> "AP8="' in describe_change(record)
 
 

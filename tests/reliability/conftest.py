@@ -6,12 +6,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from handlers import retry
+from tests.conftest import local_endpoint_process
 from tests.pipeline_stack import aggregates, etl_lines, notifications
+from tests.reliability.local_stack import Stack
 
 
 @pytest.fixture(autouse=True)
@@ -20,6 +24,24 @@ def fast_retries() -> Iterator[None]:
     retry.set_policy(retry.Policy(attempts=5, base=0.002, cap=0.01, reserve=0.05))
     yield
     retry.set_policy(retry.POLICY)
+
+
+@pytest.fixture(scope="module")
+def local_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The local endpoint (``python -m ddbt.server``), one process per test module."""
+    with local_endpoint_process(tmp_path_factory.mktemp("endpoint")) as url:
+        yield url
+
+
+@pytest.fixture
+def stack(local_url: str, tmp_path: Path) -> Iterator[Stack]:
+    """A fresh (reset) endpoint and the stack's clients; its runtimes closed at the end."""
+    requests.post(f"{local_url}/moto-api/reset", timeout=10)
+    s = Stack(local_url, tmp_path)
+    try:
+        yield s
+    finally:
+        s.close()
 
 
 def seqs(records: Sequence[dict[str, Any]]) -> list[str]:

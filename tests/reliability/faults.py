@@ -135,17 +135,21 @@ KINDS: dict[str, tuple[str, str, str, int, list[str] | None]] = {
 class InFlight:
     """Count the attempts of ``operation`` in flight at once on ``client``: each attempt
     holds ``hold_s`` before it is sent, so that attempts sent concurrently overlap for
-    sure. ``most`` is the highest count seen; ``close()`` removes the hook."""
+    sure; with ``meet``, the first ``meet`` attempts instead wait (at most 10 s) until all
+    of them are in flight, so that ``most`` reaches ``meet`` whenever the code lets that
+    many attempts run at once, however slowly threads start. ``most`` is the highest count
+    seen; ``close()`` removes the hook."""
 
-    def __init__(self, client: Any, operation: str, hold_s: float = 0.03) -> None:
+    def __init__(self, client: Any, operation: str, hold_s: float = 0.03, meet: int = 0) -> None:
         self.service = client.meta.service_model.service_id.hyphenize()
         self.event = f"before-send.{self.service}.{operation}"
         self.client = client
         self.hold_s = hold_s
+        self.meet = meet
         self.now = 0
         self.most = 0
         self.attempts = 0
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         client.meta.events.register(self.event, self._hook)
 
     def _hook(self, **_: Any) -> None:
@@ -153,7 +157,12 @@ class InFlight:
             self.now += 1
             self.attempts += 1
             self.most = max(self.most, self.now)
-        time.sleep(self.hold_s)
+            meeting = self.attempts <= self.meet
+            if meeting:
+                self._lock.notify_all()
+                self._lock.wait_for(lambda: self.attempts >= self.meet, timeout=10)
+        if not meeting:
+            time.sleep(self.hold_s)
         with self._lock:
             self.now -= 1
 

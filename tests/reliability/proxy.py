@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 __all__ = [
+    "DDB_JSON",
     "Exchange",
     "Proxy",
     "Request",
@@ -38,6 +39,7 @@ __all__ = [
     "Rule",
     "ddb_op",
     "ddb_throttling",
+    "ddb_transaction_conflict",
     "s3_put",
     "s3_slowdown",
     "sns_op",
@@ -129,7 +131,10 @@ class Exchange:
 @dataclass
 class Rule:
     """``action`` is one of: ``("respond", status, headers, body)`` (the server never sees
-    the request), ``("delay", seconds)`` (then forwarded), ``("reset_before",)`` (the
+    the request; ``body`` may be a function of the ``Request``), ``("delay", seconds)``
+    (then forwarded), ``("barrier", n, timeout)`` (held until ``n`` requests the rule took
+    are held together, or ``timeout`` seconds passed, then forwarded: requests sent
+    concurrently are in flight at the same time for sure), ``("reset_before",)`` (the
     connection is reset before forwarding: not applied), ``("reset_after", fraction)``
     (forwarded and applied, the response read, then the client gets ``fraction`` of its
     bytes and a reset), ``("custom", handle)`` (``handle(Exchange)`` returns the raw response
@@ -142,6 +147,7 @@ class Rule:
     hits: int = 0
     on: bool = True
     seen: list[Request] = field(default_factory=list)
+    met: threading.Barrier | None = None  # ("barrier", n, timeout): made on first use
 
     def take(self, request: Request) -> bool:
         if not self.on or (self.times is not None and self.hits >= self.times):
@@ -181,11 +187,33 @@ def s3_slowdown(status: int = 503, code: str = "SlowDown") -> tuple[Any, ...]:
     return ("respond", status, {"Content-Type": "application/xml"}, body)
 
 
+def ddb_transaction_conflict(request: Request) -> bytes:
+    """The body of DynamoDB's ``TransactionCanceledException`` for a TransactWriteItems
+    another transaction conflicted with: one cancellation reason per action of the request,
+    ``TransactionConflict`` on the first and ``None`` on the others (the shape of the
+    service model's ``CancellationReasonList``; use as ``("respond", 400, JSON, this)``)."""
+    actions = json.loads(request.body or b"{}").get("TransactItems") or [{}]
+    reasons = [{"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}]
+    reasons += [{"Code": "None"} for _ in actions[1:]]
+    codes = ", ".join(r["Code"] for r in reasons)
+    return json.dumps(
+        {
+            "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+            "Message": f"Transaction cancelled, please refer cancellation reasons for specific "
+            f"reasons [{codes}]",
+            "CancellationReasons": reasons,
+        }
+    ).encode()
+
+
+DDB_JSON = {"Content-Type": "application/x-amz-json-1.0"}
+
+
 def ddb_throttling(code: str = "ProvisionedThroughputExceededException") -> tuple[Any, ...]:
     body = json.dumps(
         {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": "Rate exceeded"}
     ).encode()
-    return ("respond", 400, {"Content-Type": "application/x-amz-json-1.0"}, body)
+    return ("respond", 400, DDB_JSON, body)
 
 
 def sns_throttling() -> tuple[Any, ...]:
@@ -337,6 +365,8 @@ class Proxy:
                 kind = action[0]
                 if kind == "respond":
                     _, status, extra, payload = action
+                    if callable(payload):
+                        payload = payload(request)
                     lines = [f"HTTP/1.1 {status} Injected"]
                     lines += [f"{k}: {v}" for k, v in extra.items()]
                     lines += [f"Content-Length: {len(payload)}", "", ""]
@@ -361,6 +391,9 @@ class Proxy:
                     continue
                 if kind == "delay":
                     time.sleep(float(action[1]))
+                if kind == "barrier":
+                    assert rule is not None
+                    self._meet(rule)
                 response, closes = self._forward(request)
                 if kind == "reset_after":
                     cut = int(len(response) * float(action[1]))
@@ -377,6 +410,18 @@ class Proxy:
                 client.close()
             except OSError:
                 pass
+
+    def _meet(self, rule: Rule) -> None:
+        """Hold a request of a ``("barrier", n, timeout)`` rule until ``n`` are held."""
+        _, n, timeout = rule.action
+        with self._lock:
+            if rule.met is None:
+                rule.met = threading.Barrier(int(n))
+            barrier = rule.met
+        try:
+            barrier.wait(float(timeout))
+        except threading.BrokenBarrierError:
+            pass  # not met in time: forwarded anyway (the test's overlap check then fails)
 
     def _forward(self, request: Request) -> tuple[bytes, bool]:
         """Send the request upstream on a fresh connection; the whole response."""

@@ -182,8 +182,11 @@ def test_transaction_landing_after_the_function_died_is_not_counted_twice(
     # WHEN Lambda delivers (bisecting after the crash)
     out = deliver(pipeline.handler, recs, batch_size=40, bisect=True)
     # THEN the late commit landed, the half's own commit saw the progress change under it
-    # and reported its records for a retry, which skipped them: every change counted once
+    # and reported its records for a retry, which skipped them: every change counted once.
+    # The processors run at once: notification published the batch before the function
+    # died, with no progress recorded (a dead process records nothing), so the halves
+    # publish it again: at least once, as documented
     assert late.landed
     assert out.invocations[:3] == [seqs(recs), seqs(recs[:20]), seqs(recs[:20])]
     assert out.dlq == []
-    account(sinks, recs, expected)
+    account(sinks, recs, expected, notifications_exact=False)

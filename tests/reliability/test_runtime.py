@@ -18,15 +18,11 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-import requests
 
-from tests.conftest import local_endpoint_process
 from tests.reliability.local_stack import (
     BUCKET,
     REGION,
@@ -43,44 +39,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def local_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with local_endpoint_process(tmp_path_factory.mktemp("endpoint")) as url:
-        yield url
-
-
-@pytest.fixture
-def stack(local_url: str, tmp_path: Path) -> Iterator[Stack]:
-    requests.post(f"{local_url}/moto-api/reset", timeout=10)
-    s = Stack(local_url, tmp_path)
-    try:
-        yield s
-    finally:
-        s.close()
-
-
 def stream_seqs(stack: Stack) -> dict[str, str]:
     """pk -> sequence number of its (single) change, read from the stream itself."""
-    st = boto3.client(
-        "dynamodbstreams",
-        endpoint_url=stack.url,
-        region_name=REGION,
-        aws_access_key_id="t",
-        aws_secret_access_key="t",
-    )
-    (shard,) = st.describe_stream(StreamArn=stack.stream)["StreamDescription"]["Shards"]
-    it = st.get_shard_iterator(
-        StreamArn=stack.stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-    )["ShardIterator"]
-    out: dict[str, str] = {}
-    while it:
-        page = st.get_records(ShardIterator=it, Limit=1000)
-        for r in page["Records"]:
-            out[r["dynamodb"]["Keys"]["pk"]["S"]] = r["dynamodb"]["SequenceNumber"]
-        if not page["Records"]:
-            break
-        it = page.get("NextShardIterator")
-    return out
+    return {
+        r["dynamodb"]["Keys"]["pk"]["S"]: r["dynamodb"]["SequenceNumber"]
+        for r in stack.stream_records()
+    }
 
 
 def test_poison_records_at_start_middle_and_end_of_a_batch_of_1000(stack: Stack) -> None:
@@ -192,25 +156,7 @@ def test_concurrent_writes_get_unique_sequence_numbers(stack: Stack) -> None:
 
 
 def all_stream_seqs(stack: Stack) -> list[str]:
-    st = boto3.client(
-        "dynamodbstreams",
-        endpoint_url=stack.url,
-        region_name=REGION,
-        aws_access_key_id="t",
-        aws_secret_access_key="t",
-    )
-    (shard,) = st.describe_stream(StreamArn=stack.stream)["StreamDescription"]["Shards"]
-    it = st.get_shard_iterator(
-        StreamArn=stack.stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-    )["ShardIterator"]
-    out: list[str] = []
-    while it:
-        page = st.get_records(ShardIterator=it, Limit=1000)
-        out += [r["dynamodb"]["SequenceNumber"] for r in page["Records"]]
-        if not page["Records"]:
-            break
-        it = page.get("NextShardIterator")
-    return out
+    return [r["dynamodb"]["SequenceNumber"] for r in stack.stream_records()]
 
 
 # -- SIGKILL -------------------------------------------------------------------------------
@@ -484,7 +430,10 @@ def test_outage_on_the_wire_longer_than_the_retry_budget_then_recovery(
     # THEN the invocations during the outage reported failures (Lambda retried them) ...
     assert sum(r.hits for r in down) >= 12
     assert sum(s.partial + s.errors for s in stats) >= 2, rt.report.summary()
-    # ... and after recovery every change is delivered once to every sink
+    # ... and after recovery every change is delivered once to S3 and the aggregates, and
+    # notified at least once: a batch's PublishBatch calls overlap, so when the outage ends
+    # while one is in flight, a later call can be accepted after an earlier one failed (the
+    # documented duplicates of the redelivery)
     records = [{"dynamodb": {"SequenceNumber": s}} for s in all_stream_seqs(stack)]
     sinks = {
         "s3": stack.c["s3"],
@@ -492,7 +441,7 @@ def test_outage_on_the_wire_longer_than_the_retry_budget_then_recovery(
         "sqs": stack.c["sqs"],
         "queue": stack.notified,
     }
-    figures = account(sinks, records, writer.expected)
+    figures = account(sinks, records, writer.expected, notifications_exact=False)
     assert figures == {"written": 100, "delivered": 100, "failed": 0}
     assert stack.drain(stack.dlq) == []
 

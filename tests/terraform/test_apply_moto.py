@@ -133,9 +133,9 @@ def _check_applied(aws: dict[str, Any], out: dict[str, Any]) -> None:
         "VIEW_PARTITION_KEY": "job_id",
         "VIEW_SORT_KEY": "application_id",
         "VIEW_ATTRIBUTES": "status",
-        "VIEW_WRITE_CONCURRENCY": "8",
+        "VIEW_WRITE_CONCURRENCY": "20",
         "REPLICA_TABLE": out["replica_table_arn"],
-        "REPLICATE_WRITE_CONCURRENCY": "8",
+        "REPLICATE_WRITE_CONCURRENCY": "20",
     }
 
     # One mapping = one stream reader, as configured
