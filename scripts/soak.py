@@ -45,13 +45,9 @@ from tests.reliability.local_stack import (  # noqa: E402
     BUCKET,
     COMPLETE,
     REGION,
-    REPLICA_REGION,
-    REPLICA_TABLE,
     TABLE,
-    VIEW_TABLE,
     ZIP,
     Observed,
-    QueueReader,
     Stack,
     Writer,
 )
@@ -76,6 +72,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--timeout", type=int, default=30, help="the function's timeout (s)")
     p.add_argument("--seed", type=int, default=1, help="seeds the writers and the faults")
     p.add_argument("--no-faults", action="store_true", help="inject nothing (poison aside)")
+    p.add_argument(
+        "--fault-free-changes",
+        type=int,
+        default=2_000,
+        help="after the faulted run, a fault-free run of this many changes at the same write "
+        "rate, to compare (0: none)",
+    )
     p.add_argument("--fault-scale", type=float, default=1.0, help="multiplies every rate")
     p.add_argument(
         "--first-by",
@@ -182,9 +185,7 @@ class Workload:
         self.pending_lock = threading.Lock()
         self.episodes = 0
         self.started = time.time()
-        # subscribers of the notification and event bus queues, reading as the run goes
-        self.notified = QueueReader(stack.client("sqs"), stack.notified)
-        self.status_changes = QueueReader(stack.client("sqs"), stack.status_changes)
+        stack.subscribe()  # the notification and event bus queues, read as the run goes
 
     def all(self) -> list[Writer]:
         return [*self.writers, self.poison_writer]
@@ -301,20 +302,6 @@ def settle(rt: Any, written: int, timeout: float = 900.0) -> bool:
     return False
 
 
-def diff_aggregates(
-    got: dict[str, dict[str, int]], want: dict[str, dict[str, int]]
-) -> dict[str, dict[str, int]]:
-    """{aggregate key: {counter: got - expected}} for every counter that differs."""
-    out: dict[str, dict[str, int]] = {}
-    for pk in sorted(set(got) | set(want)):
-        g, w = got.get(pk, {}), want.get(pk, {})
-        diff = {n: g.get(n, 0) - w.get(n, 0) for n in sorted(set(g) | set(w))}
-        diff = {n: d for n, d in diff.items() if d}
-        if diff:
-            out[pk] = diff
-    return out
-
-
 def fixed_zip(code: Path, out: Path) -> Path:
     """``code`` plus soak_fixed.py: the release that handles the poison records."""
     shutil.copyfile(code, out)
@@ -392,32 +379,33 @@ def account(
     work: Workload,
     injector: Injector,
     report: Observed,
-    failed: set[str],
 ) -> dict[str, Any]:
-    """Every processor's figures against the stream (the truth) and the writers."""
+    """Every processor's figures (``accounting.PROCESSORS``) against the stream (the truth)
+    and the writers, with the checks of the stream and of the runtime's delivery order."""
     stream = acc.stream_changes(stack.stream_records())
-    writers = work.all()
-    source = stack.items(TABLE)
-    want = acc.expected_aggregates(writers, COMPLETE.group_by.split(","))
-    got = stack.aggregates()
-    by_id = {c.event_id: c for c in stream}
-    notified = {c.event_id for c in stream if c.status_changed()}
-    every = set(by_id)
     invocations = [i for i in report.invocations if i.function.endswith(":pipeline")]
-    sent, kills = list(injector.sent), list(injector.kills)
-    queue_n = [m["eventID"] for m in work.notified.close()]  # raw message delivery
-    queue_e = [m["detail"]["eventID"] for m in work.status_changes.close()]
-    notification = {
-        **acc.publishers(sent, "sns-publish", notified, invocations, kills),
-        "queue": acc.end_to_end(queue_n, sent, "sns-publish", notified),
+    facts = acc.Facts(
+        stream,
+        work.all(),
+        stack.items(TABLE),
+        invocations,
+        list(injector.sent),
+        list(injector.kills),
+    )
+    processors = acc.account(stack, facts)
+    _diagnose(stack, injector, processors)
+    return {
+        "stream_differs_from_writers": acc.stream_matches_writers(stream, facts.writers),
+        "keys_delivered_out_of_order": acc.delivery_order(invocations),
+        "processors": processors,
     }
-    eventbus = {
-        **acc.publishers(sent, "events-put", every, invocations, kills),
-        "queue": acc.end_to_end(queue_e, sent, "events-put", notified),
-    }
-    objects = stack.etl_objects()
+
+
+def _diagnose(stack: Stack, injector: Injector, processors: dict[str, Any]) -> None:
+    """diagnostics.json in the state directory: ETL lines found in several objects, the
+    calls behind unattributed duplicates, the kills; with --trace, the checkpoint table."""
     where: dict[str, list[str]] = {}
-    for key, lines in objects:
+    for key, lines in stack.etl_objects():
         for line in lines:
             where.setdefault(line["sequenceNumber"], []).append(key.rsplit("/", 1)[-1])
     diagnostics = {
@@ -425,44 +413,28 @@ def account(
         "unattributed": {
             name: [
                 {**dataclasses.asdict(x), "entries": len(x.entries)}
-                for x in sent
-                if x.cls == cls and any(e in p["unattributed_examples"] for e, _ in x.entries)
+                for x in injector.sent
+                if x.cls == cls
+                and any(e in processors[name]["unattributed_examples"] for e, _ in x.entries)
             ]
-            for name, cls, p in (
-                ("notification", "sns-publish", notification),
-                ("eventbus", "events-put", eventbus),
-            )
+            for name, cls in (("notification", "sns-publish"), ("eventbus", "events-put"))
+            if name in processors
         },
-        "kills": [dataclasses.asdict(k) for k in kills],
+        "kills": [dataclasses.asdict(k) for k in injector.kills],
     }
     (stack.state / "diagnostics.json").write_text(json.dumps(diagnostics, indent=1) + "\n")
     if injector.trace is not None:
         with (stack.state / "checkpoints.jsonl").open("w") as out:
             for item in stack.items("checkpoints"):
                 out.write(json.dumps(item) + "\n")
-    return {
-        "stream_differs_from_writers": acc.stream_matches_writers(stream, writers),
-        "keys_delivered_out_of_order": acc.delivery_order(invocations),
-        "etl": acc.etl([line for _, lines in objects for line in lines], stream, failed),
-        "analytics": {
-            "aggregates": len(want),
-            "match": got == want,
-            "diff": diff_aggregates(got, want),
-        },
-        "view": acc.view_state(source, stack.items(VIEW_TABLE), stream),
-        "replica": acc.replica_state(source, stack.items(REPLICA_TABLE, REPLICA_REGION), stream),
-        "notification": notification,
-        "eventbus": eventbus,
-    }
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
-    # SIGTERM ends the run like Ctrl-C: the endpoint and the workers are stopped on the way out
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    faults = not args.no_faults
-    max_lag = args.max_lag if args.max_lag is not None else float("inf")
-    load = Load()
+OLD_KEYS = ("written", "delivered", "in_failure_records", "duplicates", "lost", "max_lag_s")
+
+
+def run(args: argparse.Namespace, faults: bool) -> dict[str, Any]:
+    """One run on a fresh endpoint: deploy, write, settle, account, redrive, account again.
+    Its figures, ``failures`` (the targets missed, in words) included."""
     started = time.time()
     tmp = Path(tempfile.mkdtemp(prefix="soak-"))
     with local_endpoint_process(tmp / "endpoint") as url, Proxy(url) as proxy:
@@ -489,7 +461,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         stack.deploy(layout, code=args.code, sink_endpoint=proxy.url)
         report = Observed(out=(tmp / "invocations.log").open("w"))
-        print(f"soak: state in {tmp} (invocation lines: {tmp / 'invocations.log'})", flush=True)
+        what = "faults injected" if faults else "no faults"
+        print(f"soak: {args.changes} changes, {what}; state in {tmp}", flush=True)
         endpoint_pid = next((pid for pid in _children() if b"ddbt.server" in _cmdline(pid)), 0)
         with report.trace():
             rt = stack.runtime(report=report, poll_interval=0.1)
@@ -505,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
             poison = {c.seq for c in stream if "salary" in (c.new or c.old or {})}
             archives = stack.archives()
             archived = [[r["dynamodb"]["SequenceNumber"] for r in a.records] for a in archives]
-            live = {
+            live: dict[str, Any] = {
                 "etl": acc.etl(stack.etl_lines(), stream, {s for a in archived for s in a}),
                 "failure_records": acc.failure_records(
                     archived, sum(s.destination_messages for s in pipeline), poison
@@ -513,9 +486,9 @@ def main(argv: list[str] | None = None) -> int:
                 "dlq_left": len(stack.drain(stack.dlq)),
                 "poison_positions": positions(report, poison),
             }
-            fixed = redrive(stack, url, tmp, args)
+            fixed = redrive(stack, url, tmp, args) if archives else {"skipped": "no archive"}
             rt.wait_caught_up(60)
-            final = account(stack, work, injector, report, set())
+            final = account(stack, work, injector, report)
             endpoint_cpu = _cpu(endpoint_pid)
             verify = ddbt(
                 url,
@@ -527,7 +500,6 @@ def main(argv: list[str] | None = None) -> int:
                 "--json",
             )
         stack.close()
-    in_flight = report.in_flight()
     with (tmp / "invocations.jsonl").open("w") as trace:
         for inv in report.invocations:
             trace.write(json.dumps(dataclasses.asdict(inv)) + "\n")
@@ -535,33 +507,27 @@ def main(argv: list[str] | None = None) -> int:
         with (tmp / "trace.jsonl").open("w") as trace:
             for call in injector.trace:
                 trace.write(json.dumps(call) + "\n")
-    cpu = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    max_lag_seen = max((s.max_lag for s in pipeline), default=0.0)
-    etl = final["etl"]
+    processors = final.pop("processors")
+    etl = processors["etl"]
     result: dict[str, Any] = {
         "written": written,
         "delivered": etl["delivered"],
         "in_failure_records": live["failure_records"]["archived_records"],
         "duplicates": etl["duplicates"],
-        "lost": max(
-            live["etl"]["lost"],
-            etl["lost"],
-            final["notification"]["lost"],
-            final["eventbus"]["lost"],
-            final["view"]["missing"],
-            final["replica"]["missing"],
-        ),
-        "max_lag_s": round(max_lag_seen, 2),
+        "lost": max(live["etl"]["lost"], acc.lost(processors)),
+        "max_lag_s": round(max((s.max_lag for s in pipeline), default=0.0), 2),
         "faults_on": faults,
         "seed": args.seed,
         "parallelization_factor": args.parallelization,
-        "max_in_flight_per_shard": in_flight,
-        "faults": {
-            **{k: v for k, v in injector.figures()["injected"].items()},
-            "poison": len(poison),
+        "max_in_flight_per_shard": {
+            f"{s.function.rsplit(':', 1)[-1]}/{shard}": n
+            for s in pipeline
+            for shard, n in sorted(s.in_flight_by_shard.items())
         },
+        "faults": {**injector.figures()["injected"], "poison": len(poison)},
         "fault_detail": injector.figures(),
-        "processors": final,
+        "processors": processors,
+        **final,
         "live_run": live,
         "redrive": fixed,
         "verify_replica": {
@@ -575,25 +541,60 @@ def main(argv: list[str] | None = None) -> int:
         },
         "caught_up": caught_up,
         "writers": args.writers,
+        "poison_episodes": args.poison_episodes,
         "write_seconds": round(wrote_for, 1),
         "drain_seconds_after_writes": round(settled_for, 1),
         "wall_seconds": round(time.time() - started, 1),
-        "cpu_seconds": {
-            "all": round(sum(u.ru_utime + u.ru_stime for u in cpu), 1),
-            "soak_process": round(cpu[0].ru_utime + cpu[0].ru_stime, 1),
-            "endpoint": round(endpoint_cpu, 1),
-        },
-        "load_1min": load.figures(),
+        "endpoint_cpu_seconds": round(endpoint_cpu, 1),
         "stalled_commits": stall.hits,
+        "state": str(tmp),
     }
-    failures = problems(result, max_lag)
-    result["ok"] = not failures
-    result["failures"] = failures
+    max_lag = args.max_lag if args.max_lag is not None else float("inf")
+    result["failures"] = problems(result, max_lag)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    # SIGTERM ends the run like Ctrl-C: the endpoint and the workers are stopped on the way out
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    load = Load()
+    started = time.time()
+    result = run(args, faults=not args.no_faults)
+    failures = list(result.pop("failures"))
+    if not args.no_faults and args.fault_free_changes:
+        # the comparison: the same write rate, no fault, no poison record
+        quiet = argparse.Namespace(
+            **{
+                **vars(args),
+                "changes": args.fault_free_changes,
+                "duration": args.duration * args.fault_free_changes / max(1, args.changes),
+                "poison_episodes": 0,
+                "stall_commits": 0,
+            }
+        )
+        free = run(quiet, faults=False)
+        failures += [f"fault-free run: {line}" for line in free["failures"]]
+        result["fault_free"] = {
+            k: free[k]
+            for k in (*OLD_KEYS, "max_in_flight_per_shard", "invocations", "wall_seconds")
+        }
+    cpu = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    result |= {
+        "total_wall_seconds": round(time.time() - started, 1),
+        "cpu_seconds": round(sum(u.ru_utime + u.ru_stime for u in cpu), 1),
+        "load_1min": load.figures(),
+        "ok": not failures,
+        "failures": failures,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"soak: {json.dumps({k: result[k] for k in list(result)[:8]})}")
+    print(f"soak: {json.dumps({k: result[k] for k in OLD_KEYS})}")
+    if "fault_free" in result:
+        print(f"soak: fault-free {json.dumps({k: result['fault_free'][k] for k in OLD_KEYS})}")
     print(f"soak: faults {json.dumps(result['faults'])}")
-    print(f"soak: wall {result['wall_seconds']} s, cpu {result['cpu_seconds']}", end=", ")
+    print(f"soak: factor {args.parallelization}, in flight {result['max_in_flight_per_shard']}")
+    print(f"soak: wall {result['total_wall_seconds']} s, cpu {result['cpu_seconds']} s", end=", ")
     print(f"load {result['load_1min']}")
     for line in failures:
         print(f"soak: FAILED: {line}")
@@ -624,38 +625,26 @@ def _cpu(pid: int) -> float:
 
 
 def problems(r: dict[str, Any], max_lag: float) -> list[str]:
-    """The targets a run missed, in words (empty: every one met)."""
-    p, live = r["processors"], r["live_run"]
-    etl, live_etl, failed = p["etl"], live["etl"], live["failure_records"]
-    place = live["poison_positions"]
+    """The targets a run missed, in words (empty: every one met): each processor's
+    (``accounting.PROCESSORS``) and the run's own."""
+    live = r["live_run"]
+    live_etl, failed, place = live["etl"], live["failure_records"], live["poison_positions"]
     missing = [k for k in KINDS if not r["faults"].get(k)] if r["faults_on"] else []
+    poisoned = r["poison_episodes"] > 0
     checks = {
         "the runtime caught up": r["caught_up"],
-        "the stream holds exactly the writers' changes": p["stream_differs_from_writers"] == 0,
-        "the runtime delivered every key's changes in order": p["keys_delivered_out_of_order"] == 0,
-        "ETL: every change once or in a failure record (live run)": not (
+        "the stream holds exactly the writers' changes": r["stream_differs_from_writers"] == 0,
+        "the runtime delivered every key's changes in order": r["keys_delivered_out_of_order"] == 0,
+        "etl: every change once or in a failure record (before the redrive)": not (
             live_etl["lost"] or live_etl["duplicates"] or live_etl["both"]
         ),
-        "ETL: every change exactly once after the redrive, in order per key": not (
-            etl["lost"] or etl["duplicates"] or etl["unknown"] or etl["out_of_order_keys"]
-        ),
-        "analytics: aggregates equal the writers' bookkeeping": p["analytics"]["match"],
-        "view: equal to the source's final state, tombstones included": _state_ok(p["view"]),
-        "replica: equal to the source's final state, tombstones included": _state_ok(p["replica"]),
+        **{t: ok for p in r["processors"].values() for t, ok in p["targets"].items()},
         "ddbt verify-replica agrees": r["verify_replica"]["exit_status"] == 0,
-        "notification: every qualifying change at least once, nothing else": _publisher_ok(
-            p["notification"]
-        ),
-        "eventbus: every change at least once, nothing else": _publisher_ok(p["eventbus"]),
-        "notification/eventbus: every duplicate has a documented cause": not (
-            p["notification"]["unattributed"] or p["eventbus"]["unattributed"]
-        ),
         "poison: the failure records are exactly the injected ones": failed["exactly_the_injected"],
-        "poison: at least 5, one first and one last in a batch of several": failed["injected"] >= 5
-        and place["led"] >= 1
-        and place["ended"] >= 1,
-        "redrive of the fixed release applied every archive": r["redrive"]["exit_status"] == 0
-        and r["redrive"]["archives_left"] == 0,
+        "poison: at least 5, one first and one last in a batch of several": not poisoned
+        or (failed["injected"] >= 5 and place["led"] >= 1 and place["ended"] >= 1),
+        "redrive of the fixed release applied every archive": not poisoned
+        or (r["redrive"].get("exit_status") == 0 and r["redrive"].get("archives_left") == 0),
         f"max lag at most {max_lag:.0f} s (--max-lag)": r["max_lag_s"] <= max_lag,
         f"every fault kind injected (missing: {', '.join(missing)})": not missing,
         "more than one invocation in flight on a shard at factor > 1": r["parallelization_factor"]
@@ -663,17 +652,6 @@ def problems(r: dict[str, Any], max_lag: float) -> list[str]:
         or any(n > 1 for n in r["max_in_flight_per_shard"].values()),
     }
     return [name for name, ok in checks.items() if not ok]
-
-
-def _state_ok(s: dict[str, int]) -> bool:
-    return not (s["missing"] or s["different"] or s["extra"] or s["missing_tombstones"])
-
-
-def _publisher_ok(s: dict[str, Any]) -> bool:
-    q = s["queue"]
-    return not (
-        s["lost"] or s["unexpected"] or q["missing"] or q["unexpected"] or q["more_than_accepted"]
-    )
 
 
 if __name__ == "__main__":

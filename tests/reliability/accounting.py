@@ -11,6 +11,10 @@ against the writers' own bookkeeping (``stream_matches_writers``). Then:
   each repeat attributed to a documented cause (``publishers``), and what reached the
   subscribed queue is a subset of what the sink accepted (``end_to_end``);
 * poison records: the failure records are exactly the injected ones (``failure_records``).
+
+``PROCESSORS`` is the one table of what is accounted for: per processor, what to read back
+from the stack, its figures and its targets (in words). A processor added to the soak is one
+more entry there (and its sink's reader on ``local_stack.Stack``).
 """
 
 from __future__ import annotations
@@ -18,20 +22,35 @@ from __future__ import annotations
 import itertools
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from tests.reliability.injector import Kill, Sent
-from tests.reliability.local_stack import TABLE, Invocation, Writer
+from tests.reliability.local_stack import (
+    COMPLETE,
+    REPLICA_REGION,
+    REPLICA_TABLE,
+    TABLE,
+    VIEW_TABLE,
+    Invocation,
+    Stack,
+    Writer,
+)
 
 __all__ = [
+    "PROCESSORS",
+    "Account",
+    "Facts",
     "StreamChange",
+    "account",
     "delivery_order",
+    "diff_aggregates",
     "end_to_end",
     "etl",
     "expected_aggregates",
     "failure_records",
+    "lost",
     "publishers",
     "replica_state",
     "stream_changes",
@@ -248,20 +267,41 @@ def _cause(
     index: int,
     runs: dict[str, list[Invocation]],
     kills: Sequence[Kill],
+    calls: Sequence[Sent] = (),
 ) -> str:
     """Why a change accepted in ``sent`` (entry ``index``) was sent again later: one of the
     documented causes, or '' when none applies. The invocation that made the call is the
-    one that was given the call's records and was running then."""
+    one that was given the call's records and was running then; ``calls``: every call of
+    the same kind (a failed entry in another call of that invocation, for an earlier record,
+    makes Lambda redeliver this one too: the publishers' calls overlap)."""
     if sent.cut == "reset-after":
         return "lost-response"
     if sent.failed_at is not None and sent.failed_at < index:
         return "after-failed-entry"
     candidates = runs.get(sent.seqs[index], []) if index < len(sent.seqs) else []
     run = next((i for i in candidates if i.start <= sent.at <= i.end), None)
+    if run is not None and _after_a_failed_entry(run, sent.seqs[index], calls):
+        return "after-failed-entry (an overlapping call)"
     if run is not None and run.outcome in ("error", "timeout"):
         killed = [k.kind for k in kills if k.pid == run.pid and run.start <= k.at <= run.end]
         return f"crash-after-publish ({killed[0] if killed else run.outcome})"
     return ""
+
+
+def _after_a_failed_entry(run: Invocation, seq: str, calls: Sequence[Sent]) -> bool:
+    """Whether a call made during ``run`` for its records had a failed entry for a record
+    before ``seq`` in the batch (Lambda then redelivers from that record, ``seq`` included)."""
+    place = {s: i for i, s in enumerate(run.seqs)}
+    mine = place.get(seq)
+    if mine is None:
+        return False
+    for call in calls:
+        if call.failed_at is None or not run.start <= call.at <= run.end:
+            continue
+        failed = call.seqs[call.failed_at] if call.failed_at < len(call.seqs) else ""
+        if failed in place and place[failed] < mine:
+            return True
+    return False
 
 
 def publishers(
@@ -276,7 +316,8 @@ def publishers(
     ``duplicates_by_cause``; ``unattributed``: repeats no documented cause explains (a few
     examples in ``unattributed_examples``)."""
     accepted: dict[str, list[tuple[Sent, int]]] = {}
-    for s in sorted((s for s in sent if s.cls == cls), key=lambda s: s.at):
+    calls = sorted((s for s in sent if s.cls == cls), key=lambda s: s.at)
+    for s in calls:
         for index, (event_id, ok) in enumerate(s.entries):
             if ok:
                 accepted.setdefault(event_id, []).append((s, index))
@@ -285,7 +326,7 @@ def publishers(
     runs = _runs(invocations)
     for event_id, sends in accepted.items():
         for (previous, index), _ in itertools.pairwise(sends):
-            cause = _cause(previous, index, runs, kills) or "unattributed"
+            cause = _cause(previous, index, runs, kills, calls) or "unattributed"
             causes[cause] += 1
             if cause == "unattributed" and len(examples) < 5:
                 examples.append(event_id)
@@ -338,3 +379,169 @@ def failure_records(
         "not_injected": len(set(seqs) - poison),
         "injected_missing": len(poison - set(seqs)),
     }
+
+
+# -- the table of processors --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What every processor's accounting reads beside its own sink: the stream (the truth),
+    the writers' bookkeeping, the source table's final items, the runtime's invocations of
+    the pipeline function and the injector's record (calls sent to the publishers, kills),
+    and the sequence numbers still in failure records (``failed``, not redriven)."""
+
+    stream: Sequence[StreamChange]
+    writers: Sequence[Writer]
+    source: Sequence[dict[str, Any]]
+    invocations: Sequence[Invocation] = ()
+    sent: Sequence[Sent] = ()
+    kills: Sequence[Kill] = ()
+    failed: set[str] = field(default_factory=set)
+
+    def status_changes(self) -> set[str]:
+        """The eventIDs of the MODIFYs that changed ``status`` (what the notification
+        settings and the event bus rule of examples/complete select)."""
+        return {c.event_id for c in self.stream if c.status_changed()}
+
+
+@dataclass(frozen=True)
+class Account:
+    """One processor's accounting: ``read`` its sink's state from the stack, compute its
+    ``figures`` from that and the ``Facts``, and say which ``targets`` (in words) they meet;
+    ``lost``: the figure that counts changes missing from the sink ('' when none does)."""
+
+    read: Callable[[Stack], Any]
+    figures: Callable[[Facts, Any], dict[str, Any]]
+    targets: Callable[[dict[str, Any]], dict[str, bool]]
+    lost: str = "lost"
+
+
+def diff_aggregates(
+    got: dict[str, dict[str, int]], want: dict[str, dict[str, int]]
+) -> dict[str, dict[str, int]]:
+    """{aggregate key: {counter: got - expected}} for every counter that differs."""
+    out: dict[str, dict[str, int]] = {}
+    for pk in sorted(set(got) | set(want)):
+        g, w = got.get(pk, {}), want.get(pk, {})
+        diff = {n: g.get(n, 0) - w.get(n, 0) for n in sorted(set(g) | set(w))}
+        diff = {n: d for n, d in diff.items() if d}
+        if diff:
+            out[pk] = diff
+    return out
+
+
+def _analytics(facts: Facts, got: dict[str, dict[str, int]]) -> dict[str, Any]:
+    want = expected_aggregates(facts.writers, ANALYTICS_GROUP_BY)
+    return {"aggregates": len(want), "match": got == want, "diff": diff_aggregates(got, want)}
+
+
+def _state_targets(name: str) -> Callable[[dict[str, Any]], dict[str, bool]]:
+    def targets(f: dict[str, Any]) -> dict[str, bool]:
+        return {
+            f"{name}: equal to the source's final state, tombstones included": not (
+                f["missing"] or f["different"] or f["extra"] or f["missing_tombstones"]
+            )
+        }
+
+    return targets
+
+
+def _publisher(cls: str, every: bool) -> Callable[[Facts, Any], dict[str, Any]]:
+    """A publisher's figures: what its sink accepted (``publishers``; ``every`` change
+    qualifies, else the status changes) and what its subscriber's queue received."""
+
+    def figures(facts: Facts, received: Sequence[str]) -> dict[str, Any]:
+        wanted = {c.event_id for c in facts.stream} if every else facts.status_changes()
+        return {
+            **publishers(facts.sent, cls, wanted, facts.invocations, facts.kills),
+            "queue": end_to_end(received, facts.sent, cls, facts.status_changes()),
+        }
+
+    return figures
+
+
+def _publisher_targets(name: str, what: str) -> Callable[[dict[str, Any]], dict[str, bool]]:
+    def targets(f: dict[str, Any]) -> dict[str, bool]:
+        q = f["queue"]
+        return {
+            f"{name}: {what} at least once, nothing else": not (
+                f["lost"]
+                or f["unexpected"]
+                or q["missing"]
+                or q["unexpected"]
+                or q["more_than_accepted"]
+            ),
+            f"{name}: every duplicate has a documented cause": not f["unattributed"],
+        }
+
+    return targets
+
+
+def _etl_targets(f: dict[str, Any]) -> dict[str, bool]:
+    return {
+        "etl: every change exactly once (or in a failure record), in order per key": not (
+            f["lost"] or f["duplicates"] or f["unknown"] or f["both"] or f["out_of_order_keys"]
+        )
+    }
+
+
+# the soak's analytics setting (ANALYTICS_GROUP_BY), examples/complete's
+ANALYTICS_GROUP_BY = tuple(COMPLETE.group_by.split(","))
+
+PROCESSORS: dict[str, Account] = {
+    "etl": Account(
+        lambda stack: stack.etl_lines(),
+        lambda facts, lines: etl(lines, facts.stream, facts.failed),
+        _etl_targets,
+    ),
+    "analytics": Account(
+        lambda stack: stack.aggregates(),
+        _analytics,
+        lambda f: {"analytics: aggregates equal the writers' bookkeeping": f["match"]},
+        lost="",
+    ),
+    "view": Account(
+        lambda stack: stack.items(VIEW_TABLE),
+        lambda facts, items: view_state(facts.source, items, facts.stream),
+        _state_targets("view"),
+        lost="missing",
+    ),
+    "replica": Account(
+        lambda stack: stack.items(REPLICA_TABLE, REPLICA_REGION),
+        lambda facts, items: replica_state(facts.source, items, facts.stream),
+        _state_targets("replica"),
+        lost="missing",
+    ),
+    "notification": Account(
+        lambda stack: [m["eventID"] for m in stack.received("notified")],  # raw delivery
+        _publisher("sns-publish", every=False),
+        _publisher_targets("notification", "every status change"),
+    ),
+    "eventbus": Account(
+        lambda stack: [m["detail"]["eventID"] for m in stack.received("status-changes")],
+        _publisher("events-put", every=True),
+        _publisher_targets("eventbus", "every change"),
+    ),
+}
+
+
+def account(
+    stack: Stack, facts: Facts, processors: Sequence[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Every processor's figures (``PROCESSORS``, or those named), each with ``targets``:
+    {target in words: met}."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in processors if processors is not None else PROCESSORS:
+        entry = PROCESSORS[name]
+        figures = entry.figures(facts, entry.read(stack))
+        out[name] = {**figures, "targets": entry.targets(figures)}
+    return out
+
+
+def lost(figures: dict[str, dict[str, Any]]) -> int:
+    """The most changes any processor lost (by its ``Account.lost`` figure)."""
+    return max(
+        (int(figures[n][PROCESSORS[n].lost]) for n in figures if PROCESSORS[n].lost),
+        default=0,
+    )

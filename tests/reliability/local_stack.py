@@ -154,24 +154,6 @@ class Observed(Report):
         finally:
             setattr(Worker, "invoke", original)  # noqa: B010
 
-    def in_flight(self) -> dict[str, int]:
-        """The most invocations of one function on one shard that ran at the same time."""
-        out: dict[str, int] = {}
-        with self._mutex:
-            spans = list(self.invocations)
-        by_shard: dict[str, list[tuple[float, int]]] = {}
-        for i in spans:
-            by_shard.setdefault(f"{i.function.rsplit(':', 1)[-1]}/{i.shard}", []).extend(
-                [(i.start, 1), (i.end, -1)]
-            )
-        for shard, events in by_shard.items():
-            now = most = 0
-            for _, step in sorted(events, key=lambda e: (e[0], e[1])):
-                now += step
-                most = max(most, now)
-            out[shard] = most
-        return out
-
 
 class Stack:
     def __init__(self, url: str, state: Path) -> None:
@@ -189,6 +171,7 @@ class Stack:
             for s in ("dynamodb", "s3", "sqs", "sns", "lambda", "iam", "events", "dynamodbstreams")
         }
         self.runtimes: list[Runtime] = []
+        self.readers: dict[str, QueueReader] = {}
         self.layout = Layout()
         self.mapping = ""
         self.replica_arn = ""
@@ -400,6 +383,19 @@ class Stack:
 
     def drain(self, url: str) -> list[dict[str, Any]]:
         return drain(self.c["sqs"], url)
+
+    def subscribe(self) -> None:
+        """Read the subscribers' queues (notification's ``notified``, the event bus rule's
+        ``status-changes``) while the run goes on (``QueueReader``)."""
+        queues = {"notified": self.notified, "status-changes": self.status_changes}
+        for name, url in queues.items():
+            if url and name not in self.readers:
+                self.readers[name] = QueueReader(self.client("sqs"), url)
+
+    def received(self, queue: str) -> list[Any]:
+        """Every message body (JSON) the subscriber of ``queue`` received (``subscribe``)."""
+        reader = self.readers.get(queue)
+        return reader.close() if reader is not None else []
 
     def stream_records(self) -> list[dict[str, Any]]:
         """Every record the table's stream holds, in order (shard by shard)."""
