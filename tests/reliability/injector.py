@@ -51,7 +51,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from tests.reliability.proxy import Exchange, Request, Response
+from tests.reliability.proxy import (
+    DDB_JSON,
+    Exchange,
+    Request,
+    Response,
+    answer,
+    ddb_throttling,
+    ddb_transaction_conflict,
+    s3_slowdown,
+    sns_throttling,
+)
 
 __all__ = [
     "CLASSES",
@@ -305,23 +315,19 @@ class Injector:
     ) -> bytes | None:
         request = ex.request
         if kind == "s3-slowdown":
-            return _s3_error(503, "SlowDown")
+            return answer(s3_slowdown(503, "SlowDown"))
         if kind == "s3-500":
-            return _s3_error(500, "InternalError")
+            return answer(s3_slowdown(500, "InternalError"))
         if kind == "sns-throttling":
-            return _query_error(429, "Throttled")
+            return answer(sns_throttling("Throttled", 429))  # ThrottledException's code
         if kind == "events-throttling":
-            return _json_error(400, "ThrottlingException", "1.1")
+            return _events_error("ThrottlingException")
         if kind == "ddb-throughput":
-            return _json_error(400, "ProvisionedThroughputExceededException", "1.0")
+            return answer(ddb_throttling())
         if kind == "ddb-transaction-conflict":
             actions = len(json.loads(request.body).get("TransactItems") or [])
-            reasons = [{"Code": "None"}] * max(1, actions)
-            reasons[int(choice * len(reasons))] = {
-                "Code": "TransactionConflict",
-                "Message": "Transaction is ongoing for the item",
-            }
-            return _json_error(400, "TransactionCanceledException", "1.0", reasons)
+            conflict = ddb_transaction_conflict(request, int(choice * max(1, actions)))
+            return answer(("respond", 400, DDB_JSON, conflict))
         if kind == "ddb-condition-race":
             ex.forward(request)  # the concurrent writer wins...
             return ex.forward(request)  # ...and the original meets its condition
@@ -436,31 +442,10 @@ def _respond(status: int, content_type: str, body: bytes) -> bytes:
     return Response(status, {"content-type": content_type}, body).encode()
 
 
-def _s3_error(status: int, code: str) -> bytes:
-    body = (
-        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
-        f"<Message>injected {code}</Message><RequestId>SOAK</RequestId></Error>"
-    ).encode()
-    return _respond(status, "application/xml", body)
-
-
-def _query_error(status: int, code: str) -> bytes:
-    body = (
-        f'<ErrorResponse xmlns="{_SNS_NS}"><Error><Type>Sender</Type><Code>{code}</Code>'
-        f"<Message>injected {code}</Message></Error><RequestId>SOAK</RequestId></ErrorResponse>"
-    ).encode()
-    return _respond(status, "text/xml", body)
-
-
-def _json_error(
-    status: int, code: str, version: str, reasons: list[dict[str, str]] | None = None
-) -> bytes:
-    doc: dict[str, Any] = {"__type": code, "message": f"injected {code}"}
-    if version == "1.0":
-        doc["__type"] = f"com.amazonaws.dynamodb.v20120810#{code}"
-    if reasons is not None:
-        doc["CancellationReasons"] = reasons
-    return _respond(status, f"application/x-amz-json-{version}", json.dumps(doc).encode())
+def _events_error(code: str) -> bytes:
+    """An EventBridge error answer (JSON 1.1, ``__type`` the code)."""
+    body = json.dumps({"__type": code, "message": f"injected {code}"}).encode()
+    return _respond(400, "application/x-amz-json-1.1", body)
 
 
 def _entries(request: Request) -> list[Any]:

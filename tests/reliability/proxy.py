@@ -37,6 +37,7 @@ __all__ = [
     "Request",
     "Response",
     "Rule",
+    "answer",
     "ddb_op",
     "ddb_throttling",
     "ddb_transaction_conflict",
@@ -187,14 +188,18 @@ def s3_slowdown(status: int = 503, code: str = "SlowDown") -> tuple[Any, ...]:
     return ("respond", status, {"Content-Type": "application/xml"}, body)
 
 
-def ddb_transaction_conflict(request: Request) -> bytes:
+def ddb_transaction_conflict(request: Request, at: int = 0) -> bytes:
     """The body of DynamoDB's ``TransactionCanceledException`` for a TransactWriteItems
     another transaction conflicted with: one cancellation reason per action of the request,
-    ``TransactionConflict`` on the first and ``None`` on the others (the shape of the
-    service model's ``CancellationReasonList``; use as ``("respond", 400, JSON, this)``)."""
+    ``TransactionConflict`` on the action ``at`` (the first by default; taken modulo the
+    number of actions) and ``None`` on the others (the shape of the service model's
+    ``CancellationReasonList``; use as ``("respond", 400, JSON, this)``)."""
     actions = json.loads(request.body or b"{}").get("TransactItems") or [{}]
-    reasons = [{"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}]
-    reasons += [{"Code": "None"} for _ in actions[1:]]
+    reasons: list[dict[str, str]] = [{"Code": "None"} for _ in actions]
+    reasons[at % len(reasons)] = {
+        "Code": "TransactionConflict",
+        "Message": "Transaction is ongoing for the item",
+    }
     codes = ", ".join(r["Code"] for r in reasons)
     return json.dumps(
         {
@@ -216,13 +221,20 @@ def ddb_throttling(code: str = "ProvisionedThroughputExceededException") -> tupl
     return ("respond", 400, DDB_JSON, body)
 
 
-def sns_throttling() -> tuple[Any, ...]:
+def sns_throttling(code: str = "Throttling", status: int = 400) -> tuple[Any, ...]:
     body = (
-        b'<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error>'
-        b"<Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message>"
-        b"</Error><RequestId>PROXY</RequestId></ErrorResponse>"
-    )
-    return ("respond", 400, {"Content-Type": "text/xml"}, body)
+        '<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error>'
+        f"<Type>Sender</Type><Code>{code}</Code><Message>Rate exceeded</Message>"
+        "</Error><RequestId>PROXY</RequestId></ErrorResponse>"
+    ).encode()
+    return ("respond", status, {"Content-Type": "text/xml"}, body)
+
+
+def answer(action: tuple[Any, ...]) -> bytes:
+    """A ``("respond", status, headers, body)`` action as the raw response it sends (what a
+    ``("custom", ...)`` handler returns)."""
+    _, status, headers, body = action
+    return Response(status, {k.lower(): v for k, v in headers.items()}, body).encode()
 
 
 # -- HTTP/1.1 message framing ------------------------------------------------------------
