@@ -367,8 +367,24 @@ def _protect_redelivery(batch: Batch) -> None:
 
 
 def _record_progress(batch: Batch, starts: Sequence[int], through: dict[str, int]) -> None:
-    """Save, at each start index, the progress of processors that applied past it."""
-    _save_progress(batch, [batch.records[i].sequence_number for i in starts], through)
+    """Save, at each start index, the progress of processors that applied past it, with the
+    later records of the batch it covers (``checkpoint.COVERED``): a redelivery starting
+    there writes the progress at each of them before anything else (``_protect_redelivery``),
+    so a bisected half of a later redelivery that died before its own up-front writes landed
+    still finds an entry (found by the soak, issue 17: the ETL lines and notifications of
+    records past a partial failure were applied again)."""
+    records = batch.records
+    entries: dict[str, dict[str, int]] = {}
+    covered: dict[str, list[str]] = {}
+    for i in starts:
+        start = records[i].sequence_number
+        progress = {p: t for p, t in through.items() if t >= int(start)}
+        if progress:
+            entries[start] = progress
+            top = max(progress.values())
+            covered[start] = [r.sequence_number for r in records[i + 1 :] if r.seq <= top]
+    if batch.store is not None and entries:
+        batch.store.save(batch.stream_arn, entries, covered)
 
 
 def _save_progress(batch: Batch, starts: Sequence[str], through: dict[str, int]) -> None:

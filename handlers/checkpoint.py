@@ -14,10 +14,11 @@ an invocation ends with progress past the point where the next delivery starts.
 
 Item: ``pk = "<scope>#<stream ARN>#<sequence number>"``, ``applied_<processor>`` = the last
 sequence number that processor applied (string), ``expires_at`` = epoch seconds for TTL
-(two days: streams keep records for 24 hours), and at the first record of a batch whose
-analytics commit it records, ``covered``: the sequence numbers of that batch's other records
-(comma-separated), where a redelivery starting at this record writes the same progress
-before anything else (see ``handlers.batch``: every deeper bisection then finds an entry).
+(two days: streams keep records for 24 hours), and ``covered``: the sequence numbers of the
+later records the stored progress covers (comma-separated; at the first record of a batch
+whose analytics commit it records, and at every point where the engine records progress past
+a failure), where a redelivery starting at this record writes the same progress before
+anything else (see ``handlers.batch``: every deeper bisection then finds an entry).
 """
 
 from __future__ import annotations
@@ -96,8 +97,14 @@ class CheckpointStore:
         """Progress recorded for a delivery starting at ``sequence_number``."""
         return self.progress(self.load_item(stream_arn, sequence_number))
 
-    def save(self, stream_arn: str, entries: Mapping[str, Mapping[str, int]]) -> None:
-        """Record progress: {start sequence number: {processor: applied-through}}.
+    def save(
+        self,
+        stream_arn: str,
+        entries: Mapping[str, Mapping[str, int]],
+        covered: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        """Record progress: {start sequence number: {processor: applied-through}}, and at a
+        start ``covered`` names, the later records that progress covers (``COVERED``).
 
         UpdateItem, not PutItem: an item may hold other attributes (an analytics commit
         plan) that must survive. Called only when an invocation ends with progress past the
@@ -113,6 +120,11 @@ class CheckpointStore:
                 names[f"#p{i}"] = attribute(processor)
                 values[f":p{i}"] = {"S": str(through)}
                 sets.append(f"#p{i} = :p{i}")
+            later = (covered or {}).get(start)
+            if later:
+                names["#c"] = COVERED
+                values[":c"] = {"S": ",".join(later)}
+                sets.append("#c = :c")
             client.update_item(
                 TableName=self.table,
                 Key=self.key(stream_arn, start),
