@@ -280,6 +280,13 @@ def _cause(
         return "after-failed-entry"
     candidates = runs.get(sent.seqs[index], []) if index < len(sent.seqs) else []
     run = next((i for i in candidates if i.start <= sent.at <= i.end), None)
+    if run is None:
+        # no invocation of the record ran then: the call was still on its way when the
+        # latest one to start before it died (the proxy read it after the kill)
+        started = [i for i in candidates if i.start <= sent.at]
+        run = max(started, key=lambda i: i.start) if started else None
+        if run is not None and run.outcome not in ("error", "timeout"):
+            run = None
     if run is not None and _after_a_failed_entry(run, sent.seqs[index], calls):
         return "after-failed-entry (an overlapping call)"
     if run is not None and run.outcome in ("error", "timeout"):
