@@ -279,6 +279,8 @@ def _cause(
     if sent.failed_at is not None and sent.failed_at < index:
         return "after-failed-entry"
     candidates = runs.get(sent.seqs[index], []) if index < len(sent.seqs) else []
+    if sent.pid:  # the worker that sent it is known: its invocations only
+        candidates = [i for i in candidates if i.pid == sent.pid]
     run = next((i for i in candidates if i.start <= sent.at <= i.end), None)
     if run is None:
         # no invocation of the record ran then: the call was still on its way when the

@@ -195,6 +195,7 @@ class Sent:
     seqs: list[str] = field(default_factory=list)
     failed_at: int | None = None
     cut: str = ""
+    pid: int = 0  # the process that sent it (0: unknown)
 
 
 @dataclass(frozen=True)
@@ -281,8 +282,11 @@ class Injector:
             self.calls[cls] += 1
             kind = self._due(cls, self.calls[cls], ex.request) if self.on else ""
             choice = self._rng.random()
-        pid = self._pid(ex) if kind and KINDS[kind].group == "crash" else None
-        if kind and KINDS[kind].group == "crash" and pid is None:
+        # the process behind a publish is looked up too (cached per connection, while it
+        # lives): the accounting tells which invocation sent a call by it
+        crash = bool(kind) and KINDS[kind].group == "crash"
+        pid = self._pid(ex) if crash or cls in PUBLISHES else None
+        if crash and pid is None:
             with self._lock:
                 self.skipped[kind] += 1
             kind = ""
@@ -411,6 +415,7 @@ class Injector:
             list(seqs),
             failed_at=min(fail) if fail else None,
             cut=kind if answer is None else "",
+            pid=pid or 0,
         )
         with self._lock:
             self.sent.append(record)
