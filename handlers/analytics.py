@@ -186,7 +186,13 @@ class AnalyticsProcessor:
         through: int,
         prior: int | None = None,
     ) -> None:
-        marks = [store.update_action(batch.stream_arn, p, self.name, through) for p in points]
+        # points[0] is the batch's first record: it lists the other records this progress
+        # covers, for a redelivery to protect before a deeper bisection (handlers.batch)
+        covered = [r.sequence_number for r in batch.records[1:] if r.seq <= through]
+        marks = [
+            store.update_action(batch.stream_arn, p, self.name, through, covered if i == 0 else ())
+            for i, p in enumerate(points)
+        ]
         updates = [self._update(pk, d) for pk, d in sorted(deltas.items())]
         if len(updates) + len(marks) <= MAX_ACTIONS:
             if batch.store is None:  # no progress was loaded: nothing to compare with
@@ -217,6 +223,7 @@ class AnalyticsProcessor:
             "id": f"{batch.records[0].sequence_number}-{through}",
             "through": str(through),
             "points": list(points),
+            "covered": covered,
             "deltas": sorted(deltas.items()),
         }
         text = json.dumps(plan, separators=(",", ":"))
@@ -277,8 +284,12 @@ class AnalyticsProcessor:
             except _AlreadyDone:
                 continue
         through = int(plan["through"])
+        covered = [str(s) for s in plan.get("covered") or ()]
         finals = [
-            store.update_action(batch.stream_arn, p, self.name, through) for p in plan["points"]
+            store.update_action(
+                batch.stream_arn, p, self.name, through, covered if p == first else ()
+            )
+            for p in plan["points"]
         ]
         for action in finals:
             if action["Update"]["Key"] == key:

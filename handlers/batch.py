@@ -343,24 +343,57 @@ def _close_window(batch: Batch, processors: Sequence[Processor]) -> None:
 
 
 def _protect_redelivery(batch: Batch) -> None:
-    """In a redelivery, record progress at this batch's own bisect points first.
+    """In a redelivery, record progress at this batch's own bisect points first, and at every
+    record the loaded entry's ``covered`` lists.
 
     When the loaded entry says a processor already applied records past this batch's
     bisect point and the invocation then dies (timeout, out of memory), Lambda bisects and
     the second half starts at a record no entry names: it would be applied again. Writing
     the entries up front closes that; it costs a write only on such redeliveries.
+
+    That write can be cut short too (the invocation dies before it lands), and Lambda then
+    bisects this batch further. So the analytics commit lists, at the batch's first record,
+    every record it covered (``checkpoint.COVERED``); a redelivery starting there (the same
+    batch, or its first half, which Lambda runs before the rest) writes the progress at each
+    of them, then drops the list: whatever Lambda delivers later starts at a record with an
+    entry. Only if every delivery starting at that record dies before these writes land
+    (the record then fails for good) could a later one miss its entry.
     """
-    _record_progress(batch, [i for i in batch.restart_points() if i], batch.loaded)
+    starts = [batch.records[i].sequence_number for i in batch.restart_points() if i]
+    covered = CheckpointStore.covered(batch.loaded_item)
+    _save_progress(batch, starts + covered, batch.loaded)
+    if covered and batch.store is not None:
+        batch.store.forget_covered(batch.stream_arn, batch.records[0].sequence_number)
 
 
 def _record_progress(batch: Batch, starts: Sequence[int], through: dict[str, int]) -> None:
-    """Save, at each start index, the progress of processors that applied past it."""
+    """Save, at each start index, the progress of processors that applied past it, with the
+    later records of the batch it covers (``checkpoint.COVERED``): a redelivery starting
+    there writes the progress at each of them before anything else (``_protect_redelivery``),
+    so a bisected half of a later redelivery that died before its own up-front writes landed
+    still finds an entry (found by the soak, issue 17: the ETL lines and notifications of
+    records past a partial failure were applied again)."""
+    records = batch.records
     entries: dict[str, dict[str, int]] = {}
-    for index in starts:
-        record = batch.records[index]
-        progress = {p: t for p, t in through.items() if t >= record.seq}
+    covered: dict[str, list[str]] = {}
+    for i in starts:
+        start = records[i].sequence_number
+        progress = {p: t for p, t in through.items() if t >= int(start)}
         if progress:
-            entries[record.sequence_number] = progress
+            entries[start] = progress
+            top = max(progress.values())
+            covered[start] = [r.sequence_number for r in records[i + 1 :] if r.seq <= top]
+    if batch.store is not None and entries:
+        batch.store.save(batch.stream_arn, entries, covered)
+
+
+def _save_progress(batch: Batch, starts: Sequence[str], through: dict[str, int]) -> None:
+    """Save, at each start (a sequence number), the progress of processors past it."""
+    entries: dict[str, dict[str, int]] = {}
+    for start in starts:
+        progress = {p: t for p, t in through.items() if t >= int(start)}
+        if progress:
+            entries[start] = progress
     if batch.store is not None and entries:
         batch.store.save(batch.stream_arn, entries)
 

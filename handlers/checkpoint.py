@@ -15,18 +15,23 @@ an invocation ends with progress past the point where the next delivery starts.
 
 Item: ``pk = "<scope>#<stream ARN>#<sequence number>"``, ``applied_<processor>`` = the last
 sequence number that processor applied (string), ``expires_at`` = epoch seconds for TTL
-(two days: streams keep records for 24 hours).
+(two days: streams keep records for 24 hours), and ``covered``: the sequence numbers of the
+later records the stored progress covers (comma-separated; at the first record of a batch
+whose analytics commit it records, and at every point where the engine records progress past
+a failure), where a redelivery starting at this record writes the same progress before
+anything else (see ``handlers.batch``: every deeper bisection then finds an entry).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["TTL_SECONDS", "CheckpointStore", "attribute"]
+__all__ = ["COVERED", "TTL_SECONDS", "CheckpointStore", "attribute"]
 
 TTL_SECONDS = 2 * 24 * 3600
+COVERED = "covered"
 _PREFIX = "applied_"
 
 
@@ -74,12 +79,33 @@ class CheckpointStore:
             if name.startswith(_PREFIX) and "S" in value and value["S"].isdigit()
         }
 
+    @staticmethod
+    def covered(item: Mapping[str, Any]) -> list[str]:
+        """The sequence numbers an item's ``covered`` attribute lists ([] without one)."""
+        text = (item.get(COVERED) or {}).get("S", "")
+        return [s for s in text.split(",") if s.isdigit()] if isinstance(text, str) else []
+
+    def forget_covered(self, stream_arn: str, sequence_number: str) -> None:
+        """Remove ``covered`` from the item at ``sequence_number`` (its work is done)."""
+        self._client().update_item(
+            TableName=self.table,
+            Key=self.key(stream_arn, sequence_number),
+            UpdateExpression="REMOVE #c",
+            ExpressionAttributeNames={"#c": COVERED},
+        )
+
     def load(self, stream_arn: str, sequence_number: str) -> dict[str, int]:
         """Progress recorded for a delivery starting at ``sequence_number``."""
         return self.progress(self.load_item(stream_arn, sequence_number))
 
-    def save(self, stream_arn: str, entries: Mapping[str, Mapping[str, int]]) -> None:
-        """Record progress: {start sequence number: {processor: applied-through}}.
+    def save(
+        self,
+        stream_arn: str,
+        entries: Mapping[str, Mapping[str, int]],
+        covered: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        """Record progress: {start sequence number: {processor: applied-through}}, and at a
+        start ``covered`` names, the later records that progress covers (``COVERED``).
 
         UpdateItem, not PutItem: an item may hold other attributes (an analytics commit
         plan) that must survive. Called only when an invocation ends with progress past the
@@ -95,6 +121,11 @@ class CheckpointStore:
                 names[f"#p{i}"] = attribute(processor)
                 values[f":p{i}"] = {"S": str(through)}
                 sets.append(f"#p{i} = :p{i}")
+            later = (covered or {}).get(start)
+            if later:
+                names["#c"] = COVERED
+                values[":c"] = {"S": ",".join(later)}
+                sets.append("#c = :c")
             client.update_item(
                 TableName=self.table,
                 Key=self.key(stream_arn, start),
@@ -104,18 +135,27 @@ class CheckpointStore:
             )
 
     def update_action(
-        self, stream_arn: str, start: str, processor: str, through: int
+        self,
+        stream_arn: str,
+        start: str,
+        processor: str,
+        through: int,
+        covered: Sequence[str] = (),
     ) -> dict[str, Any]:
-        """A TransactWriteItems ``Update`` recording one processor's progress."""
-        return {
-            "Update": {
-                "TableName": self.table,
-                "Key": self.key(stream_arn, start),
-                "UpdateExpression": "SET #p = :through, #e = :expires",
-                "ExpressionAttributeNames": {"#p": attribute(processor), "#e": "expires_at"},
-                "ExpressionAttributeValues": {
-                    ":through": {"S": str(through)},
-                    ":expires": {"N": self.expires_at()},
-                },
-            }
+        """A TransactWriteItems ``Update`` recording one processor's progress (and, given
+        ``covered``, the batch's other records: see the module docstring)."""
+        update: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": self.key(stream_arn, start),
+            "UpdateExpression": "SET #p = :through, #e = :expires",
+            "ExpressionAttributeNames": {"#p": attribute(processor), "#e": "expires_at"},
+            "ExpressionAttributeValues": {
+                ":through": {"S": str(through)},
+                ":expires": {"N": self.expires_at()},
+            },
         }
+        if covered:
+            update["UpdateExpression"] += ", #c = :covered"
+            update["ExpressionAttributeNames"]["#c"] = COVERED
+            update["ExpressionAttributeValues"][":covered"] = {"S": ",".join(covered)}
+        return {"Update": update}

@@ -58,8 +58,10 @@ only after its entry and every earlier one were accepted; after a failure no cal
 Delivery guarantee: **at least once**. Duplicates arise where EventBridge accepted an entry
 that is sent again later: entries *after* a failed entry in the same call, and in later calls
 already in flight when it failed, were accepted and are sent again when Lambda redelivers
-from the failed record; and a crash or timeout after a call succeeded makes Lambda redeliver
-the batch. Subscribers dedupe on ``detail.eventID``
+from the failed record; a crash or timeout after a call succeeded makes Lambda redeliver the
+batch; and a call whose answer was lost (connection reset or read timeout after EventBridge
+accepted it) is sent again by ``handlers.retry`` (``PutEvents`` has no idempotency token).
+Subscribers dedupe on ``detail.eventID``
 (the stream record's ID; the EventBridge event ``id`` differs on every send).
 """
 

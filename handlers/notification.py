@@ -58,7 +58,9 @@ message that is published again later:
 * a crash or timeout after a call succeeded (the function killed at its timeout or out of
   memory, or an error after publishing such as a failed checkpoint write): the invocation
   reports nothing, Lambda redelivers the batch (whole or bisected) and its messages are
-  published again.
+  published again;
+* a call whose answer was lost (connection reset or read timeout after SNS accepted it) is
+  sent again by ``handlers.retry``: ``PublishBatch`` has no idempotency token.
 
 FIFO topics drop such duplicates by ``MessageDeduplicationId`` (= eventID) only when the
 duplicate arrives within SNS's 5-minute deduplication window; standard topics never do.

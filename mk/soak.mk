@@ -1,6 +1,9 @@
-# Soak (issue 6): a few minutes of sustained writes through the local runtime, then the
-# accounting (written, delivered, in failure records, duplicates, lost, max lag).
+# Soak (issues 6, 17, 21): the six processors of examples/complete on the local runtime at
+# ParallelizationFactor 4, 20,000 changes with faults injected, then every processor's
+# accounting; then a fault-free run of 2,000 changes to compare (docs/reliability.md, "Soak").
 #   make soak     run it; figures on stdout and in build/soak.json
+#                 (SOAK_ARGS="--no-faults", "--seed 2", "--changes 40000 --duration 600",
+#                 "--fault-free-changes 0", ...)
 SOAK_ARGS ?=
 
 .PHONY: soak

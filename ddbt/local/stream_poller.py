@@ -196,10 +196,15 @@ class _Lane(threading.Thread):
         return None
 
     def put(self, rec: Rec) -> None:
+        self.put_many([rec])
+
+    def put_many(self, recs: Sequence[Rec]) -> None:
+        """Buffer records read together, waking the lane once: a batch never cuts a read in
+        two because the lane woke up between its records."""
         with self.cond:
             if not self.buffer:
                 self.first_put = self.shard.clock()
-            self.buffer.append(rec)
+            self.buffer.extend(recs)
             self.cond.notify()
 
     def idle(self) -> bool:
@@ -560,6 +565,7 @@ class ShardPoller:
             if self.observer is not None:
                 self.observer.read_ok(self.settings.uuid, self.shard_id, len(records))
             filtered = 0
+            by_lane: dict[int, list[Rec]] = {}
             for raw in records:
                 rec = make_rec(raw, self.settings.stream_arn, self.hash_key)
                 last_read = rec.seq
@@ -570,7 +576,11 @@ class ShardPoller:
                     self.tracker.add(rec.seq, done=True)
                 else:
                     self.tracker.add(rec.seq)
-                    self.lanes[lane_of(rec.key, len(self.lanes))].put(rec)
+                    by_lane.setdefault(lane_of(rec.key, len(self.lanes)), []).append(rec)
+            # Each lane gets the records of this read at once (Lambda batches what a read
+            # returned, up to BatchSize; a lane woken per record cut batches of one).
+            for lane, recs in by_lane.items():
+                self.lanes[lane].put_many(recs)
             if filtered and self.observer is not None:
                 self.observer.filtered(self.settings.uuid, filtered)
             iterator = response.get("NextShardIterator")

@@ -442,6 +442,21 @@ def test_order_texts_compare_as_dynamodb_compares_strings() -> None:
         assert len(text) == 12 + int(text[10:12]) and text.isascii() and text.isdigit()
 
 
+# -- idempotency tokens: which calls a retry can repeat ----------------------------------------
+
+TOKENS = [c for c in cases("sinks") if "idempotency_token" in c["expect"]]
+
+
+@pytest.mark.parametrize("case", TOKENS, ids=_ids(TOKENS))
+def test_which_calls_carry_an_idempotency_token(case: Case) -> None:
+    """The publishers' calls carry none (a call sent again after its answer was lost
+    publishes twice: tests/reliability/test_network_faults.py), the analytics commit does."""
+    shape = model(case["service"]).operation_model(case["operation"]).input_shape
+    tokens = [n for n, s in shape.members.items() if s.metadata.get("idempotencyToken")]
+    want = case["expect"]["idempotency_token"]
+    assert tokens == ([want] if want else [])
+
+
 # -- SNS FIFO: calls in flight at once --------------------------------------------------------
 
 

@@ -351,3 +351,23 @@ def test_failed_records_are_charged_to_the_processor_that_failed(
     emf = {x["Processor"]: x for x in map(json.loads, out.getvalue().splitlines()) if "_aws" in x}
     assert emf["a"]["RecordsFailed"] == 0 and emf["a"]["RecordsProcessed"] == 4
     assert emf["b"]["RecordsFailed"] == 3 and emf["b"]["RecordsProcessed"] == 1
+
+
+def test_progress_past_a_failure_reaches_every_later_bisected_half(store: Any) -> None:
+    """Found by the soak (issue 17): "b" fails at record 10 of 20 while "a" applied all 20;
+    the progress is recorded at record 10, where Lambda redelivers. That redelivery dies
+    before its first write lands; Lambda bisects it: the first half (10-14) starts at
+    record 10 and writes entries at its own bisect points, the second half starts at record
+    15, which no entry named, and "a" applied 15-19 again (ETL lines and notifications in
+    the soak). The entry at record 10 now lists the records its progress covers."""
+    st_, _ = store
+    a, b = Recorder("a"), Recorder("b", {10: Failure.TRANSIENT})
+    recs = records(20)
+    response = run_batch(f.event(recs), f.Context(), [a, b], st_)
+    assert response["batchItemFailures"][0] == {"itemIdentifier": seqs(recs)[10]}
+    # the redelivery of 10-19 died before writing anything; then its two halves
+    b.fail = {}
+    for half in (recs[10:15], recs[15:20]):
+        assert run_batch(f.event(half), f.Context(), [a, b], st_)["batchItemFailures"] == []
+    assert a.applied == seqs(recs)  # each record once
+    assert b.applied == seqs(recs)

@@ -9,12 +9,16 @@ AWS sends under load (S3 503 SlowDown, DynamoDB and SNS throttling).
 Point a client (or a worker process, through ``AWS_ENDPOINT_URL``) at ``Proxy.url``; every
 request is matched against the rules in order, and the first rule whose matcher accepts it
 and that has shots left decides what happens. Requests no rule takes go through unchanged.
-The proxy speaks HTTP/1.1 on both sides (keep-alive towards the client, one upstream
-connection per request), bodies by ``Content-Length`` or chunked encoding.
+A ``("custom", handle)`` rule hands the request to ``handle(exchange)``, which may forward it
+(changed or not), answer it itself, or reset the connection (the soak's fault injector,
+``tests/reliability/injector.py``, is one). The proxy speaks HTTP/1.1 on both sides
+(keep-alive towards the client, one upstream connection per request), bodies by
+``Content-Length`` or chunked encoding.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import socketserver
@@ -28,9 +32,12 @@ from urllib.parse import parse_qs, urlsplit
 
 __all__ = [
     "DDB_JSON",
+    "Exchange",
     "Proxy",
     "Request",
+    "Response",
     "Rule",
+    "answer",
     "ddb_op",
     "ddb_throttling",
     "ddb_transaction_conflict",
@@ -61,6 +68,66 @@ class Request:
             return ""
         return parse_qs(self.body.decode("utf-8", "replace")).get("Action", [""])[0]
 
+    def with_body(self, body: bytes) -> Request:
+        """The same request with another body (``Content-Length`` set, chunking dropped)."""
+        start, _, rest = self.raw.partition(b"\r\n")
+        head = rest.partition(b"\r\n\r\n")[0]
+        lines = [
+            line
+            for line in head.split(b"\r\n")
+            if line.split(b":", 1)[0].strip().lower()
+            not in (b"content-length", b"transfer-encoding")
+        ]
+        lines.append(b"Content-Length: " + str(len(body)).encode())
+        headers = {k: v for k, v in self.headers.items() if k != "transfer-encoding"}
+        headers["content-length"] = str(len(body))
+        raw = start + b"\r\n" + b"\r\n".join(lines) + b"\r\n\r\n" + body
+        return Request(self.method, self.path, headers, body, raw)
+
+
+@dataclass
+class Response:
+    """An upstream response, its body decoded from chunks; ``encode()`` frames it again."""
+
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+    @classmethod
+    def parse(cls, raw: bytes) -> Response:
+        head, _, rest = raw.partition(b"\r\n\r\n")
+        start, headers = _headers(head)
+        body = rest
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            body = b""
+            while rest:
+                size_line, _, rest = rest.partition(b"\r\n")
+                size = int(size_line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    break
+                body, rest = body + rest[:size], rest[size + 2 :]
+        return cls(int(start.split(" ", 2)[1]), headers, body)
+
+    def encode(self) -> bytes:
+        skip = ("content-length", "transfer-encoding", "connection")
+        lines = [f"HTTP/1.1 {self.status} Proxied"]
+        lines += [f"{k}: {v}" for k, v in self.headers.items() if k not in skip]
+        lines += [f"Content-Length: {len(self.body)}", "", ""]
+        return "\r\n".join(lines).encode("latin-1") + self.body
+
+
+@dataclass
+class Exchange:
+    """What a ``("custom", handle)`` rule's handler gets: the request, its client connection
+    (a number unique for the proxy's life, and its far end's port, to find the process behind
+    it) and ``forward``, which sends a request upstream and returns the raw response."""
+
+    request: Request
+    connection: int
+    client_port: int
+    proxy_port: int
+    forward: Callable[[Request], bytes]
+
 
 @dataclass
 class Rule:
@@ -71,7 +138,9 @@ class Rule:
     concurrently are in flight at the same time for sure), ``("reset_before",)`` (the
     connection is reset before forwarding: not applied), ``("reset_after", fraction)``
     (forwarded and applied, the response read, then the client gets ``fraction`` of its
-    bytes and a reset). ``times``: how many requests it takes (None: every one while on)."""
+    bytes and a reset), ``("custom", handle)`` (``handle(Exchange)`` returns the raw response
+    to send, or None to reset the connection). ``times``: how many requests it takes (None:
+    every one while on)."""
 
     match: Callable[[Request], bool]
     action: tuple[Any, ...]
@@ -119,14 +188,18 @@ def s3_slowdown(status: int = 503, code: str = "SlowDown") -> tuple[Any, ...]:
     return ("respond", status, {"Content-Type": "application/xml"}, body)
 
 
-def ddb_transaction_conflict(request: Request) -> bytes:
+def ddb_transaction_conflict(request: Request, at: int = 0) -> bytes:
     """The body of DynamoDB's ``TransactionCanceledException`` for a TransactWriteItems
     another transaction conflicted with: one cancellation reason per action of the request,
-    ``TransactionConflict`` on the first and ``None`` on the others (the shape of the
-    service model's ``CancellationReasonList``; use as ``("respond", 400, JSON, this)``)."""
+    ``TransactionConflict`` on the action ``at`` (the first by default; taken modulo the
+    number of actions) and ``None`` on the others (the shape of the service model's
+    ``CancellationReasonList``; use as ``("respond", 400, JSON, this)``)."""
     actions = json.loads(request.body or b"{}").get("TransactItems") or [{}]
-    reasons = [{"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}]
-    reasons += [{"Code": "None"} for _ in actions[1:]]
+    reasons: list[dict[str, str]] = [{"Code": "None"} for _ in actions]
+    reasons[at % len(reasons)] = {
+        "Code": "TransactionConflict",
+        "Message": "Transaction is ongoing for the item",
+    }
     codes = ", ".join(r["Code"] for r in reasons)
     return json.dumps(
         {
@@ -148,13 +221,20 @@ def ddb_throttling(code: str = "ProvisionedThroughputExceededException") -> tupl
     return ("respond", 400, DDB_JSON, body)
 
 
-def sns_throttling() -> tuple[Any, ...]:
+def sns_throttling(code: str = "Throttling", status: int = 400) -> tuple[Any, ...]:
     body = (
-        b'<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error>'
-        b"<Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message>"
-        b"</Error><RequestId>PROXY</RequestId></ErrorResponse>"
-    )
-    return ("respond", 400, {"Content-Type": "text/xml"}, body)
+        '<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error>'
+        f"<Type>Sender</Type><Code>{code}</Code><Message>Rate exceeded</Message>"
+        "</Error><RequestId>PROXY</RequestId></ErrorResponse>"
+    ).encode()
+    return ("respond", status, {"Content-Type": "text/xml"}, body)
+
+
+def answer(action: tuple[Any, ...]) -> bytes:
+    """A ``("respond", status, headers, body)`` action as the raw response it sends (what a
+    ``("custom", ...)`` handler returns)."""
+    _, status, headers, body = action
+    return Response(status, {k.lower(): v for k, v in headers.items()}, body).encode()
 
 
 # -- HTTP/1.1 message framing ------------------------------------------------------------
@@ -242,6 +322,7 @@ class Proxy:
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.rules: list[Rule] = []
         self.requests = 0
+        self._connections = itertools.count(1)
         self._lock = threading.Lock()
         proxy = self
 
@@ -281,6 +362,7 @@ class Proxy:
 
     def _serve(self, client: socket.socket) -> None:
         reader = _Reader(client)
+        connection = next(self._connections)
         try:
             while True:
                 head = reader.until(b"\r\n\r\n")
@@ -305,6 +387,20 @@ class Proxy:
                 if kind == "reset_before":
                     _reset(client)
                     return
+                if kind == "custom":
+                    exchange = Exchange(
+                        request,
+                        connection,
+                        client.getpeername()[1],
+                        self._server.server_address[1],
+                        lambda r: self._forward(r)[0],
+                    )
+                    answer = action[1](exchange)
+                    if answer is None:
+                        _reset(client)
+                        return
+                    client.sendall(answer)
+                    continue
                 if kind == "delay":
                     time.sleep(float(action[1]))
                 if kind == "barrier":

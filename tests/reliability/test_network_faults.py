@@ -8,14 +8,17 @@ ends with the accounting (conftest.account)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 
 from handlers import aws, pipeline
 from tests.functional.test_analytics import changes
 from tests.lambda_sim import Crash, deliver
+from tests.pipeline_stack import notifications
 from tests.reliability.conftest import account, seqs
 from tests.reliability.proxy import (
     Proxy,
@@ -82,6 +85,32 @@ def test_transaction_reset_after_commit_is_retried_without_a_double_count(
     assert reset.seen[0].body == again.seen[0].body  # the very same transaction again
     assert out.dlq == []
     account(sinks, recs, expected)
+
+
+def test_a_publish_whose_answer_was_lost_is_sent_again_and_duplicated(
+    sinks: dict[str, Any], proxy: Proxy
+) -> None:
+    # GIVEN SNS accepts the first PublishBatch, then its connection is reset before the
+    # answer: PublishBatch has no idempotency token (tests/conformance/cases/sinks/
+    # botocore-idempotency-tokens.json), so nothing makes the resent call a no-op
+    recs, expected = changes(30)
+    reset = proxy.add(sns_op("PublishBatch"), ("reset_after", 0.0))
+    # WHEN the batch is delivered
+    out = deliver(pipeline.handler, recs, batch_size=30)
+    # THEN the handler sent the same call again within the invocation: exactly that call's
+    # messages are delivered twice (the documented cause "a call whose answer was lost"),
+    # every other message once, every other sink exact
+    assert reset.hits == 1 and out.invocations == [seqs(recs)] and out.dlq == []
+    fields = parse_qs(reset.seen[0].body.decode())
+    twice = {
+        json.loads(v[0])["sequenceNumber"]
+        for k, v in fields.items()
+        if k.startswith("PublishBatchRequestEntries.member.") and k.endswith(".Message")
+    }
+    seen = notifications(sinks["sqs"], sinks["queue"])
+    assert twice and {s for s, n in seen.items() if n == 2} == twice
+    assert set(seen.values()) == {1, 2}
+    account(sinks, recs, expected, notifications_exact=None)
 
 
 @pytest.mark.parametrize(

@@ -74,6 +74,8 @@ def deploy(
         )
     env = lam.get_function_configuration(FunctionName="pipeline")["Environment"]["Variables"]
     env.update({"VIEW_TABLE": "view", "VIEW_PARTITION_KEY": "pk", "REPLICA_TABLE": "replica"})
+    for name in ("VIEW_SORT_KEY", "VIEW_ATTRIBUTES"):  # the stack's own view's shape: not this one
+        env.pop(name, None)
     lam.update_function_configuration(FunctionName="pipeline", Environment={"Variables": env})
     (mapping,) = lam.list_event_source_mappings(FunctionName="pipeline")["EventSourceMappings"]
     lam.update_event_source_mapping(UUID=mapping["UUID"], ParallelizationFactor=factor)
