@@ -15,6 +15,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BUILD := build
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make py-test` (0: one process). Many tests mostly wait on moto,
+# Terraform or the pollers, so more workers than cores pay off; tests that share a resource
+# carry an xdist_group mark and run on one worker (--dist loadgroup).
+PYTEST_WORKERS ?= 4
 
 .PHONY: help dev test py-test lint package dist check-dist clean tag
 
@@ -49,7 +53,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 py-test: $(STAMP) package
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=10 $(PYTEST_ARGS)
 
 # Terraform first: it initialises the root module that some Python tests plan against.
 test: lint tf-test py-test

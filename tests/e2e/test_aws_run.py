@@ -8,12 +8,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from ddbt.engine import Window
 from handlers.archiver import batch_info, on_failure_message
 from handlers.getrecords import lambda_records
 from tests.conformance.corpus import KINDS, SOURCE_KINDS, get_records_parsed
 from tests.e2e.aws import Options, execute
 from tests.e2e.conftest import REGION, LocalCloud
+
+# One worker: the tests share the local cloud (the endpoint process and the pollers).
+pytestmark = pytest.mark.xdist_group("e2e")
 
 
 def test_the_aws_run_on_the_local_endpoint(local_cloud: LocalCloud, tmp_path: Path) -> None:

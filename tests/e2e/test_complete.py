@@ -25,6 +25,9 @@ terraform("complete", scope="session", name="tf_complete")
 Stack = tuple[LocalCloud, dict[str, Any]]
 TOO_MANY_DIGITS = "123456789012345678901234567890123456789012"  # moto stores it, AWS refuses
 
+# One worker: the tests share the local cloud (the endpoint process and the pollers).
+pytestmark = pytest.mark.xdist_group("e2e")
+
 
 @pytest.fixture(scope="session")
 def stack(local_cloud: LocalCloud, request: pytest.FixtureRequest) -> Iterator[Stack]:
