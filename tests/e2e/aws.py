@@ -13,7 +13,8 @@ on-failure message, a GetRecords response body) in the conformance corpus format
 
 Nothing here calls AWS unless a prefix is given and credentials are found: without them it
 refuses with one line (exit 2). ``make test`` runs the same code against the local endpoint
-(``--endpoint-url``; tests/e2e/test_aws_run.py).
+(``--endpoint-url``): tests/e2e/conftest.py applies the stack once per test session (``applied``),
+the e2e tests share it, and tests/e2e/test_aws_run.py runs ``exercise`` on it.
 """
 
 from __future__ import annotations
@@ -39,7 +40,17 @@ import boto3
 from tests.e2e.scenario import Changes, check, drain, drive, eventually, put
 from tests.factories import zip_bytes
 
-__all__ = ["Options", "RecordedShapes", "Run", "main", "refusal"]
+__all__ = [
+    "Options",
+    "RecordedShapes",
+    "Run",
+    "applied",
+    "execute",
+    "exercise",
+    "main",
+    "refusal",
+    "write_corpus",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = Path(__file__).resolve().parent / "aws_stack" / "main.tf"
@@ -78,6 +89,7 @@ class Options:
     keep: bool = False  # leave the stack (debugging)
     timeout: float = 900.0  # for each effect to show
     out: Path | None = None
+    root: Path | None = None  # the folder that holds the stack's folder; None: build/e2e-aws
 
 
 def refusal(prefix: str | None, endpoint_url: str | None) -> str:
@@ -113,7 +125,7 @@ class Run:
         if refusal(options.prefix, options.endpoint_url):
             raise ValueError(refusal(options.prefix, options.endpoint_url))
         self.options = options
-        self.dir = ROOT / "build" / "e2e-aws" / options.prefix
+        self.dir = (options.root or ROOT / "build" / "e2e-aws") / options.prefix
         self.outputs: dict[str, Any] = {}
         self.wire: list[dict[str, Any]] = []  # GetRecords bodies as AWS sent them
 
@@ -129,14 +141,19 @@ class Run:
         return boto3.client(service, **kw)
 
     # -- the stack ---------------------------------------------------------------------
-    def _terraform(self, *args: str) -> str:
-        env = {**os.environ, **self.options.env}
-        result = subprocess.run(
-            [str(ROOT / "scripts" / "terraform.sh"), f"-chdir={self.dir}", *args],
-            env=env,
+    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        # Run in the stack's folder, not with -chdir: the names come from path.cwd, which
+        # -chdir leaves at the caller's folder (every name would be ex-<checkout folder>).
+        return subprocess.run(
+            [str(ROOT / "scripts" / "terraform.sh"), *args],
+            cwd=self.dir,
+            env={**os.environ, **self.options.env},
             capture_output=True,
             text=True,
         )
+
+    def _terraform(self, *args: str) -> str:
+        result = self._run(*args)
         if result.returncode:
             raise RuntimeError(f"terraform {args[0]} failed:\n{result.stdout}\n{result.stderr}")
         return result.stdout
@@ -163,6 +180,16 @@ class Run:
         self.outputs = {**out["complete"], "_notifications": out["notifications_queue_url"]}
         self.outputs.update({k: v for k, v in out.items() if k != "complete"})
         return self.outputs
+
+    def drift(self) -> str:
+        """What a plan of the applied stack would change ('' when nothing: the provider reads
+        back what it applied)."""
+        result = self._run(
+            "plan", "-detailed-exitcode", "-input=false", "-no-color", *self._variables()
+        )
+        if result.returncode == 1:
+            raise RuntimeError(f"terraform plan failed:\n{result.stdout}\n{result.stderr}")
+        return result.stdout if result.returncode == 2 else ""
 
     def destroy(self) -> None:
         self._terraform("destroy", "-auto-approve", "-input=false", "-no-color", *self._variables())
@@ -337,7 +364,8 @@ def _masked(value: Any) -> Any:
 
 
 @contextmanager
-def _stack(run: Run) -> Iterator[dict[str, Any]]:
+def applied(run: Run) -> Iterator[dict[str, Any]]:
+    """The stack applied (its outputs) for the block; destroyed after it (unless ``keep``)."""
     try:
         yield run.apply()
     finally:
@@ -345,19 +373,28 @@ def _stack(run: Run) -> Iterator[dict[str, Any]]:
             run.destroy()
 
 
+def exercise(run: Run) -> RecordedShapes:
+    """On the applied stack: drive the changes, check every processor, and collect the event
+    shapes that were sent."""
+    run.wait_enabled()
+    if not run.options.endpoint_url:
+        time.sleep(30)  # a mapping reads from its start position a little after Enabled
+    run.drive_and_check()
+    run.read_stream()
+    return run.recorded()
+
+
 def execute(options: Options) -> dict[str, dict[str, Any]]:
     """Apply, drive, check, record, destroy; returns the corpus documents (and writes and
     prints them)."""
     run = Run(options)
-    with _stack(run):
-        run.wait_enabled()
-        if not options.endpoint_url:
-            time.sleep(30)  # a mapping reads from its start position a little after Enabled
-        run.drive_and_check()
-        run.read_stream()
-        shapes = run.recorded()
-    docs = shapes.corpus(options.region)
-    out = options.out or run.dir / "corpus"
+    with applied(run):
+        shapes = exercise(run)
+    return write_corpus(shapes.corpus(options.region), options.out or run.dir / "corpus")
+
+
+def write_corpus(docs: dict[str, dict[str, Any]], out: Path) -> dict[str, dict[str, Any]]:
+    """Write ``docs`` as ``out/<kind>.json`` (``out`` emptied first) and print them."""
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)

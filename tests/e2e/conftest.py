@@ -1,10 +1,14 @@
-"""End-to-end: examples/complete applied with pytest-terraform to the local endpoint, the
+"""End-to-end: examples/complete applied to the local endpoint once per test session, the
 pollers running in this process, the real handlers in worker processes.
 
+The stack is the one ``make e2e-aws`` applies on a real account (examples/complete plus a
+recorder, tests/e2e/aws_stack), applied and destroyed by that command's own code
+(tests/e2e/aws.py) with the real Terraform CLI; every e2e test shares it (one xdist worker).
 The endpoint runs as its own process (``python -m ddbt.server``); Terraform reaches it through
-``AWS_ENDPOINT_URL`` and fake credentials set for the whole session (restored at the end), and
-installs the AWS provider from the local mirror when ``scripts/tf-cli-config.sh`` finds one.
-Skipped when ``terraform`` is not installed.
+``AWS_ENDPOINT_URL`` and fake credentials given to its process only, and installs the AWS
+provider from the local mirror when ``scripts/tf-cli-config.sh`` finds one. The destroy at
+the end of the session is checked: nothing of the stack is left. Skipped when ``terraform``
+is not installed.
 """
 
 from __future__ import annotations
@@ -18,23 +22,17 @@ from typing import Any
 
 import boto3
 import pytest
-from pytest_terraform import tf
+from botocore.exceptions import ClientError
 
 from ddbt.poller import PollerOptions
 from ddbt.report import Report
 from ddbt.runtime import Runtime, RuntimeConfig
 from tests.conftest import local_endpoint_process
+from tests.e2e.aws import Options, Run, applied
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"  # examples/complete's default
-
-
-def use_examples_dir() -> None:
-    """pytest-terraform looks for modules next to the tests unless told otherwise; ours are the
-    repository's examples (an explicit --tf-mod-dir / terraform-mod-dir still wins). Called
-    when the fixture is created: the plugin sets this value at configure time."""
-    if not tf.LazyModuleDir.value:
-        tf.LazyModuleDir.value = str(ROOT / "examples")
+PREFIX = "e2e-local"  # the stack's names: ex-e2e-local-...
 
 
 class LocalCloud:
@@ -42,7 +40,6 @@ class LocalCloud:
         self.endpoint = endpoint
         self.runtime = runtime
         self.env = env
-        self._saved: dict[str, str] | None = None
         kw = {
             "endpoint_url": endpoint,
             "region_name": REGION,
@@ -70,21 +67,6 @@ class LocalCloud:
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
-
-    def use_env(self) -> None:
-        """Point Terraform (a subprocess of pytest-terraform) at the endpoint. Only while
-        Terraform runs: other tests of the session must not inherit these variables."""
-        if self._saved is None:
-            self._saved = dict(os.environ)
-        os.environ.update(self.env)
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-            os.environ.pop(name, None)
-
-    def restore_env(self) -> None:
-        if self._saved is not None:
-            os.environ.clear()
-            os.environ.update(self._saved)
-            self._saved = None
 
     def settle(self, timeout: float = 120) -> None:
         assert self.runtime.wait_caught_up(timeout), self.runtime.report.summary()
@@ -134,4 +116,48 @@ def _local_cloud(state: Path, endpoint: str) -> Iterator[LocalCloud]:
         yield cloud
     finally:
         runtime.close()
-        cloud.restore_env()
+
+
+@pytest.fixture(scope="session")
+def e2e_run(local_cloud: LocalCloud, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    """The stack of ``make e2e-aws`` applied once (``Run.outputs`` holds its outputs) by that
+    command's code; destroyed after the last e2e test, and checked gone."""
+    run = Run(
+        Options(
+            prefix=PREFIX,
+            region=REGION,
+            endpoint_url=local_cloud.endpoint,
+            env=local_cloud.env,
+            timeout=180,
+            root=tmp_path_factory.mktemp("e2e-aws"),
+        )
+    )
+    with applied(run):
+        yield run
+    check_destroyed(local_cloud, run.outputs)
+
+
+def check_destroyed(cloud: LocalCloud, out: dict[str, Any]) -> None:
+    """Nothing of the stack is left after ``terraform destroy``."""
+    name = f"ex-{PREFIX}"
+    for table in (out["table_name"], out["analytics_table_name"], out["checkpoint_table_name"]):
+        with pytest.raises(ClientError, match="ResourceNotFoundException"):
+            cloud.dynamodb.describe_table(TableName=table)
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        cloud.dynamodb.describe_table(TableName=out["view_table_name"])
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        replica = out["replica_table_arn"]
+        cloud.client("dynamodb", replica.split(":")[3]).describe_table(
+            TableName=replica.rsplit("/", 1)[-1]
+        )
+    tables = cloud.dynamodb.list_tables()["TableNames"]
+    assert [t for t in tables if t.startswith(name)] == []
+    functions = cloud.clients["lambda"].list_functions()["Functions"]
+    assert [f["FunctionName"] for f in functions if f["FunctionName"].startswith(name)] == []
+    assert cloud.clients["lambda"].list_event_source_mappings()["EventSourceMappings"] == []
+    buckets = cloud.s3.list_buckets()["Buckets"]
+    assert [b["Name"] for b in buckets if b["Name"].startswith(name)] == []
+    assert cloud.sqs.list_queues(QueueNamePrefix=name).get("QueueUrls", []) == []
+    buses = cloud.client("events").list_event_buses()["EventBuses"]
+    assert [b["Name"] for b in buses if b["Name"].startswith(name)] == []
+    assert [d["Name"] for d in cloud.client("glue").get_databases()["DatabaseList"]] == []

@@ -1,7 +1,8 @@
-"""The code of ``make e2e-aws`` (tests/e2e/aws.py) run against the local endpoint: it applies
-its own stack (examples/complete plus the recorder), drives the changes, checks every
-processor, records the event shapes in the corpus format and destroys the stack. Only the
-endpoint differs from a run on a real account."""
+"""The code of ``make e2e-aws`` (tests/e2e/aws.py) run against the local endpoint: on its stack
+(examples/complete plus the recorder, applied once per session by that code, tests/e2e/
+conftest.py, and destroyed at the end) it drives the changes, checks every processor and
+records the event shapes in the corpus format. Only the endpoint differs from a run on a
+real account."""
 
 from __future__ import annotations
 
@@ -14,25 +15,16 @@ from ddbt.engine import Window
 from handlers.archiver import batch_info, on_failure_message
 from handlers.getrecords import lambda_records
 from tests.conformance.corpus import KINDS, SOURCE_KINDS, get_records_parsed
-from tests.e2e.aws import Options, execute
-from tests.e2e.conftest import REGION, LocalCloud
+from tests.e2e.aws import Run, exercise, write_corpus
+from tests.e2e.conftest import REGION
 
 # One worker: the tests share the local cloud (the endpoint process and the pollers).
 pytestmark = pytest.mark.xdist_group("e2e")
 
 
-def test_the_aws_run_on_the_local_endpoint(local_cloud: LocalCloud, tmp_path: Path) -> None:
+def test_the_aws_run_on_the_local_endpoint(e2e_run: Run, tmp_path: Path) -> None:
     out = tmp_path / "corpus"
-    docs = execute(
-        Options(
-            prefix="e2e-local",
-            region=REGION,
-            endpoint_url=local_cloud.endpoint,
-            env=local_cloud.env,
-            timeout=180,
-            out=out,
-        )
-    )
+    docs = write_corpus(exercise(e2e_run).corpus(REGION), out)
     assert sorted(docs) == ["destinations", "records", "windows"]
     for kind, doc in docs.items():
         assert kind in KINDS and json.loads((out / f"{kind}.json").read_text()) == doc
@@ -49,6 +41,3 @@ def test_the_aws_run_on_the_local_endpoint(local_cloud: LocalCloud, tmp_path: Pa
     (window,) = docs["windows"]["cases"]
     fields = set(Window(0.0, 0.0).fields("s", "a")) | {"Records"}
     assert set(window["event"]) == fields
-    # the stack is gone again
-    tables = local_cloud.dynamodb.list_tables()["TableNames"]
-    assert not [t for t in tables if t.startswith("ex-e2e-local-")]
