@@ -12,9 +12,10 @@ on-failure message, a GetRecords response body) in the conformance corpus format
 ``build/e2e-aws/<prefix>/corpus/``.
 
 Nothing here calls AWS unless a prefix is given and credentials are found: without them it
-refuses with one line (exit 2). ``make test`` runs the same code against the local endpoint
-(``--endpoint-url``): tests/e2e/conftest.py applies the stack once per test session (``applied``),
-the e2e tests share it, and tests/e2e/test_aws_run.py runs ``exercise`` on it.
+refuses with one line (exit 2). ``make test`` runs the same code against the local endpoint:
+tests/e2e/test_complete.py has the stack this code prepares (``Run.prepare``) applied once per
+test session by pytest-terraform, hands the result to the run (``Run.adopt``), and runs
+``exercise`` and ``Run.drift`` on it; the e2e tests share it.
 """
 
 from __future__ import annotations
@@ -127,6 +128,7 @@ class Run:
         self.options = options
         self.dir = (options.root or ROOT / "build" / "e2e-aws") / options.prefix
         self.outputs: dict[str, Any] = {}
+        self.state: Path | None = None  # set by ``adopt``: another tool's state file
         self.wire: list[dict[str, Any]] = []  # GetRecords bodies as AWS sent them
 
     # -- clients -----------------------------------------------------------------------
@@ -141,11 +143,13 @@ class Run:
         return boto3.client(service, **kw)
 
     # -- the stack ---------------------------------------------------------------------
-    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def _run(self, command: str, *args: str) -> subprocess.CompletedProcess[str]:
         # Run in the stack's folder, not with -chdir: the names come from path.cwd, which
         # -chdir leaves at the caller's folder (every name would be ex-<checkout folder>).
+        if self.state is not None and command in ("plan", "apply", "destroy"):
+            args = (*args, f"-state={self.state}")
         return subprocess.run(
-            [str(ROOT / "scripts" / "terraform.sh"), *args],
+            [str(ROOT / "scripts" / "terraform.sh"), command, *args],
             cwd=self.dir,
             env={**os.environ, **self.options.env},
             capture_output=True,
@@ -158,14 +162,19 @@ class Run:
             raise RuntimeError(f"terraform {args[0]} failed:\n{result.stdout}\n{result.stderr}")
         return result.stdout
 
-    def _variables(self) -> list[str]:
-        return [
-            f"-var=region={self.options.region}",
-            f"-var=replica_region={self.options.replica_region}",
-            f"-var=recorder_zip={self.dir / 'recorder.zip'}",
-        ]
+    def variables(self) -> dict[str, str]:
+        """The stack's input variables (tests/e2e/aws_stack/main.tf)."""
+        return {
+            "region": self.options.region,
+            "replica_region": self.options.replica_region,
+            "recorder_zip": str(self.dir / "recorder.zip"),
+        }
 
-    def apply(self) -> dict[str, Any]:
+    def _variables(self) -> list[str]:
+        return [f"-var={name}={value}" for name, value in self.variables().items()]
+
+    def prepare(self) -> Path:
+        """The stack's folder, ready to apply: its main.tf and the recorder's zip."""
         self.dir.mkdir(parents=True, exist_ok=True)
         # A relative source: Terraform copies a module given by an absolute path, and the
         # copy's own "../../" would no longer reach the module.
@@ -173,9 +182,23 @@ class Run:
         source = STACK.read_text().replace('"../../../examples/complete"', json.dumps(example))
         (self.dir / "main.tf").write_text(source)
         (self.dir / "recorder.zip").write_bytes(zip_bytes({"recorder.py": RECORDER}))
+        return self.dir
+
+    def apply(self) -> dict[str, Any]:
+        self.prepare()
         self._terraform("init", "-input=false", "-no-color")
         self._terraform("apply", "-auto-approve", "-input=false", "-no-color", *self._variables())
-        raw = json.loads(self._terraform("output", "-json"))
+        return self._use_outputs(json.loads(self._terraform("output", "-json")))
+
+    def adopt(self, outputs: Mapping[str, Any], data_dir: Path, state: Path) -> dict[str, Any]:
+        """Use the stack another tool applied from this folder (the test session's
+        pytest-terraform): its outputs (as ``terraform output -json`` gives them); ``drift``
+        then plans with that tool's Terraform data folder and state file."""
+        self.options.env = {**self.options.env, "TF_DATA_DIR": str(data_dir)}
+        self.state = state
+        return self._use_outputs(outputs)
+
+    def _use_outputs(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         out = {k: v["value"] for k, v in raw.items()}
         self.outputs = {**out["complete"], "_notifications": out["notifications_queue_url"]}
         self.outputs.update({k: v for k, v in out.items() if k != "complete"})

@@ -1,14 +1,15 @@
 """End-to-end: examples/complete applied to the local endpoint once per test session, the
 pollers running in this process, the real handlers in worker processes.
 
-The stack is the one ``make e2e-aws`` applies on a real account (examples/complete plus a
-recorder, tests/e2e/aws_stack), applied and destroyed by that command's own code
-(tests/e2e/aws.py) with the real Terraform CLI; every e2e test shares it (one xdist worker).
-The endpoint runs as its own process (``python -m ddbt.server``); Terraform reaches it through
-``AWS_ENDPOINT_URL`` and fake credentials given to its process only, and installs the AWS
-provider from the local mirror when ``scripts/tf-cli-config.sh`` finds one. The destroy at
-the end of the session is checked: nothing of the stack is left. Skipped when ``terraform``
-is not installed.
+The stack (tests/e2e/test_complete.py) is the one ``make e2e-aws`` applies on a real account
+(examples/complete plus a recorder, tests/e2e/aws_stack), prepared by that command's code
+(tests/e2e/aws.py) and applied and destroyed by pytest-terraform with the real Terraform CLI;
+every e2e test shares it (one xdist worker). The endpoint runs as its own process
+(``python -m ddbt.server``); Terraform reaches it through ``AWS_ENDPOINT_URL`` and fake
+credentials, set only while it runs (``terraform_env``), and installs the AWS provider from
+the local mirror when ``scripts/tf-cli-config.sh`` finds one. The destroy at the end of the
+session is checked (``check_destroyed``): nothing of the stack is left. Skipped when
+``terraform`` is not installed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,6 @@ from ddbt.poller import PollerOptions
 from ddbt.report import Report
 from ddbt.runtime import Runtime, RuntimeConfig
 from tests.conftest import local_endpoint_process
-from tests.e2e.aws import Options, Run, applied
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"  # examples/complete's default
@@ -118,23 +119,19 @@ def _local_cloud(state: Path, endpoint: str) -> Iterator[LocalCloud]:
         runtime.close()
 
 
-@pytest.fixture(scope="session")
-def e2e_run(local_cloud: LocalCloud, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
-    """The stack of ``make e2e-aws`` applied once (``Run.outputs`` holds its outputs) by that
-    command's code; destroyed after the last e2e test, and checked gone."""
-    run = Run(
-        Options(
-            prefix=PREFIX,
-            region=REGION,
-            endpoint_url=local_cloud.endpoint,
-            env=local_cloud.env,
-            timeout=180,
-            root=tmp_path_factory.mktemp("e2e-aws"),
-        )
-    )
-    with applied(run):
-        yield run
-    check_destroyed(local_cloud, run.outputs)
+@contextmanager
+def terraform_env(cloud: LocalCloud, variables: Mapping[str, str]) -> Iterator[None]:
+    """Point Terraform (a subprocess of pytest-terraform, which gives it this process's
+    environment) at the endpoint, with the stack's input ``variables`` (``TF_VAR_<name>``),
+    only for the block: other tests must not inherit them."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in cloud.env.items():
+            mp.setenv(name, value)
+        for name, value in variables.items():
+            mp.setenv(f"TF_VAR_{name}", value)
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+            mp.delenv(name, raising=False)
+        yield
 
 
 def check_destroyed(cloud: LocalCloud, out: dict[str, Any]) -> None:

@@ -1,8 +1,12 @@
-"""examples/complete on the local cloud: the resources as applied (read back through the AWS
-APIs), no drift on a second plan, settings as applied, sinks after item changes, poison
-records, retries, bisection and filters, with the real handlers from the deployed zip. The
-destroy, and that nothing is left after it, is checked when the session ends
-(tests/e2e/conftest.py)."""
+"""examples/complete on the local cloud, inside the stack of ``make e2e-aws`` (examples/complete
+plus a recorder, tests/e2e/aws_stack), applied once per session by pytest-terraform and shared
+by every test here: the code of ``make e2e-aws`` (tests/e2e/aws.py) run on it, the resources as
+applied (read back through the AWS APIs), no drift on a second plan, settings as applied, sinks
+after item changes, poison records, retries, bisection and filters, with the real handlers from
+the deployed zip. The destroy, and that nothing is left after it, is checked when the session
+ends. The stack and its tests live in this one module: pytest-terraform declares its fixture
+when the module is imported, which needs pytest's configuration (an initial conftest is
+imported before it exists)."""
 
 from __future__ import annotations
 
@@ -12,13 +16,20 @@ import time
 import uuid
 import zipfile
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
+from pytest_terraform import terraform, tf
 
-from handlers.archiver import Archive, read_archive
-from tests.e2e.aws import Run
-from tests.e2e.conftest import PREFIX, REGION, ROOT, LocalCloud
+from ddbt.engine import Window
+from handlers.archiver import Archive, batch_info, on_failure_message, read_archive
+from handlers.getrecords import lambda_records
+from tests.conformance.corpus import KINDS, SOURCE_KINDS, get_records_parsed
+from tests.e2e.aws import Options, Run, exercise, write_corpus
+from tests.e2e.conftest import PREFIX, REGION, ROOT, LocalCloud, check_destroyed, terraform_env
 from tests.e2e.scenario import check, drain, drive, etl_lines, put, set_status
 from tests.factories import zip_bytes
 
@@ -32,6 +43,79 @@ RECORDER = (
 
 # One worker: the tests share the local cloud (the endpoint process and the pollers).
 pytestmark = pytest.mark.xdist_group("e2e")
+
+# pytest-terraform: the stack's folder (named PREFIX, prepared by tests/e2e/aws.py) applied
+# once per session. Its destroy is run by e2e_run (then checked), not left to the plugin.
+terraform(PREFIX, scope="session", name="tf_e2e", teardown=terraform.TEARDOWN_OFF)
+
+
+@contextmanager
+def stacks_in(folder: Path) -> Iterator[None]:
+    """pytest-terraform looks for the stack's folder in ``folder`` (for the block): the stack
+    is prepared under the session's temporary folder, so Terraform runs in a folder named
+    PREFIX (path.cwd names every resource ex-PREFIX-...)."""
+    saved = tf.LazyModuleDir.value
+    tf.LazyModuleDir.value = str(folder)
+    try:
+        yield
+    finally:
+        tf.LazyModuleDir.value = saved
+
+
+@pytest.fixture(scope="session")
+def e2e_run(
+    local_cloud: LocalCloud,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Run]:
+    """The stack of ``make e2e-aws``, prepared by that command's code, applied once by
+    pytest-terraform and handed to the run (``Run.adopt``); destroyed after the last e2e test
+    by pytest-terraform, and checked gone."""
+    run = Run(
+        Options(
+            prefix=PREFIX,
+            region=REGION,
+            endpoint_url=local_cloud.endpoint,
+            env=local_cloud.env,
+            timeout=180,
+            root=tmp_path_factory.mktemp("e2e-aws"),
+        )
+    )
+    folder = run.prepare().parent
+    try:
+        with stacks_in(folder), terraform_env(local_cloud, run.variables()):
+            applied = request.getfixturevalue("tf_e2e")
+        run.adopt(applied.outputs, Path(applied.work_dir), Path(applied.terraform.state_path))
+        yield run
+    finally:
+        # a failed apply has been destroyed by pytest-terraform already: then this does nothing
+        with stacks_in(folder), terraform_env(local_cloud, run.variables()):
+            terraform.get_fixture(PREFIX).tear_down()
+    check_destroyed(local_cloud, run.outputs)
+
+
+def test_the_aws_run_on_the_local_endpoint(e2e_run: Run, tmp_path: Path) -> None:
+    """The code of ``make e2e-aws`` (tests/e2e/aws.py) on the applied stack: it drives the
+    changes, checks every processor and records the event shapes in the corpus format. Only
+    the endpoint differs from a run on a real account."""
+    out = tmp_path / "corpus"
+    docs = write_corpus(exercise(e2e_run).corpus(REGION), out)
+    assert sorted(docs) == ["destinations", "records", "windows"]
+    for kind, doc in docs.items():
+        assert kind in KINDS and json.loads((out / f"{kind}.json").read_text()) == doc
+        assert doc["source"]["url"].startswith("https://")
+        assert doc["source"]["kind"] in SOURCE_KINDS and doc["cases"]
+        assert all(c["id"] and c["facts"] for c in doc["cases"])
+    # the recorded shapes read as the corpus tests read them
+    (records,) = docs["records"]["cases"]
+    parsed = get_records_parsed(records["get_records_wire"])
+    assert lambda_records(parsed["Records"], records["stream_arn"]) == records["lambda_records"]
+    (failure,) = docs["destinations"]["cases"]
+    assert batch_info(on_failure_message(json.dumps(failure["message"])))["batchSize"] >= 1
+    assert failure["expect"]["condition"] == "RetryAttemptsExhausted"
+    (window,) = docs["windows"]["cases"]
+    fields = set(Window(0.0, 0.0).fields("s", "a")) | {"Records"}
+    assert set(window["event"]) == fields
 
 
 @pytest.fixture(scope="session")
