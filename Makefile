@@ -15,18 +15,32 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BUILD := build
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make py-test` (0: one process). Many tests mostly wait on moto,
+# Terraform or the pollers, so more workers than cores pay off; tests that share a resource
+# carry an xdist_group mark and run on one worker (--dist loadgroup).
+PYTEST_WORKERS ?= 4
 
 .PHONY: help dev test py-test lint package dist check-dist clean tag cache-server
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST) | head -40
 
-$(STAMP): requirements-dev.txt pyproject.toml
+# $(call venv,DIR,INSTALL ARGS): a virtualenv in DIR with INSTALL ARGS installed by uv (from
+# PyPI, into the venv itself: several times faster than pip), or by pip when uv cannot be
+# installed or fails (it does not read pip's configuration: a mirror only pip knows, say).
+UV_VERSION := 0.13.9
+define venv
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11+ not found (set PYTHON=...)" >&2; exit 1; }
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
-	$(PY) -m pip install --quiet --no-deps -e .
+	$(PYTHON) -m venv $(1)
+	@if $(1)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) \
+		&& $(1)/bin/uv pip install --quiet --python $(1)/bin/python $(2); then :; else \
+		echo "uv is not usable here: installing with pip" >&2; \
+		$(1)/bin/python -m pip install --quiet --upgrade pip \
+		&& $(1)/bin/python -m pip install --quiet $(2); fi
+endef
+
+$(STAMP): requirements-dev.txt pyproject.toml
+	$(call venv,$(VENV),-r requirements-dev.txt -e .)
 	@touch $@
 
 dev: $(STAMP)
@@ -54,10 +68,17 @@ cache-server: $(STAMP)
 	$(PY) -m ddbt.local.cacheserver install
 
 py-test: $(STAMP) package cache-server
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=10 $(PYTEST_ARGS)
 
-# Terraform first: it initialises the root module that some Python tests plan against.
-test: lint tf-test py-test
+# Terraform init and the two virtualenvs first, at once (some Python tests plan against the
+# root module), then the rest at once: the Python tests mostly wait on moto, Terraform and
+# the pollers, and the Terraform tests and the scan fill the gaps. Each part's output is
+# printed whole when it ends.
+TEST_JOBS ?= 3
+test:
+	$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target tf-init $(STAMP) $(CHECKOV_STAMP)
+	$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target TF_INITIALISED=1 \
+		lint tf-test py-test
 
 tag: $(STAMP)
 	$(PY) scripts/release.py tag

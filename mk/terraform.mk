@@ -7,8 +7,8 @@
 # Providers come from the public registry, or from a local filesystem mirror when one exists:
 # TF_PLUGIN_MIRROR=<dir> (or discovery of /opt/tf-plugins, ~/.terraform.d/plugins, ...) writes
 # build/terraformrc and points TF_CLI_CONFIG_FILE at it (scripts/terraform.sh, make tf-env).
-# terraform apply of examples/complete against a local moto endpoint runs in py-test
-# (tests/terraform/test_apply_moto.py).
+# terraform apply of examples/complete against the local endpoint runs in py-test, once per
+# run (tests/e2e: the resources as applied, no drift, the processors, the destroy).
 
 TF := scripts/terraform.sh
 TF_EXAMPLES := $(sort $(dir $(wildcard examples/*/main.tf)))
@@ -31,8 +31,11 @@ tf-fmt-check:
 	$(TF) fmt -check -recursive -diff .
 
 # Each directory gets its own .terraform (lock files are not committed: see .gitignore).
+# TF_INITIALISED=1 (make test, once it has run this): nothing to do, so that no init rewrites
+# .terraform while the tests use it.
 tf-init:
-	@for dir in . $(TF_EXAMPLES); do \
+	@test -z "$(TF_INITIALISED)" || exit 0; \
+	for dir in . $(TF_EXAMPLES); do \
 		echo "terraform init $$dir"; \
 		(cd $$dir && $(CURDIR)/$(TF) init -backend=false -input=false -no-color >/dev/null) || exit 1; \
 	done
@@ -51,10 +54,7 @@ tf-unit: tf-init
 		 [ $$rc -eq 0 ] || { echo "$$out"; exit 255; }'
 
 $(CHECKOV_STAMP): requirements-scan.txt
-	@test -n "$(PYTHON)" || { echo "error: Python 3.11+ not found (set PYTHON=...)" >&2; exit 1; }
-	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-scan.txt
+	$(call venv,$(CHECKOV_VENV),-r requirements-scan.txt)
 	@touch $@
 
 # Fails on any failed check; a check may only be skipped inline with a written reason

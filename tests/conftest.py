@@ -1,11 +1,11 @@
-"""Shared fixtures: one moto server per test session (real AWS APIs on 127.0.0.1), reset
-between tests, with fake credentials; handler clients are reset so each test builds its own
-against the server."""
+"""Shared fixtures: one moto server per test session (per xdist worker; real AWS APIs on
+127.0.0.1, on a port the system picks), reset between tests, with fake credentials; handler
+clients are reset so each test builds its own against the server. Short retry backoffs for the
+tests that provoke retries (``fast_retries``, ``retry_policy``)."""
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,26 +18,43 @@ import boto3
 import pytest
 import requests
 
-from handlers import aws
+from handlers import aws, retry
 
 pytest_plugins = ["tests.pipeline_stack"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+# Short backoffs, three attempts: a retried call costs milliseconds in tests.
+FAST_RETRIES = retry.Policy(attempts=3, base=0.001, cap=0.002, reserve=0.0)
+
+
+@contextmanager
+def retry_policy(policy: retry.Policy = FAST_RETRIES) -> Iterator[None]:
+    """``policy`` for the handlers' retries inside the block; the default policy after it."""
+    retry.set_policy(policy)
+    try:
+        yield
+    finally:
+        retry.set_policy(retry.POLICY)
+
+
+@pytest.fixture
+def fast_retries() -> Iterator[None]:
+    """The handlers retry with FAST_RETRIES during the test."""
+    with retry_policy():
+        yield
 
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
+    """moto's server in a thread of this process (each xdist worker has its own), bound to a
+    port the system picks (port 0), so no two servers can race for one."""
     from moto.server import ThreadedMotoServer
 
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
-        yield f"http://127.0.0.1:{port}"
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
     finally:
         server.stop()
 

@@ -52,7 +52,8 @@ def per_entry(case: Case) -> bool:
 
 
 @pytest.fixture(autouse=True)
-def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _offline(monkeypatch: pytest.MonkeyPatch, fast_retries: None) -> Iterator[None]:
+    """Fake credentials and no endpoint (the Stubber answers); short retries."""
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -61,9 +62,7 @@ def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    retry.set_policy(retry.Policy(attempts=3, base=0.001, cap=0.002, reserve=0.0))
     yield
-    retry.set_policy(retry.POLICY)
     aws.reset_clients()
 
 

@@ -12,8 +12,10 @@ on-failure message, a GetRecords response body) in the conformance corpus format
 ``build/e2e-aws/<prefix>/corpus/``.
 
 Nothing here calls AWS unless a prefix is given and credentials are found: without them it
-refuses with one line (exit 2). ``make test`` runs the same code against the local endpoint
-(``--endpoint-url``; tests/e2e/test_aws_run.py).
+refuses with one line (exit 2). ``make test`` runs the same code against the local endpoint:
+tests/e2e/test_complete.py has the stack this code prepares (``Run.prepare``) applied once per
+test session by pytest-terraform, hands the result to the run (``Run.adopt``), and runs
+``exercise`` and ``Run.drift`` on it; the e2e tests share it.
 """
 
 from __future__ import annotations
@@ -39,7 +41,17 @@ import boto3
 from tests.e2e.scenario import Changes, check, drain, drive, eventually, put
 from tests.factories import zip_bytes
 
-__all__ = ["Options", "RecordedShapes", "Run", "main", "refusal"]
+__all__ = [
+    "Options",
+    "RecordedShapes",
+    "Run",
+    "applied",
+    "execute",
+    "exercise",
+    "main",
+    "refusal",
+    "write_corpus",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = Path(__file__).resolve().parent / "aws_stack" / "main.tf"
@@ -78,6 +90,7 @@ class Options:
     keep: bool = False  # leave the stack (debugging)
     timeout: float = 900.0  # for each effect to show
     out: Path | None = None
+    root: Path | None = None  # the folder that holds the stack's folder; None: build/e2e-aws
 
 
 def refusal(prefix: str | None, endpoint_url: str | None) -> str:
@@ -113,8 +126,9 @@ class Run:
         if refusal(options.prefix, options.endpoint_url):
             raise ValueError(refusal(options.prefix, options.endpoint_url))
         self.options = options
-        self.dir = ROOT / "build" / "e2e-aws" / options.prefix
+        self.dir = (options.root or ROOT / "build" / "e2e-aws") / options.prefix
         self.outputs: dict[str, Any] = {}
+        self.state: Path | None = None  # set by ``adopt``: another tool's state file
         self.wire: list[dict[str, Any]] = []  # GetRecords bodies as AWS sent them
 
     # -- clients -----------------------------------------------------------------------
@@ -129,26 +143,38 @@ class Run:
         return boto3.client(service, **kw)
 
     # -- the stack ---------------------------------------------------------------------
-    def _terraform(self, *args: str) -> str:
-        env = {**os.environ, **self.options.env}
-        result = subprocess.run(
-            [str(ROOT / "scripts" / "terraform.sh"), f"-chdir={self.dir}", *args],
-            env=env,
+    def _run(self, command: str, *args: str) -> subprocess.CompletedProcess[str]:
+        # Run in the stack's folder, not with -chdir: the names come from path.cwd, which
+        # -chdir leaves at the caller's folder (every name would be ex-<checkout folder>).
+        if self.state is not None and command in ("plan", "apply", "destroy"):
+            args = (*args, f"-state={self.state}")
+        return subprocess.run(
+            [str(ROOT / "scripts" / "terraform.sh"), command, *args],
+            cwd=self.dir,
+            env={**os.environ, **self.options.env},
             capture_output=True,
             text=True,
         )
+
+    def _terraform(self, *args: str) -> str:
+        result = self._run(*args)
         if result.returncode:
             raise RuntimeError(f"terraform {args[0]} failed:\n{result.stdout}\n{result.stderr}")
         return result.stdout
 
-    def _variables(self) -> list[str]:
-        return [
-            f"-var=region={self.options.region}",
-            f"-var=replica_region={self.options.replica_region}",
-            f"-var=recorder_zip={self.dir / 'recorder.zip'}",
-        ]
+    def variables(self) -> dict[str, str]:
+        """The stack's input variables (tests/e2e/aws_stack/main.tf)."""
+        return {
+            "region": self.options.region,
+            "replica_region": self.options.replica_region,
+            "recorder_zip": str(self.dir / "recorder.zip"),
+        }
 
-    def apply(self) -> dict[str, Any]:
+    def _variables(self) -> list[str]:
+        return [f"-var={name}={value}" for name, value in self.variables().items()]
+
+    def prepare(self) -> Path:
+        """The stack's folder, ready to apply: its main.tf and the recorder's zip."""
         self.dir.mkdir(parents=True, exist_ok=True)
         # A relative source: Terraform copies a module given by an absolute path, and the
         # copy's own "../../" would no longer reach the module.
@@ -156,13 +182,37 @@ class Run:
         source = STACK.read_text().replace('"../../../examples/complete"', json.dumps(example))
         (self.dir / "main.tf").write_text(source)
         (self.dir / "recorder.zip").write_bytes(zip_bytes({"recorder.py": RECORDER}))
+        return self.dir
+
+    def apply(self) -> dict[str, Any]:
+        self.prepare()
         self._terraform("init", "-input=false", "-no-color")
         self._terraform("apply", "-auto-approve", "-input=false", "-no-color", *self._variables())
-        raw = json.loads(self._terraform("output", "-json"))
+        return self._use_outputs(json.loads(self._terraform("output", "-json")))
+
+    def adopt(self, outputs: Mapping[str, Any], data_dir: Path, state: Path) -> dict[str, Any]:
+        """Use the stack another tool applied from this folder (the test session's
+        pytest-terraform): its outputs (as ``terraform output -json`` gives them); ``drift``
+        then plans with that tool's Terraform data folder and state file."""
+        self.options.env = {**self.options.env, "TF_DATA_DIR": str(data_dir)}
+        self.state = state
+        return self._use_outputs(outputs)
+
+    def _use_outputs(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         out = {k: v["value"] for k, v in raw.items()}
         self.outputs = {**out["complete"], "_notifications": out["notifications_queue_url"]}
         self.outputs.update({k: v for k, v in out.items() if k != "complete"})
         return self.outputs
+
+    def drift(self) -> str:
+        """What a plan of the applied stack would change ('' when nothing: the provider reads
+        back what it applied)."""
+        result = self._run(
+            "plan", "-detailed-exitcode", "-input=false", "-no-color", *self._variables()
+        )
+        if result.returncode == 1:
+            raise RuntimeError(f"terraform plan failed:\n{result.stdout}\n{result.stderr}")
+        return result.stdout if result.returncode == 2 else ""
 
     def destroy(self) -> None:
         self._terraform("destroy", "-auto-approve", "-input=false", "-no-color", *self._variables())
@@ -337,7 +387,8 @@ def _masked(value: Any) -> Any:
 
 
 @contextmanager
-def _stack(run: Run) -> Iterator[dict[str, Any]]:
+def applied(run: Run) -> Iterator[dict[str, Any]]:
+    """The stack applied (its outputs) for the block; destroyed after it (unless ``keep``)."""
     try:
         yield run.apply()
     finally:
@@ -345,19 +396,28 @@ def _stack(run: Run) -> Iterator[dict[str, Any]]:
             run.destroy()
 
 
+def exercise(run: Run) -> RecordedShapes:
+    """On the applied stack: drive the changes, check every processor, and collect the event
+    shapes that were sent."""
+    run.wait_enabled()
+    if not run.options.endpoint_url:
+        time.sleep(30)  # a mapping reads from its start position a little after Enabled
+    run.drive_and_check()
+    run.read_stream()
+    return run.recorded()
+
+
 def execute(options: Options) -> dict[str, dict[str, Any]]:
     """Apply, drive, check, record, destroy; returns the corpus documents (and writes and
     prints them)."""
     run = Run(options)
-    with _stack(run):
-        run.wait_enabled()
-        if not options.endpoint_url:
-            time.sleep(30)  # a mapping reads from its start position a little after Enabled
-        run.drive_and_check()
-        run.read_stream()
-        shapes = run.recorded()
-    docs = shapes.corpus(options.region)
-    out = options.out or run.dir / "corpus"
+    with applied(run):
+        shapes = exercise(run)
+    return write_corpus(shapes.corpus(options.region), options.out or run.dir / "corpus")
+
+
+def write_corpus(docs: dict[str, dict[str, Any]], out: Path) -> dict[str, dict[str, Any]]:
+    """Write ``docs`` as ``out/<kind>.json`` (``out`` emptied first) and print them."""
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)

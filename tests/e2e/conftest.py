@@ -1,10 +1,15 @@
-"""End-to-end: examples/complete applied with pytest-terraform to the local endpoint, the
+"""End-to-end: examples/complete applied to the local endpoint once per test session, the
 pollers running in this process, the real handlers in worker processes.
 
-The endpoint runs as its own process (``python -m ddbt.local.server``); Terraform reaches it through
-``AWS_ENDPOINT_URL`` and fake credentials set for the whole session (restored at the end), and
-installs the AWS provider from the local mirror when ``scripts/tf-cli-config.sh`` finds one.
-Skipped when ``terraform`` is not installed.
+The stack (tests/e2e/test_complete.py) is the one ``make e2e-aws`` applies on a real account
+(examples/complete plus a recorder, tests/e2e/aws_stack), prepared by that command's code
+(tests/e2e/aws.py) and applied and destroyed by pytest-terraform with the real Terraform CLI;
+every e2e test shares it (one xdist worker). The endpoint runs as its own process
+(``python -m ddbt.local.server``); Terraform reaches it through ``AWS_ENDPOINT_URL`` and fake
+credentials, set only while it runs (``terraform_env``), and installs the AWS provider from
+the local mirror when ``scripts/tf-cli-config.sh`` finds one. The destroy at the end of the
+session is checked (``check_destroyed``): nothing of the stack is left. Skipped when
+``terraform`` is not installed.
 """
 
 from __future__ import annotations
@@ -12,13 +17,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from pytest_terraform import tf
+from botocore.exceptions import ClientError
 
 from ddbt.local.polling import PollerOptions
 from ddbt.local.report import Report
@@ -27,14 +33,7 @@ from tests.conftest import local_endpoint_process
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"  # examples/complete's default
-
-
-def use_examples_dir() -> None:
-    """pytest-terraform looks for modules next to the tests unless told otherwise; ours are the
-    repository's examples (an explicit --tf-mod-dir / terraform-mod-dir still wins). Called
-    when the fixture is created: the plugin sets this value at configure time."""
-    if not tf.LazyModuleDir.value:
-        tf.LazyModuleDir.value = str(ROOT / "examples")
+PREFIX = "e2e-local"  # the stack's names: ex-e2e-local-...
 
 
 class LocalCloud:
@@ -42,7 +41,6 @@ class LocalCloud:
         self.endpoint = endpoint
         self.runtime = runtime
         self.env = env
-        self._saved: dict[str, str] | None = None
         kw = {
             "endpoint_url": endpoint,
             "region_name": REGION,
@@ -70,21 +68,6 @@ class LocalCloud:
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
-
-    def use_env(self) -> None:
-        """Point Terraform (a subprocess of pytest-terraform) at the endpoint. Only while
-        Terraform runs: other tests of the session must not inherit these variables."""
-        if self._saved is None:
-            self._saved = dict(os.environ)
-        os.environ.update(self.env)
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-            os.environ.pop(name, None)
-
-    def restore_env(self) -> None:
-        if self._saved is not None:
-            os.environ.clear()
-            os.environ.update(self._saved)
-            self._saved = None
 
     def settle(self, timeout: float = 120) -> None:
         assert self.runtime.wait_caught_up(timeout), self.runtime.report.summary()
@@ -134,4 +117,44 @@ def _local_cloud(state: Path, endpoint: str) -> Iterator[LocalCloud]:
         yield cloud
     finally:
         runtime.close()
-        cloud.restore_env()
+
+
+@contextmanager
+def terraform_env(cloud: LocalCloud, variables: Mapping[str, str]) -> Iterator[None]:
+    """Point Terraform (a subprocess of pytest-terraform, which gives it this process's
+    environment) at the endpoint, with the stack's input ``variables`` (``TF_VAR_<name>``),
+    only for the block: other tests must not inherit them."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in cloud.env.items():
+            mp.setenv(name, value)
+        for name, value in variables.items():
+            mp.setenv(f"TF_VAR_{name}", value)
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+            mp.delenv(name, raising=False)
+        yield
+
+
+def check_destroyed(cloud: LocalCloud, out: dict[str, Any]) -> None:
+    """Nothing of the stack is left after ``terraform destroy``."""
+    name = f"ex-{PREFIX}"
+    for table in (out["table_name"], out["analytics_table_name"], out["checkpoint_table_name"]):
+        with pytest.raises(ClientError, match="ResourceNotFoundException"):
+            cloud.dynamodb.describe_table(TableName=table)
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        cloud.dynamodb.describe_table(TableName=out["view_table_name"])
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        replica = out["replica_table_arn"]
+        cloud.client("dynamodb", replica.split(":")[3]).describe_table(
+            TableName=replica.rsplit("/", 1)[-1]
+        )
+    tables = cloud.dynamodb.list_tables()["TableNames"]
+    assert [t for t in tables if t.startswith(name)] == []
+    functions = cloud.clients["lambda"].list_functions()["Functions"]
+    assert [f["FunctionName"] for f in functions if f["FunctionName"].startswith(name)] == []
+    assert cloud.clients["lambda"].list_event_source_mappings()["EventSourceMappings"] == []
+    buckets = cloud.s3.list_buckets()["Buckets"]
+    assert [b["Name"] for b in buckets if b["Name"].startswith(name)] == []
+    assert cloud.sqs.list_queues(QueueNamePrefix=name).get("QueueUrls", []) == []
+    buses = cloud.client("events").list_event_buses()["EventBuses"]
+    assert [b["Name"] for b in buses if b["Name"].startswith(name)] == []
+    assert [d["Name"] for d in cloud.client("glue").get_databases()["DatabaseList"]] == []

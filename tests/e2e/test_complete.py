@@ -1,56 +1,148 @@
-"""examples/complete on the local cloud: settings as applied, sinks after item changes,
-poison records, retries, bisection and filters, with the real handlers from the deployed zip."""
+"""examples/complete on the local cloud, inside the stack of ``make e2e-aws`` (examples/complete
+plus a recorder, tests/e2e/aws_stack), applied once per session by pytest-terraform and shared
+by every test here: the code of ``make e2e-aws`` (tests/e2e/aws.py) run on it, the resources as
+applied (read back through the AWS APIs), no drift on a second plan, settings as applied, sinks
+after item changes, poison records, retries, bisection and filters, with the real handlers from
+the deployed zip. The destroy, and that nothing is left after it, is checked when the session
+ends. The stack and its tests live in this one module: pytest-terraform declares its fixture
+when the module is imported, which needs pytest's configuration (an initial conftest is
+imported before it exists)."""
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 import zipfile
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
-from pytest_terraform import terraform
+from pytest_terraform import terraform, tf
 
-from handlers.archive import Archive, read_archive
-from tests.e2e.conftest import ROOT, LocalCloud, use_examples_dir
+from ddbt.local.engine import Window
+from handlers.archive import Archive, batch_info, on_failure_message, read_archive
+from handlers.getrecords import lambda_records
+from tests.conformance.corpus import KINDS, SOURCE_KINDS, get_records_parsed
+from tests.e2e.aws import Options, Run, exercise, write_corpus
+from tests.e2e.conftest import PREFIX, REGION, ROOT, LocalCloud, check_destroyed, terraform_env
 from tests.e2e.scenario import check, drain, drive, etl_lines, put, set_status
 from tests.factories import zip_bytes
 
-# pytest-terraform: one session-scoped apply of examples/complete, destroyed at the end.
-terraform("complete", scope="session", name="tf_complete")
-
 Stack = tuple[LocalCloud, dict[str, Any]]
 TOO_MANY_DIGITS = "123456789012345678901234567890123456789012"  # moto stores it, AWS refuses
+NAME = f"ex-{PREFIX}"  # examples/complete's names: ex-${basename(path.cwd)}
+REPLICA_REGION = "us-west-2"  # examples/complete's var.replica_region
+RECORDER = (
+    f"{NAME}-e2e-recorder"  # the stack's second reader (tests/e2e/aws_stack), not the example's
+)
+
+# One worker: the tests share the local cloud (the endpoint process and the pollers).
+pytestmark = pytest.mark.xdist_group("e2e")
+
+# pytest-terraform: the stack's folder (named PREFIX, prepared by tests/e2e/aws.py) applied
+# once per session. Its destroy is run by e2e_run (then checked), not left to the plugin.
+terraform(PREFIX, scope="session", name="tf_e2e", teardown=terraform.TEARDOWN_OFF)
+
+
+@contextmanager
+def stacks_in(folder: Path) -> Iterator[None]:
+    """pytest-terraform looks for the stack's folder in ``folder`` (for the block): the stack
+    is prepared under the session's temporary folder, so Terraform runs in a folder named
+    PREFIX (path.cwd names every resource ex-PREFIX-...)."""
+    saved = tf.LazyModuleDir.value
+    tf.LazyModuleDir.value = str(folder)
+    try:
+        yield
+    finally:
+        tf.LazyModuleDir.value = saved
 
 
 @pytest.fixture(scope="session")
-def stack(local_cloud: LocalCloud, request: pytest.FixtureRequest) -> Iterator[Stack]:
-    # local_cloud first: Terraform needs its endpoint, and it must outlive the destroy. The
-    # apply runs now; the destroy runs right after this fixture's teardown.
-    use_examples_dir()
-    local_cloud.use_env()
-    try:
-        tf = request.getfixturevalue("tf_complete")
-    finally:
-        local_cloud.restore_env()
-    outputs = {
-        k: v["value"] if isinstance(v, dict) and "value" in v else v for k, v in tf.outputs.items()
-    }
-    # Notifications are captured through an SQS subscription to the topic.
-    queue = local_cloud.sqs.create_queue(QueueName="e2e-notifications")["QueueUrl"]
-    arn = local_cloud.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
-    local_cloud.sns.subscribe(
-        TopicArn=outputs["notification_topic_arn"],
-        Protocol="sqs",
-        Endpoint=arn["Attributes"]["QueueArn"],
+def e2e_run(
+    local_cloud: LocalCloud,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Run]:
+    """The stack of ``make e2e-aws``, prepared by that command's code, applied once by
+    pytest-terraform and handed to the run (``Run.adopt``); destroyed after the last e2e test
+    by pytest-terraform, and checked gone."""
+    run = Run(
+        Options(
+            prefix=PREFIX,
+            region=REGION,
+            endpoint_url=local_cloud.endpoint,
+            env=local_cloud.env,
+            timeout=180,
+            root=tmp_path_factory.mktemp("e2e-aws"),
+        )
     )
-    outputs["_notifications"] = queue
+    folder = run.prepare().parent
+    try:
+        with stacks_in(folder), terraform_env(local_cloud, run.variables()):
+            applied = request.getfixturevalue("tf_e2e")
+        run.adopt(applied.outputs, Path(applied.work_dir), Path(applied.terraform.state_path))
+        yield run
+    finally:
+        # a failed apply has been destroyed by pytest-terraform already: then this does nothing
+        with stacks_in(folder), terraform_env(local_cloud, run.variables()):
+            terraform.get_fixture(PREFIX).tear_down()
+    check_destroyed(local_cloud, run.outputs)
+
+
+def test_the_aws_run_on_the_local_endpoint(e2e_run: Run, tmp_path: Path) -> None:
+    """The code of ``make e2e-aws`` (tests/e2e/aws.py) on the applied stack: it drives the
+    changes, checks every processor and records the event shapes in the corpus format. Only
+    the endpoint differs from a run on a real account."""
+    out = tmp_path / "corpus"
+    docs = write_corpus(exercise(e2e_run).corpus(REGION), out)
+    assert sorted(docs) == ["destinations", "records", "windows"]
+    for kind, doc in docs.items():
+        assert kind in KINDS and json.loads((out / f"{kind}.json").read_text()) == doc
+        assert doc["source"]["url"].startswith("https://")
+        assert doc["source"]["kind"] in SOURCE_KINDS and doc["cases"]
+        assert all(c["id"] and c["facts"] for c in doc["cases"])
+    # the recorded shapes read as the corpus tests read them
+    (records,) = docs["records"]["cases"]
+    parsed = get_records_parsed(records["get_records_wire"])
+    assert lambda_records(parsed["Records"], records["stream_arn"]) == records["lambda_records"]
+    (failure,) = docs["destinations"]["cases"]
+    assert batch_info(on_failure_message(json.dumps(failure["message"])))["batchSize"] >= 1
+    assert failure["expect"]["condition"] == "RetryAttemptsExhausted"
+    (window,) = docs["windows"]["cases"]
+    fields = set(Window(0.0, 0.0).fields("s", "a")) | {"Records"}
+    assert set(window["event"]) == fields
+
+
+@pytest.fixture(scope="session")
+def stack(local_cloud: LocalCloud, e2e_run: Run) -> Stack:
+    """The applied stack (one per session, tests/e2e/conftest.py) and its outputs, once the
+    pollers have caught up. Notifications are captured through the stack's SQS subscription
+    to the topic (``_notifications``)."""
     local_cloud.settle()
-    yield local_cloud, outputs
-    local_cloud.use_env()  # for pytest-terraform's destroy; local_cloud restores it after
+    return local_cloud, e2e_run.outputs
+
+
+def _aws(cloud: LocalCloud) -> dict[str, Any]:
+    services = ("dynamodb", "lambda", "sqs", "sns", "s3", "iam", "logs", "cloudwatch", "events")
+    clients = {s: cloud.client(s) for s in (*services, "glue")}
+    clients["dynamodb_replica"] = cloud.client("dynamodb", REPLICA_REGION)
+    return clients
+
+
+def test_complete_example_as_applied(stack: Stack) -> None:
+    """What the module promises, read back through the AWS APIs."""
+    cloud, out = stack
+    _check_applied(_aws(cloud), out)
+
+
+def test_no_drift_after_apply(e2e_run: Run) -> None:
+    """A plan of the applied stack changes nothing: the provider reads back what it wrote."""
+    assert e2e_run.drift() == ""
 
 
 ARCHIVER_DEPLOYED = (
@@ -233,3 +325,222 @@ def test_second_mapping_retries_bisects_and_filters(stack: Stack, tmp_path: Any)
     finally:
         cloud.clients["lambda"].delete_event_source_mapping(UUID=mapping["UUID"])
         cloud.clients["lambda"].delete_function(FunctionName=f"flaky-{run}")
+
+
+def _check_applied(aws: dict[str, Any], out: dict[str, Any]) -> None:
+    """examples/complete as applied, read back through the AWS APIs."""
+    # The job applications table and its stream
+    table = aws["dynamodb"].describe_table(TableName=out["table_name"])["Table"]
+    assert table["TableName"] == f"{NAME}-applications"
+    assert table["KeySchema"] == [{"AttributeName": "application_id", "KeyType": "HASH"}]
+    assert table["StreamSpecification"] == {
+        "StreamEnabled": True,
+        "StreamViewType": "NEW_AND_OLD_IMAGES",
+    }
+    assert table["LatestStreamArn"] == out["table_stream_arn"]
+
+    # One function (combined layout) with the handlers' environment contract
+    fn = aws["lambda"].get_function_configuration(FunctionName=out["function_names"]["pipeline"])
+    assert fn["Handler"] == "handlers.pipeline.handler"
+    assert fn["Runtime"] == "python3.12"
+    assert fn["Architectures"] == ["arm64"]
+    assert fn["Environment"]["Variables"] == {
+        "PROCESSORS": "analytics,notification,etl,eventbus,view,replicate",
+        "CHECKPOINT_TABLE": out["checkpoint_table_name"],
+        "METRICS_NAMESPACE": "DynamoDBTriggers",
+        "LOG_LEVEL": "INFO",
+        "ETL_BUCKET": out["etl_bucket_name"],
+        "ETL_PREFIX": "changes/",
+        "NOTIFY_TOPIC_ARN": out["notification_topic_arn"],
+        "NOTIFY_EVENTS": "MODIFY",
+        "NOTIFY_ATTRIBUTES": "status",
+        "AGGREGATES_TABLE": out["analytics_table_name"],
+        "ANALYTICS_GROUP_BY": "job_id,status",
+        "EVENTBUS_NAME": f"{NAME}-events",
+        "EVENTBUS_EVENTS": "INSERT,MODIFY,REMOVE",
+        "VIEW_TABLE": f"{NAME}-view",
+        "VIEW_PARTITION_KEY": "job_id",
+        "VIEW_SORT_KEY": "application_id",
+        "VIEW_ATTRIBUTES": "status",
+        "VIEW_WRITE_CONCURRENCY": "20",
+        "REPLICA_TABLE": out["replica_table_arn"],
+        "REPLICATE_WRITE_CONCURRENCY": "20",
+    }
+
+    # One mapping = one stream reader, as configured
+    mappings = [  # (moto ignores the FunctionName filter of ListEventSourceMappings)
+        m
+        for m in aws["lambda"].list_event_source_mappings()["EventSourceMappings"]
+        if m["FunctionArn"] == fn["FunctionArn"]
+    ]
+    assert len(mappings) == 1
+    mapping = mappings[0]
+    assert mapping["UUID"] == out["event_source_mapping_uuids"]["pipeline"]
+    assert mapping["EventSourceArn"] == out["table_stream_arn"]
+    assert mapping["StartingPosition"] == "TRIM_HORIZON"
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert mapping["MaximumRetryAttempts"] == 5
+    assert mapping["MaximumRecordAgeInSeconds"] == 3600
+    dlq_url = out["dlq_urls"]["pipeline"]
+    dlq = aws["sqs"].get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["All"])["Attributes"]
+    assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == dlq["QueueArn"]
+
+    # Dead-letter queue: 14 days, encrypted, HTTPS only
+    assert dlq["MessageRetentionPeriod"] == "1209600"
+    assert dlq["SqsManagedSseEnabled"] == "true"
+    assert json.loads(dlq["Policy"])["Statement"][0]["Condition"] == {
+        "Bool": {"aws:SecureTransport": "false"}
+    }
+
+    # Sinks
+    bucket = out["etl_bucket_name"]
+    block = aws["s3"].get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values()) and len(block) == 4
+    sse = aws["s3"].get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]
+    assert sse["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    assert aws["s3"].get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    topic = aws["sns"].get_topic_attributes(TopicArn=out["notification_topic_arn"])["Attributes"]
+    assert topic["KmsMasterKeyId"] == "alias/aws/sns"
+    for name in (out["analytics_table_name"], out["checkpoint_table_name"]):
+        t = aws["dynamodb"].describe_table(TableName=name)["Table"]
+        assert t["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+        ttl = aws["dynamodb"].describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        assert ttl["AttributeName"] == "expires_at"
+
+    # Least privilege: the role reads exactly this stream and writes only its sinks
+    policy = aws["iam"].get_role_policy(RoleName=fn["FunctionName"], PolicyName="least-privilege")
+    statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+    assert statements["ReadTableStream"]["Resource"] == [out["table_stream_arn"]]
+    assert statements["SendToOwnDeadLetterQueue"]["Resource"] == [dlq["QueueArn"]]
+    assert statements["WriteEtlObjects"]["Resource"] == [f"arn:aws:s3:::{bucket}/changes/*"]
+    wildcard = [sid for sid, s in statements.items() if "*" in s["Resource"]]
+    assert wildcard == ["ListStreams"]
+    bus_arn = f"arn:aws:events:{REGION}:123456789012:event-bus/{NAME}-events"
+    view_arn = f"arn:aws:dynamodb:{REGION}:123456789012:table/{NAME}-view"
+    assert statements["PublishEvents"]["Action"] == ["events:PutEvents"]
+    assert statements["PublishEvents"]["Resource"] == [bus_arn]
+    assert statements["WriteView"]["Action"] == ["dynamodb:PutItem"]
+    assert statements["WriteView"]["Resource"] == [view_arn]
+    assert statements["WriteReplica"]["Action"] == ["dynamodb:PutItem"]
+    assert statements["WriteReplica"]["Resource"] == [out["replica_table_arn"]]
+
+    _check_new_sinks(aws, out, bus_arn)
+
+    # Operations
+    groups = aws["logs"].describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{NAME}-")
+    assert [
+        g["logGroupName"] for g in groups["logGroups"] if RECORDER not in g["logGroupName"]
+    ] == [
+        f"/aws/lambda/{NAME}-dlq-archiver",
+        f"/aws/lambda/{NAME}-pipeline",
+    ]
+    alarms = aws["cloudwatch"].describe_alarms(AlarmNamePrefix=NAME)["MetricAlarms"]
+    assert sorted(a.get("MetricName") or a["AlarmName"] for a in alarms) == [
+        "ApproximateNumberOfMessagesVisible",
+        "ArchiveMismatches",  # archived records that are not the failed batch
+        "DestinationDeliveryFailures",  # the failure record could not be delivered
+        "DroppedEventCount",  # the mapping's own metrics (EventCount)
+        "Errors",
+        "FailedInvocations",  # the status-changes rule's deliveries to its queue
+        "FailedInvokeEventCount",
+        "IteratorAge",
+        "MessagesArchived",
+        "MessagesNotArchived",
+        *["RecordsFailed"] * 6,  # per processor of the pipeline function
+        "Throttles",
+        f"{NAME}-dlq-archiver-errors",  # metric math: Lambda Errors + ArchiveFailures
+        f"{NAME}-pipeline-stalled",  # metric math: PolledEventCount against the table's writes
+    ]
+
+    # DLQ archiver: one SQS mapping on the DLQ, whose visibility timeout suits it
+    archiver = aws["lambda"].get_function_configuration(
+        FunctionName=out["dlq_archiver_function_name"]
+    )
+    assert archiver["Handler"] == "handlers.archiver.handler"
+    # the mapping whose filters the archiver applies to the ranges it reads back
+    assert json.loads(archiver["Environment"]["Variables"]["SOURCE_MAPPINGS"]) == {
+        f"{NAME}-pipeline": out["event_source_mapping_uuids"]["pipeline"]
+    }
+    (on_dlq,) = [
+        m
+        for m in aws["lambda"].list_event_source_mappings()["EventSourceMappings"]
+        if m["FunctionArn"] == archiver["FunctionArn"]
+    ]
+    assert on_dlq["EventSourceArn"] == dlq["QueueArn"]
+    assert on_dlq["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert dlq["VisibilityTimeout"] == "360"
+    assert aws["cloudwatch"].get_dashboard(DashboardName=out["dashboard_name"])["DashboardBody"]
+
+
+def _check_new_sinks(aws: dict[str, Any], out: dict[str, Any], bus_arn: str) -> None:
+    # Event bus and the example rule: MODIFY events to an encrypted queue only it may send to
+    assert aws["events"].describe_event_bus(Name=out["eventbus_bus_name"])["Arn"] == bus_arn
+    rule = aws["events"].describe_rule(Name=f"{NAME}-status-changes", EventBusName=f"{NAME}-events")
+    assert json.loads(rule["EventPattern"]) == {
+        "source": [f"dynamodb-triggers.{NAME}-applications"],
+        "detail-type": ["DynamoDB MODIFY"],
+    }
+    queue = aws["sqs"].get_queue_attributes(
+        QueueUrl=out["status_changes_queue_url"], AttributeNames=["All"]
+    )["Attributes"]
+    (target,) = aws["events"].list_targets_by_rule(
+        Rule=rule["Name"], EventBusName=f"{NAME}-events"
+    )["Targets"]
+    assert target["Arn"] == queue["QueueArn"]
+    assert queue["SqsManagedSseEnabled"] == "true"
+    allow = json.loads(queue["Policy"])["Statement"][0]
+    assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+    assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": rule["Arn"]}}
+
+    # View table: keyed like the view, TTL on the tombstones' _ddbt_expires, PITR
+    view = aws["dynamodb"].describe_table(TableName=out["view_table_name"])["Table"]
+    assert view["KeySchema"] == [
+        {"AttributeName": "job_id", "KeyType": "HASH"},
+        {"AttributeName": "application_id", "KeyType": "RANGE"},
+    ]
+    assert view["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    for client, name in (
+        (aws["dynamodb"], out["view_table_name"]),
+        (aws["dynamodb_replica"], f"{NAME}-applications-replica"),
+    ):
+        ttl = client.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "_ddbt_expires"}
+    backups = aws["dynamodb"].describe_continuous_backups(TableName=out["view_table_name"])
+    pitr = backups["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+    assert pitr["PointInTimeRecoveryStatus"] == "ENABLED"
+
+    # Replica table in the other region, same key schema as the source
+    replica = aws["dynamodb_replica"].describe_table(TableName=f"{NAME}-applications-replica")
+    assert replica["Table"]["TableArn"] == out["replica_table_arn"]
+    assert f":{REPLICA_REGION}:" in out["replica_table_arn"]
+    assert replica["Table"]["KeySchema"] == [{"AttributeName": "application_id", "KeyType": "HASH"}]
+
+    # Glue table over the ETL objects with partition projection
+    glue = aws["glue"].get_table(
+        DatabaseName=out["etl_glue_database_name"], Name=out["etl_glue_table_name"]
+    )["Table"]
+    assert (out["etl_glue_database_name"], glue["Name"]) == (
+        f"{NAME}_etl".replace("-", "_"),
+        "changes",
+    )
+    location = f"s3://{out['etl_bucket_name']}/changes/table={NAME}-applications/"
+    params = glue["Parameters"]
+    assert params["projection.enabled"] == "true"
+    assert params["storage.location.template"] == location + "dt=${dt}/hour=${hour}/"
+    start, end = params["projection.dt.range"].split(",")
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", start) and end == "NOW"
+    assert [k["Name"] for k in glue["PartitionKeys"]] == ["dt", "hour"]
+    sd = glue["StorageDescriptor"]
+    assert sd["Location"] == location
+    assert sd["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
+    assert [c["Name"] for c in sd["Columns"]] == [
+        "event_id",
+        "event_name",
+        "sequence_number",
+        "approximate_creation_date_time",
+        "keys",
+        "new_image",
+        "old_image",
+        "ttl_expired",
+    ]

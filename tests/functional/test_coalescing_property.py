@@ -19,14 +19,12 @@ and tombstones included.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handlers import retry
 from handlers.batch import Batch, Budget, Failure, Outcome, Processor
 from handlers.replicate import ReplicateProcessor
 from handlers.stream import parse_event
@@ -59,10 +57,8 @@ _example = itertools.count()
 
 
 @pytest.fixture
-def target(aws_env: str) -> Iterator[Any]:
-    retry.set_policy(retry.Policy(attempts=3, base=0.001, cap=0.002, reserve=0.0))
-    yield make_client("dynamodb")
-    retry.set_policy(retry.POLICY)
+def target(aws_env: str, fast_retries: None) -> Any:
+    return make_client("dynamodb")
 
 
 def _create(ddb: Any, key: tuple[str, ...]) -> None:

@@ -13,14 +13,13 @@ modes (change time, and a version attribute the application does not always incr
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handlers import coldstart, replicate, retry, view
+from handlers import coldstart, replicate, view
 from tests import factories as f
 from tests.conftest import make_client
 from tests.functional.test_view import scan
@@ -37,8 +36,7 @@ _example = itertools.count()
 
 
 @pytest.fixture
-def target(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    retry.set_policy(retry.Policy(attempts=3, base=0.001, cap=0.002, reserve=0.0))
+def target(aws_env: str, fast_retries: None, monkeypatch: pytest.MonkeyPatch) -> Any:
     ddb = make_client("dynamodb")
     ddb.create_table(
         TableName=TARGET,
@@ -51,8 +49,7 @@ def target(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("VIEW_PARTITION_KEY", KEY)
     for name in ("CHECKPOINT_TABLE", "VIEW_SORT_KEY", "VIEW_ATTRIBUTES", "REPLICA_REGION"):
         monkeypatch.delenv(name, raising=False)
-    yield ddb
-    retry.set_policy(retry.POLICY)
+    return ddb
 
 
 @st.composite

@@ -15,11 +15,11 @@ from handlers.batch import BatchFailed, Failure
 from handlers.config import ConfigError
 from handlers.stream import parse_event
 from tests import factories as f
-from tests.functional.test_view import _batch, _client_in, fast_retries, live, scan, tombstones
+from tests.functional.test_view import _batch, _client_in, live, scan, tombstones
 from tests.lambda_sim import crash_after_call, deliver
 from tests.reliability.faults import InFlight, Outage, first, item
 
-__all__ = ["fast_retries"]  # the autouse fixture, shared with test_view
+pytestmark = pytest.mark.usefixtures("fast_retries")
 
 REPLICA = "replica"
 KEY = ("application_id",)

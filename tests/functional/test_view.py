@@ -8,13 +8,12 @@ view table's key is ``candidate_id`` (hash) + ``application_id`` (range).
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
-from handlers import aws, retry, view
+from handlers import aws, view
 from handlers.batch import Batch, BatchFailed, Budget, Failure
 from handlers.stream import parse_event
 from tests import factories as f
@@ -28,11 +27,7 @@ T0 = 1_767_225_600
 _des = TypeDeserializer()
 
 
-@pytest.fixture(autouse=True)
-def fast_retries() -> Iterator[None]:
-    retry.set_policy(retry.Policy(attempts=3, base=0.001, cap=0.002, reserve=0.0))
-    yield
-    retry.set_policy(retry.POLICY)
+pytestmark = pytest.mark.usefixtures("fast_retries")
 
 
 def create_view_table(name: str, hash_key: str, range_key: str = "", region: str = "") -> Any:

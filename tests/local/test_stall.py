@@ -116,7 +116,10 @@ def test_a_destination_that_is_gone_is_reported_as_loss(
     assert "The specified queue does not exist" in stats.destination_error
     lost = [line for line in log.getvalue().splitlines() if "LOST" in line]
     assert len(lost) == 1 and arn in lost[0] and "DestinationDeliveryFailures" in lost[0]
-    (kept,) = [json.loads(x) for x in (state / "undeliverable.jsonl").read_text().splitlines()]
+    # the message is kept right after the report has it (another thread): wait for its line
+    kept_file = state / "undeliverable.jsonl"
+    wait_for(lambda: kept_file.exists() and kept_file.read_text().endswith("\n"), 20)
+    (kept,) = [json.loads(x) for x in kept_file.read_text().splitlines()]
     assert kept["destination"] == arn and kept["message"]["DDBStreamBatchInfo"]["batchSize"] == 1
     wait_for(lambda: _written(state, uuid, "undelivered_messages") == 1, 20)
     out = _status(state, capsys)

@@ -13,17 +13,19 @@ import pytest
 import requests
 
 from handlers import retry
-from tests.conftest import local_endpoint_process
+from tests.conftest import local_endpoint_process, retry_policy
 from tests.pipeline_stack import aggregates, etl_lines, notifications
 from tests.reliability.local_stack import Stack
 
 
 @pytest.fixture(autouse=True)
-def fast_retries() -> Iterator[None]:
-    """Short backoffs (same attempts bound) so outages cost milliseconds in tests."""
-    retry.set_policy(retry.Policy(attempts=5, base=0.002, cap=0.01, reserve=0.05))
-    yield
-    retry.set_policy(retry.POLICY)
+def outage_retries() -> Iterator[None]:
+    """Short backoffs with the default attempts bound, so outages cost milliseconds in tests
+    and a batch gives up after as many attempts as it would in Lambda."""
+    with retry_policy(
+        retry.Policy(attempts=retry.POLICY.attempts, base=0.002, cap=0.01, reserve=0.05)
+    ):
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -417,10 +417,15 @@ def test_outage_on_the_wire_longer_than_the_retry_budget_then_recovery(
             proxy.add(ddb_op("TransactWriteItems"), ddb_throttling(), times=None),
         ]
         rt = stack.runtime(endpoint_url=proxy.url)
-        deadline = time.time() + 30
-        while sum(r.hits for r in down) < 12 and time.time() < deadline:
+
+        def reported() -> int:  # invocations that reported a failure so far
+            return sum(s.partial + s.errors for s in list(rt.report.stats.values()))
+
+        # The outage ends once two invocations have reported it: a wait on the runtime, not
+        # on the clock (a second sleep was too short for a retry on a loaded machine).
+        deadline = time.monotonic() + 120
+        while (sum(r.hits for r in down) < 12 or reported() < 2) and time.monotonic() < deadline:
             time.sleep(0.05)
-        time.sleep(1.0)
         for rule in down:
             rule.on = False
         since = time.time()

@@ -1,3 +1,3 @@
-from tests.reliability.conftest import fast_retries
+from tests.reliability.conftest import outage_retries
 
-__all__ = ["fast_retries"]
+__all__ = ["outage_retries"]

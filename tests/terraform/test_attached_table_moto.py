@@ -22,8 +22,10 @@ from tests.terraform.cli import succeeded, terraform, terraform_env
 CONFIG = Path(__file__).resolve().parent / "attached_table"
 OLD_LABEL = "2024-05-01T10:00:00.000"
 
+# One worker: every test plans the one configuration (its lock file is written in CONFIG).
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.xdist_group("terraform-attached-table"),
     pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed"),
 ]
 

@@ -35,7 +35,11 @@ def _script(name: str) -> ModuleType:
 
 release = _script("release")  # the version, the changelog, the snippets, `make tag`
 
-pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="no terraform")
+# One worker: the tests share the module-scoped release repository.
+pytestmark = [
+    pytest.mark.skipif(shutil.which("terraform") is None, reason="no terraform"),
+    pytest.mark.xdist_group("terraform-module-usage"),
+]
 
 
 def _terraform_env(**extra: str) -> dict[str, str]:
