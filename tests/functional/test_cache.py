@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -310,13 +311,15 @@ def test_the_auth_secret_is_read_once_from_secrets_manager(
 
 
 def test_an_unreachable_server_reports_the_first_record_transient() -> None:
-    from tests.conftest import _free_port
-
-    processor = cache.CacheProcessor(
-        cache.Connector(cache.Endpoint("127.0.0.1", _free_port()), tls=False)
-    )
-    records = parse_event(f.event([f.record("INSERT", {"application_id": "x"}, {"x": 1})]))
-    outcome = processor.process(records, _batch(records))
+    # a port bound and never listened on: every connection to it is refused
+    with socket.socket() as bound:
+        bound.bind(("127.0.0.1", 0))
+        port = int(bound.getsockname()[1])
+        processor = cache.CacheProcessor(
+            cache.Connector(cache.Endpoint("127.0.0.1", port), tls=False)
+        )
+        records = parse_event(f.event([f.record("INSERT", {"application_id": "x"}, {"x": 1})]))
+        outcome = processor.process(records, _batch(records))
     assert outcome.done == 0 and outcome.failure is Failure.TRANSIENT
     assert "ConnectionError" in outcome.reason
 
