@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from handlers.versioned import METADATA
 from tests.reliability.injector import Kill, Sent
 from tests.reliability.local_stack import (
     COMPLETE,
@@ -57,8 +58,6 @@ __all__ = [
     "stream_matches_writers",
     "view_state",
 ]
-
-METADATA = ("_ddbt_version", "_ddbt_order", "_ddbt_deleted", "_ddbt_expires", "_ddbt_origin")
 
 
 @dataclass(frozen=True)
