@@ -22,14 +22,13 @@ import gc
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import zipfile
 from pathlib import Path
 from typing import Any
 
+from bench import imports
 from bench import workload as w
 from bench.powertools_contenders import PowertoolsCache
 from handlers import cache
@@ -170,17 +169,7 @@ def cold(rounds: int, zip_path: Path) -> dict[str, float]:
         samples: dict[str, list[float]] = {k: [] for k in kinds}
         for round_ in range(rounds + 1):
             for kind, body in kinds.items():
-                code = _COLD.format(path=tmp, body=body)
-                done = subprocess.run(
-                    [sys.executable, "-c", code],
-                    env=env,
-                    cwd=tmp,
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                )
-                if done.returncode != 0:
-                    raise RuntimeError(f"cold start child failed: {done.stderr[-2000:]}")
+                (ms,) = imports.child_ms(_COLD.format(path=tmp, body=body), env, Path(tmp))
                 if round_:
-                    samples[kind].append(float(done.stdout) * 1000)
+                    samples[kind].append(ms)
     return {k: statistics.median(v) for k, v in samples.items()}

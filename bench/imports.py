@@ -22,7 +22,7 @@ from pathlib import Path
 from bench import api
 from handlers import registry
 
-__all__ = ["ENTRY_POINTS", "measure"]
+__all__ = ["ENTRY_POINTS", "child_ms", "measure"]
 
 ENTRY_POINTS = registry.ENTRY_POINTS
 
@@ -72,14 +72,14 @@ def _environment(name: str) -> dict[str, str]:
     return env
 
 
-def _sample(code: str, env: dict[str, str], cwd: Path) -> tuple[float, float]:
+def child_ms(code: str, env: dict[str, str], cwd: Path) -> list[float]:
+    """Run ``code`` in a fresh interpreter; the seconds it prints, in milliseconds."""
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=cwd, capture_output=True, text=True, check=False
     )
     if out.returncode != 0:
-        raise RuntimeError(f"import benchmark child failed: {out.stderr.strip()[-2000:]}")
-    first, second = out.stdout.split()
-    return float(first) * 1000, float(second) * 1000
+        raise RuntimeError(f"benchmark child failed: {out.stderr.strip()[-2000:]}")
+    return [float(value) * 1000 for value in out.stdout.split()]
 
 
 def measure(rounds: int, root: Path) -> dict[str, float]:
@@ -94,9 +94,9 @@ def measure(rounds: int, root: Path) -> dict[str, float]:
     samples: dict[str, list[tuple[float, float]]] = {kind: [] for kind in kinds}
     for round_ in range(rounds + 1):  # round 0 compiles bytecode and warms the file cache
         for kind, (code, env) in kinds.items():
-            sample = _sample(code, env, root)
+            first, second = child_ms(code, env, root)  # import, then cold start
             if round_:
-                samples[kind].append(sample)
+                samples[kind].append((first, second))
     figures: dict[str, float] = {}
     boto3_imports: list[float] = []
     for kind, values in samples.items():
