@@ -35,6 +35,7 @@ from boto3.dynamodb.types import TypeSerializer
 
 from bench import workload as w
 from handlers import registry
+from handlers.checkpoint import CheckpointStore
 from handlers.etl import GZIP_LEVEL  # the level is part of the output format
 
 __all__ = [
@@ -366,26 +367,15 @@ class PowertoolsAnalytics(_Contender):
         arn = records[0]["eventSourceARN"]
         n = len(records)
         through = records[-1]["dynamodb"]["SequenceNumber"]
-        expires = str(int(self.clock()) + CHECKPOINT_TTL)
         updates = [self._update(pk, d) for pk, d in sorted(self.deltas.items())]
+        # the same checkpoint marks as ours, built by our store: the first lists the batch's
+        # other records it covers (handlers/checkpoint.py)
+        store = CheckpointStore(
+            self.table, f"#checkpoint#{self.scope}", lambda: self.ddb, self.clock
+        )
+        seqs = [r["dynamodb"]["SequenceNumber"] for r in records]
         marks = [
-            {
-                "Update": {
-                    "TableName": self.table,
-                    "Key": {
-                        "pk": {
-                            "S": f"#checkpoint#{self.scope}#{arn}#"
-                            + records[i]["dynamodb"]["SequenceNumber"]
-                        }
-                    },
-                    "UpdateExpression": "SET #p = :through, #e = :expires",
-                    "ExpressionAttributeNames": {"#p": "applied_analytics", "#e": "expires_at"},
-                    "ExpressionAttributeValues": {
-                        ":through": {"S": through},
-                        ":expires": {"N": expires},
-                    },
-                }
-            }
+            store.update_action(arn, seqs[i], "analytics", int(through), seqs[1:] if i == 0 else ())
             for i in sorted({0, n // 2, (n + 1) // 2} - {n})
         ]
         if len(updates) + len(marks) > 100:
