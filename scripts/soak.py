@@ -1,8 +1,9 @@
-"""Soak (issues 6, 17, 21): the six processors under sustained writes and injected faults.
+"""Soak (issues 6, 17, 18, 21): every processor under sustained writes and injected faults.
 
-examples/complete's stack (one pipeline function running analytics, notification, ETL, event
-bus, view and replica; its dead-letter queue archived by the DLQ archiver) is deployed on the
-local runtime (ddbt) at ParallelizationFactor 4, from build/handlers.zip. Several writer
+examples/complete's stack given a cache endpoint (one pipeline function running analytics,
+notification, ETL, event bus, view, replica and the cache, on a real Valkey/Redis server; its
+dead-letter queue archived by the DLQ archiver) is deployed on the local runtime (ddbt) at
+ParallelizationFactor 4, from build/handlers.zip. Several writer
 threads make item changes (hot keys, deletes, re-creates, status changes). The function's
 sink calls go through the fault proxy, whose injector (tests/reliability/injector.py) fails,
 resets, delays them and kills or hangs the function's worker processes on a seeded schedule,
@@ -43,9 +44,9 @@ from tests.reliability.local_stack import (  # noqa: E402
     ARCHIVE_BUCKET,
     ARCHIVE_PREFIX,
     BUCKET,
-    COMPLETE,
     REGION,
     TABLE,
+    WITH_CACHE,
     ZIP,
     Observed,
     Stack,
@@ -85,6 +86,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=30,
         help="each fault fires first within this many calls of its kind of call",
+    )
+    p.add_argument(
+        "--crash-gap",
+        type=int,
+        default=100,
+        help="at least this many write calls between two crashes (see the injector)",
     )
     p.add_argument("--poison-episodes", type=int, default=3, help="4 poison records each")
     p.add_argument(
@@ -448,13 +455,18 @@ def run(args: argparse.Namespace, faults: bool) -> dict[str, Any]:
 
         stall = proxy.add(stalled, ("delay", STALL_SECONDS), times=args.stall_commits)
         injector = Injector(
-            args.seed, BUCKET, scale=args.fault_scale, first_by=args.first_by, trace=args.trace
+            args.seed,
+            BUCKET,
+            scale=args.fault_scale,
+            first_by=args.first_by,
+            crash_gap=args.crash_gap,
+            trace=args.trace,
         )
         injector.on = faults
         proxy.add(lambda r: True, ("custom", injector.handle), times=None)
         stack = Stack(url, tmp)
         layout = dataclasses.replace(
-            COMPLETE,
+            WITH_CACHE,
             batch_size=args.batch_size,
             parallelization=args.parallelization,
             timeout=args.timeout,

@@ -10,6 +10,8 @@ against the writers' own bookkeeping (``stream_matches_writers``). Then:
 * notification and event bus: every qualifying change accepted by the sink at least once,
   each repeat attributed to a documented cause (``publishers``), and what reached the
   subscribed queue is a subset of what the sink accepted (``end_to_end``);
+* cache: its entries equal what the source table's final state implies: one per live item,
+  holding the item, nothing else but tombstones (``ddbt.ops.verify_cache.compare_cache``);
 * poison records: the failure records are exactly the injected ones (``failure_records``).
 
 ``PROCESSORS`` is the one table of what is accounted for: per processor, what to read back
@@ -26,6 +28,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ddbt.ops.verify_cache import compare_cache
+from handlers.cache import DEFAULT_PREFIX as CACHE_PREFIX
+from handlers.cache import cache_key
 from handlers.versioned import METADATA
 from tests.reliability.injector import Kill, Sent
 from tests.reliability.local_stack import (
@@ -494,6 +499,29 @@ def _etl_targets(f: dict[str, Any]) -> dict[str, bool]:
     }
 
 
+def _cache(facts: Facts, client: Any) -> dict[str, Any]:
+    """The cache against the source's final state (``compare_cache``), and
+    ``missing_tombstones``: a key whose last change was a REMOVE has no tombstone (an entry
+    without a value), so a late INSERT of it could have come back."""
+    report = compare_cache(facts.source, client, table=TABLE, key_names=["pk"])
+    removed = [c.key for c in _last(facts.stream).values() if c.name == "REMOVE"]
+    tombstoned = [
+        client.exists(name) and client.hget(name, "value") is None
+        for name in (cache_key(CACHE_PREFIX, TABLE, {"pk": {"S": k}}) for k in removed)
+    ]
+    client.close()
+    return {
+        "source_items": report.items,
+        "matching": report.matching,
+        "missing": len(report.missing),
+        "different": len(report.different),
+        "extra": len(report.extra),
+        "tombstones": report.tombstones,
+        "missing_tombstones": tombstoned.count(False),
+        "examples": (report.missing + report.different + report.extra)[:5],
+    }
+
+
 # the soak's analytics setting (ANALYTICS_GROUP_BY), examples/complete's
 ANALYTICS_GROUP_BY = tuple(COMPLETE.group_by.split(","))
 
@@ -530,6 +558,16 @@ PROCESSORS: dict[str, Account] = {
         lambda stack: [m["detail"]["eventID"] for m in stack.received("status-changes")],
         _publisher("events-put", every=True),
         _publisher_targets("eventbus", "every change"),
+    ),
+    "cache": Account(
+        lambda stack: stack.cache(),
+        _cache,
+        lambda f: {
+            "cache: equal to the source's final state, tombstones included": not (
+                f["missing"] or f["different"] or f["extra"] or f["missing_tombstones"]
+            )
+        },
+        lost="missing",
     ),
 }
 

@@ -29,7 +29,14 @@ Schedule: every (kind, class) pair has its own seeded sequence of firing ordinal
 call of that class): the first within ``first_by`` calls, then gaps drawn with mean 1/rate.
 The plan depends only on the seed; which request is the n-th of its class depends on timing,
 and the record says what was hit. When several kinds are due on one call, the first in
-``KINDS`` order fires and the others stay due for the next call.
+``KINDS`` order fires and the others stay due for the next call. Crashes are spaced: a crash
+due within ``crash_gap`` write calls (of any class) of the last one stays due. Without the gap,
+every crash kind's first firing lands in the run's first few dozen calls, on the same first
+records: a record retried alone was crashed on all six of its attempts and went to the failure
+destination, a fault schedule no soak can tell from a poison record (seen in the soak's first
+full runs: one record more in the failure destination than the injected poison, with both
+seeds). With the gap, a retried record's own calls make too few of the calls between two
+crashes for its every attempt to be crashed.
 
 Crashes need the process behind a connection: found through /proc (Linux only): the
 connection's port in /proc/net/tcp names the socket's inode, which one child process of this
@@ -227,9 +234,13 @@ class Injector:
         *,
         scale: float = 1.0,
         first_by: int = 30,
+        crash_gap: int = 0,
         trace: bool = False,
     ) -> None:
         self.seed = seed
+        self.crash_gap = crash_gap
+        self._writes = 0  # write calls so far (every class but ddb-get)
+        self._last_crash = -crash_gap  # the write call of the last crash
         # with ``trace``: every call of a class (time, class, fault, process, answer status,
         # and for S3 the path, for DynamoDB writes the request), to find what went wrong
         self.trace: list[dict[str, Any]] | None = [] if trace else None
@@ -257,10 +268,16 @@ class Injector:
     # -- schedule ---------------------------------------------------------------------
     def _due(self, cls: str, n: int, request: Request) -> str:
         """The kind to apply to the n-th call of ``cls`` ('' for none); consumes it."""
+        if cls in WRITES:
+            self._writes += 1
         for kind in KINDS:
             pair = self._pairs.get((kind, cls))
             if pair is None or pair.next > n or not self._applicable(kind, request):
                 continue
+            if KINDS[kind].group == "crash":
+                if self._writes - self._last_crash < self.crash_gap:
+                    continue  # stays due
+                self._last_crash = self._writes
             pair.next = n + 1 + int(pair.rng.expovariate(pair.rate))
             return kind
         return ""

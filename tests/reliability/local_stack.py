@@ -1,11 +1,13 @@
 """The real handlers deployed on the local runtime (ddbt): a table with a stream, the
-pipeline function from build/handlers.zip (any of the six processors), its sinks, an SQS
+pipeline function from build/handlers.zip (any of the processors), its sinks, an SQS
 on-failure destination (with the DLQ archiver on it, optionally), and readers of every sink.
-``COMPLETE`` deploys what examples/complete applies. Used by the runtime-level reliability
-tests and by scripts/soak.py."""
+``COMPLETE`` deploys what examples/complete applies; ``WITH_CACHE`` adds the cache processor
+on a real Valkey/Redis server the stack starts (``ddbt.local.cacheserver``) and stops. Used
+by the runtime-level reliability tests and by scripts/soak.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import threading
@@ -19,6 +21,7 @@ from typing import Any
 
 import boto3
 
+from ddbt.local.cacheserver import CacheServer
 from ddbt.local.engine import Attempt
 from ddbt.local.functions import Worker
 from ddbt.local.polling import PollerOptions
@@ -83,6 +86,9 @@ COMPLETE = Layout(
         "detail": {"changedAttributes": {"status": {"new": [{"exists": True}]}}},
     },
 )
+# examples/complete given a cache endpoint (its ``cache_endpoint`` input): every processor, the
+# cache's settings the module's defaults (no TTL, every attribute, the ``ddbt:`` prefix)
+WITH_CACHE = dataclasses.replace(COMPLETE, processors=",".join(registry.NAMES))
 
 
 @dataclass(frozen=True)
@@ -177,6 +183,7 @@ class Stack:
         self.layout = Layout()
         self.mapping = ""
         self.replica_arn = ""
+        self.cache_server: CacheServer | None = None
 
     def deploy(
         self,
@@ -278,6 +285,11 @@ class Stack:
             table(REPLICA_TABLE, client=replica)
             self.replica_arn = replica.describe_table(TableName=REPLICA_TABLE)["Table"]["TableArn"]
             env |= {"REPLICA_TABLE": self.replica_arn, "REPLICATE_WRITE_CONCURRENCY": "8"}
+        if "cache" in names:
+            # RESP, not HTTP: the fault proxy does not see these calls (crashes still hit the
+            # function while it writes to the cache)
+            self.cache_server = CacheServer(directory=self.state / "cache").start()
+            env |= {"CACHE_ENDPOINT": self.cache_server.endpoint, "CACHE_TLS": "false"}
         for service in SINK_SERVICES if sink_endpoint else ():
             env[f"AWS_ENDPOINT_URL_{service}"] = sink_endpoint
         role = self.c["iam"].create_role(RoleName="fn-role", AssumeRolePolicyDocument="{}")
@@ -367,6 +379,16 @@ class Stack:
         for rt in self.runtimes:
             rt.close()
         self.runtimes.clear()
+        if self.cache_server is not None:
+            self.cache_server.stop()
+            self.cache_server = None
+
+    def cache(self) -> Any:
+        """A redis-py client of the stack's cache server."""
+        import redis
+
+        assert self.cache_server is not None, "the stack runs no cache processor"
+        return redis.Redis(host="127.0.0.1", port=self.cache_server.port, decode_responses=True)
 
     # -- readers -----------------------------------------------------------------------
     def etl_lines(self) -> list[dict[str, Any]]:

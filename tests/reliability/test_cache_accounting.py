@@ -69,3 +69,46 @@ def test_the_cache_ends_as_the_table_implies(
     report = compare_cache(items, cache, table=TABLE, key_names=["pk"])
     assert not report.ok
     assert (len(report.different), len(report.missing), len(report.extra)) == (1, 1, 1)
+
+
+def test_the_soak_accounting_wants_a_tombstone_for_each_removed_item(
+    cache_server: Any, cache: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import redis
+
+    from tests.reliability import accounting as acc
+    from tests.reliability.local_stack import TABLE as SOAK_TABLE
+
+    # GIVEN a kept item and a removed one, applied by the cache processor
+    arn = (
+        f"arn:aws:dynamodb:us-east-1:{f.ACCOUNT}:table/{SOAK_TABLE}/stream/2026-01-01T00:00:00.000"
+    )
+    kept, gone = {"status": "APPLIED"}, {"status": "OFFER"}
+    records = f.sequential(
+        [
+            f.record("INSERT", {"pk": "kept"}, kept, stream_arn=arn, created=T0),
+            f.record("INSERT", {"pk": "gone"}, gone, stream_arn=arn, created=T0),
+            f.record("REMOVE", {"pk": "gone"}, old=gone, stream_arn=arn, created=T0),
+        ]
+    )
+    monkeypatch.setenv("CACHE_ENDPOINT", cache_server.endpoint)
+    monkeypatch.setenv("CACHE_TLS", "false")
+    coldstart.reset()
+    deliver(processor.handler, records, batch_size=3)
+    facts = acc.Facts(
+        acc.stream_changes(records), [], [{"pk": {"S": "kept"}, **f.typed_image(kept)}]
+    )
+    entry = acc.PROCESSORS["cache"]
+
+    def figures() -> dict[str, Any]:
+        return entry.figures(facts, redis.Redis(port=cache_server.port, decode_responses=True))
+
+    # WHEN the soak's accounting reads the cache, THEN it matches, tombstone included
+    got = figures()
+    assert (got["matching"], got["tombstones"], got["missing_tombstones"]) == (1, 1, 0)
+    assert all(entry.targets(got).values())
+    # and without the tombstone (a late INSERT could bring the item back) the target fails
+    cache.delete(processor.cache_key("ddbt:", SOAK_TABLE, {"pk": {"S": "gone"}}))
+    got = figures()
+    assert got["missing_tombstones"] == 1
+    assert not any(entry.targets(got).values())

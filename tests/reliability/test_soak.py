@@ -30,7 +30,7 @@ def test_a_small_soak_injects_every_fault_and_accounts_for_every_processor(
     out = tmp_path / "soak.json"
     args = ["--changes", "240", "--writers", "2", "--duration", "5", "--poison-episodes", "2"]
     args += ["--timeout", "6", "--first-by", "3", "--seed", "7", "--out", str(out)]
-    args += ["--fault-free-changes", "40"]
+    args += ["--fault-free-changes", "40", "--crash-gap", "10"]
     # WHEN it runs
     run = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "soak.py"), *args],
