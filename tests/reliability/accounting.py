@@ -285,6 +285,17 @@ def _cause(
     candidates = runs.get(sent.seqs[index], []) if index < len(sent.seqs) else []
     if sent.pid:  # the worker that sent it is known: its invocations only
         candidates = [i for i in candidates if i.pid == sent.pid]
+    else:
+        # unknown: the injector looks the sender up when it reads the call and finds every
+        # live worker, so the sender had died by then: an invocation whose worker had been
+        # killed (when there is one)
+        dead = [
+            i
+            for i in candidates
+            if i.start <= sent.at
+            and any(k.pid == i.pid and i.start <= k.at <= sent.at for k in kills)
+        ]
+        candidates = dead or candidates
     run = next((i for i in candidates if i.start <= sent.at <= i.end), None)
     if run is None:
         # no invocation of the record ran then: the call was still on its way when the
@@ -341,7 +352,7 @@ def publishers(
         for (previous, index), _ in itertools.pairwise(sends):
             cause = _cause(previous, index, runs, kills, calls) or "unattributed"
             causes[cause] += 1
-            if cause == "unattributed" and len(examples) < 5:
+            if cause == "unattributed" and len(examples) < 50:
                 examples.append(event_id)
     return {
         "qualifying": len(qualifying),

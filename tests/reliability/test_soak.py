@@ -133,11 +133,18 @@ def test_a_repeat_without_a_documented_cause_is_unattributed() -> None:
     # even when the next invocation of the records (another worker) had begun by then:
     # the sender's process decides (seen in the soak)
     runs[1] = Invocation("r2", 11, 2.52, 4.0, "ok", seqs=every)
-    figures = acc.publishers(calls, "sns-publish", {"a", "b", "c", "x"}, runs, kills)
-    assert figures["unattributed"] == 2  # without the sender, r2 looks like it
     calls[0].pid = 10
     figures = acc.publishers(calls, "sns-publish", {"a", "b", "c", "x"}, runs, kills)
     assert figures["duplicates_by_cause"]["crash-after-publish (crash-after-write)"] == 2
+    # and when the sender is unknown (the injector finds every live worker, so it had died
+    # by the time the proxy read the call: seen in the soak), the invocation whose worker
+    # had been killed by then
+    calls[0].pid = 0
+    figures = acc.publishers(calls, "sns-publish", {"a", "b", "c", "x"}, runs, kills)
+    assert figures["duplicates_by_cause"]["crash-after-publish (crash-after-write)"] == 2
+    # but with no worker killed, r2 looks like the sender and nothing explains the repeats
+    figures = acc.publishers(calls, "sns-publish", {"a", "b", "c", "x"}, runs, [])
+    assert figures["unattributed"] == 2
 
 
 def test_entries_after_a_failed_entry_of_an_overlapping_call_are_attributed() -> None:
