@@ -50,6 +50,9 @@ def moto_endpoint() -> Iterator[str]:
     port the system picks (port 0), so no two servers can race for one."""
     from moto.server import ThreadedMotoServer
 
+    from ddbt.local.moto_patches import patch_backend_lookup
+
+    patch_backend_lookup()  # routing only: moto's behaviour is unchanged
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
