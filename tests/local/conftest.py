@@ -12,14 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import requests
 
 from ddbt.local.polling import PollerOptions
 from ddbt.local.report import Report
 from ddbt.local.runtime import Runtime, RuntimeConfig
-from tests.conftest import local_endpoint_process
+from tests.conftest import endpoint_client, local_endpoint_process
 from tests.factories import zip_bytes
 
 REGION = "eu-west-1"  # not us-east-1: events must carry the stream's region
@@ -79,13 +78,6 @@ class Cloud:
     def __init__(self, endpoint: str, tmp: Path) -> None:
         self.endpoint = endpoint
         self.tmp = tmp
-        kw = {
-            "endpoint_url": endpoint,
-            "region_name": REGION,
-            "aws_access_key_id": "testing",
-            "aws_secret_access_key": "testing",
-        }
-        self._kw = kw
         self.ddb = self.client("dynamodb")
         self.lam = self.client("lambda")
         self.sqs = self.client("sqs")
@@ -95,7 +87,7 @@ class Cloud:
 
     def client(self, service: str, region: str = REGION) -> Any:
         """A boto3 client of ``service`` on the local endpoint (``region``: another one)."""
-        return boto3.client(service, **{**self._kw, "region_name": region})
+        return endpoint_client(self.endpoint, service, region)
 
     def use(self, monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
         """Point the handlers run in this process (and their clients) at the local endpoint,
