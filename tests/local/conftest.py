@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import requests
@@ -70,6 +70,16 @@ def handlers_zip() -> bytes:
 def local_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with local_endpoint_process(tmp_path_factory.mktemp("endpoint")) as url:
         yield url
+
+
+class DlqStack(NamedTuple):
+    """What ``Cloud.failing_to_dlq`` made: the stream, the DLQ, the mapping, the function."""
+
+    stream: str
+    url: str
+    arn: str
+    uuid: str
+    function: str
 
 
 class Cloud:
@@ -165,6 +175,17 @@ class Cloud:
             )["UUID"]
         )
 
+    def failing_to_dlq(self, timeout: int = 10, **mapping: Any) -> DlqStack:
+        """Table ``t``'s stream mapped to the fake function (``timeout`` seconds; ``mapping``:
+        the mapping's settings), failed batches sent to the SQS queue ``dlq`` (the mapping's
+        on-failure destination)."""
+        stream = self.table()
+        url, arn = self.queue()
+        function = self.function(timeout=timeout)
+        destination = {"OnFailure": {"Destination": arn}}
+        uuid = self.mapping(stream, DestinationConfig=destination, **mapping)
+        return DlqStack(stream, url, arn, uuid, function)
+
     def put(self, pk: str, table: str = "t", **attrs: str) -> None:
         item = {"pk": {"S": pk}, **{k: {"S": v} for k, v in attrs.items()}}
         self.ddb.put_item(TableName=table, Item=item)
@@ -200,6 +221,13 @@ class Cloud:
         if not self.out.exists():
             return []
         return [json.loads(line) for line in self.out.read_text().splitlines()]
+
+    def queued(self, url: str) -> int:
+        """How many messages queue ``url`` holds (ApproximateNumberOfMessages)."""
+        attrs = self.sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"])
 
     def dlq(self, url: str) -> list[dict[str, Any]]:
         out = []
@@ -238,7 +266,7 @@ def wait_for(predicate: Any, timeout: float = 20.0) -> None:
     raise AssertionError("condition not reached in time")
 
 
-__all__ = ["Cloud", "threading", "wait_for"]
+__all__ = ["Cloud", "DlqStack", "threading", "wait_for"]
 
 
 # A filter that drops records whose status is SKIP (see Cloud.failed_filtered_batch).
@@ -250,14 +278,9 @@ def failed_filtered_batch(cloud: Cloud) -> tuple[str, str, str, list[dict[str, A
     raise-1 (NEW), skip-1 (SKIP), b (NEW) read in one page: the batch [raise-1, b] fails
     whole, so its one DLQ message's range spans skip-1, which Lambda never delivered.
     Returns (mapping UUID, stream ARN, DLQ URL, the DLQ's messages as received)."""
-    stream = cloud.table()
-    url, arn = cloud.queue()
-    cloud.function()
-    uuid = cloud.mapping(
-        stream,
+    stream, url, _, uuid, _ = cloud.failing_to_dlq(
         BatchSize=10,
         MaximumRetryAttempts=0,
-        DestinationConfig={"OnFailure": {"Destination": arn}},
         FilterCriteria={"Filters": [{"Pattern": json.dumps(NEW_ONLY)}]},
     )
     for pk, status in [("raise-1", "NEW"), ("skip-1", "SKIP"), ("b", "NEW")]:
