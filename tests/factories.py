@@ -157,6 +157,48 @@ def sequential(records: Iterable[dict[str, Any]], start: int = BASE_SEQ) -> list
     return out
 
 
+def failure_message(
+    records: list[dict[str, Any]],
+    *,
+    function: str,
+    shard: str = "shardId-00000001767225600000-0123abcd",
+    stream: str = "",
+    invoke_count: int = 1,
+    payload: bool = False,
+) -> dict[str, Any]:
+    """What the on-failure destination receives for a failed batch of stream ``records``
+    (docs/aws-semantics.md#the-on-failure-destination) from ``function`` (its ARN): an SQS or
+    SNS destination's message; with ``payload``, an S3 destination's object, which carries
+    the records too. ``stream``: their stream ARN (default: the first record's)."""
+    message: dict[str, Any] = {
+        "requestContext": {
+            "requestId": "6f3c2b9e-0000-4000-8000-000000000000",
+            "functionArn": function,
+            "condition": "RetryAttemptsExhausted",
+            "approximateInvokeCount": invoke_count,
+        },
+        "responseContext": {
+            "statusCode": 200,
+            "executedVersion": "$LATEST",
+            "functionError": "Unhandled",
+        },
+        "version": "1.0",
+        "timestamp": "2026-01-01T00:00:00.000Z",
+        "DDBStreamBatchInfo": {
+            "shardId": shard,
+            "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
+            "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"],
+            "approximateArrivalOfFirstRecord": "2026-01-01T00:00:00Z",
+            "approximateArrivalOfLastRecord": "2026-01-01T00:00:00Z",
+            "batchSize": len(records),
+            "streamArn": stream or records[0]["eventSourceARN"],
+        },
+    }
+    if payload:
+        message["payload"] = {"Records": records}
+    return message
+
+
 class Context:
     """The parts of a Lambda context object the handlers use."""
 
