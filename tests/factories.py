@@ -157,6 +157,63 @@ def sequential(records: Iterable[dict[str, Any]], start: int = BASE_SEQ) -> list
     return out
 
 
+# The fields every change document (a notification message, an event bus event's detail)
+# begins with, in order; the images and imagesOmitted follow.
+CHANGE_FIELDS = [
+    "eventName",
+    "table",
+    "keys",
+    "eventID",
+    "sequenceNumber",
+    "approximateCreationDateTime",
+    "ttlExpired",
+    "changedAttributes",
+]
+
+
+def change_fields(rec: Mapping[str, Any]) -> dict[str, Any]:
+    """The CHANGE_FIELDS a change document carries for ``rec``: a record of the KEYS, NEW and
+    OLD change made with ``created=1_767_229_261`` (2026-01-01T01:01:01Z)."""
+    event_name = rec["eventName"]
+    both = rec["dynamodb"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    changed = {"blob": {"new": "AP8="}, "status": {"old": "APPLIED", "new": "INTERVIEW"}}
+    return {
+        "eventName": event_name,
+        "table": TABLE,
+        "keys": KEYS,
+        "eventID": rec["eventID"],
+        "sequenceNumber": rec["dynamodb"]["SequenceNumber"],
+        "approximateCreationDateTime": "2026-01-01T01:01:01Z",
+        "ttlExpired": False,
+        "changedAttributes": changed if event_name == "MODIFY" and both else None,
+    }
+
+
+def secret_changes() -> list[dict[str, Any]]:
+    """An INSERT, a MODIFY and a REMOVE of an item whose ``ssn`` and ``email`` (a key
+    attribute too) hold values with SECRET in them, for the redaction tests."""
+    new = {"ssn": "SECRET-NEW-111", "status": "B", "email": "new@SECRET.example"}
+    old = {"ssn": "SECRET-OLD-222", "status": "A", "email": "new@SECRET.example"}
+    keys = {"job_id": "job-9", "email": "key@SECRET.example"}
+    return sequential(
+        [
+            record("INSERT", keys, new),
+            record("MODIFY", keys, new, old),
+            record("REMOVE", keys, old=old),
+        ]
+    )
+
+
+def reported(response: Mapping[str, Any]) -> list[str]:
+    """The item identifiers a handler's response reports failed."""
+    return [x["itemIdentifier"] for x in response["batchItemFailures"]]
+
+
+def seqs(records: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The records' sequence numbers, in order."""
+    return [r["dynamodb"]["SequenceNumber"] for r in records]
+
+
 def failure_message(
     records: list[dict[str, Any]],
     *,
