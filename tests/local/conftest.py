@@ -130,20 +130,26 @@ class Cloud:
         arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
         return url, arn["Attributes"]["QueueArn"]
 
-    def function(self, name: str = "fake", timeout: int = 10) -> str:
-        role = self.iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument="{}")["Role"][
-            "Arn"
-        ]
+    def deploy(
+        self, name: str, handler: str, code: bytes, env: dict[str, str], timeout: int = 10
+    ) -> str:
+        """Function ``name`` (python3.12, with a role of its own) running ``handler`` of the
+        zip ``code`` with the environment ``env``; returns its ARN."""
+        role = self.iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument="{}")
         fn = self.lam.create_function(
             FunctionName=name,
             Runtime="python3.12",
-            Role=role,
-            Handler="fake.handler",
-            Code={"ZipFile": fake_zip()},
+            Role=role["Role"]["Arn"],
+            Handler=handler,
+            Code={"ZipFile": code},
             Timeout=timeout,
-            Environment={"Variables": {"OUT": str(self.out), "GREETING": "hello"}},
+            Environment={"Variables": env},
         )
         return str(fn["FunctionArn"])
+
+    def function(self, name: str = "fake", timeout: int = 10) -> str:
+        env = {"OUT": str(self.out), "GREETING": "hello"}
+        return self.deploy(name, "fake.handler", fake_zip(), env, timeout)
 
     def analytics_function(self, name: str = "agg") -> str:
         """The analytics handler of this source tree (build/handlers.zip) as function
@@ -154,17 +160,8 @@ class Cloud:
             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
-        role = self.iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument="{}")
-        fn = self.lam.create_function(
-            FunctionName=name,
-            Runtime="python3.12",
-            Role=role["Role"]["Arn"],
-            Handler="handlers.analytics.handler",
-            Code={"ZipFile": handlers_zip()},
-            Timeout=30,
-            Environment={"Variables": {"AGGREGATES_TABLE": "aggregates"}},
-        )
-        return str(fn["FunctionArn"])
+        env = {"AGGREGATES_TABLE": "aggregates"}
+        return self.deploy(name, "handlers.analytics.handler", handlers_zip(), env, timeout=30)
 
     def mapping(self, stream: str, function: str = "fake", **kw: Any) -> str:
         if ":sqs:" not in stream:  # queues have no starting position
