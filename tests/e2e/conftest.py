@@ -14,7 +14,6 @@ session is checked (``check_destroyed``): nothing of the stack is left. Skipped 
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator, Mapping
@@ -25,6 +24,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from ddbt.aws import local_env
 from ddbt.local.polling import PollerOptions
 from ddbt.local.report import Report
 from ddbt.local.runtime import Runtime, RuntimeConfig
@@ -68,15 +68,7 @@ def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud
 
 
 def _local_cloud(state: Path, endpoint: str) -> Iterator[LocalCloud]:
-    env = {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    }
+    env = local_env(endpoint, REGION)
     config = subprocess.run(
         ["bash", str(ROOT / "scripts" / "tf-cli-config.sh"), str(state / "terraformrc")],
         capture_output=True,
