@@ -1,4 +1,4 @@
-# Soak (issues 6, 17, 21): the six processors of examples/complete on the local runtime at
+# Soak (issues 6, 17, 18, 21): every processor (examples/complete with a cache) on the local runtime at
 # ParallelizationFactor 4, 20,000 changes with faults injected, then every processor's
 # accounting; then a fault-free run of 2,000 changes to compare (docs/reliability.md, "Soak").
 #   make soak     run it; figures on stdout and in build/soak.json
