@@ -3,6 +3,7 @@ redelivery pattern Lambda produces (replayed with tests.lambda_sim)."""
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
 from typing import Any
@@ -633,3 +634,41 @@ def test_progress_past_a_failed_full_size_plan_stays_within_the_item_limit(table
     assert store.progress(item) == {"other": int(recs[-1]["dynamodb"]["SequenceNumber"])}
     assert store.covered(item, first) == [r["dynamodb"]["SequenceNumber"] for r in recs[1:]]
     assert largest_item(tables, "checkpoints") < ITEM_LIMIT
+
+
+def test_a_plan_completed_by_a_quarter_of_its_batch_counts_the_rest_once(tables: Any) -> None:
+    """The batch of 400 dies after the plan's first group, its first half after the second;
+    the first quarter completes the plan, and Lambda goes on at record 100, which no plan
+    point named: until the completion wrote an entry there too (listing the rest of what
+    the plan covered), records 100-199 were counted twice."""
+    recs, expected = changes(400, jobs=250)
+    client = crash_after_call(tables, "transact_write_items", [1, 3])
+    out = deliver(make_handler(client), recs, batch_size=400)
+    assert [len(i) for i in out.invocations] == [400, 200, 100, 100, 200]
+    assert aggregates(tables) == expected
+
+
+def test_a_plan_stored_by_0_2_0_is_completed_with_its_list(tables: Any) -> None:
+    """0.2.0 stored the plan's covered records as a list of decimal sequence numbers; such a
+    plan (its item lives two days) is completed, and the entry then lists those records."""
+    recs, expected = changes(400, jobs=250)
+    client = crash_after_call(tables, "transact_write_items", [1])
+    store = CheckpointStore("checkpoints", "fn", lambda: tables)
+    first = recs[0]["dynamodb"]["SequenceNumber"]
+    later = [r["dynamodb"]["SequenceNumber"] for r in recs[1:]]
+    with pytest.raises(Crash):  # the plan is stored, its first group applied
+        make_handler(client)(f.event(recs), f.Context())
+    item = store.load_item(f.STREAM_ARN, first)
+    plan = json.loads(item[analytics.PLAN]["S"])
+    plan["covered"] = later  # as 0.2.0 wrote it
+    tables.update_item(
+        TableName="checkpoints",
+        Key=store.key(f.STREAM_ARN, first),
+        UpdateExpression="SET #p = :p",
+        ExpressionAttributeNames={"#p": analytics.PLAN},
+        ExpressionAttributeValues={":p": {"S": json.dumps(plan)}},
+    )
+    make_handler(tables)(f.event(recs[:200]), f.Context())  # its first half completes it
+    assert store.covered(store.load_item(f.STREAM_ARN, first), first) == later
+    deliver(make_handler(tables), recs[200:], batch_size=200)
+    assert aggregates(tables) == expected
