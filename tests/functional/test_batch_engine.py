@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from handlers import observe
 from handlers.batch import Batch, BatchFailed, Failure, Outcome, run_batch
-from handlers.checkpoint import CheckpointStore
+from handlers.checkpoint import COVERED, CheckpointStore
 from handlers.stream import NotAStreamEvent, StreamRecord
 from tests import factories as f
 from tests.conftest import create_table, make_client
@@ -367,3 +367,54 @@ def test_progress_past_a_failure_reaches_every_later_bisected_half(store: Any) -
         assert run_batch(f.event(half), f.Context(), [a, b], st_)["batchItemFailures"] == []
     assert a.applied == f.seqs(recs)  # each record once
     assert b.applied == f.seqs(recs)
+
+
+def test_an_entry_written_by_0_2_0_still_protects_what_it_covered(store: Any) -> None:
+    """0.2.0 wrote ``covered`` as comma-separated decimal sequence numbers; its items live
+    two days (TTL), so a redelivery starting at such an entry still writes the progress at
+    every record it lists."""
+    st_, _ = store
+    recs = records(20)
+    st_.save(f.STREAM_ARN, {f.seqs(recs)[10]: {"a": int(f.seqs(recs)[19])}})
+    key = st_.key(f.STREAM_ARN, f.seqs(recs)[10])
+    client = st_._client()
+    client.update_item(
+        TableName="checkpoints",
+        Key=key,
+        UpdateExpression="SET #c = :c",
+        ExpressionAttributeNames={"#c": COVERED},
+        ExpressionAttributeValues={":c": {"S": ",".join(f.seqs(recs)[11:])}},
+    )
+    a = Recorder("a")
+    # the redelivery of 10-19 dies in "a" after its up-front writes...
+    with pytest.raises(Crash):
+        run_batch(f.event(recs[10:]), f.Context(), [a, Dies()], st_)
+    # ...and each later record Lambda may start a bisected half at now has its entry
+    assert all(st_.load(f.STREAM_ARN, s) == {"a": int(f.seqs(recs)[19])} for s in f.seqs(recs)[11:])
+    assert a.applied == []
+
+
+class Dies:
+    name = "dies"
+
+    def process(self, records: Sequence[StreamRecord], batch: Batch) -> Outcome:
+        raise Crash("the invocation died")
+
+
+def test_a_batch_whose_covered_list_cannot_fit_an_item_is_refused_first(store: Any) -> None:
+    """DynamoDB sequence numbers have up to 40 digits: 4,000 records 2e35 apart make a list
+    of covered records of about 124 KB, which an entry cannot hold beside a commit plan in
+    DynamoDB's 400 KB item. The batch is refused before any processor applies anything,
+    naming the batch size and what to lower (with bisect on, Lambda's halves fit)."""
+    st_, _ = store
+    recs = f.sequential([f.record("INSERT") for _ in range(4_000)], start=10**39)
+    recs = [
+        {**r, "dynamodb": {**r["dynamodb"], "SequenceNumber": str(10**39 + i * 2 * 10**35)}}
+        for i, r in enumerate(recs)
+    ]
+    a = Recorder("a")
+    with pytest.raises(BatchFailed, match=r"batch of 4000 records.*BatchSize.*batch_size"):
+        run_batch(f.event(recs), f.Context(), [a], st_)
+    assert a.given == []
+    out = deliver(lambda e, c: run_batch(e, c, [a], st_), recs, batch_size=4_000)
+    assert out.dlq == [] and a.applied == f.seqs(recs)
