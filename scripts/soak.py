@@ -517,6 +517,9 @@ def run(args: argparse.Namespace, faults: bool) -> dict[str, Any]:
     with (tmp / "invocations.jsonl").open("w") as trace:
         for inv in report.invocations:
             trace.write(json.dumps(dataclasses.asdict(inv)) + "\n")
+    with (tmp / "sent.jsonl").open("w") as trace:  # every publish, to account for it again
+        for sent in injector.sent:
+            trace.write(json.dumps(dataclasses.asdict(sent)) + "\n")
     if injector.trace is not None:
         with (tmp / "trace.jsonl").open("w") as trace:
             for call in injector.trace:

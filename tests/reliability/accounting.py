@@ -266,22 +266,13 @@ def _runs(invocations: Sequence[Invocation]) -> dict[str, list[Invocation]]:
     return out
 
 
-def _cause(
-    sent: Sent,
-    index: int,
-    runs: dict[str, list[Invocation]],
-    kills: Sequence[Kill],
-    calls: Sequence[Sent] = (),
-) -> str:
-    """Why a change accepted in ``sent`` (entry ``index``) was sent again later: one of the
-    documented causes, or '' when none applies. The invocation that made the call is the
-    one that was given the call's records and was running then; ``calls``: every call of
-    the same kind (a failed entry in another call of that invocation, for an earlier record,
-    makes Lambda redeliver this one too: the publishers' calls overlap)."""
-    if sent.cut == "reset-after":
-        return "lost-response"
-    if sent.failed_at is not None and sent.failed_at < index:
-        return "after-failed-entry"
+def _sender(
+    sent: Sent, index: int, runs: dict[str, list[Invocation]], kills: Sequence[Kill]
+) -> Invocation | None:
+    """The invocation that made the call ``sent`` (for its entry ``index``): one that was given
+    the entry's record, by the sender's process when the injector knew it, running when the
+    proxy read the call, or else the latest to start before that and die (the call was on its
+    way at the kill); None when none fits."""
     candidates = runs.get(sent.seqs[index], []) if index < len(sent.seqs) else []
     if sent.pid:  # the worker that sent it is known: its invocations only
         candidates = [i for i in candidates if i.pid == sent.pid]
@@ -304,6 +295,25 @@ def _cause(
         run = max(started, key=lambda i: i.start) if started else None
         if run is not None and run.outcome not in ("error", "timeout"):
             run = None
+    return run
+
+
+def _cause(
+    sent: Sent,
+    index: int,
+    runs: dict[str, list[Invocation]],
+    kills: Sequence[Kill],
+    calls: Sequence[Sent] = (),
+) -> str:
+    """Why a change accepted in ``sent`` (entry ``index``) was sent again later: one of the
+    documented causes, or '' when none applies. ``calls``: every call of the same kind (a
+    failed entry in another call of the sender's invocation, for an earlier record, makes
+    Lambda redeliver this one too: the publishers' calls overlap)."""
+    if sent.cut == "reset-after":
+        return "lost-response"
+    if sent.failed_at is not None and sent.failed_at < index:
+        return "after-failed-entry"
+    run = _sender(sent, index, runs, kills)
     if run is not None and _after_a_failed_entry(run, sent.seqs[index], calls):
         return "after-failed-entry (an overlapping call)"
     if run is not None and run.outcome in ("error", "timeout"):
@@ -348,8 +358,15 @@ def publishers(
     causes: Counter[str] = Counter()
     examples: list[str] = []
     runs = _runs(invocations)
+
+    def started(send: tuple[Sent, int]) -> tuple[float, float]:
+        run = _sender(send[0], send[1], runs, kills)
+        return (run.start if run is not None else send[0].at, send[0].at)
+
     for event_id, sends in accepted.items():
-        for (previous, index), _ in itertools.pairwise(sends):
+        # in the order their invocations started: a call on its way when its worker was
+        # killed can reach the proxy after the redelivery's own call of the same change
+        for (previous, index), _ in itertools.pairwise(sorted(sends, key=started)):
             cause = _cause(previous, index, runs, kills, calls) or "unattributed"
             causes[cause] += 1
             if cause == "unattributed" and len(examples) < 50:

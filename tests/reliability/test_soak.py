@@ -147,6 +147,28 @@ def test_a_repeat_without_a_documented_cause_is_unattributed() -> None:
     assert figures["unattributed"] == 2
 
 
+def test_a_call_read_after_the_redeliverys_own_is_ordered_by_its_invocation() -> None:
+    """A worker killed right after it wrote a publish into its socket: under load the proxy
+    read that call after the redelivery (another worker) had sent the same change (seen in
+    the seed-2 soak). The repeat is the redelivery's, caused by the crash after publishing."""
+    # GIVEN r1 (worker 10) killed at 1.15; the redelivery r2 (worker 11) sends "a" at 1.9;
+    # r1's call of "a", on its way at the kill, is read at 2.3
+    runs = [
+        Invocation("r1", 10, 1.0, 1.2, "error", seqs=("1", "2")),
+        Invocation("r2", 11, 1.8, 2.0, "ok", seqs=("1", "2")),
+    ]
+    kills = [Kill(10, 1.15, "crash-before-write", "ddb-transact")]
+    calls = [
+        Sent("sns-publish", 1.9, [("a", True)], ["2"], pid=11),
+        Sent("sns-publish", 2.3, [("a", True)], ["2"], pid=10),
+    ]
+    # WHEN the publisher is accounted for
+    figures = acc.publishers(calls, "sns-publish", {"a"}, runs, kills)
+    # THEN the repeat is attributed to r1's crash after publishing
+    assert figures["duplicates"] == 1 and figures["unattributed"] == 0
+    assert figures["duplicates_by_cause"] == {"crash-after-publish (crash-before-write)": 1}
+
+
 def test_entries_after_a_failed_entry_of_an_overlapping_call_are_attributed() -> None:
     """The publishers' calls of one invocation overlap (issue 14): when the call of an earlier
     record has a failed entry, a later call already sent was accepted, and Lambda's
