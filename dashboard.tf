@@ -11,6 +11,19 @@ locals {
   ]])
   processor_series = { for s in local.handler_metric_series : s.key => s }
 
+  # The handlers' own metrics, one widget each, keyed by metric name.
+  handler_widgets = { for w in [
+    { title = "Records processed (handlers)", stat = "Sum", metric = "RecordsProcessed" },
+    { title = "Records failed (handlers)", stat = "Sum", metric = "RecordsFailed" },
+    { title = "Iterator lag seen by the handlers (ms)", stat = "Maximum", metric = "IteratorLagMs" },
+    ] : w.metric => {
+    title       = w.title
+    stat        = w.stat
+    metrics     = [for s in local.handler_metric_series : [var.metrics_namespace, w.metric, "Function", s.function, "Processor", s.processor]]
+    annotations = null
+    show        = true
+  } }
+
   # The widgets, in order: title, statistic, metrics (each [namespace, metric name, dimension
   # name, value, ...]), horizontal annotations, and whether the widget is shown. Every one is a
   # time series of 60-second periods in the module's region.
@@ -34,27 +47,9 @@ locals {
       annotations = null
       show        = true
     },
-    {
-      title       = "Records processed (handlers)"
-      stat        = "Sum"
-      metrics     = [for s in local.handler_metric_series : [var.metrics_namespace, "RecordsProcessed", "Function", s.function, "Processor", s.processor]]
-      annotations = null
-      show        = true
-    },
-    {
-      title       = "Records failed (handlers)"
-      stat        = "Sum"
-      metrics     = [for s in local.handler_metric_series : [var.metrics_namespace, "RecordsFailed", "Function", s.function, "Processor", s.processor]]
-      annotations = null
-      show        = true
-    },
-    {
-      title       = "Iterator lag seen by the handlers (ms)"
-      stat        = "Maximum"
-      metrics     = [for s in local.handler_metric_series : [var.metrics_namespace, "IteratorLagMs", "Function", s.function, "Processor", s.processor]]
-      annotations = null
-      show        = true
-    },
+    local.handler_widgets.RecordsProcessed,
+    local.handler_widgets.RecordsFailed,
+    local.handler_widgets.IteratorLagMs,
     {
       title       = "Invocations"
       stat        = "Sum"

@@ -54,13 +54,9 @@ resource "aws_sqs_queue_policy" "dlq" {
   queue_url = each.value.id
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [{
-      Sid       = "DenyInsecureTransport"
-      Effect    = "Deny"
-      Principal = "*"
-      Action    = "sqs:*"
-      Resource  = each.value.arn
-      Condition = { Bool = { "aws:SecureTransport" = "false" } }
-    }]
+    Statement = [merge(local.deny_insecure_transport, {
+      Action   = "sqs:*"
+      Resource = each.value.arn
+    })]
   })
 }

@@ -21,6 +21,15 @@ locals {
   # `id` is the region name in both the 5.x and 6.x providers (`name` is deprecated in 6.x).
   region = try(data.aws_region.current[0].id, "")
 
+  # The resource policy statement that refuses every request not made over TLS; each policy
+  # adds its service's Action and its Resource (failure.tf: the DLQs, s3.tf: the buckets).
+  deny_insecure_transport = {
+    Sid       = "DenyInsecureTransport"
+    Effect    = "Deny"
+    Principal = "*"
+    Condition = { Bool = { "aws:SecureTransport" = "false" } }
+  }
+
   # Switches renamed to the create_<part> pattern: new name => the deprecated name and both
   # values. Each resolves to the new input's value, else the old one's (null when neither is
   # set), and names the input the caller used (for messages). checks.tf refuses both at once

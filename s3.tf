@@ -113,14 +113,10 @@ resource "aws_s3_bucket_policy" "this" {
   bucket = each.value.id
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [{
-      Sid       = "DenyInsecureTransport"
-      Effect    = "Deny"
-      Principal = "*"
-      Action    = "s3:*"
-      Resource  = [each.value.arn, "${each.value.arn}/*"]
-      Condition = { Bool = { "aws:SecureTransport" = "false" } }
-    }]
+    Statement = [merge(local.deny_insecure_transport, {
+      Action   = "s3:*"
+      Resource = [each.value.arn, "${each.value.arn}/*"]
+    })]
   })
 
   depends_on = [aws_s3_bucket_public_access_block.this]

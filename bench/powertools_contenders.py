@@ -35,7 +35,7 @@ from boto3.dynamodb.types import TypeSerializer
 
 from bench import workload as w
 from handlers import registry
-from handlers.checkpoint import CheckpointStore
+from handlers.checkpoint import CheckpointStore, encode_covered
 from handlers.etl import GZIP_LEVEL  # the level is part of the output format
 
 __all__ = [
@@ -374,8 +374,9 @@ class PowertoolsAnalytics(_Contender):
             self.table, f"#checkpoint#{self.scope}", lambda: self.ddb, self.clock
         )
         seqs = [r["dynamodb"]["SequenceNumber"] for r in records]
+        covered = encode_covered(int(seqs[0]), [int(s) for s in seqs[1:]])
         marks = [
-            store.update_action(arn, seqs[i], "analytics", int(through), seqs[1:] if i == 0 else ())
+            store.update_action(arn, seqs[i], "analytics", int(through), covered if i == 0 else "")
             for i in sorted({0, n // 2, (n + 1) // 2} - {n})
         ]
         if len(updates) + len(marks) > 100:

@@ -11,7 +11,15 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["ENDPOINT_HELP", "REGION_HELP", "client", "export_region", "region", "require_region"]
+__all__ = [
+    "ENDPOINT_HELP",
+    "REGION_HELP",
+    "client",
+    "export_region",
+    "local_env",
+    "region",
+    "require_region",
+]
 
 REGION_HELP = (
     "AWS region (default: $AWS_REGION, else $AWS_DEFAULT_REGION, else your profile's region)"
@@ -52,6 +60,22 @@ def client(service: str, region_name: str | None = None, endpoint_url: str | Non
     return boto3.session.Session().client(
         service, region_name=require_region(region_name), endpoint_url=endpoint_url or None
     )
+
+
+def local_env(endpoint: str, region: str, *, isolated: bool = True) -> dict[str, str]:
+    """The environment that points the AWS CLI, the SDKs and Terraform's AWS provider at a
+    local endpoint (the local cloud) in ``region``, with fake credentials; ``isolated``: and
+    away from the user's config and credentials files (a profile there must not win)."""
+    env = {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+    }
+    if isolated:
+        env.update(AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+    return env
 
 
 def export_region(name: str) -> None:

@@ -68,14 +68,9 @@ def _regions(args: argparse.Namespace) -> list[str]:
 def _exports(url: str, region: str, state: Path) -> list[tuple[str, str]]:
     """What points the AWS CLI, SDKs, Terraform and ``ddbt`` at the local cloud (and, when
     it runs one, a root module's ``cache_endpoint`` at the local cache server)."""
-    found = [
-        ("AWS_ENDPOINT_URL", url),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_REGION", region),
-        ("AWS_DEFAULT_REGION", region),
-        (STATE_ENV, str(state)),
-    ]
+    from ddbt.aws import local_env
+
+    found = [*local_env(url, region, isolated=False).items(), (STATE_ENV, str(state))]
     cache = _cache_endpoint(state)
     if cache:
         found += [("TF_VAR_cache_endpoint", cache), ("TF_VAR_cache_tls", "false")]

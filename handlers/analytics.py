@@ -30,7 +30,7 @@ from typing import Any
 
 from handlers import aws, retry
 from handlers.batch import Batch, Failure, Outcome, run_batch
-from handlers.checkpoint import CheckpointStore
+from handlers.checkpoint import CheckpointStore, CoveredTooLarge, decode_covered, encode_covered
 from handlers.codec import RecordError, to_json
 from handlers.coldstart import checkpoint_store, once
 from handlers.config import env_list, env_required
@@ -188,9 +188,15 @@ class AnalyticsProcessor:
     ) -> None:
         # points[0] is the batch's first record: it lists the other records this progress
         # covers, for a redelivery to protect before a deeper bisection (handlers.batch)
-        covered = [r.sequence_number for r in batch.records[1:] if r.seq <= through]
+        first_seq = batch.records[0].seq
+        try:
+            covered = encode_covered(
+                first_seq, [s for r in batch.records[1:] if (s := r.seq) <= through]
+            )
+        except CoveredTooLarge as exc:
+            raise _Unavailable(f"analytics: {exc}") from exc
         marks = [
-            store.update_action(batch.stream_arn, p, self.name, through, covered if i == 0 else ())
+            store.update_action(batch.stream_arn, p, self.name, through, covered if i == 0 else "")
             for i, p in enumerate(points)
         ]
         updates = [self._update(pk, d) for pk, d in sorted(deltas.items())]
@@ -284,12 +290,21 @@ class AnalyticsProcessor:
             except _AlreadyDone:
                 continue
         through = int(plan["through"])
-        covered = [str(s) for s in plan.get("covered") or ()]
+        covered = plan.get("covered") or ""
+        if not isinstance(covered, str):  # a plan stored by 0.2.0: the list itself
+            covered = encode_covered(int(first), [int(s) for s in covered], limit=None)
+        lists = {first: covered}
+        # Completed by a bisected part of the plan's batch (the batch died before): Lambda
+        # goes on at the record after this part, which no plan point may name, and the
+        # protection of what the plan covered (read at the start of a delivery) already
+        # ran. So that record gets the entry too, listing the covered records after it.
+        last = batch.records[-1].seq
+        rest = [s for t in decode_covered(first, covered) if (s := int(t)) > last]
+        if rest:
+            lists[str(rest[0])] = encode_covered(rest[0], rest[1:], limit=None)
         finals = [
-            store.update_action(
-                batch.stream_arn, p, self.name, through, covered if p == first else ()
-            )
-            for p in plan["points"]
+            store.update_action(batch.stream_arn, p, self.name, through, lists.get(p, ""))
+            for p in dict.fromkeys([*plan["points"], *lists])
         ]
         for action in finals:
             if action["Update"]["Key"] == key:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
-from handlers.checkpoint import CheckpointStore
+from handlers.checkpoint import CheckpointStore, CoveredTooLarge, check_covered, encode_covered
 from handlers.observe import emit_metrics, log
 from handlers.stream import StreamRecord, parse_event, sequence_problem
 
@@ -190,6 +190,13 @@ def run_batch(
 
     n = len(records)
     if store is not None:
+        try:  # before anything is applied: no entry of this batch may outgrow its item
+            check_covered(
+                records[0].seq, records[-1].seq, n - 1, lambda: [r.seq for r in records[1:]]
+            )
+        except CoveredTooLarge as exc:
+            log("ERROR", "batch too large for its checkpoint entries", reason=str(exc))
+            raise BatchFailed(str(exc)) from exc
         batch.loaded_item = store.load_item(batch.stream_arn, records[0].sequence_number)
         batch.loaded = store.progress(batch.loaded_item)
         _protect_redelivery(batch)
@@ -360,7 +367,7 @@ def _protect_redelivery(batch: Batch) -> None:
     (the record then fails for good) could a later one miss its entry.
     """
     starts = [batch.records[i].sequence_number for i in batch.restart_points() if i]
-    covered = CheckpointStore.covered(batch.loaded_item)
+    covered = CheckpointStore.covered(batch.loaded_item, batch.records[0].sequence_number)
     _save_progress(batch, starts + covered, batch.loaded)
     if covered and batch.store is not None:
         batch.store.forget_covered(batch.stream_arn, batch.records[0].sequence_number)
@@ -374,16 +381,20 @@ def _record_progress(batch: Batch, starts: Sequence[int], through: dict[str, int
     still finds an entry (found by the soak, issue 17: the ETL lines and notifications of
     records past a partial failure were applied again)."""
     records = batch.records
+    if batch.store is None:
+        return
     entries: dict[str, dict[str, int]] = {}
-    covered: dict[str, list[str]] = {}
+    covered: dict[str, str] = {}
     for i in starts:
         start = records[i].sequence_number
         progress = {p: t for p, t in through.items() if t >= int(start)}
         if progress:
             entries[start] = progress
             top = max(progress.values())
-            covered[start] = [r.sequence_number for r in records[i + 1 :] if r.seq <= top]
-    if batch.store is not None and entries:
+            # fits: run_batch checked the whole batch's list (check_covered)
+            later = [s for r in records[i + 1 :] if (s := r.seq) <= top]
+            covered[start] = encode_covered(records[i].seq, later, limit=None)
+    if entries:
         batch.store.save(batch.stream_arn, entries, covered)
 
 

@@ -16,10 +16,18 @@ an invocation ends with progress past the point where the next delivery starts.
 Item: ``pk = "<scope>#<stream ARN>#<sequence number>"``, ``applied_<processor>`` = the last
 sequence number that processor applied (string), ``expires_at`` = epoch seconds for TTL
 (two days: streams keep records for 24 hours), and ``covered``: the sequence numbers of the
-later records the stored progress covers (comma-separated; at the first record of a batch
-whose analytics commit it records, and at every point where the engine records progress past
-a failure), where a redelivery starting at this record writes the same progress before
-anything else (see ``handlers.batch``: every deeper bisection then finds an entry).
+later records the stored progress covers (at the first record of a batch whose analytics
+commit it records, and at every point where the engine records progress past a failure),
+where a redelivery starting at this record writes the same progress before anything else
+(see ``handlers.batch``: every deeper bisection then finds an entry).
+
+``covered`` encoding (``encode_covered``, ``decode_covered``): ``+`` then, comma-separated in
+hex, the first covered sequence number's distance from the entry's own and each next one's
+distance from the one before. Exact (a range would be wrong: with ParallelizationFactor
+above 1 a batch holds only some of the shard's records) and compact: a DynamoDB stream
+mapping delivers up to 10,000 records a batch and sequence numbers have 21 to 40 digits, so
+the decimal list (0.2.0's form, still read: its items live two days) took up to 400 KB, an
+item's whole limit. A list over ``COVERED_BYTES`` is refused (``CoveredTooLarge``).
 """
 
 from __future__ import annotations
@@ -28,11 +36,72 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["COVERED", "TTL_SECONDS", "CheckpointStore", "attribute"]
+__all__ = [
+    "COVERED",
+    "COVERED_BYTES",
+    "TTL_SECONDS",
+    "CheckpointStore",
+    "CoveredTooLarge",
+    "attribute",
+    "check_covered",
+    "decode_covered",
+    "encode_covered",
+]
 
 TTL_SECONDS = 2 * 24 * 3600
 COVERED = "covered"
+# An item holds at most one ``covered`` list, and an analytics plan (at most 300,000 bytes,
+# handlers.analytics.PLAN_BYTES, its own copy of the list included): both fit in
+# DynamoDB's 400 KB (409,600 bytes) with room for the key and the other attributes.
+COVERED_BYTES = 100_000
 _PREFIX = "applied_"
+_HEX = "+"  # marks the hex-delta form of ``covered`` (0.2.0 wrote decimal numbers only)
+
+
+class CoveredTooLarge(ValueError):
+    """The records a checkpoint entry would cover do not fit in ``COVERED_BYTES``."""
+
+
+def encode_covered(start: int, later: Sequence[int], limit: int | None = COVERED_BYTES) -> str:
+    """The ``covered`` text for the entry at ``start`` covering ``later`` (increasing
+    sequence numbers of the same shard); "" for none. Raises ``CoveredTooLarge`` past
+    ``limit`` bytes (None: no limit)."""
+    if not later:
+        return ""
+    text = _HEX + ",".join(
+        [format(b - a, "x") for a, b in zip((start, *later), later, strict=False)]
+    )
+    if limit is not None and len(text) > limit:
+        fit = len(later) * limit // len(text)
+        raise CoveredTooLarge(
+            f"a batch of {len(later) + 1} records: the list of the records a checkpoint entry "
+            f"covers takes {len(text)} bytes (the limit is {limit}, for DynamoDB's 400 KB "
+            f"item); lower the event source mapping's BatchSize (the module's batch_size): "
+            f"about {fit} records fit at these sequence number gaps"
+        )
+    return text
+
+
+def check_covered(start: int, last: int, count: int, later: Callable[[], Sequence[int]]) -> None:
+    """Raise ``CoveredTooLarge`` if a batch's ``count`` records after ``start`` (the last one
+    ``last``; ``later()`` lists them) cannot be covered. A bound settles it without
+    ``later()`` in the common case (every gap is at most the whole span); the list any
+    entry of the batch covers is never longer than the whole batch's."""
+    if count < 1 or (len(format(last - start, "x")) + 1) * count < COVERED_BYTES:
+        return
+    encode_covered(start, later())
+
+
+def decode_covered(start: str, text: str) -> list[str]:
+    """The sequence numbers a ``covered`` text lists, for the entry at ``start`` (either
+    form: ``encode_covered``'s, or 0.2.0's comma-separated decimal numbers)."""
+    if not text.startswith(_HEX):
+        return [s for s in text.split(",") if s.isdigit()]
+    seq, out = int(start), []
+    for part in text[len(_HEX) :].split(","):
+        seq += int(part, 16)
+        out.append(str(seq))
+    return out
 
 
 def attribute(processor: str) -> str:
@@ -80,10 +149,11 @@ class CheckpointStore:
         }
 
     @staticmethod
-    def covered(item: Mapping[str, Any]) -> list[str]:
-        """The sequence numbers an item's ``covered`` attribute lists ([] without one)."""
+    def covered(item: Mapping[str, Any], sequence_number: str) -> list[str]:
+        """The sequence numbers the ``covered`` attribute of the item at ``sequence_number``
+        lists ([] without one)."""
         text = (item.get(COVERED) or {}).get("S", "")
-        return [s for s in text.split(",") if s.isdigit()] if isinstance(text, str) else []
+        return decode_covered(sequence_number, text) if isinstance(text, str) and text else []
 
     def forget_covered(self, stream_arn: str, sequence_number: str) -> None:
         """Remove ``covered`` from the item at ``sequence_number`` (its work is done)."""
@@ -102,10 +172,11 @@ class CheckpointStore:
         self,
         stream_arn: str,
         entries: Mapping[str, Mapping[str, int]],
-        covered: Mapping[str, Sequence[str]] | None = None,
+        covered: Mapping[str, str] | None = None,
     ) -> None:
         """Record progress: {start sequence number: {processor: applied-through}}, and at a
-        start ``covered`` names, the later records that progress covers (``COVERED``).
+        start ``covered`` names, the later records that progress covers (``COVERED``, as
+        ``encode_covered`` wrote them).
 
         UpdateItem, not PutItem: an item may hold other attributes (an analytics commit
         plan) that must survive. Called only when an invocation ends with progress past the
@@ -124,7 +195,7 @@ class CheckpointStore:
             later = (covered or {}).get(start)
             if later:
                 names["#c"] = COVERED
-                values[":c"] = {"S": ",".join(later)}
+                values[":c"] = {"S": later}
                 sets.append("#c = :c")
             client.update_item(
                 TableName=self.table,
@@ -140,10 +211,11 @@ class CheckpointStore:
         start: str,
         processor: str,
         through: int,
-        covered: Sequence[str] = (),
+        covered: str = "",
     ) -> dict[str, Any]:
         """A TransactWriteItems ``Update`` recording one processor's progress (and, given
-        ``covered``, the batch's other records: see the module docstring)."""
+        ``covered`` from ``encode_covered``, the batch's other records: see the module
+        docstring)."""
         update: dict[str, Any] = {
             "TableName": self.table,
             "Key": self.key(stream_arn, start),
@@ -157,5 +229,5 @@ class CheckpointStore:
         if covered:
             update["UpdateExpression"] += ", #c = :covered"
             update["ExpressionAttributeNames"]["#c"] = COVERED
-            update["ExpressionAttributeValues"][":covered"] = {"S": ",".join(covered)}
+            update["ExpressionAttributeValues"][":covered"] = {"S": covered}
         return {"Update": update}

@@ -103,20 +103,11 @@ def ddbt(*args: str, state: Path) -> None:
 
 
 def tf_env(state: Path, endpoint: str) -> dict[str, str]:
+    from ddbt.aws import local_env
+
     env = dict(os.environ)
-    env.update(
-        {
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
-            "TF_DATA_DIR": str(state / "tfdata"),
-            "TF_IN_AUTOMATION": "1",
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-        }
-    )
+    env.update(local_env(endpoint, REGION))
+    env.update(TF_DATA_DIR=str(state / "tfdata"), TF_IN_AUTOMATION="1")
     env.pop("AWS_PROFILE", None)
     cache = state / "cache-endpoint"  # the local Valkey/Redis server `ddbt local up` started
     if cache.exists():

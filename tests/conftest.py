@@ -129,6 +129,32 @@ def make_client(service: str) -> Any:
     )
 
 
+def endpoint_client(endpoint: str, service: str, region: str = "us-east-1") -> Any:
+    """A boto3 client of ``service`` on a local endpoint (moto or ``ddbt local``) with fake
+    credentials, whatever the environment holds."""
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def offline_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials in us-east-1 and no endpoint: for clients that must not reach a server
+    (a botocore Stubber answers); the handlers' clients are made again."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    aws.reset_clients()
+
+
 def create_table(name: str, key: str = "pk", stream: str = "") -> str:
     """An on-demand table with a string hash key; with ``stream`` (a stream view type) its
     stream enabled. Returns the stream's ARN ('' without one)."""

@@ -157,6 +157,105 @@ def sequential(records: Iterable[dict[str, Any]], start: int = BASE_SEQ) -> list
     return out
 
 
+# The fields every change document (a notification message, an event bus event's detail)
+# begins with, in order; the images and imagesOmitted follow.
+CHANGE_FIELDS = [
+    "eventName",
+    "table",
+    "keys",
+    "eventID",
+    "sequenceNumber",
+    "approximateCreationDateTime",
+    "ttlExpired",
+    "changedAttributes",
+]
+
+
+def change_fields(rec: Mapping[str, Any]) -> dict[str, Any]:
+    """The CHANGE_FIELDS a change document carries for ``rec``: a record of the KEYS, NEW and
+    OLD change made with ``created=1_767_229_261`` (2026-01-01T01:01:01Z)."""
+    event_name = rec["eventName"]
+    both = rec["dynamodb"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    changed = {"blob": {"new": "AP8="}, "status": {"old": "APPLIED", "new": "INTERVIEW"}}
+    return {
+        "eventName": event_name,
+        "table": TABLE,
+        "keys": KEYS,
+        "eventID": rec["eventID"],
+        "sequenceNumber": rec["dynamodb"]["SequenceNumber"],
+        "approximateCreationDateTime": "2026-01-01T01:01:01Z",
+        "ttlExpired": False,
+        "changedAttributes": changed if event_name == "MODIFY" and both else None,
+    }
+
+
+def secret_changes() -> list[dict[str, Any]]:
+    """An INSERT, a MODIFY and a REMOVE of an item whose ``ssn`` and ``email`` (a key
+    attribute too) hold values with SECRET in them, for the redaction tests."""
+    new = {"ssn": "SECRET-NEW-111", "status": "B", "email": "new@SECRET.example"}
+    old = {"ssn": "SECRET-OLD-222", "status": "A", "email": "new@SECRET.example"}
+    keys = {"job_id": "job-9", "email": "key@SECRET.example"}
+    return sequential(
+        [
+            record("INSERT", keys, new),
+            record("MODIFY", keys, new, old),
+            record("REMOVE", keys, old=old),
+        ]
+    )
+
+
+def reported(response: Mapping[str, Any]) -> list[str]:
+    """The item identifiers a handler's response reports failed."""
+    return [x["itemIdentifier"] for x in response["batchItemFailures"]]
+
+
+def seqs(records: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The records' sequence numbers, in order."""
+    return [r["dynamodb"]["SequenceNumber"] for r in records]
+
+
+def failure_message(
+    records: list[dict[str, Any]],
+    *,
+    function: str,
+    shard: str = "shardId-00000001767225600000-0123abcd",
+    stream: str = "",
+    invoke_count: int = 1,
+    payload: bool = False,
+) -> dict[str, Any]:
+    """What the on-failure destination receives for a failed batch of stream ``records``
+    (docs/aws-semantics.md#the-on-failure-destination) from ``function`` (its ARN): an SQS or
+    SNS destination's message; with ``payload``, an S3 destination's object, which carries
+    the records too. ``stream``: their stream ARN (default: the first record's)."""
+    message: dict[str, Any] = {
+        "requestContext": {
+            "requestId": "6f3c2b9e-0000-4000-8000-000000000000",
+            "functionArn": function,
+            "condition": "RetryAttemptsExhausted",
+            "approximateInvokeCount": invoke_count,
+        },
+        "responseContext": {
+            "statusCode": 200,
+            "executedVersion": "$LATEST",
+            "functionError": "Unhandled",
+        },
+        "version": "1.0",
+        "timestamp": "2026-01-01T00:00:00.000Z",
+        "DDBStreamBatchInfo": {
+            "shardId": shard,
+            "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
+            "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"],
+            "approximateArrivalOfFirstRecord": "2026-01-01T00:00:00Z",
+            "approximateArrivalOfLastRecord": "2026-01-01T00:00:00Z",
+            "batchSize": len(records),
+            "streamArn": stream or records[0]["eventSourceARN"],
+        },
+    }
+    if payload:
+        message["payload"] = {"Records": records}
+    return message
+
+
 class Context:
     """The parts of a Lambda context object the handlers use."""
 

@@ -516,13 +516,18 @@ def _accept_mismatch(p: argparse.ArgumentParser) -> None:
 
 def add_parsers(top: Any) -> None:
     """Register the operations subcommands on the top-level subparsers of ``ddbt``."""
-    fmt = argparse.RawDescriptionHelpFormatter
 
-    p = top.add_parser(
-        "backfill",
-        help="run a table's existing items through a processor (resumable)",
-        description=BACKFILL,
-        formatter_class=fmt,
+    def command(name: str, description: str, help: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = top.add_parser(
+            name,
+            help=help,
+            description=description,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        return parser
+
+    p = command(
+        "backfill", BACKFILL, help="run a table's existing items through a processor (resumable)"
     )
     p.add_argument("table", help="the table whose items are backfilled")
     _aws(p)
@@ -541,12 +546,7 @@ def add_parsers(top: Any) -> None:
     )
     p.set_defaults(func=cmd_backfill)
 
-    p = top.add_parser(
-        "redrive",
-        help="run again (or archive) the records of failed batches",
-        description=REDRIVE,
-        formatter_class=fmt,
-    )
+    p = command("redrive", REDRIVE, help="run again (or archive) the records of failed batches")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--queue", help="the dead-letter queue: URL, name or ARN")
     src.add_argument(
@@ -568,11 +568,10 @@ def add_parsers(top: Any) -> None:
     )
     p.set_defaults(func=cmd_redrive)
 
-    p = top.add_parser(
+    p = command(
         "replay",
+        REPLAY,
         help="run processors again over a stream range, a time range or an archive",
-        description=REPLAY,
-        formatter_class=fmt,
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--table", help="the table whose stream is read")
@@ -611,11 +610,10 @@ def add_parsers(top: Any) -> None:
     p.add_argument("--dry-run", action="store_true", help="report what would run; run nothing")
     p.set_defaults(func=cmd_replay)
 
-    p = top.add_parser(
+    p = command(
         "generate-event",
+        GENERATE,
         help="print a realistic Lambda event with a DynamoDB stream record",
-        description=GENERATE,
-        formatter_class=fmt,
     )
     p.add_argument(
         "item",
@@ -644,12 +642,7 @@ def add_parsers(top: Any) -> None:
     p.add_argument("--ttl", action="store_true", help="a REMOVE made by TTL (userIdentity)")
     p.set_defaults(func=cmd_generate_event)
 
-    p = top.add_parser(
-        "tail",
-        help="follow a table's stream and print each change",
-        description=TAIL,
-        formatter_class=fmt,
-    )
+    p = command("tail", TAIL, help="follow a table's stream and print each change")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("table", nargs="?", help="the table to follow")
     src.add_argument("--stream-arn", help="the stream to follow")

@@ -27,6 +27,7 @@ from handlers.batch import Batch, BatchFailed, Budget, Failure, Outcome, run_bat
 from handlers.stream import parse_event
 from tests import factories as f
 from tests.conformance.corpus import Case, cases
+from tests.conftest import offline_aws
 
 SERVICES = {"sns": "sns", "events": "events", "s3": "s3", "dynamodb": "dynamodb"}
 ERRORS = [
@@ -54,14 +55,7 @@ def per_entry(case: Case) -> bool:
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch: pytest.MonkeyPatch, fast_retries: None) -> Iterator[None]:
     """Fake credentials and no endpoint (the Stubber answers); short retries."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    offline_aws(monkeypatch)
     yield
     aws.reset_clients()
 

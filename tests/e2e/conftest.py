@@ -16,7 +16,6 @@ as that module's teardown. Skipped when ``terraform`` is not installed.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator, Mapping
@@ -24,14 +23,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from ddbt.aws import local_env
 from ddbt.local.polling import PollerOptions
 from ddbt.local.report import Report
 from ddbt.local.runtime import Runtime, RuntimeConfig
-from tests.conftest import local_endpoint_process
+from tests.conftest import endpoint_client, local_endpoint_process
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"  # examples/complete's default
@@ -43,14 +42,9 @@ class LocalCloud:
         self.endpoint = endpoint
         self.runtime = runtime
         self.env = env
-        kw = {
-            "endpoint_url": endpoint,
-            "region_name": REGION,
-            "aws_access_key_id": "testing",
-            "aws_secret_access_key": "testing",
-        }
         self.clients = {
-            s: boto3.client(s, **kw) for s in ("dynamodb", "s3", "sqs", "sns", "lambda", "iam")
+            s: endpoint_client(endpoint, s, REGION)
+            for s in ("dynamodb", "s3", "sqs", "sns", "lambda", "iam")
         }
 
     def __getattr__(self, name: str) -> Any:
@@ -59,17 +53,8 @@ class LocalCloud:
     def client(self, service: str, region: str | None = None) -> Any:
         """A client of the endpoint (``region``: another one than the stack's)."""
         if region is None or region == REGION:
-            return self.clients.get(service) or self._client(service, REGION)
-        return self._client(service, region)
-
-    def _client(self, service: str, region: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name=region,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+            return self.clients.get(service) or endpoint_client(self.endpoint, service, REGION)
+        return endpoint_client(self.endpoint, service, region)
 
     def settle(self, timeout: float = 120) -> None:
         assert self.runtime.wait_caught_up(timeout), self.runtime.report.summary()
@@ -85,15 +70,7 @@ def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud
 
 
 def _local_cloud(state: Path, endpoint: str) -> Iterator[LocalCloud]:
-    env = {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    }
+    env = local_env(endpoint, REGION)
     config = subprocess.run(
         ["bash", str(ROOT / "scripts" / "tf-cli-config.sh"), str(state / "terraformrc")],
         capture_output=True,

@@ -3,6 +3,7 @@ redelivery pattern Lambda produces (replayed with tests.lambda_sim)."""
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
 from typing import Any
@@ -543,3 +544,131 @@ def test_window_keys_use_aws_spelling_of_the_start(tables: Any) -> None:
     event["window"] = {"start": "2026-01-01T00:00:00.000Z", "end": "2026-01-01T00:15:00.000Z"}
     handler(event, f.Context())
     assert summed(aggregates(tables)) == expected
+
+
+# --------------------------------------------------------------------------------------
+# Batches as large as a DynamoDB stream mapping allows
+# --------------------------------------------------------------------------------------
+
+ITEM_LIMIT = 400 * 1024  # DynamoDB's item size limit, in bytes
+
+
+def renumbered(records: list[dict[str, Any]], digits: int, seed: int = 3) -> list[dict[str, Any]]:
+    """Records renumbered as one shard with ``digits``-digit sequence numbers (DynamoDB's
+    are 21 to 40 digits) that grow by varying gaps (AWS does not document the gap; up to
+    about 9e9 here, so a gap takes up to 9 hex digits)."""
+    rng = random.Random(seed)
+    seq = 10 ** (digits - 1) + rng.randrange(10**6)
+    out = []
+    for rec in records:
+        seq += rng.randint(1, 9) * 10 ** rng.randint(0, 9)
+        out.append({**rec, "dynamodb": {**rec["dynamodb"], "SequenceNumber": str(seq)}})
+    return out
+
+
+def item_bytes(value: Any) -> int:
+    """An item's size by DynamoDB's rules, approximated: each attribute name plus its value
+    (strings and numbers by their text, sets and documents by their members)."""
+    if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in ("S", "N", "B"):
+        return len(str(next(iter(value.values()))).encode())
+    if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in ("SS", "NS", "L"):
+        return sum(
+            item_bytes(v) if isinstance(v, dict) else len(str(v))
+            for v in value.get("SS", value.get("NS", value.get("L", [])))
+        )
+    if isinstance(value, dict) and len(value) == 1 and next(iter(value)) == "M":
+        return item_bytes(value["M"])
+    if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in ("BOOL", "NULL"):
+        return 1
+    return sum(len(name.encode()) + item_bytes(v) for name, v in value.items())
+
+
+def largest_item(client: Any, table: str) -> int:
+    pages = client.get_paginator("scan").paginate(TableName=table, ConsistentRead=True)
+    return max((item_bytes(i) for page in pages for i in page["Items"]), default=0)
+
+
+def test_a_full_size_batch_with_a_plan_counts_once_within_the_item_limit(tables: Any) -> None:
+    """A DynamoDB stream mapping's BatchSize goes up to 10,000 and sequence numbers up to
+    40 digits: the list of records a commit covers must still fit in the plan and in one
+    item (until the compact encoding, a batch of 10,000 with 25-digit sequence numbers
+    made a plan over PLAN_BYTES and failed on every retry)."""
+    recs, expected = changes(10_000, jobs=300)
+    recs = renumbered(recs, digits=25)
+    out = deliver(make_handler(tables), recs, batch_size=10_000)
+    assert out.dlq == []
+    assert aggregates(tables) == expected
+    assert largest_item(tables, "checkpoints") < ITEM_LIMIT
+
+
+class Everything:
+    """A processor of the pipeline that applies every record."""
+
+    name = "other"
+
+    def process(self, records: Any, batch: Any) -> Outcome:
+        return Outcome(len(records))
+
+
+def test_progress_past_a_failed_full_size_plan_stays_within_the_item_limit(tables: Any) -> None:
+    """Another processor applies a batch of 10,000 while the analytics plan fails part way
+    (throttled): the engine records that progress, with the records it covers, in the item
+    that also holds the plan. Until the compact encoding, the two lists of 21-digit
+    sequence numbers made that item about 470 KB, over DynamoDB's 400 KB (moto refused the
+    engine's UpdateItem; the test also measures the item). The redelivery is left out: it
+    writes an entry at each of the 10,000 records, too slow for this suite."""
+    recs, _ = changes(10_000, jobs=300)
+    recs = renumbered(recs, digits=21)
+    throttled = ClientError(
+        {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
+        "TransactWriteItems",
+    )
+    client = fail_call(tables, "transact_write_items", [2], throttled)
+    proc = AnalyticsProcessor(AnalyticsSettings("aggregates", ("job_id",)), lambda: client, "fn")
+    store = CheckpointStore("checkpoints", "fn", lambda: tables)
+    response = run_batch(f.event(recs), f.Context(), [Everything(), proc], store)
+    first = recs[0]["dynamodb"]["SequenceNumber"]
+    assert response["batchItemFailures"][0] == {"itemIdentifier": first}
+    item = store.load_item(f.STREAM_ARN, first)
+    assert analytics.PLAN in item  # the plan, and beside it the other processor's progress
+    assert store.progress(item) == {"other": int(recs[-1]["dynamodb"]["SequenceNumber"])}
+    assert store.covered(item, first) == [r["dynamodb"]["SequenceNumber"] for r in recs[1:]]
+    assert largest_item(tables, "checkpoints") < ITEM_LIMIT
+
+
+def test_a_plan_completed_by_a_quarter_of_its_batch_counts_the_rest_once(tables: Any) -> None:
+    """The batch of 400 dies after the plan's first group, its first half after the second;
+    the first quarter completes the plan, and Lambda goes on at record 100, which no plan
+    point named: until the completion wrote an entry there too (listing the rest of what
+    the plan covered), records 100-199 were counted twice."""
+    recs, expected = changes(400, jobs=250)
+    client = crash_after_call(tables, "transact_write_items", [1, 3])
+    out = deliver(make_handler(client), recs, batch_size=400)
+    assert [len(i) for i in out.invocations] == [400, 200, 100, 100, 200]
+    assert aggregates(tables) == expected
+
+
+def test_a_plan_stored_by_0_2_0_is_completed_with_its_list(tables: Any) -> None:
+    """0.2.0 stored the plan's covered records as a list of decimal sequence numbers; such a
+    plan (its item lives two days) is completed, and the entry then lists those records."""
+    recs, expected = changes(400, jobs=250)
+    client = crash_after_call(tables, "transact_write_items", [1])
+    store = CheckpointStore("checkpoints", "fn", lambda: tables)
+    first = recs[0]["dynamodb"]["SequenceNumber"]
+    later = [r["dynamodb"]["SequenceNumber"] for r in recs[1:]]
+    with pytest.raises(Crash):  # the plan is stored, its first group applied
+        make_handler(client)(f.event(recs), f.Context())
+    item = store.load_item(f.STREAM_ARN, first)
+    plan = json.loads(item[analytics.PLAN]["S"])
+    plan["covered"] = later  # as 0.2.0 wrote it
+    tables.update_item(
+        TableName="checkpoints",
+        Key=store.key(f.STREAM_ARN, first),
+        UpdateExpression="SET #p = :p",
+        ExpressionAttributeNames={"#p": analytics.PLAN},
+        ExpressionAttributeValues={":p": {"S": json.dumps(plan)}},
+    )
+    make_handler(tables)(f.event(recs[:200]), f.Context())  # its first half completes it
+    assert store.covered(store.load_item(f.STREAM_ARN, first), first) == later
+    deliver(make_handler(tables), recs[200:], batch_size=200)
+    assert aggregates(tables) == expected

@@ -85,48 +85,45 @@ class Stack:
         return {o["Key"]: s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read() for o in listed}
 
 
-@pytest.fixture
-def stack(cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+def _as_archiver(cloud: Cloud, monkeypatch: pytest.MonkeyPatch, uuid: str) -> None:
+    """The archiver handler run in this process archives to ``BUCKET`` under ``PREFIX`` the
+    failed batches of mapping ``uuid`` (the fake function's)."""
     cloud.use(
         monkeypatch,
         ARCHIVE_BUCKET=BUCKET,
         ARCHIVE_PREFIX=PREFIX,
         AWS_LAMBDA_FUNCTION_NAME="t-dlq-archiver",
+        SOURCE_MAPPINGS=json.dumps({"fake": uuid}),
     )
+
+
+def _with_bucket(s: Stack) -> Stack:
+    """``s`` with its archive bucket created (empty)."""
+    s.client("s3").create_bucket(
+        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    return s
+
+
+@pytest.fixture
+def stack(cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     retry.set_policy(retry.Policy(attempts=2, base=0.001, cap=0.001))
-    stream = cloud.table()
-    url, arn = cloud.queue()
-    cloud.function()
-    uuid = cloud.mapping(
-        stream,
-        BatchSize=3,
-        BisectBatchOnFunctionError=True,
-        MaximumRetryAttempts=0,
-        DestinationConfig={"OnFailure": {"Destination": arn}},
+    stream, url, arn, uuid, _ = cloud.failing_to_dlq(
+        BatchSize=3, BisectBatchOnFunctionError=True, MaximumRetryAttempts=0
     )
-    monkeypatch.setenv("SOURCE_MAPPINGS", json.dumps({"fake": uuid}))
+    _as_archiver(cloud, monkeypatch, uuid)
     for pk in ["a", "raise-1", "b", "c", "raise-2", "d"]:
         item = {"pk": {"S": pk}, "status": {"S": "NEW"}, "blob": {"B": b"\x00\xff"}}
         cloud.ddb.put_item(TableName="t", Item=item)
     cloud.runtime()
-
-    def queued() -> int:
-        attrs = cloud.sqs.get_queue_attributes(
-            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
-        )["Attributes"]
-        return int(attrs["ApproximateNumberOfMessages"])
-
-    wait_for(lambda: queued() == 2, 30)  # one message per poison record, bisected down to it
+    # one message per poison record, bisected down to it
+    wait_for(lambda: cloud.queued(url) == 2, 30)
     cloud.close()
     messages = cloud.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)[
         "Messages"
     ]
     assert len(messages) == 2
-    s = Stack(cloud, arn, stream, messages)
-    s.client("s3").create_bucket(
-        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
-    )
-    yield s
+    yield _with_bucket(Stack(cloud, arn, stream, messages))
     retry.set_policy(retry.POLICY)
 
 
@@ -404,21 +401,11 @@ def test_a_range_ending_at_the_last_record_of_an_open_shard_is_read_at_once(
 def filtered(cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     """A filtered mapping's failed batch whose range spans a record the filter dropped."""
     uuid, stream, _, messages = failed_filtered_batch(cloud)
-    cloud.use(
-        monkeypatch,
-        ARCHIVE_BUCKET=BUCKET,
-        ARCHIVE_PREFIX=PREFIX,
-        AWS_LAMBDA_FUNCTION_NAME="t-dlq-archiver",
-        SOURCE_MAPPINGS=json.dumps({"fake": uuid}),
-    )
+    _as_archiver(cloud, monkeypatch, uuid)
     arn = cloud.sqs.get_queue_attributes(
         QueueUrl=cloud.sqs.get_queue_url(QueueName="dlq")["QueueUrl"], AttributeNames=["QueueArn"]
     )["Attributes"]["QueueArn"]
-    s = Stack(cloud, arn, stream, messages)
-    s.client("s3").create_bucket(
-        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
-    )
-    yield s
+    yield _with_bucket(Stack(cloud, arn, stream, messages))
 
 
 def _keys(records: list[dict[str, Any]]) -> list[str]:
@@ -532,43 +519,20 @@ def _parallel_failure(
     failures reported: it reports the first ``partial-`` record of a batch) and ``writes``
     (item names, in stream order): the failed batch's rest goes to the DLQ in one message.
     Returns the stack and the message."""
-    stream = cloud.table()
-    url, arn = cloud.queue()
-    cloud.function()
-    uuid = cloud.mapping(
-        stream,
+    stream, url, arn, uuid, _ = cloud.failing_to_dlq(
         BatchSize=10,
         ParallelizationFactor=4,
         MaximumRetryAttempts=0,
         FunctionResponseTypes=["ReportBatchItemFailures"],
-        DestinationConfig={"OnFailure": {"Destination": arn}},
     )
-    cloud.use(
-        monkeypatch,
-        ARCHIVE_BUCKET=BUCKET,
-        ARCHIVE_PREFIX=PREFIX,
-        AWS_LAMBDA_FUNCTION_NAME="t-dlq-archiver",
-        SOURCE_MAPPINGS=json.dumps({"fake": uuid}),
-    )
+    _as_archiver(cloud, monkeypatch, uuid)
     for pk in writes:
         cloud.put(pk)
     cloud.runtime()  # started after the writes: one GetRecords page
-    wait_for(
-        lambda: (
-            cloud.sqs.get_queue_attributes(
-                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
-            )["Attributes"]["ApproximateNumberOfMessages"]
-            == "1"
-        ),
-        30,
-    )
+    wait_for(lambda: cloud.queued(url) == 1, 30)
     cloud.close()
     (message,) = cloud.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
-    s = Stack(cloud, arn, stream, [message])
-    s.client("s3").create_bucket(
-        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
-    )
-    return s, json.loads(message["Body"])
+    return _with_bucket(Stack(cloud, arn, stream, [message])), json.loads(message["Body"])
 
 
 def test_a_parallel_batch_is_picked_out_of_its_range(

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from handlers import observe
 from handlers.batch import Batch, BatchFailed, Failure, Outcome, run_batch
-from handlers.checkpoint import CheckpointStore
+from handlers.checkpoint import COVERED, CheckpointStore
 from handlers.stream import NotAStreamEvent, StreamRecord
 from tests import factories as f
 from tests.conftest import create_table, make_client
@@ -56,10 +56,6 @@ def records(n: int) -> list[dict[str, Any]]:
     return f.sequential([f.record("INSERT") for _ in range(n)])
 
 
-def seqs(recs: list[dict[str, Any]]) -> list[str]:
-    return [r["dynamodb"]["SequenceNumber"] for r in recs]
-
-
 @pytest.fixture
 def store(aws_env: str) -> tuple[CheckpointStore, list[str]]:
     create_table("checkpoints")
@@ -76,7 +72,7 @@ def test_success_reports_nothing_and_reads_the_checkpoint_once(store: Any) -> No
     p = Recorder("a")
     recs = records(5)
     assert run_batch(f.event(recs), f.Context(), [p], st_) == {"batchItemFailures": []}
-    assert p.applied == seqs(recs)
+    assert p.applied == f.seqs(recs)
     assert calls == ["GetItem"]
 
 
@@ -85,8 +81,8 @@ def test_failure_in_the_middle_reports_it_and_every_later_record(store: Any) -> 
     first, second = Recorder("a", {3: Failure.POISON}), Recorder("b")
     recs = records(6)
     response = run_batch(f.event(recs), f.Context(), [first, second], st_, concurrent=False)
-    assert response == {"batchItemFailures": [{"itemIdentifier": s} for s in seqs(recs)[3:]]}
-    assert second.given == [seqs(recs)[:3]]  # one after another: b stops at a's failure
+    assert response == {"batchItemFailures": [{"itemIdentifier": s} for s in f.seqs(recs)[3:]]}
+    assert second.given == [f.seqs(recs)[:3]]  # one after another: b stops at a's failure
     assert calls == ["GetItem"]  # nobody went past the failure: nothing to record
 
 
@@ -101,15 +97,15 @@ def test_a_processor_failing_while_the_others_succeed_runs_concurrently(store: A
     second = Recorder("b", None, together)
     recs = records(6)
     response = run_batch(f.event(recs), f.Context(), [first, second], st_)
-    assert response == {"batchItemFailures": [{"itemIdentifier": s} for s in seqs(recs)[3:]]}
-    assert second.applied == seqs(recs) and first.applied == seqs(recs)[:3]
+    assert response == {"batchItemFailures": [{"itemIdentifier": s} for s in f.seqs(recs)[3:]]}
+    assert second.applied == f.seqs(recs) and first.applied == f.seqs(recs)[:3]
     assert calls == ["GetItem", "UpdateItem"]
-    assert st_.load(f.STREAM_ARN, seqs(recs)[3]) == {"b": int(seqs(recs)[5])}
+    assert st_.load(f.STREAM_ARN, f.seqs(recs)[3]) == {"b": int(f.seqs(recs)[5])}
     first.fail, first.together, second.together = {}, None, None
     assert run_batch(f.event(recs[3:]), f.Context(), [first, second], st_) == {
         "batchItemFailures": []
     }
-    assert first.applied == seqs(recs) and second.applied == seqs(recs)
+    assert first.applied == f.seqs(recs) and second.applied == f.seqs(recs)
 
 
 def test_lowest_failure_across_concurrent_processors_is_reported(store: Any) -> None:
@@ -121,11 +117,11 @@ def test_lowest_failure_across_concurrent_processors_is_reported(store: Any) -> 
     ]
     recs = records(6)
     response = run_batch(f.event(recs), f.Context(), procs, st_)
-    assert [x["itemIdentifier"] for x in response["batchItemFailures"]] == seqs(recs)[2:]
+    assert [x["itemIdentifier"] for x in response["batchItemFailures"]] == f.seqs(recs)[2:]
     # a and c went past record 2: both recorded there, b (the failing one) is not
-    assert st_.load(f.STREAM_ARN, seqs(recs)[2]) == {
-        "a": int(seqs(recs)[3]),
-        "c": int(seqs(recs)[5]),
+    assert st_.load(f.STREAM_ARN, f.seqs(recs)[2]) == {
+        "a": int(f.seqs(recs)[3]),
+        "c": int(f.seqs(recs)[5]),
     }
 
 
@@ -143,9 +139,9 @@ def test_a_processor_raising_records_the_others_progress_then_raises(store: Any)
     recs = records(5)
     with pytest.raises(RuntimeError, match="a bug"):
         run_batch(f.event(recs), f.Context(), [Broken("a"), other], st_)
-    assert other.applied == seqs(recs)
+    assert other.applied == f.seqs(recs)
     for index in (0, 2, 3):
-        assert st_.load(f.STREAM_ARN, seqs(recs)[index]) == {"b": int(seqs(recs)[4])}
+        assert st_.load(f.STREAM_ARN, f.seqs(recs)[index]) == {"b": int(f.seqs(recs)[4])}
 
 
 def test_progress_past_the_failure_is_recorded_where_the_redelivery_starts(store: Any) -> None:
@@ -154,14 +150,14 @@ def test_progress_past_the_failure_is_recorded_where_the_redelivery_starts(store
     recs = records(6)
     run_batch(f.event(recs), f.Context(), [first, second], st_)
     assert calls == ["GetItem", "UpdateItem"]
-    assert st_.load(f.STREAM_ARN, seqs(recs)[2]) == {"a": int(seqs(recs)[5])}
+    assert st_.load(f.STREAM_ARN, f.seqs(recs)[2]) == {"a": int(f.seqs(recs)[5])}
     # The redelivery from the failed record: "a" skips what it did, "b" carries on.
     first.applied.clear()
     second.fail = {}
     again = recs[2:]
     assert run_batch(f.event(again), f.Context(), [first, second], st_)["batchItemFailures"] == []
     assert first.applied == []
-    assert second.applied == seqs(recs)
+    assert second.applied == f.seqs(recs)
 
 
 @pytest.mark.parametrize("failure", [Failure.POISON, Failure.TIME])
@@ -173,7 +169,7 @@ def test_first_record_failing_raises_so_lambda_bisects(store: Any, failure: Fail
         run_batch(f.event(recs), f.Context(), [first, second], st_)
     # Entries at the batch start and both candidate split points carry a's progress.
     for index in (0, 3, 4):
-        assert st_.load(f.STREAM_ARN, seqs(recs)[index]) == {"a": int(seqs(recs)[6])}
+        assert st_.load(f.STREAM_ARN, f.seqs(recs)[index]) == {"a": int(f.seqs(recs)[6])}
 
 
 def test_transient_failure_of_the_first_record_is_reported_not_raised(store: Any) -> None:
@@ -251,7 +247,7 @@ def test_logs_and_emf_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
     run_batch(f.event(recs), f.Context(), [Recorder("a", {2: Failure.POISON})], None)
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     failed = [x for x in lines if x.get("message") == "record failed"]
-    assert failed[0]["sequence_number"] == seqs(recs)[2] and failed[0]["reason"] == "told to fail"
+    assert failed[0]["sequence_number"] == f.seqs(recs)[2] and failed[0]["reason"] == "told to fail"
     summary = next(x for x in lines if x.get("message") == "batch processed")
     assert summary["records"] == 4 and summary["failed"] == 2
     emf = next(x for x in lines if "_aws" in x)
@@ -302,7 +298,7 @@ def test_every_record_applied_exactly_once_or_reported(
     store = CheckpointStore("checkpoints", f"fn{seed}", lambda: client)
     rng = random.Random(seed)
     recs = records(n)
-    poison = {s for s in seqs(recs) if rng.random() < 0.03}
+    poison = {s for s in f.seqs(recs) if rng.random() < 0.03}
     procs = [Flaky(name, rng, poison) for name in ("a", "b", "c")]
     crashes: list[str] = []
 
@@ -317,7 +313,7 @@ def test_every_record_applied_exactly_once_or_reported(
     in_dlq = {s for batch in result.dlq for s in batch}
     assert poison <= in_dlq
     for p in procs:
-        for s in seqs(recs):
+        for s in f.seqs(recs):
             if s in in_dlq:
                 assert p.applied[s] <= 1 + len(crashes)
             else:
@@ -325,7 +321,7 @@ def test_every_record_applied_exactly_once_or_reported(
                 assert 1 <= p.applied[s] <= 1 + len(crashes), (p.name, s)
     if not crashes:
         for p in procs:
-            assert all(p.applied[s] == 1 for s in seqs(recs) if s not in in_dlq)
+            assert all(p.applied[s] == 1 for s in f.seqs(recs) if s not in in_dlq)
 
 
 def test_a_non_finite_creation_time_does_not_crash_the_report() -> None:
@@ -364,10 +360,61 @@ def test_progress_past_a_failure_reaches_every_later_bisected_half(store: Any) -
     a, b = Recorder("a"), Recorder("b", {10: Failure.TRANSIENT})
     recs = records(20)
     response = run_batch(f.event(recs), f.Context(), [a, b], st_)
-    assert response["batchItemFailures"][0] == {"itemIdentifier": seqs(recs)[10]}
+    assert response["batchItemFailures"][0] == {"itemIdentifier": f.seqs(recs)[10]}
     # the redelivery of 10-19 died before writing anything; then its two halves
     b.fail = {}
     for half in (recs[10:15], recs[15:20]):
         assert run_batch(f.event(half), f.Context(), [a, b], st_)["batchItemFailures"] == []
-    assert a.applied == seqs(recs)  # each record once
-    assert b.applied == seqs(recs)
+    assert a.applied == f.seqs(recs)  # each record once
+    assert b.applied == f.seqs(recs)
+
+
+def test_an_entry_written_by_0_2_0_still_protects_what_it_covered(store: Any) -> None:
+    """0.2.0 wrote ``covered`` as comma-separated decimal sequence numbers; its items live
+    two days (TTL), so a redelivery starting at such an entry still writes the progress at
+    every record it lists."""
+    st_, _ = store
+    recs = records(20)
+    st_.save(f.STREAM_ARN, {f.seqs(recs)[10]: {"a": int(f.seqs(recs)[19])}})
+    key = st_.key(f.STREAM_ARN, f.seqs(recs)[10])
+    client = st_._client()
+    client.update_item(
+        TableName="checkpoints",
+        Key=key,
+        UpdateExpression="SET #c = :c",
+        ExpressionAttributeNames={"#c": COVERED},
+        ExpressionAttributeValues={":c": {"S": ",".join(f.seqs(recs)[11:])}},
+    )
+    a = Recorder("a")
+    # the redelivery of 10-19 dies in "a" after its up-front writes...
+    with pytest.raises(Crash):
+        run_batch(f.event(recs[10:]), f.Context(), [a, Dies()], st_)
+    # ...and each later record Lambda may start a bisected half at now has its entry
+    assert all(st_.load(f.STREAM_ARN, s) == {"a": int(f.seqs(recs)[19])} for s in f.seqs(recs)[11:])
+    assert a.applied == []
+
+
+class Dies:
+    name = "dies"
+
+    def process(self, records: Sequence[StreamRecord], batch: Batch) -> Outcome:
+        raise Crash("the invocation died")
+
+
+def test_a_batch_whose_covered_list_cannot_fit_an_item_is_refused_first(store: Any) -> None:
+    """DynamoDB sequence numbers have up to 40 digits: 4,000 records 2e35 apart make a list
+    of covered records of about 124 KB, which an entry cannot hold beside a commit plan in
+    DynamoDB's 400 KB item. The batch is refused before any processor applies anything,
+    naming the batch size and what to lower (with bisect on, Lambda's halves fit)."""
+    st_, _ = store
+    recs = f.sequential([f.record("INSERT") for _ in range(4_000)], start=10**39)
+    recs = [
+        {**r, "dynamodb": {**r["dynamodb"], "SequenceNumber": str(10**39 + i * 2 * 10**35)}}
+        for i, r in enumerate(recs)
+    ]
+    a = Recorder("a")
+    with pytest.raises(BatchFailed, match=r"batch of 4000 records.*BatchSize.*batch_size"):
+        run_batch(f.event(recs), f.Context(), [a], st_)
+    assert a.given == []
+    out = deliver(lambda e, c: run_batch(e, c, [a], st_), recs, batch_size=4_000)
+    assert out.dlq == [] and a.applied == f.seqs(recs)

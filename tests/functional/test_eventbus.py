@@ -34,19 +34,7 @@ from tests.reliability.faults import InFlight
 
 BUS = "changes"
 TABLE_ARN = f.STREAM_ARN.partition("/stream/")[0]
-DETAIL_ORDER = [
-    "eventName",
-    "table",
-    "keys",
-    "eventID",
-    "sequenceNumber",
-    "approximateCreationDateTime",
-    "ttlExpired",
-    "changedAttributes",
-    "newImage",
-    "oldImage",
-    "imagesOmitted",
-]
+DETAIL_ORDER = [*f.CHANGE_FIELDS, "newImage", "oldImage", "imagesOmitted"]
 
 
 class Bus:
@@ -185,14 +173,6 @@ def run(records: list[dict[str, Any]], remaining_ms: int = 60_000) -> dict[str, 
     return eventbus.handler(f.event(records), f.Context(remaining_ms))
 
 
-def reported(response: dict[str, Any]) -> list[str]:
-    return [x["itemIdentifier"] for x in response["batchItemFailures"]]
-
-
-def seqs(records: list[dict[str, Any]]) -> list[str]:
-    return [r["dynamodb"]["SequenceNumber"] for r in records]
-
-
 def inserts(n: int, start: int = f.BASE_SEQ, **extra: Any) -> list[dict[str, Any]]:
     return f.sequential(
         [f.record("INSERT", {"job_id": str(i)}, {"v": i, **extra}) for i in range(n)], start
@@ -222,7 +202,7 @@ def test_each_view_type_and_event_name_arrives_on_the_bus(bus: Bus) -> None:
     # THEN the rule's queue received one event per change, with the documented envelope
     assert [len(c) for c in bus.in_order()] == [10, 2]
     got = {e["detail"]["sequenceNumber"]: e for e in bus.received()}
-    assert sorted(got) == sorted(seqs(records))
+    assert sorted(got) == sorted(f.seqs(records))
     for (view_type, event_name), rec in zip(combos, records, strict=True):
         event = got[rec["dynamodb"]["SequenceNumber"]]
         assert event["source"] == f"dynamodb-triggers.{f.TABLE}"
@@ -230,19 +210,10 @@ def test_each_view_type_and_event_name_arrives_on_the_bus(bus: Bus) -> None:
         assert event["resources"] == [TABLE_ARN]
         detail = event["detail"]
         assert list(detail) == DETAIL_ORDER
-        both = view_type == "NEW_AND_OLD_IMAGES"
-        changed = {"blob": {"new": "AP8="}, "status": {"old": "APPLIED", "new": "INTERVIEW"}}
         new_image = BUS_NEW if event_name != "REMOVE" and view_type in HAS_NEW else None
         old_image = BUS_OLD if event_name != "INSERT" and view_type in HAS_OLD else None
         assert detail == {
-            "eventName": event_name,
-            "table": f.TABLE,
-            "keys": KEYS,
-            "eventID": rec["eventID"],
-            "sequenceNumber": rec["dynamodb"]["SequenceNumber"],
-            "approximateCreationDateTime": "2026-01-01T01:01:01Z",
-            "ttlExpired": False,
-            "changedAttributes": changed if event_name == "MODIFY" and both else None,
+            **f.change_fields(rec),
             "newImage": new_image,
             "oldImage": old_image,
             "imagesOmitted": False,
@@ -283,7 +254,10 @@ def test_events_source_and_bus_arn(bus: Bus, monkeypatch: pytest.MonkeyPatch) ->
     )
     assert run(records) == {"batchItemFailures": []}
     events = bus.received()
-    assert [e["detail"]["sequenceNumber"] for e in events] == [seqs(records)[1], seqs(records)[3]]
+    assert [e["detail"]["sequenceNumber"] for e in events] == [
+        f.seqs(records)[1],
+        f.seqs(records)[3],
+    ]
     assert {e["source"] for e in events} == {"hiring.applications"}
     assert [entry["EventBusName"] for entry in bus.calls[0]] == [bus.arn, bus.arn]
 
@@ -313,29 +287,20 @@ def test_the_documented_rule_pattern_selects_status_changes(bus: Bus) -> None:
     )
     assert run(records) == {"batchItemFailures": []}
     (message,) = bus.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
-    assert json.loads(message["Body"])["detail"]["sequenceNumber"] == seqs(records)[1]
+    assert json.loads(message["Body"])["detail"]["sequenceNumber"] == f.seqs(records)[1]
 
 
 def test_redacted_values_reach_neither_events_nor_logs(
     bus: Bus, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("EVENTBUS_REDACT", "ssn,email")
-    secret_new = {"ssn": "SECRET-NEW-111", "status": "B", "email": "new@SECRET.example"}
-    secret_old = {"ssn": "SECRET-OLD-222", "status": "A", "email": "new@SECRET.example"}
-    keys = {"job_id": "job-9", "email": "key@SECRET.example"}
-    records = f.sequential(
-        [
-            f.record("INSERT", keys, secret_new),
-            f.record("MODIFY", keys, secret_new, secret_old),
-            f.record("REMOVE", keys, old=secret_old),
-        ]
-    )
+    records = f.secret_changes()
     # A failing entry too, so the failure path logs as well
     bus.fail_entries(lambda call, i: "AccessDeniedException" if i == 2 else None)
 
     response = run(records)
 
-    assert reported(response) == seqs(records)[2:]
+    assert f.reported(response) == f.seqs(records)[2:]
     assert "SECRET" not in json.dumps(bus.calls, default=str)
     events = bus.received()
     assert "SECRET" not in json.dumps(events, default=str)
@@ -359,7 +324,7 @@ def test_at_most_ten_entries_per_call(bus: Bus) -> None:
     records = inserts(25)
     assert run(records) == {"batchItemFailures": []}
     assert [len(c) for c in bus.in_order()] == [10, 10, 5]
-    assert sorted(d["sequenceNumber"] for d in bus.details()) == seqs(records)
+    assert sorted(d["sequenceNumber"] for d in bus.details()) == f.seqs(records)
 
 
 def test_at_most_256_kib_per_call(bus: Bus) -> None:
@@ -412,10 +377,10 @@ def test_throttled_entries_are_retried_alone(bus: Bus, monkeypatch: pytest.Monke
     # THEN only the two failed entries were sent again; every record arrived exactly once
     assert [len(c) for c in bus.calls] == [10, 2, 2]
     assert [json.loads(e["Detail"])["sequenceNumber"] for e in bus.calls[1]] == [
-        seqs(records)[3],
-        seqs(records)[7],
+        f.seqs(records)[3],
+        f.seqs(records)[7],
     ]
-    assert Counter(d["sequenceNumber"] for d in bus.details()) == Counter(seqs(records))
+    assert Counter(d["sequenceNumber"] for d in bus.details()) == Counter(f.seqs(records))
 
 
 def test_entry_failing_for_good_reports_it_and_later_records(
@@ -429,11 +394,11 @@ def test_entry_failing_for_good_reports_it_and_later_records(
     response = run(records)
 
     # THEN record 3 and every later record are reported; no later call was made
-    assert reported(response) == seqs(records)[3:]
+    assert f.reported(response) == f.seqs(records)[3:]
     assert [len(c) for c in bus.calls] == [10] + [1] * (retry.POLICY.attempts - 1)
     published = sorted(d["sequenceNumber"] for d in bus.details())
     # entries after the failed one in the same call were accepted (documented duplicates)
-    assert published == [s for i, s in enumerate(seqs(records)[:10]) if i != 3]
+    assert published == [s for i, s in enumerate(f.seqs(records)[:10]) if i != 3]
 
 
 def test_mixed_failures_retry_only_before_the_permanent_one(bus: Bus) -> None:
@@ -467,7 +432,7 @@ def test_missing_bus_is_transient_with_a_clear_reason(
     monkeypatch.setenv("EVENTBUS_NAME", "no-such-bus")
     records = inserts(3)
     # A whole-call failure of the first record is reported (no raise: nothing to bisect)
-    assert reported(run(records)) == seqs(records)
+    assert f.reported(run(records)) == f.seqs(records)
     assert bus.received() == []
     proc = eventbus.build({"EVENTBUS_NAME": "no-such-bus"})
     parsed = parse_event(f.event(records))
@@ -489,7 +454,7 @@ def test_server_errors_are_retried_then_transient(bus: Bus) -> None:
 
     bus.events.meta.events.register("before-send.events.PutEvents", outage)
     records = inserts(3)
-    assert reported(run(records)) == seqs(records)
+    assert f.reported(run(records)) == f.seqs(records)
     assert len(sent) == retry.POLICY.attempts  # botocore-level retries within the budget
     assert bus.received() == []
 
@@ -538,7 +503,7 @@ def test_calls_overlap_up_to_the_setting(
     finally:
         flight.close()
     assert (flight.most, flight.attempts) == (most, 5)
-    assert sorted(d["sequenceNumber"] for d in bus.details()) == seqs(records)
+    assert sorted(d["sequenceNumber"] for d in bus.details()) == f.seqs(records)
 
 
 class LateFailure:
@@ -580,12 +545,12 @@ def test_a_failed_call_in_the_middle_while_later_calls_succeed(bus: Bus) -> None
     every later one (everything before it was accepted); the third call's events were
     accepted too (the documented duplicates of a redelivery)."""
     records = inserts(25)
-    client = LateFailure(bus.events, fail=seqs(records)[13], after=seqs(records)[20])
+    client = LateFailure(bus.events, fail=f.seqs(records)[13], after=f.seqs(records)[20])
     aws.set_client("events", client)
-    assert reported(run(records)) == seqs(records)[13:]
-    assert sorted(c[0] for c in client.made) == [seqs(records)[i] for i in (0, 10, 20)]
+    assert f.reported(run(records)) == f.seqs(records)[13:]
+    assert sorted(c[0] for c in client.made) == [f.seqs(records)[i] for i in (0, 10, 20)]
     published = sorted(d["sequenceNumber"] for d in bus.details())
-    assert published == [s for i, s in enumerate(seqs(records)) if i != 13]
+    assert published == [s for i, s in enumerate(f.seqs(records)) if i != 13]
 
 
 # ----------------------------------------------------------------------------------------
@@ -600,8 +565,8 @@ def test_poison_records(bus: Bus) -> None:
         [f.record("INSERT", KEYS, NEW), f.record("INSERT", KEYS, NEW), bad_value]
     )
     response = run(records)
-    assert reported(response) == seqs(records)[2:]
-    assert sorted(d["sequenceNumber"] for d in bus.details()) == seqs(records)[:2]
+    assert f.reported(response) == f.seqs(records)[2:]
+    assert sorted(d["sequenceNumber"] for d in bus.details()) == f.seqs(records)[:2]
 
     bad_name = f.record("INSERT", KEYS, NEW)
     bad_name["eventName"] = "UPSERT"
@@ -652,7 +617,7 @@ def test_runs_inside_the_pipeline_entry_point(bus: Bus, monkeypatch: pytest.Monk
     monkeypatch.setenv("CHECKPOINT_TABLE", "checkpoints")
     records = inserts(3)
     assert pipeline.handler(f.event(records), f.Context()) == {"batchItemFailures": []}
-    assert sorted(d["sequenceNumber"] for d in bus.details()) == seqs(records)
+    assert sorted(d["sequenceNumber"] for d in bus.details()) == f.seqs(records)
 
 
 # ----------------------------------------------------------------------------------------
@@ -699,7 +664,7 @@ def test_replay_scenarios_publish_each_record_once_except_documented_duplicates(
     # 1. Another processor of the pipeline fails at record 17: Lambda restarts there, and
     #    the checkpoint makes the publisher skip what it already published.
     proc = eventbus.build(ONE_AT_A_TIME)
-    other = FailOnceAt(seqs(records)[17])
+    other = FailOnceAt(f.seqs(records)[17])
     deliver(lambda e, c: run_batch(e, c, [proc, other], store), records, batch_size=40)
     assert published(bus) == Counter(ids)
     assert Counter(d["eventID"] for d in bus.details()) == Counter(ids)  # what the bus got

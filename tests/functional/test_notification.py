@@ -27,17 +27,6 @@ from tests.conftest import make_client
 from tests.factories import BIG, HAS_NEW, HAS_OLD, KEYS, NEW, NEW_JSON, OLD, OLD_JSON
 from tests.reliability.faults import InFlight
 
-ORDER = [
-    "eventName",
-    "table",
-    "keys",
-    "eventID",
-    "sequenceNumber",
-    "approximateCreationDateTime",
-    "ttlExpired",
-    "changedAttributes",
-]
-
 
 class Topic:
     """An SNS topic with a raw-delivery SQS subscription, and the calls made to it."""
@@ -125,14 +114,6 @@ def run(records: list[dict[str, Any]], remaining_ms: int = 60_000) -> dict[str, 
     return notification.handler(f.event(records), f.Context(remaining_ms))
 
 
-def reported(response: dict[str, Any]) -> list[str]:
-    return [x["itemIdentifier"] for x in response["batchItemFailures"]]
-
-
-def seqs(records: list[dict[str, Any]]) -> list[str]:
-    return [r["dynamodb"]["SequenceNumber"] for r in records]
-
-
 def entry_bytes(entry: dict[str, Any]) -> int:
     """Size as SNS counts it: body plus each attribute's name, data type and value."""
     size = len(entry["Message"].encode())
@@ -159,22 +140,14 @@ def test_each_view_type_and_event_name(topic: Topic, view_type: str, event_name:
     (message,) = topic.received()
     body = json.loads(message["Body"], parse_float=Decimal)
     image_key = "oldImage" if event_name == "REMOVE" else "newImage"
-    assert list(body) == [*ORDER, image_key, "imagesOmitted"]
+    assert list(body) == [*f.CHANGE_FIELDS, image_key, "imagesOmitted"]
     both = view_type == "NEW_AND_OLD_IMAGES"
-    changed = {"blob": {"new": "AP8="}, "status": {"old": "APPLIED", "new": "INTERVIEW"}}
     if event_name == "REMOVE":
         image = OLD_JSON if view_type in HAS_OLD else None
     else:
         image = NEW_JSON if view_type in HAS_NEW else None
     assert body == {
-        "eventName": event_name,
-        "table": f.TABLE,
-        "keys": KEYS,
-        "eventID": rec["eventID"],
-        "sequenceNumber": rec["dynamodb"]["SequenceNumber"],
-        "approximateCreationDateTime": "2026-01-01T01:01:01Z",
-        "ttlExpired": False,
-        "changedAttributes": changed if event_name == "MODIFY" and both else None,
+        **f.change_fields(rec),
         image_key: image,
         "imagesOmitted": False,
     }
@@ -234,7 +207,7 @@ def test_set_order_and_number_formatting_are_not_changes(topic: Topic) -> None:
     # THEN the first is skipped (done, no message), the second notifies 1 -> true
     assert response == {"batchItemFailures": []}
     (body,) = topic.bodies()
-    assert body["sequenceNumber"] == seqs(f.sequential([same, flip]))[1]
+    assert body["sequenceNumber"] == f.seqs(f.sequential([same, flip]))[1]
     assert body["changedAttributes"] == {"flag": {"old": 1, "new": True}}
 
 
@@ -276,7 +249,7 @@ def test_notify_attributes_filters_modify(topic: Topic, monkeypatch: pytest.Monk
     assert run(records) == {"batchItemFailures": []}
     messages = topic.received()
     bodies = [json.loads(m["Body"]) for m in messages]
-    assert [b["sequenceNumber"] for b in bodies] == seqs(records)[1:]
+    assert [b["sequenceNumber"] for b in bodies] == f.seqs(records)[1:]
     assert bodies[0]["changedAttributes"] == {
         "score": {"old": 1, "new": 2},
         "status": {"old": "A", "new": "B"},
@@ -289,16 +262,7 @@ def test_notify_attributes_filters_modify(topic: Topic, monkeypatch: pytest.Monk
 
 def test_redacted_values_are_never_sent(topic: Topic, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NOTIFY_REDACT", "ssn,email")
-    secret_new = {"ssn": "SECRET-NEW-111", "status": "B", "email": "new@SECRET.example"}
-    secret_old = {"ssn": "SECRET-OLD-222", "status": "A", "email": "new@SECRET.example"}
-    keys = {"job_id": "job-9", "email": "key@SECRET.example"}
-    records = f.sequential(
-        [
-            f.record("INSERT", keys, secret_new),
-            f.record("MODIFY", keys, secret_new, secret_old),
-            f.record("REMOVE", keys, old=secret_old),
-        ]
-    )
+    records = f.secret_changes()
     assert run(records) == {"batchItemFailures": []}
     messages = topic.received()
     assert len(messages) == 3
@@ -342,7 +306,7 @@ def test_fifo_group_and_deduplication_ids(fifo_topic: Topic) -> None:
 
     messages = fifo_topic.received()
     by_seq = {json.loads(m["Body"])["sequenceNumber"]: m["Attributes"] for m in messages}
-    attrs = [by_seq[s] for s in seqs(records)]
+    attrs = [by_seq[s] for s in f.seqs(records)]
     group_a = hashlib.sha256(f"{f.TABLE}\x00job_id\x00Sa".encode()).hexdigest()
     group_b = hashlib.sha256(f"{f.TABLE}\x00job_id\x00Sb".encode()).hexdigest()
     assert [a["MessageGroupId"] for a in attrs] == [group_a, group_b, group_a, group_b]
@@ -377,7 +341,7 @@ def test_large_item_is_sent_without_images(topic: Topic) -> None:
     insert, modify, small = (json.loads(m["Body"]) for m in messages)
     assert insert["imagesOmitted"] is True and insert["newImage"] is None
     assert insert["keys"] == KEYS and insert["eventID"] == records[0]["eventID"]
-    assert list(insert) == [*ORDER, "newImage", "imagesOmitted"]
+    assert list(insert) == [*f.CHANGE_FIELDS, "newImage", "imagesOmitted"]
     assert modify["imagesOmitted"] is True and modify["newImage"] is None
     assert modify["changedAttributes"] == {"doc": {"omitted": True}, "status": {"omitted": True}}
     assert messages[1]["MessageAttributes"]["changedAttributes"]["StringValue"] == (
@@ -394,7 +358,7 @@ def test_at_most_ten_entries_per_call(topic: Topic) -> None:
     calls = topic.in_order()
     assert [len(c) for c in calls] == [10, 10, 5]
     assert [[e["Id"] for e in c] for c in calls][1] == [str(i) for i in range(10, 20)]
-    assert sorted(json.loads(m["Body"])["sequenceNumber"] for m in topic.received()) == seqs(
+    assert sorted(json.loads(m["Body"])["sequenceNumber"] for m in topic.received()) == f.seqs(
         records
     )
 
@@ -463,11 +427,11 @@ def test_failed_entry_reports_it_and_later_records_and_stops(
     response = run(records)
 
     # THEN record 3 and every later record are reported; no second call was made
-    assert reported(response) == seqs(records)[3:]
+    assert f.reported(response) == f.seqs(records)[3:]
     assert len(topic.calls) == 1
     published = [json.loads(m["Body"])["sequenceNumber"] for m in topic.received()]
     # entries after the failed one in the same call were published (documented duplicates)
-    assert published == [s for i, s in enumerate(seqs(records)[:10]) if i != 3]
+    assert published == [s for i, s in enumerate(f.seqs(records)[:10]) if i != 3]
 
 
 def test_sender_fault_on_the_first_record_raises(topic: Topic) -> None:
@@ -495,8 +459,8 @@ def test_poison_record_in_the_middle(topic: Topic) -> None:
         + [f.record("INSERT", KEYS, NEW) for _ in range(3)]
     )
     response = run(records)
-    assert reported(response) == seqs(records)[2:]
-    assert [b["sequenceNumber"] for b in topic.bodies()] == seqs(records)[:2]
+    assert f.reported(response) == f.seqs(records)[2:]
+    assert [b["sequenceNumber"] for b in topic.bodies()] == f.seqs(records)[:2]
 
 
 def test_sns_outage_is_transient(topic: Topic, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -507,7 +471,7 @@ def test_sns_outage_is_transient(topic: Topic, monkeypatch: pytest.MonkeyPatch) 
     # A transient failure of the first record is reported (no raise: nothing to bisect)
     response = run(records)
 
-    assert reported(response) == seqs(records)
+    assert f.reported(response) == f.seqs(records)
     assert len(topic.calls) == 1
 
 
@@ -541,7 +505,7 @@ def test_whole_call_error_after_a_successful_call(
     aws.set_client("sns", BrokenSecondCall())
     records = f.sequential([f.record("INSERT", {"job_id": str(i)}, {"v": i}) for i in range(25)])
     response = run(records)
-    assert reported(response) == seqs(records)[10:]
+    assert f.reported(response) == f.seqs(records)[10:]
     assert len(topic.calls) == 1  # the hook is on the real client: the 2nd call never reached it
     assert len(topic.received()) == 10
 
@@ -656,7 +620,7 @@ def test_calls_overlap_up_to_the_setting(
     finally:
         flight.close()
     assert (flight.most, flight.attempts) == (most, 5)
-    assert sorted(b["sequenceNumber"] for b in topic.bodies()) == seqs(records)
+    assert sorted(b["sequenceNumber"] for b in topic.bodies()) == f.seqs(records)
 
 
 def test_a_failed_call_in_the_middle_while_later_calls_succeed(topic: Topic) -> None:
@@ -668,10 +632,10 @@ def test_a_failed_call_in_the_middle_while_later_calls_succeed(topic: Topic) -> 
     calls = Recording(topic.sns, fail={"13": "KMSAccessDenied"}, after={"13": "20"})
     aws.set_client("sns", calls)
     response = run(records)
-    assert reported(response) == seqs(records)[13:]
+    assert f.reported(response) == f.seqs(records)[13:]
     assert sorted(int(c[0]) for c in calls.started) == [0, 10, 20]
     published = sorted(b["sequenceNumber"] for b in topic.bodies())
-    assert published == [s for i, s in enumerate(seqs(records)) if i != 13]
+    assert published == [s for i, s in enumerate(f.seqs(records)) if i != 13]
 
 
 def fifo_records() -> list[dict[str, Any]]:
@@ -700,7 +664,7 @@ def test_fifo_calls_of_one_group_never_overlap_and_keep_their_order(fifo_topic: 
     arrived: dict[str, list[int]] = {}
     for body in fifo_topic.bodies():
         arrived.setdefault(body["keys"]["job_id"], []).append(int(body["sequenceNumber"]))
-    assert arrived["a"] == [int(seqs(records)[5]), int(seqs(records)[25])]
+    assert arrived["a"] == [int(f.seqs(records)[5]), int(f.seqs(records)[25])]
     assert sum(len(v) for v in arrived.values()) == 40
 
 
@@ -711,7 +675,7 @@ def test_fifo_a_failed_call_stops_later_calls_of_its_groups(fifo_topic: Topic) -
     records = fifo_records()
     calls = Recording(fifo_topic.sns, fail={"5": "KMSAccessDenied"})
     aws.set_client("sns", calls)
-    assert reported(run(records)) == seqs(records)[5:]
+    assert f.reported(run(records)) == f.seqs(records)[5:]
     assert calls.clashes == 0
     assert all(int(c[0]) != 20 for c in calls.started)
     groups = {b["keys"]["job_id"] for b in fifo_topic.bodies()}

@@ -110,10 +110,6 @@ def run(records: list[dict[str, Any]]) -> dict[str, Any]:
     return view.handler(f.event(records), f.Context())
 
 
-def reported(response: dict[str, Any]) -> list[str]:
-    return [x["itemIdentifier"] for x in response["batchItemFailures"]]
-
-
 # -- view types x event names ----------------------------------------------------------------
 
 
@@ -163,7 +159,7 @@ def test_view_keyed_like_the_table_removes_from_keys(ddb: Any, monkeypatch: Any)
                 rec("REMOVE", "a1", view_type=view_type, created=T0),
             ]
         )
-        assert reported(run(recs)) == []
+        assert f.reported(run(recs)) == []
         assert live(ddb, "by_app", ("application_id",)) == {}
         assert tombstones(ddb, "by_app", ("application_id",)) == {("a1",)}
 
@@ -176,7 +172,7 @@ def test_no_new_image_is_a_poison_record_naming_the_view_type(
     good = rec("INSERT", "a0", {"candidate_id": "c0"}, created=T0)
     bad = rec(name, "a1", {"candidate_id": "c1"}, {"candidate_id": "c1"}, view_type=view_type)
     response = run(f.sequential([good, bad]))
-    assert reported(response) == [f.sequential([good, bad])[1]["dynamodb"]["SequenceNumber"]]
+    assert f.reported(response) == [f.sequential([good, bad])[1]["dynamodb"]["SequenceNumber"]]
     (record,) = parse_event(f.event([bad]))
     outcome = view.processor().process([record], _batch())
     assert outcome.failure is Failure.POISON
@@ -203,7 +199,7 @@ def test_projection_and_sparse_view(ddb: Any, monkeypatch: Any) -> None:
             rec("INSERT", "a3", {"candidate_id": "c3", "status": "NEW", "cv": "x"}, created=T0),
         ]
     )
-    assert reported(run(recs)) == []
+    assert f.reported(run(recs)) == []
     assert live(ddb, VIEW, KEYS) == {
         ("c3", "a3"): {"candidate_id": "c3", "application_id": "a3", "status": "NEW"}
     }
@@ -348,7 +344,7 @@ def test_throttling_is_transient_and_the_prefix_holds(ddb: Any) -> None:
     )
     response = run(recs)
     assert outage.failed == 3
-    assert reported(response) == [r["dynamodb"]["SequenceNumber"] for r in recs[2:]]
+    assert f.reported(response) == [r["dynamodb"]["SequenceNumber"] for r in recs[2:]]
     applied = set(live(ddb, VIEW, KEYS))  # the prefix; a3, a4 maybe (redelivered anyway)
     assert {("c1", "a0"), ("c1", "a1")} <= applied and ("c1", "a2") not in applied
     records = parse_event(f.event(recs[2:]))
@@ -444,7 +440,7 @@ def test_items_are_written_concurrently_each_once_per_batch(
     ]
     flight = InFlight(aws.client("dynamodb"), "PutItem", meet=most)
     try:
-        assert reported(run(f.sequential([*inserts, *moves]))) == []
+        assert f.reported(run(f.sequential([*inserts, *moves]))) == []
     finally:
         flight.close()
     assert flight.most == most  # 48 view items: as many in flight as the setting allows
@@ -466,7 +462,7 @@ def test_a_view_item_shared_by_source_items_is_written_once_with_the_newest_chan
     records = [rec("INSERT", f"a{i}", {"job_id": f"J{i % 4}"}, created=T0 + i) for i in range(8)]
     flight = InFlight(aws.client("dynamodb"), "PutItem", meet=4)
     try:
-        assert reported(run(f.sequential(records))) == []
+        assert f.reported(run(f.sequential(records))) == []
     finally:
         flight.close()
     assert (flight.most, flight.attempts) == (4, 4)
@@ -538,7 +534,7 @@ def test_redelivering_everything_in_reverse_changes_nothing(ddb: Any) -> None:
     deliver(view.handler, recs, batch_size=20)
     before = sorted(scan(ddb, VIEW), key=lambda i: (i["candidate_id"], i["application_id"]))
     for start in range(len(recs) - 5, -1, -5):  # late batches, newest first
-        assert reported(run(recs[start : start + 5])) == []
+        assert f.reported(run(recs[start : start + 5])) == []
     after = sorted(scan(ddb, VIEW), key=lambda i: (i["candidate_id"], i["application_id"]))
     assert after == before  # not one item rewritten, not even a tombstone's expiry
     assert {k: v["status"] for k, v in live(ddb, VIEW, KEYS).items()} == expected

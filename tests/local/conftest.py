@@ -10,15 +10,15 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-import boto3
 import pytest
 import requests
 
 from ddbt.local.polling import PollerOptions
 from ddbt.local.report import Report
 from ddbt.local.runtime import Runtime, RuntimeConfig
+from tests.conftest import endpoint_client
 from tests.factories import zip_bytes
 
 REGION = "eu-west-1"  # not us-east-1: events must carry the stream's region
@@ -66,19 +66,22 @@ def handlers_zip() -> bytes:
     return (ROOT / "build" / "handlers.zip").read_bytes()
 
 
+class DlqStack(NamedTuple):
+    """What ``Cloud.failing_to_dlq`` made: the stream, the DLQ, the mapping, the function."""
+
+    stream: str
+    url: str
+    arn: str
+    uuid: str
+    function: str
+
+
 class Cloud:
     """Clients of the local endpoint and a fake-function stack: table, DLQ, function."""
 
     def __init__(self, endpoint: str, tmp: Path) -> None:
         self.endpoint = endpoint
         self.tmp = tmp
-        kw = {
-            "endpoint_url": endpoint,
-            "region_name": REGION,
-            "aws_access_key_id": "testing",
-            "aws_secret_access_key": "testing",
-        }
-        self._kw = kw
         self.ddb = self.client("dynamodb")
         self.lam = self.client("lambda")
         self.sqs = self.client("sqs")
@@ -88,7 +91,7 @@ class Cloud:
 
     def client(self, service: str, region: str = REGION) -> Any:
         """A boto3 client of ``service`` on the local endpoint (``region``: another one)."""
-        return boto3.client(service, **{**self._kw, "region_name": region})
+        return endpoint_client(self.endpoint, service, region)
 
     def use(self, monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
         """Point the handlers run in this process (and their clients) at the local endpoint,
@@ -121,20 +124,26 @@ class Cloud:
         arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
         return url, arn["Attributes"]["QueueArn"]
 
-    def function(self, name: str = "fake", timeout: int = 10) -> str:
-        role = self.iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument="{}")["Role"][
-            "Arn"
-        ]
+    def deploy(
+        self, name: str, handler: str, code: bytes, env: dict[str, str], timeout: int = 10
+    ) -> str:
+        """Function ``name`` (python3.12, with a role of its own) running ``handler`` of the
+        zip ``code`` with the environment ``env``; returns its ARN."""
+        role = self.iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument="{}")
         fn = self.lam.create_function(
             FunctionName=name,
             Runtime="python3.12",
-            Role=role,
-            Handler="fake.handler",
-            Code={"ZipFile": fake_zip()},
+            Role=role["Role"]["Arn"],
+            Handler=handler,
+            Code={"ZipFile": code},
             Timeout=timeout,
-            Environment={"Variables": {"OUT": str(self.out), "GREETING": "hello"}},
+            Environment={"Variables": env},
         )
         return str(fn["FunctionArn"])
+
+    def function(self, name: str = "fake", timeout: int = 10) -> str:
+        env = {"OUT": str(self.out), "GREETING": "hello"}
+        return self.deploy(name, "fake.handler", fake_zip(), env, timeout)
 
     def analytics_function(self, name: str = "agg") -> str:
         """The analytics handler of this source tree (build/handlers.zip) as function
@@ -145,17 +154,8 @@ class Cloud:
             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
-        role = self.iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument="{}")
-        fn = self.lam.create_function(
-            FunctionName=name,
-            Runtime="python3.12",
-            Role=role["Role"]["Arn"],
-            Handler="handlers.analytics.handler",
-            Code={"ZipFile": handlers_zip()},
-            Timeout=30,
-            Environment={"Variables": {"AGGREGATES_TABLE": "aggregates"}},
-        )
-        return str(fn["FunctionArn"])
+        env = {"AGGREGATES_TABLE": "aggregates"}
+        return self.deploy(name, "handlers.analytics.handler", handlers_zip(), env, timeout=30)
 
     def mapping(self, stream: str, function: str = "fake", **kw: Any) -> str:
         if ":sqs:" not in stream:  # queues have no starting position
@@ -165,6 +165,17 @@ class Cloud:
                 EventSourceArn=stream, FunctionName=function, **kw
             )["UUID"]
         )
+
+    def failing_to_dlq(self, timeout: int = 10, **mapping: Any) -> DlqStack:
+        """Table ``t``'s stream mapped to the fake function (``timeout`` seconds; ``mapping``:
+        the mapping's settings), failed batches sent to the SQS queue ``dlq`` (the mapping's
+        on-failure destination)."""
+        stream = self.table()
+        url, arn = self.queue()
+        function = self.function(timeout=timeout)
+        destination = {"OnFailure": {"Destination": arn}}
+        uuid = self.mapping(stream, DestinationConfig=destination, **mapping)
+        return DlqStack(stream, url, arn, uuid, function)
 
     def put(self, pk: str, table: str = "t", **attrs: str) -> None:
         item = {"pk": {"S": pk}, **{k: {"S": v} for k, v in attrs.items()}}
@@ -201,6 +212,13 @@ class Cloud:
         if not self.out.exists():
             return []
         return [json.loads(line) for line in self.out.read_text().splitlines()]
+
+    def queued(self, url: str) -> int:
+        """How many messages queue ``url`` holds (ApproximateNumberOfMessages)."""
+        attrs = self.sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"])
 
     def dlq(self, url: str) -> list[dict[str, Any]]:
         out = []
@@ -239,7 +257,7 @@ def wait_for(predicate: Any, timeout: float = 20.0) -> None:
     raise AssertionError("condition not reached in time")
 
 
-__all__ = ["Cloud", "threading", "wait_for"]
+__all__ = ["Cloud", "DlqStack", "threading", "wait_for"]
 
 
 # A filter that drops records whose status is SKIP (see Cloud.failed_filtered_batch).
@@ -251,14 +269,9 @@ def failed_filtered_batch(cloud: Cloud) -> tuple[str, str, str, list[dict[str, A
     raise-1 (NEW), skip-1 (SKIP), b (NEW) read in one page: the batch [raise-1, b] fails
     whole, so its one DLQ message's range spans skip-1, which Lambda never delivered.
     Returns (mapping UUID, stream ARN, DLQ URL, the DLQ's messages as received)."""
-    stream = cloud.table()
-    url, arn = cloud.queue()
-    cloud.function()
-    uuid = cloud.mapping(
-        stream,
+    stream, url, _, uuid, _ = cloud.failing_to_dlq(
         BatchSize=10,
         MaximumRetryAttempts=0,
-        DestinationConfig={"OnFailure": {"Destination": arn}},
         FilterCriteria={"Filters": [{"Pattern": json.dumps(NEW_ONLY)}]},
     )
     for pk, status in [("raise-1", "NEW"), ("skip-1", "SKIP"), ("b", "NEW")]:

@@ -52,15 +52,8 @@ def test_get_function_code_location_serves_the_deployed_zip(cloud: Cloud) -> Non
 
 
 def test_batches_events_and_poison_to_dlq(cloud: Cloud) -> None:
-    stream = cloud.table()
-    url, arn = cloud.queue()
-    fn = cloud.function()
-    cloud.mapping(
-        stream,
-        BatchSize=3,
-        BisectBatchOnFunctionError=True,
-        MaximumRetryAttempts=1,
-        DestinationConfig={"OnFailure": {"Destination": arn}},
+    stream, url, _, _, fn = cloud.failing_to_dlq(
+        BatchSize=3, BisectBatchOnFunctionError=True, MaximumRetryAttempts=1
     )
     for pk in ["a", "b", "c", "d", "raise-me", "f", "g"]:
         cloud.put(pk)
@@ -97,15 +90,9 @@ def test_batches_events_and_poison_to_dlq(cloud: Cloud) -> None:
 
 
 def test_timeout_kills_the_worker_and_is_retried(cloud: Cloud) -> None:
-    stream = cloud.table()
-    url, arn = cloud.queue()
-    cloud.function(timeout=1)
-    cloud.mapping(
-        stream,
-        MaximumRetryAttempts=1,
-        BisectBatchOnFunctionError=True,
-        DestinationConfig={"OnFailure": {"Destination": arn}},
-    )
+    url = cloud.failing_to_dlq(
+        timeout=1, MaximumRetryAttempts=1, BisectBatchOnFunctionError=True
+    ).url
     cloud.put("ok-1")
     cloud.put("sleep-1")
     rt = cloud.runtime()
@@ -156,15 +143,9 @@ def test_filters_skip_and_checkpoint(cloud: Cloud) -> None:
 
 
 def test_partial_failure_restarts_at_reported_record(cloud: Cloud) -> None:
-    stream = cloud.table()
-    url, arn = cloud.queue()
-    cloud.function()
-    cloud.mapping(
-        stream,
-        FunctionResponseTypes=["ReportBatchItemFailures"],
-        MaximumRetryAttempts=2,
-        DestinationConfig={"OnFailure": {"Destination": arn}},
-    )
+    url = cloud.failing_to_dlq(
+        FunctionResponseTypes=["ReportBatchItemFailures"], MaximumRetryAttempts=2
+    ).url
     for pk in ["a", "partial-b", "c"]:
         cloud.put(pk)
     rt = cloud.runtime()

@@ -8,16 +8,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 from ddbt.local.runtime import Runtime
 from tests.factories import zip_bytes
-from tests.local.conftest import REGION, Cloud, wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.local.conftest import REGION, Cloud, handlers_zip, wait_for
 
 CONSUMER = """
 import json, os, time
@@ -47,16 +44,8 @@ def _zip(name: str, source: str) -> bytes:
 def consumer(cloud: Cloud, name: str = "consumer", **env: str) -> Path:
     """Deploy the SQS consumer; returns the file its invocations are appended to."""
     out = cloud.tmp / f"{name}.jsonl"
-    role = cloud.iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument="{}")
-    cloud.lam.create_function(
-        FunctionName=name,
-        Runtime="python3.12",
-        Role=role["Role"]["Arn"],
-        Handler="consumer.handler",
-        Code={"ZipFile": _zip("consumer.py", CONSUMER)},
-        Timeout=5,
-        Environment={"Variables": {"OUT": str(out), **env}},
-    )
+    code = _zip("consumer.py", CONSUMER)
+    cloud.deploy(name, "consumer.handler", code, {"OUT": str(out), **env}, timeout=5)
     return out
 
 
@@ -289,12 +278,6 @@ def test_one_failure_message_per_poison_record_whatever_the_dlq_consumer_does(
     assert starts == sorted(poison)  # exactly one message per poison record, no copies
 
 
-def _handlers_zip() -> bytes:
-    # `make package` is incremental (the Makefile's py-test target builds it anyway)
-    subprocess.run(["make", "-s", "package"], cwd=ROOT, check=True, capture_output=True)
-    return (ROOT / "build" / "handlers.zip").read_bytes()
-
-
 def test_dlq_archiver_archives_a_poison_record_within_seconds(cloud: Cloud) -> None:
     """End to end on the local runtime: poison write -> bisected down to the record -> the
     DLQ message -> the archiver's SQS mapping -> the S3 archive, and the DLQ is empty."""
@@ -310,16 +293,8 @@ def test_dlq_archiver_archives_a_poison_record_within_seconds(cloud: Cloud) -> N
         MaximumRetryAttempts=0,
         DestinationConfig={"OnFailure": {"Destination": arn}},
     )
-    role = cloud.iam.create_role(RoleName="archiver-role", AssumeRolePolicyDocument="{}")
-    cloud.lam.create_function(
-        FunctionName="t-dlq-archiver",
-        Runtime="python3.12",
-        Role=role["Role"]["Arn"],
-        Handler="handlers.archiver.handler",
-        Code={"ZipFile": _handlers_zip()},
-        Timeout=10,
-        Environment={"Variables": {"ARCHIVE_BUCKET": "archive"}},
-    )
+    env = {"ARCHIVE_BUCKET": "archive"}
+    cloud.deploy("t-dlq-archiver", "handlers.archiver.handler", handlers_zip(), env)
     archiver_uuid = cloud.mapping(
         arn,
         "t-dlq-archiver",

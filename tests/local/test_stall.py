@@ -98,12 +98,7 @@ def test_a_stream_that_cannot_be_read_is_reported_as_stalled(
 def test_a_destination_that_is_gone_is_reported_as_loss(
     cloud: Cloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    stream = cloud.table()
-    url, arn = cloud.queue()
-    cloud.function()
-    uuid = cloud.mapping(
-        stream, MaximumRetryAttempts=0, DestinationConfig={"OnFailure": {"Destination": arn}}
-    )
+    _, url, arn, uuid, _ = cloud.failing_to_dlq(MaximumRetryAttempts=0)
     cloud.sqs.delete_queue(QueueUrl=url)
     cloud.put("raise-me")
     log = io.StringIO()

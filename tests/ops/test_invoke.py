@@ -8,12 +8,12 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from ddbt.cli import main
 from handlers import aws
+from tests import factories as f
 from tests.local.conftest import REGION, Cloud, wait_for
 
 
@@ -107,37 +107,6 @@ def _inserts(cloud: Cloud) -> int:
     return sum(int(i["INSERT"]["N"]) for i in items if "INSERT" in i)
 
 
-def _message(records: list[dict[str, Any]], shard: str, stream: str) -> str:
-    """An SQS on-failure message (docs/aws-semantics.md#the-on-failure-destination) for stream
-    records."""
-    return json.dumps(
-        {
-            "requestContext": {
-                "requestId": "0d5c7d3e-0000-4000-8000-000000000000",
-                "functionArn": f"arn:aws:lambda:{REGION}:123456789012:function:agg",
-                "condition": "RetryAttemptsExhausted",
-                "approximateInvokeCount": 1,
-            },
-            "responseContext": {
-                "statusCode": 200,
-                "executedVersion": "$LATEST",
-                "functionError": "Unhandled",
-            },
-            "version": "1.0",
-            "timestamp": "2026-01-01T00:00:00.000Z",
-            "DDBStreamBatchInfo": {
-                "shardId": shard,
-                "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
-                "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"],
-                "approximateArrivalOfFirstRecord": "2026-01-01T00:00:00Z",
-                "approximateArrivalOfLastRecord": "2026-01-01T00:00:00Z",
-                "batchSize": len(records),
-                "streamArn": stream,
-            },
-        }
-    )
-
-
 def test_backfill_redrive_and_replay_invoke_the_deployed_zip(
     deployed: Cloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -162,7 +131,9 @@ def test_backfill_redrive_and_replay_invoke_the_deployed_zip(
     shard = rows[0][0]
     records = [r for _, r in rows]
     url, _ = cloud.queue("agg-dlq")
-    cloud.sqs.send_message(QueueUrl=url, MessageBody=_message(records[:4], shard, stream))
+    agg = f"arn:aws:lambda:{REGION}:123456789012:function:agg"
+    message = f.failure_message(records[:4], function=agg, shard=shard, stream=stream)
+    cloud.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(message))
     argv = ["redrive", "--queue", "agg-dlq", "--function", "agg", "--invoke", *aws_args]
     assert main(argv) == 0
     assert "1 done and deleted" in capsys.readouterr().out

@@ -10,7 +10,7 @@ import pytest
 
 from ddbt.cli import main
 from ddbt.ops.recompute import RecomputeOptions
-from ddbt.ops.replay import replay
+from ddbt.ops.replay import ReplayReport, replay
 from ddbt.ops.stream_reading import read_stream
 from ddbt.ops.target import InProcessTarget, _Context
 from handlers.batch import run_batch
@@ -57,8 +57,26 @@ def _live_then_buggy(target: InProcessTarget, records: list[dict[str, Any]]) -> 
     assert _aggregates() != EXPECTED
 
 
-def _options(**kw: Any) -> RecomputeOptions:
-    return RecomputeOptions(streams=make_client("dynamodbstreams"), s3=make_client("s3"), **kw)
+def _overwrite(
+    records: list[dict[str, Any]],
+    target: InProcessTarget,
+    processors: list[Any] | None = None,
+    dry_run: bool = False,
+    **options: Any,
+) -> ReplayReport:
+    """replay --mode overwrite of ``records`` with ``target``'s processors (or
+    ``processors``) and store; ``options``: the RecomputeOptions besides the clients."""
+    return replay(
+        records,
+        target.processors if processors is None else processors,
+        mode="overwrite",
+        dynamodb=make_client("dynamodb"),
+        store=target.store,
+        dry_run=dry_run,
+        recompute=RecomputeOptions(
+            streams=make_client("dynamodbstreams"), s3=make_client("s3"), **options
+        ),
+    )
 
 
 def test_overwrite_recomputes_exactly_and_twice_changes_nothing(aws_env: str) -> None:
@@ -69,30 +87,14 @@ def test_overwrite_recomputes_exactly_and_twice_changes_nothing(aws_env: str) ->
     target = InProcessTarget("analytics", ENV)
     _live_then_buggy(target, records)
     wrong = _aggregates()
-    ddb = make_client("dynamodb")
 
-    dry = replay(
-        records[18:30],
-        target.processors,
-        mode="overwrite",
-        dynamodb=ddb,
-        store=target.store,
-        dry_run=True,
-        recompute=_options(),
-    )
+    dry = _overwrite(records[18:30], target, dry_run=True)
     assert _aggregates() == wrong  # a dry run writes nothing
     text = "\n".join(dry.lines())
     assert 'src|status="OPEN": INSERT 30 -> 24' in text
     assert 'src|status="CLOSED": MODIFY 14 -> 8; status: OPEN -> CLOSED 14 -> 8' in text
 
-    report = replay(
-        records[18:30],
-        target.processors,
-        mode="overwrite",
-        dynamodb=ddb,
-        store=target.store,
-        recompute=_options(),
-    )
+    report = _overwrite(records[18:30], target)
     assert report.ok, report.lines()
     assert _aggregates() == EXPECTED
     assert report.recompute.counted == 12 and report.recompute.marked == 12
@@ -100,14 +102,7 @@ def test_overwrite_recomputes_exactly_and_twice_changes_nothing(aws_env: str) ->
     assert target.run(records[18:30]).done == 12
     assert _aggregates() == EXPECTED
 
-    again = replay(
-        records[18:30],
-        target.processors,
-        mode="overwrite",
-        dynamodb=ddb,
-        store=target.store,
-        recompute=_options(),
-    )
+    again = _overwrite(records[18:30], target)
     assert [k.status for k in again.recompute.keys] == ["unchanged", "unchanged"]
     assert _aggregates() == EXPECTED
 
@@ -117,14 +112,7 @@ def test_records_not_committed_by_the_live_function_are_left_to_it(aws_env: str)
     records = list(read_stream(make_client("dynamodbstreams"), arn))
     target = InProcessTarget("analytics", ENV)
     assert target.run(records[:20]).done == 20  # the function is behind: 16 to go
-    report = replay(
-        records[:30],
-        target.processors,
-        mode="overwrite",
-        dynamodb=make_client("dynamodb"),
-        store=target.store,
-        recompute=_options(),
-    )
+    report = _overwrite(records[:30], target)
     assert report.ok and report.recompute.left == 10
     assert target.run(records[20:]).done == 16  # the function catches up
     assert _aggregates() == EXPECTED
@@ -143,27 +131,12 @@ def test_trimmed_stream_without_archive_is_refused_and_the_archive_completes_it(
     _live_then_buggy(target, records)
     wrong = _aggregates()
     later = time.time() + 25 * 3600  # the stream is now older than its 24-hour retention
-    ddb = make_client("dynamodb")
-    refused = replay(
-        records[18:30],
-        target.processors,
-        mode="overwrite",
-        dynamodb=ddb,
-        store=target.store,
-        recompute=_options(now=lambda: later),
-    )
+    refused = _overwrite(records[18:30], target, now=lambda: later)
     assert not refused.ok and _aggregates() == wrong
     assert {k.status for k in refused.recompute.keys} == {"refused"}
     assert "older than 24 hours" in "\n".join(refused.lines())
 
-    fixed = replay(
-        records[18:30],
-        target.processors,
-        mode="overwrite",
-        dynamodb=ddb,
-        store=target.store,
-        recompute=_options(now=lambda: later, archive=("lake", "changes/")),
-    )
+    fixed = _overwrite(records[18:30], target, now=lambda: later, archive=("lake", "changes/"))
     assert fixed.ok, fixed.lines()
     assert _aggregates() == EXPECTED
 
@@ -222,24 +195,13 @@ def test_window_aggregates_recompute_per_window(aws_env: str, legacy: bool) -> N
     renamed = InProcessTarget("analytics", {**ENV, "AWS_LAMBDA_FUNCTION_NAME": "renamed"})
     run_batch(final, ctx, renamed.processors, None)
     assert _aggregates() != expected
-    ddb = make_client("dynamodb")
-    open_window = replay(
-        records,
-        [processor],
-        mode="overwrite",
-        dynamodb=ddb,
-        store=target.store,
-        recompute=_options(window_seconds=size, now=lambda: start + 1),
+    open_window = _overwrite(
+        records, target, [processor], window_seconds=size, now=lambda: start + 1
     )
     assert {k.status for k in open_window.recompute.keys} == {"refused"}
     assert "still open" in "\n".join(open_window.lines())
-    fixed = replay(
-        records,
-        [processor],
-        mode="overwrite",
-        dynamodb=ddb,
-        store=target.store,
-        recompute=_options(window_seconds=size, now=lambda: start + size + 1),
+    fixed = _overwrite(
+        records, target, [processor], window_seconds=size, now=lambda: start + size + 1
     )
     assert fixed.ok, fixed.lines()
     assert _aggregates() == expected
@@ -299,14 +261,7 @@ def test_history_of_an_earlier_stream_comes_from_the_etl_archive(aws_env: str) -
     assert _aggregates()['src|status="OPEN"|level=2.50'] == {"INSERT": 13}
 
     def overwrite(archive: tuple[str, str] | None) -> Any:
-        return replay(
-            new,
-            target.processors,
-            mode="overwrite",
-            dynamodb=ddb,
-            store=target.store,
-            recompute=_options(archive=archive),
-        )
+        return _overwrite(new, target, archive=archive)
 
     # Without the archive: ListStreams shows only the current stream, but analytics'
     # checkpoint entries name the earlier one, which no source holds: refused.
@@ -339,14 +294,7 @@ def test_overwrite_counts_only_what_the_mapping_filters_deliver(aws_env: str) ->
         'src|status="CLOSED"': {"MODIFY": 8, "status: OPEN -> CLOSED": 8},
     }
     assert _aggregates() == expected
-    report = replay(
-        delivered[18:30],
-        target.processors,
-        mode="overwrite",
-        dynamodb=make_client("dynamodb"),
-        store=target.store,
-        recompute=_options(matcher=matcher),
-    )
+    report = _overwrite(delivered[18:30], target, matcher=matcher)
     assert report.ok, report.lines()
     assert [k.status for k in report.recompute.keys] == ["unchanged", "unchanged"]
     assert _aggregates() == expected

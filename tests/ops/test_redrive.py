@@ -20,28 +20,15 @@ from tests.local.conftest import REGION, Cloud, failed_filtered_batch, wait_for
 @pytest.fixture
 def poisoned(cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> tuple[Cloud, str, str]:
     cloud.use(monkeypatch)
-    stream = cloud.table()
-    url, arn = cloud.queue()
-    cloud.function()
-    cloud.mapping(
-        stream,
-        BatchSize=3,
-        BisectBatchOnFunctionError=True,
-        MaximumRetryAttempts=0,
-        DestinationConfig={"OnFailure": {"Destination": arn}},
+    stream, url, _, _, _ = cloud.failing_to_dlq(
+        BatchSize=3, BisectBatchOnFunctionError=True, MaximumRetryAttempts=0
     )
     for pk in ["a", "raise-1", "b", "c", "raise-2", "d"]:
         cloud.put(pk, status="NEW")
     rt = cloud.runtime()
     assert rt.wait_caught_up(30)
 
-    def queued() -> int:
-        attrs = cloud.sqs.get_queue_attributes(
-            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
-        )["Attributes"]
-        return int(attrs["ApproximateNumberOfMessages"])
-
-    wait_for(lambda: queued() == 2, 30)  # one message per poison record
+    wait_for(lambda: cloud.queued(url) == 2, 30)  # one message per poison record
     cloud.close()  # the pollers are done; what failed sits in the DLQ
     return cloud, url, stream
 

@@ -17,6 +17,7 @@ from ddbt.ops.tail import describe_change, follow
 from ddbt.ops.target import InProcessTarget
 from handlers.etl import EtlProcessor
 from handlers.stream import EventName, parse_event
+from tests import factories as f
 from tests.conftest import create_table, make_client
 
 VIEWS = ("KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES")
@@ -153,38 +154,6 @@ def test_backfill_cli_dry_run_and_run(aws_env: str, tmp_path: Path, capsys: Any)
     assert _aggregate_inserts() == 12
 
 
-def _s3_failure_object(records: list[dict[str, Any]]) -> bytes:
-    """An S3 on-failure destination object (docs/aws-semantics.md#the-on-failure-destination)."""
-    first, last = records[0]["dynamodb"], records[-1]["dynamodb"]
-    return json.dumps(
-        {
-            "requestContext": {
-                "requestId": "6f3c2b9e-0000-4000-8000-000000000000",
-                "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:etl",
-                "condition": "RetryAttemptsExhausted",
-                "approximateInvokeCount": 3,
-            },
-            "responseContext": {
-                "statusCode": 200,
-                "executedVersion": "$LATEST",
-                "functionError": "Unhandled",
-            },
-            "version": "1.0",
-            "timestamp": "2026-01-01T00:00:00.000Z",
-            "DDBStreamBatchInfo": {
-                "shardId": "shardId-00000001767225600000-0123abcd",
-                "startSequenceNumber": first["SequenceNumber"],
-                "endSequenceNumber": last["SequenceNumber"],
-                "approximateArrivalOfFirstRecord": "2026-01-01T00:00:00Z",
-                "approximateArrivalOfLastRecord": "2026-01-01T00:00:00Z",
-                "batchSize": len(records),
-                "streamArn": records[0]["eventSourceARN"],
-            },
-            "payload": {"Records": records},
-        }
-    ).encode()
-
-
 def test_redrive_from_an_s3_failure_destination(
     aws_env: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -197,9 +166,16 @@ def test_redrive_from_an_s3_failure_destination(
         ][0]
         for i in range(3)
     ]
+    # An S3 on-failure destination's object (it carries the records).
+    s3_object = f.failure_message(
+        records,
+        function="arn:aws:lambda:us-east-1:123456789012:function:etl",
+        invoke_count=3,
+        payload=True,
+    )
     good = "aws/lambda/uuid-1/shardId-1/2026/01/01/2026-01-01T00.00.00-a"
     bad = "aws/lambda/uuid-1/shardId-1/2026/01/01/2026-01-01T00.00.01-b"
-    s3.put_object(Bucket="failures", Key=good, Body=_s3_failure_object(records))
+    s3.put_object(Bucket="failures", Key=good, Body=json.dumps(s3_object).encode())
     s3.put_object(Bucket="failures", Key=bad, Body=b'{"version": "1.0"}')
     argv = ["redrive", "--from-s3", "s3://failures/aws/lambda/", "--processor", "etl"]
     argv += ["--env", "ETL_BUCKET=lake"]

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 MODULE_DOC = ROOT / "docs" / "module.md"
@@ -30,20 +32,13 @@ def _table_rows(section: str, heading: str) -> set[str]:
     return set(re.findall(r"^\| <a name=\"\w+\"></a> \[([A-Za-z0-9_-]+)\]", body, re.M))
 
 
-def test_every_variable_is_in_the_inputs_table() -> None:
-    documented = _table_rows(_section("<!-- BEGIN_TF_DOCS -->", "<!-- END_TF_DOCS -->"), "Inputs")
-    variables = _declared("variable")
-    assert variables, "no variable found in *.tf"
-    assert sorted(variables - documented) == [], "variables missing from the Inputs table"
-    assert sorted(documented - variables) == [], "the Inputs table has variables that do not exist"
-
-
-def test_every_output_is_in_the_outputs_table() -> None:
-    documented = _table_rows(_section("<!-- BEGIN_TF_DOCS -->", "<!-- END_TF_DOCS -->"), "Outputs")
-    outputs = _declared("output")
-    assert outputs, "no output found in *.tf"
-    assert sorted(outputs - documented) == [], "outputs missing from the Outputs table"
-    assert sorted(documented - outputs) == [], "the Outputs table has outputs that do not exist"
+@pytest.mark.parametrize(("kind", "table"), [("variable", "Inputs"), ("output", "Outputs")])
+def test_every_declaration_is_in_its_table(kind: str, table: str) -> None:
+    documented = _table_rows(_section("<!-- BEGIN_TF_DOCS -->", "<!-- END_TF_DOCS -->"), table)
+    declared = _declared(kind)
+    assert declared, f"no {kind} found in *.tf"
+    assert sorted(declared - documented) == [], f"{kind}s missing from the {table} table"
+    assert sorted(documented - declared) == [], f"the {table} table has {kind}s that do not exist"
 
 
 def test_the_readme_index_links_every_input_and_output() -> None:

@@ -11,6 +11,7 @@ import botocore.endpoint
 import pytest
 
 from handlers import aws, coldstart, eventbus, notification, pipeline, replicate, view
+from tests.conftest import offline_aws
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:changes"
 REPLICA = "arn:aws:dynamodb:us-west-2:123456789012:table/replica"
@@ -18,15 +19,7 @@ REPLICA = "arn:aws:dynamodb:us-west-2:123456789012:table/replica"
 
 @pytest.fixture(autouse=True)
 def region(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    aws.reset_clients()
+    offline_aws(monkeypatch)
     coldstart.reset()
     yield
     aws.reset_clients()

@@ -183,18 +183,24 @@ def test_corpus_covers_what_the_issue_lists() -> None:
 # -- values --------------------------------------------------------------------------------
 
 
+def assert_image_refused(image: dict[str, Any], error: str) -> None:
+    """Both decoders of a NewImage (to Python values, to JSON) raise MalformedValue with
+    exactly ``error``."""
+    with pytest.raises(MalformedValue) as decoded:
+        deserialize_image(image, "NewImage")
+    assert str(decoded.value) == error
+    with pytest.raises(MalformedValue) as written:
+        image_to_json(image, "NewImage")
+    assert str(written.value) == error
+
+
 @pytest.mark.parametrize("case", CORPUS["values"], ids=ids("values"))
 def test_value(case: dict[str, Any]) -> None:
     image = {**PK, "value": case["value"]}
     if "error" in case:
         # GIVEN a value DynamoDB would never send WHEN it is decoded either way
         # THEN MalformedValue names the attribute path and the problem, exactly
-        with pytest.raises(MalformedValue) as decoded:
-            deserialize_image(image, "NewImage")
-        assert str(decoded.value) == case["error"]
-        with pytest.raises(MalformedValue) as written:
-            image_to_json(image, "NewImage")
-        assert str(written.value) == case["error"]
+        assert_image_refused(image, case["error"])
         with pytest.raises(MalformedValue) as single:
             to_json(case["value"], "NewImage.value")
         assert str(single.value) == case["error"]
@@ -234,12 +240,7 @@ def test_unusual_image_works(case: dict[str, Any]) -> None:
 def test_generated(case: dict[str, Any]) -> None:
     image = generated_value(case["generate"])
     if "error" in case:
-        with pytest.raises(MalformedValue) as decoded:
-            deserialize_image(image, "NewImage")
-        assert str(decoded.value) == case["error"]
-        with pytest.raises(MalformedValue) as written:
-            image_to_json(image, "NewImage")
-        assert str(written.value) == case["error"]
+        assert_image_refused(image, case["error"])
     else:
         assert case["ok"] is True
         text = image_to_json(image, "NewImage")
