@@ -115,6 +115,14 @@ def local_endpoint_process(state: Path) -> Iterator[str]:
             proc.wait(10)
 
 
+@pytest.fixture(scope="session")
+def local_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The patched local endpoint (``local_endpoint_process``), started once per session (per
+    xdist worker) and shared by every test that needs it; they reset it (moto's reset) first."""
+    with local_endpoint_process(tmp_path_factory.mktemp("endpoint")) as url:
+        yield url
+
+
 def make_client(service: str) -> Any:
     return boto3.client(
         service, region_name="us-east-1", endpoint_url=os.environ["AWS_ENDPOINT_URL"]

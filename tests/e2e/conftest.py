@@ -1,5 +1,5 @@
-"""End-to-end: examples/complete applied to the local endpoint once per test session, the
-pollers running in this process, the real handlers in worker processes.
+"""End-to-end: examples/complete applied to the local endpoint once, for the e2e module (its
+only user), the pollers running in this process, the real handlers in worker processes.
 
 The stack (tests/e2e/test_complete.py) is the one ``make e2e-aws`` applies on a real account
 (examples/complete plus a recorder, tests/e2e/aws_stack), prepared by that command's code
@@ -7,9 +7,11 @@ The stack (tests/e2e/test_complete.py) is the one ``make e2e-aws`` applies on a 
 every e2e test shares it (one xdist worker). The endpoint runs as its own process
 (``python -m ddbt.local.server``); Terraform reaches it through ``AWS_ENDPOINT_URL`` and fake
 credentials, set only while it runs (``terraform_env``), and installs the AWS provider from
-the local mirror when ``scripts/tf-cli-config.sh`` finds one. The destroy at the end of the
-session is checked (``check_destroyed``): nothing of the stack is left. Skipped when
-``terraform`` is not installed.
+the local mirror when ``scripts/tf-cli-config.sh`` finds one. The destroy right after the
+module's last test is checked (``check_destroyed``): nothing of the stack is left. Module
+scope, not session: the endpoint and the pollers (polling the stack's mappings every 0.1 s)
+stop then, instead of running beside the rest of the worker's tests, and the destroy counts
+as that module's teardown. Skipped when ``terraform`` is not installed.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ class LocalCloud:
         assert self.runtime.wait_caught_up(timeout), self.runtime.report.summary()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     if shutil.which("terraform") is None:
         pytest.skip("terraform is not installed")

@@ -1,10 +1,10 @@
 """examples/complete on the local cloud, inside the stack of ``make e2e-aws`` (examples/complete
-plus a recorder, tests/e2e/aws_stack), applied once per session by pytest-terraform and shared
+plus a recorder, tests/e2e/aws_stack), applied once (module scope) by pytest-terraform and shared
 by every test here: the code of ``make e2e-aws`` (tests/e2e/aws.py) run on it, the resources as
 applied (read back through the AWS APIs), no drift on a second plan, settings as applied, sinks
 after item changes, poison records, retries, bisection and filters, with the real handlers from
-the deployed zip. The destroy, and that nothing is left after it, is checked when the session
-ends. The stack and its tests live in this one module: pytest-terraform declares its fixture
+the deployed zip. The destroy, and that nothing is left after it, is checked when the last test
+here ends. The stack and its tests live in this one module: pytest-terraform declares its fixture
 when the module is imported, which needs pytest's configuration (an initial conftest is
 imported before it exists)."""
 
@@ -46,8 +46,8 @@ RECORDER = (
 pytestmark = pytest.mark.xdist_group("e2e")
 
 # pytest-terraform: the stack's folder (named PREFIX, prepared by tests/e2e/aws.py) applied
-# once per session. Its destroy is run by e2e_run (then checked), not left to the plugin.
-terraform(PREFIX, scope="session", name="tf_e2e", teardown=terraform.TEARDOWN_OFF)
+# once for this module. Its destroy is run by e2e_run (then checked), not left to the plugin.
+terraform(PREFIX, scope="module", name="tf_e2e", teardown=terraform.TEARDOWN_OFF)
 
 
 @contextmanager
@@ -63,7 +63,7 @@ def stacks_in(folder: Path) -> Iterator[None]:
         tf.LazyModuleDir.value = saved
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def e2e_run(
     local_cloud: LocalCloud,
     request: pytest.FixtureRequest,
@@ -119,9 +119,9 @@ def test_the_aws_run_on_the_local_endpoint(e2e_run: Run, tmp_path: Path) -> None
     assert set(window["event"]) == fields
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stack(local_cloud: LocalCloud, e2e_run: Run) -> Stack:
-    """The applied stack (one per session, tests/e2e/conftest.py) and its outputs, once the
+    """The applied stack (one for this module, tests/e2e/conftest.py) and its outputs, once the
     pollers have caught up. Notifications are captured through the stack's SQS subscription
     to the topic (``_notifications``)."""
     local_cloud.settle()

@@ -36,11 +36,10 @@ from tests.local.conftest import (
     Cloud,
     cloud,
     failed_filtered_batch,
-    local_endpoint,
     wait_for,
 )
 
-__all__ = ["cloud", "local_endpoint"]  # the local endpoint fixtures of tests/local
+__all__ = ["cloud"]  # the cloud fixture of tests/local (on the session's local_endpoint)
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY_AND_A_HALF_AGO = (datetime.now(UTC) - timedelta(hours=36)).strftime("%Y-%m-%dT%H:%M:%SZ")

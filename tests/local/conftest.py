@@ -1,6 +1,6 @@
-"""The patched local endpoint (``python -m ddbt.local.server``) as its own process, once per
-session, reset between tests, plus helpers to deploy a fake function and run the pollers
-in-process."""
+"""The patched local endpoint (``python -m ddbt.local.server``; the session's
+``local_endpoint`` of tests/conftest.py) reset between tests, plus helpers to deploy a fake
+function and run the pollers in-process."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import requests
 from ddbt.local.polling import PollerOptions
 from ddbt.local.report import Report
 from ddbt.local.runtime import Runtime, RuntimeConfig
-from tests.conftest import endpoint_client, local_endpoint_process
+from tests.conftest import endpoint_client
 from tests.factories import zip_bytes
 
 REGION = "eu-west-1"  # not us-east-1: events must carry the stream's region
@@ -64,12 +64,6 @@ def handlers_zip() -> bytes:
     with _PACKAGE_LOCK:
         subprocess.run(["make", "-s", "package"], cwd=ROOT, check=True, capture_output=True)
     return (ROOT / "build" / "handlers.zip").read_bytes()
-
-
-@pytest.fixture(scope="session")
-def local_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with local_endpoint_process(tmp_path_factory.mktemp("endpoint")) as url:
-        yield url
 
 
 class DlqStack(NamedTuple):

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from handlers import retry
-from tests.conftest import local_endpoint_process, retry_policy
+from tests.conftest import retry_policy
 from tests.pipeline_stack import aggregates, etl_lines, notifications
 from tests.reliability.local_stack import Stack
 
@@ -28,18 +28,11 @@ def outage_retries() -> Iterator[None]:
         yield
 
 
-@pytest.fixture(scope="module")
-def local_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The local endpoint (``python -m ddbt.local.server``), one process per test module."""
-    with local_endpoint_process(tmp_path_factory.mktemp("endpoint")) as url:
-        yield url
-
-
 @pytest.fixture
-def stack(local_url: str, tmp_path: Path) -> Iterator[Stack]:
+def stack(local_endpoint: str, tmp_path: Path) -> Iterator[Stack]:
     """A fresh (reset) endpoint and the stack's clients; its runtimes closed at the end."""
-    requests.post(f"{local_url}/moto-api/reset", timeout=10)
-    s = Stack(local_url, tmp_path)
+    requests.post(f"{local_endpoint}/moto-api/reset", timeout=10)
+    s = Stack(local_endpoint, tmp_path)
     try:
         yield s
     finally:

@@ -106,12 +106,12 @@ def put(writer: Writer, key: str, job: str, **extra: Any) -> None:
 
 
 @contextmanager
-def overlapping(local_url: str) -> Iterator[tuple[Proxy, Rule]]:
+def overlapping(local_endpoint: str) -> Iterator[tuple[Proxy, Rule]]:
     """A proxy between the runtime (and its functions) and the endpoint whose first rule
     holds the first two checkpoint reads (each invocation's opening call) until both are
     in flight: two invocations of the shard run at once for sure, if the runtime runs them
     concurrently at all."""
-    with Proxy(local_url) as proxy:
+    with Proxy(local_endpoint) as proxy:
         barrier = proxy.add(ddb_op("GetItem"), ("barrier", 2, 10.0), times=2)
         yield proxy, barrier
 
@@ -204,12 +204,14 @@ def put_item(table: str, key: str | None = None) -> Callable[[Request], bool]:
 # -- the tests ----------------------------------------------------------------------------
 
 
-def test_a_partial_failure_in_one_of_four_concurrent_batches(stack: Stack, local_url: str) -> None:
+def test_a_partial_failure_in_one_of_four_concurrent_batches(
+    stack: Stack, local_endpoint: str
+) -> None:
     # GIVEN the pipeline at factor 4 and 200 changes of 24 items
     uuid = deploy(stack, factor=4)
     writer = Writer(stack.c["dynamodb"], "p")
     write(writer, 200, keys=24, seed=21)
-    with overlapping(local_url) as (proxy, barrier):
+    with overlapping(local_endpoint) as (proxy, barrier):
         # WHEN the view's writes of one item are throttled through every retry of one
         # invocation (5 attempts): that batch reports a partial failure at the item's change
         # (analytics and ETL went further) while the other batches of the shard go on
@@ -223,7 +225,7 @@ def test_a_partial_failure_in_one_of_four_concurrent_batches(stack: Stack, local
 
 
 def test_a_poison_record_is_bisected_out_while_the_other_batches_go_on(
-    stack: Stack, local_url: str
+    stack: Stack, local_endpoint: str
 ) -> None:
     # GIVEN the pipeline at factor 4 (batches of 10, 2 retries, bisect on) and 200 changes of
     # 24 items; two items get a number of 42 digits, which ETL refuses: the change that
@@ -245,7 +247,7 @@ def test_a_poison_record_is_bisected_out_while_the_other_batches_go_on(
         if "salary" in r["dynamodb"].get("NewImage", {}) | r["dynamodb"].get("OldImage", {})
     }
     assert len(poison) == 4
-    with overlapping(local_url) as (proxy, _):
+    with overlapping(local_endpoint) as (proxy, _):
         # WHEN the runtime delivers: each batch holding a poison record reports it, is
         # retried from it and bisected down to it, and it goes to the failure destination
         # alone, while the other lanes' batches are delivered meanwhile
@@ -258,13 +260,13 @@ def test_a_poison_record_is_bisected_out_while_the_other_batches_go_on(
 
 
 def test_a_function_killed_after_its_sink_writes_is_redelivered_exactly(
-    stack: Stack, local_url: str
+    stack: Stack, local_endpoint: str
 ) -> None:
     # GIVEN the pipeline at factor 4 with a 3-second timeout, and 160 changes of 24 items
     uuid = deploy(stack, factor=4, timeout=3)
     writer = Writer(stack.c["dynamodb"], "c")
     write(writer, 160, keys=24, seed=7)
-    with overlapping(local_url) as (proxy, _):
+    with overlapping(local_endpoint) as (proxy, _):
         # WHEN the replica's write of one item is held 5 seconds on the wire (it lands then,
         # late): the invocation, whose analytics, ETL and view writes are done, is killed at
         # its timeout (Sandbox.Timedout); Lambda retries the batch bisected, while the
@@ -280,14 +282,14 @@ def test_a_function_killed_after_its_sink_writes_is_redelivered_exactly(
 
 @pytest.mark.parametrize("factor", [4, 10])
 def test_throttling_and_transaction_conflicts_on_shared_aggregates(
-    stack: Stack, local_url: str, factor: int
+    stack: Stack, local_endpoint: str, factor: int
 ) -> None:
     # GIVEN the pipeline at factor 4 or 10 and 240 changes of 40 items in two jobs: every
     # lane's analytics commit updates the same two aggregate items
     uuid = deploy(stack, factor=factor, retries=-1)
     writer = Writer(stack.c["dynamodb"], "t")
     write(writer, 240, keys=40, seed=factor, jobs=2)
-    with overlapping(local_url) as (proxy, _):
+    with overlapping(local_endpoint) as (proxy, _):
         # WHEN analytics' transactions are cancelled for conflicts with other transactions
         # (TransactionCanceledException, reason TransactionConflict) until two invocations
         # reported failures, then throttled, with S3 and the view table throttling too,
@@ -341,7 +343,7 @@ def wait_until(predicate: Callable[[], bool], timeout: float, rt: Runtime) -> No
 
 
 def test_a_restart_repeats_at_most_what_other_batches_did_past_the_shard_checkpoint(
-    stack: Stack, local_url: str
+    stack: Stack, local_endpoint: str
 ) -> None:
     """The weaker guarantee at factor above 1, and its bound. The shard's checkpoint is one
     position, the end of the prefix of records all done; while one batch fails, the other
@@ -357,7 +359,7 @@ def test_a_restart_repeats_at_most_what_other_batches_did_past_the_shard_checkpo
     write(writer, 200, keys=24, seed=8)
     records = stack.stream_records()
     stuck = key_of(records[40])  # its first change is at most the 41st record
-    with overlapping(local_url) as (proxy, _):
+    with overlapping(local_endpoint) as (proxy, _):
         # WHEN the view refuses the changes of one item (its lane's batch fails and is
         # retried) while the other lanes deliver 100 records, the runtime is stopped ...
         refused = proxy.add(put_item("view", stuck), ddb_throttling(), times=None)

@@ -276,7 +276,7 @@ def test_runtime_killed_with_sigkill_mid_batch_loses_nothing(stack: Stack, tmp_p
 
 
 def test_workers_of_a_sigkilled_runtime_die_with_it(
-    stack: Stack, tmp_path: Path, local_url: str
+    stack: Stack, tmp_path: Path, local_endpoint: str
 ) -> None:
     from tests.reliability.proxy import Proxy, ddb_op
 
@@ -287,7 +287,7 @@ def test_workers_of_a_sigkilled_runtime_die_with_it(
     for i in range(10):
         writer.put(f"d-{i}", "J0")
     state = tmp_path / "ddbt"
-    with Proxy(local_url) as proxy:
+    with Proxy(local_endpoint) as proxy:
         slow = proxy.add(ddb_op("GetItem"), ("delay", 2.5))
         first = start_runtime(stack, state, proxy.url)
         deadline = time.time() + 30
@@ -384,7 +384,7 @@ def test_sigkill_while_saving_never_tears_the_runtime_checkpoint_file(tmp_path: 
 
 
 def test_outage_on_the_wire_longer_than_the_retry_budget_then_recovery(
-    stack: Stack, local_url: str
+    stack: Stack, local_endpoint: str
 ) -> None:
     from tests.reliability.conftest import account
     from tests.reliability.proxy import (
@@ -408,7 +408,7 @@ def test_outage_on_the_wire_longer_than_the_retry_budget_then_recovery(
             writer.delete(key)
         else:
             writer.put(key, writer.live.get(key) or f"J{rng.randrange(3)}")
-    with Proxy(local_url) as proxy:
+    with Proxy(local_endpoint) as proxy:
         # WHEN every sink is down (S3 503 SlowDown, SNS and DynamoDB throttling) for longer
         # than an invocation's retries (5 attempts per call), then recovers
         down = [
