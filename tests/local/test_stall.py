@@ -56,7 +56,7 @@ def test_a_stream_that_cannot_be_read_is_reported_as_stalled(
     log = io.StringIO()
     state = tmp_path / "state"
     rt = cloud.runtime(state=state, report=Report(out=log), status_file=state / "status.json")
-    assert rt.wait_caught_up(30)
+    assert rt.wait_caught_up(60)
     stats = rt.report.stats[uuid]
     flat = _flat(stats)
     assert flat[0] == 1 and stats.polled == 1 and not stats.read_failing
@@ -65,16 +65,16 @@ def test_a_stream_that_cannot_be_read_is_reported_as_stalled(
         rt.client("dynamodbstreams", REGION), "GetRecords", always, "AccessDeniedException", 400
     )
     cloud.put("while-denied")
-    wait_for(lambda: bool(stats.read_failing), 20)
+    wait_for(lambda: bool(stats.read_failing), 60)
     polled, last_read = stats.polled, stats.last_read_at
-    wait_for(lambda: denied.failed >= 5, 20)
+    wait_for(lambda: denied.failed >= 5, 60)
 
     # Said plainly: once in the poller log, and by `ddbt local status`.
     lines = [line for line in log.getvalue().splitlines() if "STALLED" in line]
     assert len(lines) == 1, log.getvalue()
     assert f"mapping {uuid[:8]}: STALLED: cannot read the stream" in lines[0]
     assert "AccessDeniedException" in lines[0] and "GetRecords" in lines[0]
-    wait_for(lambda: bool(_written(state, uuid, "read_failing")), 20)
+    wait_for(lambda: bool(_written(state, uuid, "read_failing")), 60)
     out = _status(state, capsys)
     assert "STALLED: cannot read the stream since" in out and "AccessDeniedException" in out
     assert "unread records expire 24 hours after they were written" in out
@@ -87,12 +87,12 @@ def test_a_stream_that_cannot_be_read_is_reported_as_stalled(
 
     # Readable again: the record is processed and the stall is over.
     denied.on = False
-    wait_for(lambda: not stats.read_failing, 20)
-    assert rt.wait_caught_up(30)
+    wait_for(lambda: not stats.read_failing, 60)
+    assert rt.wait_caught_up(60)
     assert [k for c in cloud.invocations() for k in c["keys"]] == ["before", "while-denied"]
     assert f"mapping {uuid[:8]}: reads shardId-" in log.getvalue()
     assert problems(rt.report.snapshot(uuid)) == []
-    wait_for(lambda: "STALLED" not in _status(state, capsys), 20)
+    wait_for(lambda: "STALLED" not in _status(state, capsys), 60)
 
 
 def test_a_destination_that_is_gone_is_reported_as_loss(
@@ -113,10 +113,10 @@ def test_a_destination_that_is_gone_is_reported_as_loss(
     assert len(lost) == 1 and arn in lost[0] and "DestinationDeliveryFailures" in lost[0]
     # the message is kept right after the report has it (another thread): wait for its line
     kept_file = state / "undeliverable.jsonl"
-    wait_for(lambda: kept_file.exists() and kept_file.read_text().endswith("\n"), 20)
+    wait_for(lambda: kept_file.exists() and kept_file.read_text().endswith("\n"), 60)
     (kept,) = [json.loads(x) for x in kept_file.read_text().splitlines()]
     assert kept["destination"] == arn and kept["message"]["DDBStreamBatchInfo"]["batchSize"] == 1
-    wait_for(lambda: _written(state, uuid, "undelivered_messages") == 1, 20)
+    wait_for(lambda: _written(state, uuid, "undelivered_messages") == 1, 60)
     out = _status(state, capsys)
     assert "LOST: 1 records of 1 failed batches could not be delivered" in out
     assert "The specified queue does not exist" in out
