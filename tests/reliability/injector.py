@@ -93,8 +93,22 @@ class Kind:
     rates: dict[str, float]  # call class -> probability per call
 
 
-def _on(classes: tuple[str, ...], rate: float, put_rate: float | None = None) -> dict[str, float]:
-    return {c: (put_rate if c == "ddb-put" and put_rate is not None else rate) for c in classes}
+# Calls a function makes once per record of its batch, not once per batch: the view's and
+# the replica's PutItem, and the checkpoint entries a redelivery writes up front (UpdateItem,
+# one per record an entry covers). A fault that kills the function gets a per-record rate on
+# them, so an invocation's chance to be crashed does not grow with its batch: with the
+# per-call rate, a record retried alone whose every delivery rewrote 99 covered entries was
+# crashed on all six deliveries (a seed-2 soak) and reached the failure destination.
+PER_RECORD = ("ddb-put", "ddb-update")
+
+
+def _on(
+    classes: tuple[str, ...], rate: float, per_record_rate: float | None = None
+) -> dict[str, float]:
+    return {
+        c: (per_record_rate if c in PER_RECORD and per_record_rate is not None else rate)
+        for c in classes
+    }
 
 
 KINDS: dict[str, Kind] = {
