@@ -274,17 +274,19 @@ def _sender(
     proxy read the call, or else the latest to start before that and die (the call was on its
     way at the kill); None when none fits."""
     candidates = runs.get(sent.seqs[index], []) if index < len(sent.seqs) else []
+    # a call carries records of the invocation that made it: all of them
+    carried = set(sent.seqs)
+    candidates = [i for i in candidates if carried <= set(i.seqs)] or candidates
     if sent.pid:  # the worker that sent it is known: its invocations only
         candidates = [i for i in candidates if i.pid == sent.pid]
     else:
         # unknown: the injector looks the sender up when it reads the call and finds every
-        # live worker, so the sender had died by then: an invocation whose worker had been
-        # killed (when there is one)
+        # live worker, so the sender had died by then: an invocation that a kill ended
+        # (its worker killed while it ran), before the call was read
         dead = [
             i
             for i in candidates
-            if i.start <= sent.at
-            and any(k.pid == i.pid and i.start <= k.at <= sent.at for k in kills)
+            if i.end <= sent.at and any(k.pid == i.pid and i.start <= k.at <= i.end for k in kills)
         ]
         candidates = dead or candidates
     run = next((i for i in candidates if i.start <= sent.at <= i.end), None)

@@ -169,6 +169,32 @@ def test_a_call_read_after_the_redeliverys_own_is_ordered_by_its_invocation() ->
     assert figures["duplicates_by_cause"] == {"crash-after-publish (crash-before-write)": 1}
 
 
+def test_a_dead_senders_call_belongs_to_the_invocation_its_kill_ended() -> None:
+    """The sender unknown (dead when the proxy read its call), and the workers of two
+    invocations of the record killed before then: the call is the one whose invocation the
+    kill ended, and which holds every record the call carries (seen in a small soak in CI:
+    r1's call of three records, read 2 s after its kill, after r2's own call of one)."""
+    # GIVEN r1 (worker 10, records 1-3) killed at 4.7; r2 (worker 11, record 1 alone) sends
+    # "a" at 6.1 and ends; worker 11 is killed at 6.3 in a later invocation; r1's call of
+    # "a", "b", "c" is read at 6.8, its sender gone
+    runs = [
+        Invocation("r1", 10, 0.6, 4.75, "error", seqs=("1", "2", "3")),
+        Invocation("r2", 11, 4.8, 6.15, "ok", seqs=("1",)),
+    ]
+    kills = [
+        Kill(10, 4.7, "crash-before-write", "ddb-transact"),
+        Kill(11, 6.3, "crash-after-write", "ddb-transact"),
+    ]
+    calls = [
+        Sent("events-put", 6.1, [("a", True)], ["1"], pid=11),
+        Sent("events-put", 6.8, [("a", True), ("b", True), ("c", True)], ["1", "2", "3"]),
+    ]
+    # WHEN the publisher is accounted for
+    figures = acc.publishers(calls, "events-put", {"a", "b", "c"}, runs, kills)
+    # THEN the repeat of "a" is r1's crash after publishing
+    assert figures["duplicates_by_cause"] == {"crash-after-publish (crash-before-write)": 1}
+
+
 def test_entries_after_a_failed_entry_of_an_overlapping_call_are_attributed() -> None:
     """The publishers' calls of one invocation overlap (issue 14): when the call of an earlier
     record has a failed entry, a later call already sent was accepted, and Lambda's
