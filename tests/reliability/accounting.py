@@ -303,19 +303,19 @@ def _sender(
 def _cause(
     sent: Sent,
     index: int,
-    runs: dict[str, list[Invocation]],
+    run: Invocation | None,
     kills: Sequence[Kill],
     calls: Sequence[Sent] = (),
 ) -> str:
-    """Why a change accepted in ``sent`` (entry ``index``) was sent again later: one of the
-    documented causes, or '' when none applies. ``calls``: every call of the same kind (a
-    failed entry in another call of the sender's invocation, for an earlier record, makes
-    Lambda redeliver this one too: the publishers' calls overlap)."""
+    """Why a change accepted in ``sent`` (entry ``index``; made by ``run``, ``_sender``) was
+    sent again later: one of the documented causes, or '' when none applies. ``calls``:
+    every call of the same kind (a failed entry in another call of the sender's invocation,
+    for an earlier record, makes Lambda redeliver this one too: the publishers' calls
+    overlap)."""
     if sent.cut == "reset-after":
         return "lost-response"
     if sent.failed_at is not None and sent.failed_at < index:
         return "after-failed-entry"
-    run = _sender(sent, index, runs, kills)
     if run is not None and _after_a_failed_entry(run, sent.seqs[index], calls):
         return "after-failed-entry (an overlapping call)"
     if run is not None and run.outcome in ("error", "timeout"):
@@ -361,15 +361,16 @@ def publishers(
     examples: list[str] = []
     runs = _runs(invocations)
 
-    def started(send: tuple[Sent, int]) -> tuple[float, float]:
-        run = _sender(send[0], send[1], runs, kills)
-        return (run.start if run is not None else send[0].at, send[0].at)
+    def started(send: tuple[Sent, int, Invocation | None]) -> tuple[float, float]:
+        sent, _, run = send
+        return (run.start if run is not None else sent.at, sent.at)
 
     for event_id, sends in accepted.items():
+        made = [(s, index, _sender(s, index, runs, kills)) for s, index in sends]
         # in the order their invocations started: a call on its way when its worker was
         # killed can reach the proxy after the redelivery's own call of the same change
-        for (previous, index), _ in itertools.pairwise(sorted(sends, key=started)):
-            cause = _cause(previous, index, runs, kills, calls) or "unattributed"
+        for (previous, index, run), _ in itertools.pairwise(sorted(made, key=started)):
+            cause = _cause(previous, index, run, kills, calls) or "unattributed"
             causes[cause] += 1
             if cause == "unattributed" and len(examples) < 50:
                 examples.append(event_id)
