@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from handlers import aws, retry
-from handlers.batch import Batch, Failure, Outcome, run_batch
+from handlers.batch import Batch, Failure, Outcome, covered_after, run_batch
 from handlers.checkpoint import CheckpointStore, CoveredTooLarge, decode_covered, encode_covered
 from handlers.codec import RecordError, to_json
 from handlers.coldstart import checkpoint_store, once
@@ -188,11 +188,8 @@ class AnalyticsProcessor:
     ) -> None:
         # points[0] is the batch's first record: it lists the other records this progress
         # covers, for a redelivery to protect before a deeper bisection (handlers.batch)
-        first_seq = batch.records[0].seq
         try:
-            covered = encode_covered(
-                first_seq, [s for r in batch.records[1:] if (s := r.seq) <= through]
-            )
+            covered = covered_after(batch.records, 0, through)
         except CoveredTooLarge as exc:
             raise _Unavailable(f"analytics: {exc}") from exc
         marks = [

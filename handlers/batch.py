@@ -36,7 +36,13 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
-from handlers.checkpoint import CheckpointStore, CoveredTooLarge, check_covered, encode_covered
+from handlers.checkpoint import (
+    COVERED_BYTES,
+    CheckpointStore,
+    CoveredTooLarge,
+    check_covered,
+    encode_covered,
+)
 from handlers.observe import emit_metrics, log
 from handlers.stream import StreamRecord, parse_event, sequence_problem
 
@@ -48,6 +54,7 @@ __all__ = [
     "Outcome",
     "Processor",
     "WindowProcessor",
+    "covered_after",
     "run_batch",
 ]
 
@@ -392,10 +399,19 @@ def _record_progress(batch: Batch, starts: Sequence[int], through: dict[str, int
             entries[start] = progress
             top = max(progress.values())
             # fits: run_batch checked the whole batch's list (check_covered)
-            later = [s for r in records[i + 1 :] if (s := r.seq) <= top]
-            covered[start] = encode_covered(records[i].seq, later, limit=None)
+            covered[start] = covered_after(records, i, top, limit=None)
     if entries:
         batch.store.save(batch.stream_arn, entries, covered)
+
+
+def covered_after(
+    records: Sequence[StreamRecord], i: int, through: int, limit: int | None = COVERED_BYTES
+) -> str:
+    """The ``covered`` text of the entry at ``records[i]``: the batch's later records up to
+    ``through`` (``checkpoint.encode_covered``, which raises ``CoveredTooLarge`` past
+    ``limit``)."""
+    later = [s for r in records[i + 1 :] if (s := r.seq) <= through]
+    return encode_covered(records[i].seq, later, limit)
 
 
 def _save_progress(batch: Batch, starts: Sequence[str], through: dict[str, int]) -> None:
