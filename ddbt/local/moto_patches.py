@@ -505,6 +505,8 @@ def patch_backend_lookup() -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
     original = DomainDispatcherApplication.get_backend_for_host
+    if getattr(original, "_ddbt_kept", False):
+        return  # applied already in this process (apply(), a test's in-process moto)
     known: dict[str | None, Any] = {}
 
     def get_backend_for_host(self: Any, host: str | None) -> Any:
@@ -512,4 +514,5 @@ def patch_backend_lookup() -> None:
             known[host] = original(self, host)
         return known[host]
 
+    get_backend_for_host._ddbt_kept = True  # type: ignore[attr-defined]
     DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]

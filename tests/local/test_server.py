@@ -65,3 +65,16 @@ def test_requests_of_every_service_reach_their_backend(tmp_path: Path) -> None:
             assert boto3.client("lambda", **kw).list_functions()["Functions"] == []
     finally:
         _stop(proc)
+
+
+def test_the_backend_lookup_patch_applies_once() -> None:
+    # apply() is idempotent, and so is patch 10 called on its own (the tests' in-process
+    # moto): a second call must not wrap the kept lookup again
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    from ddbt.local.moto_patches import patch_backend_lookup
+
+    patch_backend_lookup()
+    kept = DomainDispatcherApplication.get_backend_for_host
+    patch_backend_lookup()
+    assert DomainDispatcherApplication.get_backend_for_host is kept
