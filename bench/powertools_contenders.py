@@ -116,6 +116,24 @@ def _chunks(
     return chunks
 
 
+def _changes(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """A MODIFY's changed attributes, sorted by name, each with its ``old`` and ``new`` value
+    (one side absent where the attribute was added or removed); empty when nothing changed."""
+    changed = sorted(
+        [a for a, v in new.items() if a not in old or old[a] != v]
+        + [a for a in old if a not in new]
+    )
+    changes: dict[str, Any] = {}
+    for a in changed:
+        if a not in old:
+            changes[a] = {"new": new[a]}
+        elif a not in new:
+            changes[a] = {"old": old[a]}
+        else:
+            changes[a] = {"old": old[a], "new": new[a]}
+    return changes
+
+
 def _table(record: DynamoDBRecord) -> str:
     return str(record.event_source_arn).split(":table/", 1)[1].split("/", 1)[0]
 
@@ -240,21 +258,10 @@ class PowertoolsNotification(_Contender):
             image_key = "newImage"
             image = ddb.new_image if "NewImage" in ddb else None
             if name == "MODIFY" and image is not None and "OldImage" in ddb:
-                old = ddb.old_image
-                changed = sorted(
-                    [a for a, v in image.items() if a not in old or old[a] != v]
-                    + [a for a in old if a not in image]
-                )
-                if not changed:
+                changes = _changes(image, ddb.old_image)
+                if not changes:
                     return
-                changes = {}
-                for a in changed:
-                    if a not in old:
-                        changes[a] = {"new": image[a]}
-                    elif a not in image:
-                        changes[a] = {"old": old[a]}
-                    else:
-                        changes[a] = {"old": old[a], "new": image[a]}
+                changed = list(changes)
         message = {
             "eventName": name,
             "table": _table(record),
@@ -424,20 +431,9 @@ class PowertoolsEventBus(_Contender):
         old = ddb.old_image if name != "INSERT" and "OldImage" in ddb else None
         changes: dict[str, Any] | None = None
         if name == "MODIFY" and new is not None and old is not None:
-            changed = sorted(
-                [a for a, v in new.items() if a not in old or old[a] != v]
-                + [a for a in old if a not in new]
-            )
-            if not changed:
+            changes = _changes(new, old)
+            if not changes:
                 return
-            changes = {}
-            for a in changed:
-                if a not in old:
-                    changes[a] = {"new": new[a]}
-                elif a not in new:
-                    changes[a] = {"old": old[a]}
-                else:
-                    changes[a] = {"old": old[a], "new": new[a]}
         table = _table(record)
         created = _iso(ddb.approximate_creation_date_time)
         detail = dumps(
