@@ -9,16 +9,16 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-import requests
 
 from ddbt.local.polling import PollerOptions
 from ddbt.local.report import Report
 from ddbt.local.runtime import Runtime, RuntimeConfig
-from tests.conftest import endpoint_client
+from tests.conftest import endpoint_client, reset_endpoint
 from tests.factories import zip_bytes
 
 REGION = "eu-west-1"  # not us-east-1: events must carry the stream's region
@@ -240,12 +240,9 @@ class Cloud:
 
 @pytest.fixture
 def cloud(local_endpoint: str, tmp_path: Path) -> Iterator[Cloud]:
-    requests.post(f"{local_endpoint}/moto-api/reset", timeout=10)
-    c = Cloud(local_endpoint, tmp_path)
-    try:
+    reset_endpoint(local_endpoint)
+    with closing(Cloud(local_endpoint, tmp_path)) as c:
         yield c
-    finally:
-        c.close()
 
 
 def wait_for(predicate: Any, timeout: float = 20.0) -> None:

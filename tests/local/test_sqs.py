@@ -72,6 +72,17 @@ def queue(cloud: Cloud, name: str, visibility: int = 1) -> tuple[str, str]:
     return url, arn["Attributes"]["QueueArn"]
 
 
+def reporting_consumer(cloud: Cloud, batch_size: int) -> tuple[str, str, str, Path]:
+    """The queue "work" and the consumer mapped to it in batches of ``batch_size``, reporting
+    item failures: the queue's URL and ARN, the mapping's UUID, the consumer's output file."""
+    url, arn = queue(cloud, "work")
+    out = consumer(cloud)
+    uuid = cloud.mapping(
+        arn, "consumer", BatchSize=batch_size, FunctionResponseTypes=["ReportBatchItemFailures"]
+    )
+    return url, arn, uuid, out
+
+
 def held(cloud: Cloud, url: str) -> int:
     """Messages still in the queue: visible, in flight or delayed."""
     attrs = cloud.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
@@ -86,14 +97,7 @@ def held(cloud: Cloud, url: str) -> int:
 
 
 def test_reported_items_stay_and_come_back_the_rest_is_deleted(cloud: Cloud) -> None:
-    url, arn = queue(cloud, "work")
-    out = consumer(cloud)
-    uuid = cloud.mapping(
-        arn,
-        "consumer",
-        BatchSize=10,
-        FunctionResponseTypes=["ReportBatchItemFailures"],
-    )
+    url, arn, uuid, out = reporting_consumer(cloud, batch_size=10)
     # SendMessage only queues: nothing is invoked inside it (moto alone would)
     cloud.sqs.send_message(
         QueueUrl=url,
@@ -149,14 +153,7 @@ def test_reported_items_stay_and_come_back_the_rest_is_deleted(cloud: Cloud) -> 
 
 
 def test_function_error_and_invalid_report_keep_the_whole_batch(cloud: Cloud) -> None:
-    url, arn = queue(cloud, "work")
-    out = consumer(cloud)
-    uuid = cloud.mapping(
-        arn,
-        "consumer",
-        BatchSize=2,
-        FunctionResponseTypes=["ReportBatchItemFailures"],
-    )
+    url, _, uuid, out = reporting_consumer(cloud, batch_size=2)
     entries = [
         {"Id": str(i), "MessageBody": b}
         for i, b in enumerate(["ok-a", "raise-b", "ok-c", "invalid-d"])
