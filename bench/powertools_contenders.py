@@ -151,7 +151,21 @@ def _iso(epoch: int | None) -> datetime:
 
 
 class _Contender:
+    name: str  # the processor it stands against
     processor: BatchProcessor
+
+    def record_handler(self, record: DynamoDBRecord) -> None:
+        raise NotImplementedError
+
+    def _process(self, event: dict[str, Any], context: Any) -> Any:
+        """The batch as Powertools runs it: ``process_partial_response`` with this
+        contender's ``record_handler``; the partial batch response."""
+        return process_partial_response(
+            event=event,
+            record_handler=self.record_handler,
+            processor=self.processor,
+            context=context,
+        )
 
     def release(self) -> None:
         """Drop the last batch: ``BatchProcessor`` keeps its records (the whole event) until
@@ -205,12 +219,7 @@ class PowertoolsEtl(_Contender):
 
     def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         self.partitions = {}
-        response = process_partial_response(
-            event=event,
-            record_handler=self.record_handler,
-            processor=self.processor,
-            context=context,
-        )
+        response = self._process(event, context)
         label = event["Records"][0]["eventSourceARN"].split("/stream/", 1)[1]
         label = "".join(c for c in label if c.isdigit() or c == "T")
         for partition, (first, last, lines) in self.partitions.items():
@@ -292,12 +301,7 @@ class PowertoolsNotification(_Contender):
     def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         self.entries = []
         self.index = 0
-        response = process_partial_response(
-            event=event,
-            record_handler=self.record_handler,
-            processor=self.processor,
-            context=context,
-        )
+        response = self._process(event, context)
         for chunk in _chunks(self.entries):
             self._publish(chunk)
         return dict(response)
@@ -364,12 +368,7 @@ class PowertoolsAnalytics(_Contender):
 
     def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         self.deltas = {}
-        response = process_partial_response(
-            event=event,
-            record_handler=self.record_handler,
-            processor=self.processor,
-            context=context,
-        )
+        response = self._process(event, context)
         records = event["Records"]
         arn = records[0]["eventSourceARN"]
         n = len(records)
@@ -470,12 +469,7 @@ class PowertoolsEventBus(_Contender):
 
     def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         self.entries = []
-        response = process_partial_response(
-            event=event,
-            record_handler=self.record_handler,
-            processor=self.processor,
-            context=context,
-        )
+        response = self._process(event, context)
         for chunk in _chunks(self.entries, MAX_EVENT_BYTES):
             self._put(chunk)
         return dict(response)
@@ -537,14 +531,7 @@ class _Versioned(_Contender):
         self.put(item, version, origin)
 
     def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return dict(
-            process_partial_response(
-                event=event,
-                record_handler=self.record_handler,
-                processor=self.processor,
-                context=context,
-            )
-        )
+        return dict(self._process(event, context))
 
     def record_handler(self, record: DynamoDBRecord) -> None:
         raise NotImplementedError
@@ -638,32 +625,27 @@ class PowertoolsCache(_Contender):
             self.client.set(key, dumps(ddb.new_image))
 
     def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return process_partial_response(
-            event=event,
-            record_handler=self.record_handler,
-            processor=self.processor,
-            context=context,
-        )
+        return self._process(event, context)
 
 
 def _label(value: Any) -> str:
     return value if type(value) is str else dumps(value)
 
 
+_CONTENDERS: tuple[type[_Contender], ...] = (
+    PowertoolsEtl,
+    PowertoolsNotification,
+    PowertoolsAnalytics,
+    PowertoolsEventBus,
+    PowertoolsView,
+    PowertoolsReplicate,
+    PowertoolsCache,
+)
+
+
 def build(name: str, client: Any) -> Any:
     """Contender ``name`` writing through ``client``; call ``.handler(event, context)``."""
-    if name == "etl":
-        return PowertoolsEtl(client)
-    if name == "notification":
-        return PowertoolsNotification(client)
-    if name == "analytics":
-        return PowertoolsAnalytics(client)
-    if name == "eventbus":
-        return PowertoolsEventBus(client)
-    if name == "view":
-        return PowertoolsView(client)
-    if name == "replicate":
-        return PowertoolsReplicate(client)
-    if name == "cache":
-        return PowertoolsCache(client)
+    for contender in _CONTENDERS:
+        if contender.name == name:
+            return contender(client)
     raise ValueError(name)
