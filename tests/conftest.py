@@ -62,10 +62,15 @@ def moto_endpoint() -> Iterator[str]:
         server.stop()
 
 
+def reset_endpoint(endpoint: str) -> None:
+    """Drop every service's state on a moto server (or the local endpoint, moto's server)."""
+    requests.post(f"{endpoint}/moto-api/reset", timeout=10)
+
+
 @pytest.fixture
 def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Fake credentials and the moto endpoint in the environment; moto state reset."""
-    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10)
+    reset_endpoint(moto_endpoint)
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
