@@ -19,6 +19,7 @@ __all__ = [
     "local_env",
     "region",
     "require_region",
+    "session",
 ]
 
 REGION_HELP = (
@@ -50,14 +51,30 @@ def require_region(explicit: str | None = None) -> str:
     return found
 
 
-def client(service: str, region_name: str | None = None, endpoint_url: str | None = None) -> Any:
-    """A boto3 client in ``region_name`` or the resolved region; ``endpoint_url`` (else
-    ``AWS_ENDPOINT_URL``, which boto3 reads itself) for the local cloud. Each comes from a
-    new session, so it sees the environment as it is now (boto3's default session keeps
-    the credentials and profile it first found)."""
-    import boto3
+_loader: list[Any] = []  # botocore's data loader, shared by every session of this process
 
-    return boto3.session.Session().client(
+
+def session() -> Any:
+    """A new boto3 session: it sees the environment as it is now (boto3's default session
+    keeps the credentials and profile it first found). Every session of the process shares
+    one botocore data loader, so each service's model and the endpoint rules are parsed once
+    (a client from a session of its own: about 70 ms of CPU, 10 ms with the loader shared)."""
+    import boto3
+    import botocore.session
+
+    core = botocore.session.Session()
+    if _loader:
+        core.register_component("data_loader", _loader[0])
+    else:
+        _loader.append(core.get_component("data_loader"))
+    return boto3.session.Session(botocore_session=core)
+
+
+def client(service: str, region_name: str | None = None, endpoint_url: str | None = None) -> Any:
+    """A boto3 client from a new ``session`` in ``region_name`` or the resolved region;
+    ``endpoint_url`` (else ``AWS_ENDPOINT_URL``, which boto3 reads itself) for the local
+    cloud."""
+    return session().client(
         service, region_name=require_region(region_name), endpoint_url=endpoint_url or None
     )
 

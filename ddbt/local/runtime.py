@@ -57,12 +57,13 @@ class RuntimeConfig:
 
 class Runtime:
     def __init__(self, config: RuntimeConfig, report: Report | None = None) -> None:
-        import boto3
         from botocore.config import Config
+
+        from ddbt import aws
 
         self.config = config
         self.report = report or Report()
-        self._session = boto3.Session()
+        self._session = aws.session()
         self._botocore_config = Config(
             retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30
         )
