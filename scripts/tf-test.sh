@@ -10,7 +10,8 @@
 # costs about a third of the CPU (this machine: 277 CPU-s as 20 processes, 96 shared).
 # Sharing is safe here: every test file uses mock_provider, so Terraform only asks the real
 # provider for its schema and to validate configuration, which hold no state; nothing is
-# configured or applied through it. The Python tests that apply against the local endpoint
+# configured or applied through it (tests/security and tests/conformance run their mocked
+# plan tests through this script too). The Python tests that apply against the local endpoint
 # start their own providers, as a user's terraform does.
 #
 # Falls back to Terraform's own provider starts when .terraform holds no single

@@ -54,9 +54,7 @@ def test_planned_alarms_follow_the_documented_metrics(tmp_path: Path) -> None:
     var_file.write_text(json.dumps({"documented_metrics": documented_metrics()}))
     result = subprocess.run(
         [
-            str(ROOT / "scripts" / "terraform.sh"),
-            "test",
-            "-no-color",
+            str(ROOT / "scripts" / "tf-test.sh"),  # terraform test, one shared provider
             "-test-directory=tests/conformance/tf",
             f"-var-file={var_file}",
         ],

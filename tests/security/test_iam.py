@@ -210,12 +210,12 @@ def _terraform() -> str:
         pytest.skip("terraform is not installed")
     if not (ROOT / ".terraform").is_dir():
         pytest.skip("the root module is not initialised (make tf-init)")
-    return str(ROOT / "scripts" / "terraform.sh")
+    return str(ROOT / "scripts" / "tf-test.sh")  # terraform test, one shared provider
 
 
 def test_planned_policies_hold_no_unused_permission() -> None:
     result = subprocess.run(
-        [_terraform(), "test", "-no-color", "-test-directory=tests/security/tf"],
+        [_terraform(), "-test-directory=tests/security/tf"],
         cwd=ROOT,
         capture_output=True,
         text=True,
