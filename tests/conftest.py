@@ -50,13 +50,15 @@ def moto_endpoint() -> Iterator[str]:
     port the system picks (port 0), so no two servers can race for one."""
     from moto.server import ThreadedMotoServer
 
-    from ddbt.local.moto_patches import patch_backend_lookup, patch_dynamodb_isolation
+    from ddbt.local import moto_patches
 
-    # As the local endpoint has them: the backend kept per host (routing only), and DynamoDB
-    # item operations one at a time with one rollback copy per table and transaction (moto
-    # copies the whole table once per action: a fifth of test_analytics' CPU).
-    patch_backend_lookup()
-    patch_dynamodb_isolation()
+    # As the local endpoint has them: the backend kept per host (routing only), DynamoDB item
+    # operations one at a time with one rollback copy per table and transaction (moto copies
+    # the whole table once per action: a fifth of test_analytics' CPU), and ReceiveMessage's
+    # retention check without a count of the queue per message (the same answers).
+    moto_patches.patch_backend_lookup()
+    moto_patches.patch_dynamodb_isolation()
+    moto_patches.patch_sqs_retention_check()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:

@@ -47,6 +47,10 @@ moto 5.2 (verified against 5.2.1) handles DynamoDB streams and Lambda like this:
   share: it lists moto's package directory (a ``stat`` per entry) and tries the URL patterns
   of every service. In the soak that was a tenth of the endpoint's CPU. -> the answer for a
   host is kept (patch 10): it depends on the host string alone.
+* ReceiveMessage checks each message it returns against the queue's retention period by
+  building every queue attribute, and two of them count the queue's messages: a receive cost
+  the queue's length ten times, and draining a queue the square of it. -> the check reads the
+  retention period alone (patch 11; the same answer).
 
 Nothing else of moto changes. ``apply()`` is idempotent.
 """
@@ -70,6 +74,7 @@ __all__ = [
     "code_location",
     "patch_backend_lookup",
     "patch_dynamodb_isolation",
+    "patch_sqs_retention_check",
 ]
 
 CODE_PATH = "/_ddbt/code"
@@ -104,6 +109,7 @@ def apply(base_url: str | None = None, state_dir: Path | None = None) -> None:
     patch_dynamodb_isolation()
     _patch_sqs_send()
     patch_backend_lookup()
+    patch_sqs_retention_check()
 
 
 def close() -> None:
@@ -527,3 +533,26 @@ def patch_backend_lookup() -> None:
 
     get_backend_for_host._ddbt_kept = True  # type: ignore[attr-defined]
     DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
+
+
+def patch_sqs_retention_check() -> None:
+    # Patch 11: SQSBackend.is_message_valid_based_on_retention_period read the period through
+    # get_queue_attributes, which builds Queue.attributes whole (ApproximateNumberOfMessages
+    # and ...NotVisible scan the queue) for every message ReceiveMessage returns.
+    from moto.core.utils import unix_time
+    from moto.sqs.models import SQSBackend
+
+    original = SQSBackend.is_message_valid_based_on_retention_period
+    if getattr(original, "_ddbt_kept", False):
+        return  # applied already in this process (apply(), a test's in-process moto)
+
+    def is_message_valid_based_on_retention_period(
+        self: Any, queue_name: str, message: Any
+    ) -> bool:
+        period = self.get_queue(queue_name).message_retention_period
+        return bool(period + message.sent_timestamp / 1000 > unix_time())
+
+    is_message_valid_based_on_retention_period._ddbt_kept = True  # type: ignore[attr-defined]
+    SQSBackend.is_message_valid_based_on_retention_period = (  # type: ignore[method-assign]
+        is_message_valid_based_on_retention_period
+    )

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import boto3
+import pytest
 import requests
 
 
@@ -91,3 +92,24 @@ def test_the_dynamodb_isolation_patch_applies_once() -> None:
     kept = {name: getattr(DynamoDBBackend, name) for name in ("get_item", "transact_write_items")}
     patch_dynamodb_isolation()
     assert {name: getattr(DynamoDBBackend, name) for name in kept} == kept
+
+
+def test_receiving_checks_retention_without_counting_the_queue(
+    aws_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # patch 11: ReceiveMessage no longer builds every queue attribute (two of which scan the
+    # queue) per message it returns; the retention period still decides (the same answers)
+    from moto.sqs.models import Queue
+
+    from tests.conftest import make_client
+
+    sqs = make_client("sqs")
+    url = sqs.create_queue(QueueName="q")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="kept")
+
+    def counted(self: object) -> int:
+        raise AssertionError("the queue was counted to receive a message")
+
+    monkeypatch.setattr(Queue, "approximate_number_of_messages", property(counted))
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in got] == ["kept"]
