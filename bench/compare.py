@@ -107,15 +107,15 @@ def compare(
 
 
 def render(rows: list[Row]) -> str:
-    """A table: job, A and B medians, B/A, and the paired ratios' low–median–high."""
+    """A table: job, A and B medians, B/A, and the paired ratios' low, median and high."""
     lines = [
-        f"{'view type':<19}{'job':<22}{'A µs':>8}{'B µs':>8}{'B/A':>7}   paired B/A low–med–high"
+        f"{'view type':<19}{'job':<22}{'A µs':>8}{'B µs':>8}{'B/A':>7}  paired B/A  low   med  high"
     ]
     for r in rows:
         low, mid, high = min(r.ratios), statistics.median(r.ratios), max(r.ratios)
         lines.append(
             f"{r.view_type:<19}{r.job:<22}{r.a:>8.2f}{r.b:>8.2f}{r.ratio:>7.2f}"
-            f"   {low:.2f}–{mid:.2f}–{high:.2f}"
+            f"{low:>17.2f}{mid:>6.2f}{high:>6.2f}"
         )
     return "\n".join(lines)
 
