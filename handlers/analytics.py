@@ -34,7 +34,7 @@ from handlers.checkpoint import CheckpointStore, CoveredTooLarge, decode_covered
 from handlers.codec import RecordError, to_json
 from handlers.coldstart import checkpoint_store, once
 from handlers.config import env_list, env_required
-from handlers.stream import StreamRecord
+from handlers.stream import EventName, StreamRecord
 
 __all__ = ["AnalyticsProcessor", "AnalyticsSettings", "build", "handler", "processor"]
 
@@ -84,16 +84,16 @@ class AnalyticsProcessor:
         self.own_store = CheckpointStore(settings.table, f"#checkpoint#{scope}", dynamodb)
 
     # -- deltas -----------------------------------------------------------------------
-    def _group(self, record: StreamRecord) -> tuple[str, dict[str, Any]]:
-        image = record.raw_new_image if record.event_name != "REMOVE" else record.raw_old_image
-        keys = record.raw_keys
+    def _group(self, record: StreamRecord, event: EventName) -> tuple[str, dict[str, Any]]:
+        image = record.raw_new_image if event is not EventName.REMOVE else record.raw_old_image
+        source = image if image is not None else record.raw_keys
         group: dict[str, Any] = {}
         parts = [record.table_name]
         for name in self.settings.group_by:
-            value = (image if image is not None else keys).get(name, _NULL)
-            text = to_json(value, name)
+            value = source.get(name, _NULL)
             group[name] = value
-            parts.append(f"{name}={text}")
+            # a missing attribute (a KEYS_ONLY stream's usual case) is null: no encoding
+            parts.append(f"{name}=null" if value is _NULL else f"{name}={to_json(value, name)}")
         return "|".join(parts), group
 
     def deltas(self, records: Sequence[StreamRecord]) -> tuple[dict[str, Delta], int, str]:
@@ -102,22 +102,23 @@ class AnalyticsProcessor:
         for i, record in enumerate(records):
             try:
                 record.check()
-                pk, group = self._group(record)
-                transitions = self._transitions(record)
+                event = record.event_name  # check() made sure it is one
+                pk, group = self._group(record, event)
+                transitions = self._transitions(record) if event is EventName.MODIFY else ()
             except RecordError as exc:
                 return out, i, str(exc)
             delta = out.get(pk)
             if delta is None:
                 delta = out[pk] = {"table": record.table_name, "group": group, "counts": {}}
             counts = delta["counts"]
-            name = record.event_name.value
-            counts[name] = counts.get(name, 0) + 1
+            counts[event.value] = counts.get(event.value, 0) + 1
             for label in transitions:
                 counts[label] = counts.get(label, 0) + 1
         return out, len(records), ""
 
     def _transitions(self, record: StreamRecord) -> list[str]:
-        if record.event_name != "MODIFY" or not self.settings.group_by:
+        """Labels of a MODIFY's group-by changes (``status: APPLIED -> INTERVIEW``)."""
+        if not self.settings.group_by:
             return []
         new, old = record.raw_new_image, record.raw_old_image
         if new is None or old is None:
@@ -189,7 +190,7 @@ class AnalyticsProcessor:
         # points[0] is the batch's first record: it lists the other records this progress
         # covers, for a redelivery to protect before a deeper bisection (handlers.batch)
         try:
-            covered = covered_after(batch.records, 0, through)
+            covered = covered_after(batch, 0, through)
         except CoveredTooLarge as exc:
             raise _Unavailable(f"analytics: {exc}") from exc
         marks = [

@@ -32,6 +32,7 @@ item's whole limit. A list over ``COVERED_BYTES`` is refused (``CoveredTooLarge`
 
 from __future__ import annotations
 
+import operator
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -68,9 +69,11 @@ def encode_covered(start: int, later: Sequence[int], limit: int | None = COVERED
     ``limit`` bytes (None: no limit)."""
     if not later:
         return ""
-    text = _HEX + ",".join(
-        [format(b - a, "x") for a, b in zip((start, *later), later, strict=False)]
-    )
+    # Each number's gap from the one before, in hex. Maps of C functions (no frame per gap),
+    # and hex() then "0x" dropped: format(gap, "x") parses its spec every call ("-0x5" ->
+    # "-5" as format writes it; no hex digit is an "x").
+    gaps = map(operator.sub, later, (start, *later))
+    text = _HEX + ",".join(map(hex, gaps)).replace("0x", "")
     if limit is not None and len(text) > limit:
         fit = len(later) * limit // len(text)
         raise CoveredTooLarge(

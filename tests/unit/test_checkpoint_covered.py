@@ -51,6 +51,19 @@ def test_any_part_of_a_batch_encodes_no_longer_than_the_whole(
     assert len(encode_covered(start, part)) <= len(encode_covered(START, later))
 
 
+def test_the_text_is_plus_then_each_gap_in_hex() -> None:
+    # stored in checkpoint items that live two days: the form never changes
+    assert encode_covered(100, [110, 365, 365, 300]) == "+a,ff,0,-41"
+    assert encode_covered(100, []) == ""
+
+
+@given(st.integers(min_value=0, max_value=10**40), st.lists(st.integers(0, 10**40), max_size=40))
+def test_any_list_encodes_as_the_gaps_written_with_format(start: int, later: list[int]) -> None:
+    """In any order (a gap may be 0 or negative), the same text as ``format(gap, "x")``."""
+    gaps = [format(b - a, "x") for a, b in zip([start, *later], later, strict=False)]
+    assert encode_covered(start, later, limit=None) == ("+" + ",".join(gaps) if later else "")
+
+
 def test_the_decimal_form_of_0_2_0_is_still_read() -> None:
     old = "100000000000000000101,100000000000000000205"
     assert decode_covered(str(START), old) == old.split(",")

@@ -21,6 +21,7 @@ from handlers.stream import (
     StreamRecord,
     ViewType,
     parse_event,
+    sequence_numbers,
     sequence_problem,
 )
 from tests import factories
@@ -404,6 +405,9 @@ def test_bad_view_type_is_a_record_error() -> None:
         ("4421584600000000017450439127x", "'4421584600000000017450439127x'"),
         ("44215846000000000174504391²", "'44215846000000000174504391²'"),
         ("٤٤٢١", "'٤٤٢١'"),
+        ("1_000", "'1_000'"),  # int() accepts these three
+        ("+12", "'+12'"),
+        (" 12", "' 12'"),
     ],
 )
 def test_sequence_problem_names_the_record(value: Any, shown: str) -> None:
@@ -421,6 +425,32 @@ def test_sequence_problem_names_the_record(value: Any, shown: str) -> None:
     with pytest.raises(RecordError, match="SequenceNumber"):
         records[1].seq  # noqa: B018
     records[1].check()  # the record's content is fine; only reporting it is impossible
+
+
+@pytest.mark.parametrize(
+    "value",
+    # int() accepts the last four; a sequence number is ASCII digits only
+    [None, "", 7, "12x", "1²", "٤٤٢١", "1_000", " 12", "+12", "-12"],
+)
+def test_sequence_numbers_parse_or_fail_like_seq(value: Any) -> None:
+    """The batch's one-pass parse gives exactly what each record's ``seq`` gives: the same
+    integers, or the same RecordError at the first malformed record."""
+    good = three_with(lambda rec: None)
+    assert sequence_numbers(good) == [r.seq for r in good]
+    assert sequence_numbers([]) == []
+
+    def change(rec: dict[str, Any]) -> None:
+        if value is None:
+            del rec["dynamodb"]["SequenceNumber"]
+        else:
+            rec["dynamodb"]["SequenceNumber"] = value
+
+    records = three_with(change)
+    with pytest.raises(RecordError) as expected:
+        records[1].seq  # noqa: B018
+    with pytest.raises(RecordError) as got:
+        sequence_numbers(records)
+    assert str(got.value) == str(expected.value)
 
 
 def test_sequence_numbers_of_40_digits() -> None:
