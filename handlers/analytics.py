@@ -30,7 +30,7 @@ from typing import Any
 
 from handlers import aws, retry
 from handlers.batch import Batch, Failure, Outcome, covered_after, run_batch
-from handlers.checkpoint import CheckpointStore, CoveredTooLarge, decode_covered, encode_covered
+from handlers.checkpoint import CheckpointStore, CoveredTooLarge, covered_numbers, encode_covered
 from handlers.codec import RecordError, to_json
 from handlers.coldstart import checkpoint_store, once
 from handlers.config import env_list, env_required
@@ -297,7 +297,7 @@ class AnalyticsProcessor:
         # protection of what the plan covered (read at the start of a delivery) already
         # ran. So that record gets the entry too, listing the covered records after it.
         last = batch.records[-1].seq
-        rest = [s for t in decode_covered(first, covered) if (s := int(t)) > last]
+        rest = [s for s in covered_numbers(first, covered) if s > last]
         if rest:
             lists[str(rest[0])] = encode_covered(rest[0], rest[1:], limit=None)
         finals = [

@@ -13,6 +13,7 @@ from handlers.checkpoint import (
     CheckpointStore,
     CoveredTooLarge,
     check_covered,
+    covered_numbers,
     decode_covered,
     encode_covered,
 )
@@ -34,6 +35,7 @@ def test_a_list_decodes_to_exactly_the_sequence_numbers_encoded(steps: list[int]
     later = increasing(START, steps)
     text = encode_covered(START, later)
     assert decode_covered(str(START), text) == [str(s) for s in later]
+    assert covered_numbers(str(START), text) == later
     item = {COVERED: {"S": text}} if text else {}
     assert CheckpointStore.covered(item, str(START)) == [str(s) for s in later]
 
@@ -62,11 +64,15 @@ def test_any_list_encodes_as_the_gaps_written_with_format(start: int, later: lis
     """In any order (a gap may be 0 or negative), the same text as ``format(gap, "x")``."""
     gaps = [format(b - a, "x") for a, b in zip([start, *later], later, strict=False)]
     assert encode_covered(start, later, limit=None) == ("+" + ",".join(gaps) if later else "")
+    text = encode_covered(start, later, limit=None)
+    assert covered_numbers(str(start), text) == later  # any order decodes back
+    assert decode_covered(str(start), text) == [str(s) for s in later]
 
 
 def test_the_decimal_form_of_0_2_0_is_still_read() -> None:
     old = "100000000000000000101,100000000000000000205"
     assert decode_covered(str(START), old) == old.split(",")
+    assert covered_numbers(str(START), old) == [int(s) for s in old.split(",")]
     assert CheckpointStore.covered({COVERED: {"S": old}}, str(START)) == old.split(",")
 
 
