@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring as _quote
 from typing import Any
 
 from handlers import aws, retry
@@ -44,6 +45,7 @@ PLAN = "plan_analytics"
 PLAN_DONE = "plan_analytics_done"
 PLAN_ID = "plan_analytics_id"
 COUNTERS = ("INSERT", "MODIFY", "REMOVE")
+_COUNTER = {event: event.value for event in EventName}  # a dict, not Enum's slow .value
 _NULL = {"NULL": True}
 
 
@@ -92,8 +94,14 @@ class AnalyticsProcessor:
         for name in self.settings.group_by:
             value = source.get(name, _NULL)
             group[name] = value
-            # a missing attribute (a KEYS_ONLY stream's usual case) is null: no encoding
-            parts.append(f"{name}=null" if value is _NULL else f"{name}={to_json(value, name)}")
+            # to_json's text, the common cases inline: a missing attribute (a KEYS_ONLY
+            # stream's usual case) is null, a string is quoted
+            if value is _NULL:
+                parts.append(f"{name}=null")
+            elif type(value) is dict and len(value) == 1 and type(text := value.get("S")) is str:
+                parts.append(f"{name}={_quote(text)}")
+            else:
+                parts.append(f"{name}={to_json(value, name)}")
         return "|".join(parts), group
 
     def deltas(self, records: Sequence[StreamRecord]) -> tuple[dict[str, Delta], int, str]:
@@ -111,7 +119,8 @@ class AnalyticsProcessor:
             if delta is None:
                 delta = out[pk] = {"table": record.table_name, "group": group, "counts": {}}
             counts = delta["counts"]
-            counts[event.value] = counts.get(event.value, 0) + 1
+            name = _COUNTER[event]
+            counts[name] = counts.get(name, 0) + 1
             for label in transitions:
                 counts[label] = counts.get(label, 0) + 1
         return out, len(records), ""
