@@ -415,7 +415,10 @@ def covered_after(batch: Batch, i: int, through: int, limit: int | None = COVERE
     up to ``through`` (``checkpoint.encode_covered``, which raises ``CoveredTooLarge`` past
     ``limit``)."""
     seqs = batch.seqs()
-    return encode_covered(seqs[i], [s for s in seqs[i + 1 :] if s <= through], limit)
+    later = seqs[i + 1 :]
+    if later and max(later) > through:  # else every one is covered (the usual case)
+        later = [s for s in later if s <= through]
+    return encode_covered(seqs[i], later, limit)
 
 
 def _save_progress(batch: Batch, starts: Sequence[str], through: dict[str, int]) -> None:

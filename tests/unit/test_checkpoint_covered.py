@@ -91,3 +91,19 @@ def test_a_list_past_the_limit_names_the_batch_size_and_what_to_lower() -> None:
         check_covered(START, later[-1], len(later), lambda: later)
     fits = later[: COVERED_BYTES // 14 - 1]
     check_covered(START, fits[-1], len(fits), lambda: fits)
+
+
+def test_an_entry_covers_the_later_records_of_its_batch_up_to_its_progress() -> None:
+    """``handlers.batch.covered_after``: records after the entry's own, at most ``through``,
+    in batch order (whatever that order is)."""
+    from handlers.batch import Batch, Budget, covered_after
+    from handlers.stream import parse_event
+    from tests import factories
+
+    seqs = [START + d for d in (0, 50, 30, 200, 300)]
+    records = parse_event(factories.event([factories.record(seq=s) for s in seqs]))
+    batch = Batch(records, records[0].stream_arn, Budget(None))
+    assert covered_after(batch, 0, seqs[-1]) == encode_covered(seqs[0], seqs[1:])
+    assert covered_after(batch, 0, START + 40) == encode_covered(seqs[0], [START + 30])
+    assert covered_after(batch, 1, START + 200) == encode_covered(seqs[1], seqs[2:4])
+    assert covered_after(batch, 4, seqs[-1]) == ""
