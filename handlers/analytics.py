@@ -109,8 +109,7 @@ class AnalyticsProcessor:
         out: dict[str, Delta] = {}
         for i, record in enumerate(records):
             try:
-                record.check()
-                event = record.event_name  # check() made sure it is one
+                event = record.check()
                 pk, group = self._group(record, event)
                 transitions = self._transitions(record) if event is EventName.MODIFY else ()
             except RecordError as exc:

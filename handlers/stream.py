@@ -100,16 +100,18 @@ class StreamRecord:
             )
         return int(value)
 
-    def check(self) -> None:
-        """Raise ``RecordError`` when the record itself (not its values) is unusable."""
+    def check(self) -> EventName:
+        """Raise ``RecordError`` when the record itself (not its values) is unusable; else
+        its ``event_name`` (found on the way)."""
         if self._problem:
             raise RecordError(self._problem)
         try:
-            _EVENT_NAMES[self.raw.get("eventName")]
+            name = _EVENT_NAMES[self.raw.get("eventName")]
         except (KeyError, TypeError):
-            self.event_name  # noqa: B018 - raises RecordError naming it
+            name = self.event_name  # raises RecordError naming it
         if not isinstance(self.dynamodb.get("Keys"), dict):
             raise RecordError("dynamodb.Keys is missing or not an attribute map")
+        return name
 
     @property
     def event_name(self) -> EventName:
