@@ -116,6 +116,24 @@ def _chunks(
     return chunks
 
 
+def _changes(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """A MODIFY's changed attributes, sorted by name, each with its ``old`` and ``new`` value
+    (one side absent where the attribute was added or removed); empty when nothing changed."""
+    changed = sorted(
+        [a for a, v in new.items() if a not in old or old[a] != v]
+        + [a for a in old if a not in new]
+    )
+    changes: dict[str, Any] = {}
+    for a in changed:
+        if a not in old:
+            changes[a] = {"new": new[a]}
+        elif a not in new:
+            changes[a] = {"old": old[a]}
+        else:
+            changes[a] = {"old": old[a], "new": new[a]}
+    return changes
+
+
 def _table(record: DynamoDBRecord) -> str:
     return str(record.event_source_arn).split(":table/", 1)[1].split("/", 1)[0]
 
@@ -133,7 +151,21 @@ def _iso(epoch: int | None) -> datetime:
 
 
 class _Contender:
+    name: str  # the processor it stands against
     processor: BatchProcessor
+
+    def record_handler(self, record: DynamoDBRecord) -> None:
+        raise NotImplementedError
+
+    def _process(self, event: dict[str, Any], context: Any) -> Any:
+        """The batch as Powertools runs it: ``process_partial_response`` with this
+        contender's ``record_handler``; the partial batch response."""
+        return process_partial_response(
+            event=event,
+            record_handler=self.record_handler,
+            processor=self.processor,
+            context=context,
+        )
 
     def release(self) -> None:
         """Drop the last batch: ``BatchProcessor`` keeps its records (the whole event) until
@@ -187,12 +219,7 @@ class PowertoolsEtl(_Contender):
 
     def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         self.partitions = {}
-        response = process_partial_response(
-            event=event,
-            record_handler=self.record_handler,
-            processor=self.processor,
-            context=context,
-        )
+        response = self._process(event, context)
         label = event["Records"][0]["eventSourceARN"].split("/stream/", 1)[1]
         label = "".join(c for c in label if c.isdigit() or c == "T")
         for partition, (first, last, lines) in self.partitions.items():
@@ -240,21 +267,10 @@ class PowertoolsNotification(_Contender):
             image_key = "newImage"
             image = ddb.new_image if "NewImage" in ddb else None
             if name == "MODIFY" and image is not None and "OldImage" in ddb:
-                old = ddb.old_image
-                changed = sorted(
-                    [a for a, v in image.items() if a not in old or old[a] != v]
-                    + [a for a in old if a not in image]
-                )
-                if not changed:
+                changes = _changes(image, ddb.old_image)
+                if not changes:
                     return
-                changes = {}
-                for a in changed:
-                    if a not in old:
-                        changes[a] = {"new": image[a]}
-                    elif a not in image:
-                        changes[a] = {"old": old[a]}
-                    else:
-                        changes[a] = {"old": old[a], "new": image[a]}
+                changed = list(changes)
         message = {
             "eventName": name,
             "table": _table(record),
@@ -285,12 +301,7 @@ class PowertoolsNotification(_Contender):
     def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         self.entries = []
         self.index = 0
-        response = process_partial_response(
-            event=event,
-            record_handler=self.record_handler,
-            processor=self.processor,
-            context=context,
-        )
+        response = self._process(event, context)
         for chunk in _chunks(self.entries):
             self._publish(chunk)
         return dict(response)
@@ -357,12 +368,7 @@ class PowertoolsAnalytics(_Contender):
 
     def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         self.deltas = {}
-        response = process_partial_response(
-            event=event,
-            record_handler=self.record_handler,
-            processor=self.processor,
-            context=context,
-        )
+        response = self._process(event, context)
         records = event["Records"]
         arn = records[0]["eventSourceARN"]
         n = len(records)
@@ -424,20 +430,9 @@ class PowertoolsEventBus(_Contender):
         old = ddb.old_image if name != "INSERT" and "OldImage" in ddb else None
         changes: dict[str, Any] | None = None
         if name == "MODIFY" and new is not None and old is not None:
-            changed = sorted(
-                [a for a, v in new.items() if a not in old or old[a] != v]
-                + [a for a in old if a not in new]
-            )
-            if not changed:
+            changes = _changes(new, old)
+            if not changes:
                 return
-            changes = {}
-            for a in changed:
-                if a not in old:
-                    changes[a] = {"new": new[a]}
-                elif a not in new:
-                    changes[a] = {"old": old[a]}
-                else:
-                    changes[a] = {"old": old[a], "new": new[a]}
         table = _table(record)
         created = _iso(ddb.approximate_creation_date_time)
         detail = dumps(
@@ -474,12 +469,7 @@ class PowertoolsEventBus(_Contender):
 
     def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         self.entries = []
-        response = process_partial_response(
-            event=event,
-            record_handler=self.record_handler,
-            processor=self.processor,
-            context=context,
-        )
+        response = self._process(event, context)
         for chunk in _chunks(self.entries, MAX_EVENT_BYTES):
             self._put(chunk)
         return dict(response)
@@ -541,14 +531,7 @@ class _Versioned(_Contender):
         self.put(item, version, origin)
 
     def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return dict(
-            process_partial_response(
-                event=event,
-                record_handler=self.record_handler,
-                processor=self.processor,
-                context=context,
-            )
-        )
+        return dict(self._process(event, context))
 
     def record_handler(self, record: DynamoDBRecord) -> None:
         raise NotImplementedError
@@ -642,32 +625,27 @@ class PowertoolsCache(_Contender):
             self.client.set(key, dumps(ddb.new_image))
 
     def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return process_partial_response(
-            event=event,
-            record_handler=self.record_handler,
-            processor=self.processor,
-            context=context,
-        )
+        return self._process(event, context)
 
 
 def _label(value: Any) -> str:
     return value if type(value) is str else dumps(value)
 
 
+_CONTENDERS: tuple[type[_Contender], ...] = (
+    PowertoolsEtl,
+    PowertoolsNotification,
+    PowertoolsAnalytics,
+    PowertoolsEventBus,
+    PowertoolsView,
+    PowertoolsReplicate,
+    PowertoolsCache,
+)
+
+
 def build(name: str, client: Any) -> Any:
     """Contender ``name`` writing through ``client``; call ``.handler(event, context)``."""
-    if name == "etl":
-        return PowertoolsEtl(client)
-    if name == "notification":
-        return PowertoolsNotification(client)
-    if name == "analytics":
-        return PowertoolsAnalytics(client)
-    if name == "eventbus":
-        return PowertoolsEventBus(client)
-    if name == "view":
-        return PowertoolsView(client)
-    if name == "replicate":
-        return PowertoolsReplicate(client)
-    if name == "cache":
-        return PowertoolsCache(client)
+    for contender in _CONTENDERS:
+        if contender.name == name:
+            return contender(client)
     raise ValueError(name)

@@ -267,6 +267,14 @@ def _baseline(report: Report, path: Path) -> None:
         rows.append(Row(key, f"{ours_:.1f} / {theirs:.1f}", limit, status))
 
 
+# The publishers' API figures: the batch call (at most ceil(items / 10) of them) and the
+# names of the calls' and the items' figures.
+_PUBLISHERS = {
+    "notification": ("PublishBatch", "notification_publish_calls", "notification_messages"),
+    "eventbus": ("PutEvents", "eventbus_put_events_calls", "eventbus_events"),
+}
+
+
 def _api(report: Report) -> None:
     with api.moto_server() as endpoint:
         for view_type, suffix in VARIANTS:
@@ -293,24 +301,16 @@ def _api_variant(report: Report, endpoint: str, view_type: str, suffix: str) -> 
                 puts == partitions,
                 f"ETL{suffix} made {puts} PutObject calls for {partitions} partitions",
             )
-        elif name == "notification":
-            calls, messages = result.calls["PublishBatch"], result.messages
-            bound = api.publish_bound(messages)
-            report.put(f"notification_publish_calls_per_1000{suffix}", calls * per, 1)
-            report.put(f"notification_messages_per_1000{suffix}", messages * per, 1)
-            target = f"PublishBatch <= ceil({messages}/10) = {bound}"
+        elif name in _PUBLISHERS:
+            op, calls_figure, items_figure = _PUBLISHERS[name]
+            calls = result.calls[op]
+            items = result.messages if name == "notification" else result.events
+            bound = api.publish_bound(items)
+            report.put(f"{calls_figure}_per_1000{suffix}", calls * per, 1)
+            report.put(f"{items_figure}_per_1000{suffix}", items * per, 1)
+            target = f"{op} <= ceil({items}/10) = {bound}"
             status = report.check(
-                calls <= bound,
-                f"notification{suffix} made {calls} PublishBatch calls, above {bound}",
-            )
-        elif name == "eventbus":
-            calls, events = result.calls["PutEvents"], result.events
-            bound = api.publish_bound(events)
-            report.put(f"eventbus_put_events_calls_per_1000{suffix}", calls * per, 1)
-            report.put(f"eventbus_events_per_1000{suffix}", events * per, 1)
-            target = f"PutEvents <= ceil({events}/10) = {bound}"
-            status = report.check(
-                calls <= bound, f"eventbus{suffix} made {calls} PutEvents calls, above {bound}"
+                calls <= bound, f"{name}{suffix} made {calls} {op} calls, above {bound}"
             )
         elif name == "analytics":
             keys, most = result.aggregate_keys, result.max_writes_per_key

@@ -19,6 +19,8 @@ import random
 from decimal import Decimal
 from typing import Any
 
+from ddbt.ops.records import lambda_record
+
 __all__ = [
     "AGGREGATES_TABLE",
     "BATCH",
@@ -245,18 +247,17 @@ def event(
         block["SequenceNumber"] = str(_BASE_SEQ + i * 100)
         block["SizeBytes"] = size
         block["StreamViewType"] = view_type
-        record: dict[str, Any] = {
-            "eventID": f"{rng.getrandbits(128):032x}",
-            "eventName": name,
-            "eventVersion": "1.1",
-            "eventSource": "aws:dynamodb",
-            "awsRegion": REGION,
-            "dynamodb": block,
-            "eventSourceARN": STREAM_ARN,
-        }
-        if name == "REMOVE" and rng.random() < 0.1:
-            record["userIdentity"] = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
-        records.append(record)
+        event_id = f"{rng.getrandbits(128):032x}"
+        records.append(
+            lambda_record(
+                event_id=event_id,
+                event_name=name,
+                block=block,
+                stream_arn=STREAM_ARN,
+                region=REGION,
+                ttl=name == "REMOVE" and rng.random() < 0.1,
+            )
+        )
     return {"Records": records}
 
 

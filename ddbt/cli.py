@@ -15,10 +15,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-__all__ = ["Parser", "build_parser", "main"]
+__all__ = ["Parser", "build_parser", "main", "runner_command"]
 
 DEFAULT_STATE_DIR = Path("build/local")
 STATE_ENV = "DDBT_STATE_DIR"
@@ -63,6 +64,25 @@ def _regions(args: argparse.Namespace) -> list[str]:
     if raw is None and getattr(args, "no_endpoint", False):
         raw = aws.require_region()
     return [r.strip() for r in (raw or "us-east-1").split(",") if r.strip()]
+
+
+def runner_command(url: str, state: Path, regions: Sequence[str], *extra: str) -> list[str]:
+    """The command line of ``ddbt local run`` (the pollers) for the endpoint ``url`` in
+    ``regions``, its state in ``state``; ``extra``: more of its options."""
+    return [
+        sys.executable,
+        "-m",
+        "ddbt.cli",
+        "local",
+        "run",
+        "--endpoint-url",
+        url,
+        "--state-dir",
+        str(state),
+        "--region",
+        ",".join(regions),
+        *extra,
+    ]
 
 
 def _exports(url: str, region: str, state: Path) -> list[tuple[str, str]]:
@@ -196,21 +216,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         runner_pid = _read_pid(state / "runner.pid")
         if runner_pid is None:
             log = open(state / "runner.log", "ab")
-            cmd = [
-                sys.executable,
-                "-m",
-                "ddbt.cli",
-                "local",
-                "run",
-                "--endpoint-url",
-                url,
-                "--state-dir",
-                str(state),
-                "--region",
-                ",".join(_regions(args)),
-            ]
             proc = subprocess.Popen(
-                cmd,
+                runner_command(url, state, _regions(args)),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

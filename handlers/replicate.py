@@ -31,15 +31,14 @@ only with ``REPLICATE_VERSION_ATTRIBUTE``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from handlers import aws, retry
-from handlers.batch import Batch, Outcome, run_batch
+from handlers import aws
+from handlers.batch import run_batch
 from handlers.codec import RecordError, deserialize
 from handlers.coldstart import checkpoint_store, once
 from handlers.config import ConfigError, env_concurrency, env_optional, env_required
-from handlers.observe import log
 from handlers.stream import EventName, StreamRecord
 from handlers.versioned import (
     DELETED,
@@ -51,8 +50,8 @@ from handlers.versioned import (
     Ordering,
     Stamp,
     Versioned,
+    VersionedProcessor,
     Write,
-    apply_batch,
     change_order,
     region_of,
     source_arn,
@@ -67,11 +66,14 @@ _METADATA = frozenset(METADATA)
 _TRUE = {"BOOL": True}
 
 
-class ReplicateProcessor:
+class ReplicateProcessor(VersionedProcessor):
     """Copies each batch's changes to the replica table, last writer wins: the writes of a
     batch coalesced per item and made in lanes (``versioned.apply_batch``)."""
 
     name = "replicate"
+    setting = "REPLICA_TABLE"
+    item = "replica"
+    skip_reason = "replicators' writes coming back and expiring tombstones skipped"
 
     def __init__(
         self,
@@ -177,28 +179,6 @@ class ReplicateProcessor:
             raise RecordError("NewImage is a tombstone without a numeric _ddbt_version")
         deserialize(version, "NewImage._ddbt_version")  # MalformedValue unless a valid N
         return Stamp(version["N"], change_order(record))
-
-    @retry.budgeted
-    def process(self, records: Sequence[StreamRecord], batch: Batch) -> Outcome:
-        skipped: dict[str, None] = {}  # event IDs (a record planned twice is counted once)
-        outcome = apply_batch(
-            records,
-            batch,
-            self.writer,
-            self.writes,
-            skipped=skipped,
-            workers=self.workers,
-            setting="REPLICA_TABLE",
-            item="replica",
-        )
-        if skipped:
-            log(
-                "INFO",
-                "replicate: replicators' writes coming back and expiring tombstones skipped",
-                count=len(skipped),
-                event_ids=list(skipped)[:5],
-            )
-        return outcome
 
 
 def build(env: Mapping[str, str]) -> ReplicateProcessor:

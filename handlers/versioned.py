@@ -83,9 +83,9 @@ import time
 from binascii import a2b_base64
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import Any, ClassVar, NamedTuple, Protocol, TypeVar
 
-from handlers import aws, errors
+from handlers import aws, errors, retry
 from handlers.batch import Batch, Failure, Outcome
 from handlers.codec import (
     MalformedValue,
@@ -95,6 +95,7 @@ from handlers.codec import (
     deserialize_image,
 )
 from handlers.lanes import run_lanes
+from handlers.observe import log
 from handlers.stream import StreamRecord
 
 __all__ = [
@@ -110,6 +111,7 @@ __all__ = [
     "Planned",
     "Stamp",
     "Versioned",
+    "VersionedProcessor",
     "Write",
     "apply_batch",
     "change_order",
@@ -508,6 +510,51 @@ def _rank(planned: tuple[int, Planned]) -> tuple[Decimal, bytes]:
     stamp = planned[1].stamp
     assert stamp is not None
     return stamp.rank()
+
+
+class VersionedProcessor:
+    """The batch of the view and the replicator (``apply_batch``) and its log line of the
+    changes that made no write. A subclass names its processor (``name``), the variable
+    that names its target table (``setting``), what it writes (``item``, for the reason of a
+    write error), why a change makes no write (``skip_reason``), and plans each change's
+    writes (``writes``); ``writer`` and ``workers`` are set by its constructor."""
+
+    name: str
+    setting: ClassVar[str]
+    item: ClassVar[str]
+    skip_reason: ClassVar[str]
+    writer: Versioned
+    workers: int
+
+    def writes(self, record: StreamRecord) -> list[Write]:
+        raise NotImplementedError
+
+    def skip_fields(self) -> dict[str, Any]:
+        """More fields of the log line of skipped changes."""
+        return {}
+
+    @retry.budgeted
+    def process(self, records: Sequence[StreamRecord], batch: Batch) -> Outcome:
+        skipped: dict[str, None] = {}  # event IDs (a record planned twice is counted once)
+        outcome = apply_batch(
+            records,
+            batch,
+            self.writer,
+            self.writes,
+            skipped=skipped,
+            workers=self.workers,
+            setting=self.setting,
+            item=self.item,
+        )
+        if skipped:
+            log(
+                "INFO",
+                f"{self.name}: {self.skip_reason}",
+                count=len(skipped),
+                **self.skip_fields(),
+                event_ids=list(skipped)[:5],
+            )
+        return outcome
 
 
 def apply_batch(

@@ -40,23 +40,22 @@ table: ``dynamodb:PutItem`` always, ``dynamodb:GetItem`` only with ``VIEW_VERSIO
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from handlers import aws, retry
-from handlers.batch import Batch, Outcome, run_batch
+from handlers import aws
+from handlers.batch import run_batch
 from handlers.codec import RecordError, describe_value, deserialize
 from handlers.coldstart import checkpoint_store, once
 from handlers.config import ConfigError, env_concurrency, env_list, env_optional, env_required
-from handlers.observe import log
 from handlers.stream import EventName, StreamRecord
 from handlers.versioned import (
     METADATA,
     WRITE_CONCURRENCY,
     Ordering,
     Versioned,
+    VersionedProcessor,
     Write,
-    apply_batch,
     change_order,
     region_of,
     same_key,
@@ -68,11 +67,14 @@ __all__ = ["ViewProcessor", "build", "handler", "processor"]
 _KEY_TAGS = frozenset({"S", "N", "B"})
 
 
-class ViewProcessor:
+class ViewProcessor(VersionedProcessor):
     """Applies each batch's changes to the view table, last writer wins: the writes of a
     batch coalesced per view item and made in lanes (``versioned.apply_batch``)."""
 
     name = "view"
+    setting = "VIEW_TABLE"
+    item = "view"
+    skip_reason = "changes without a view key skipped (sparse view)"
 
     def __init__(
         self,
@@ -176,29 +178,9 @@ class ViewProcessor:
             out.append(Write(new_key, stamp, self.project(record, new)))
         return out
 
-    # -- the batch ------------------------------------------------------------------------
-    @retry.budgeted
-    def process(self, records: Sequence[StreamRecord], batch: Batch) -> Outcome:
-        skipped: dict[str, None] = {}  # event IDs (a record planned twice is counted once)
-        outcome = apply_batch(
-            records,
-            batch,
-            self.writer,
-            self.writes,
-            skipped=skipped,
-            workers=self.workers,
-            setting="VIEW_TABLE",
-            item="view",
-        )
-        if skipped:
-            log(
-                "INFO",
-                "view: changes without a view key skipped (sparse view)",
-                count=len(skipped),
-                view_key=list(self.key_names),
-                event_ids=list(skipped)[:5],
-            )
-        return outcome
+    # -- the batch (``VersionedProcessor.process``) ----------------------------------------
+    def skip_fields(self) -> dict[str, Any]:
+        return {"view_key": list(self.key_names)}
 
 
 def build(env: Mapping[str, str]) -> ViewProcessor:

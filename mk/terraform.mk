@@ -14,8 +14,6 @@ TF := scripts/terraform.sh
 TF_EXAMPLES := $(sort $(dir $(wildcard examples/*/main.tf)))
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
-# Files per `terraform test` process; the test files run in parallel (2 at a time).
-TF_TEST_JOBS ?= 2
 
 .PHONY: tf-test tf-fmt tf-fmt-check tf-init tf-validate tf-unit tf-scan tf-docs tf-docs-check tf-env
 
@@ -46,12 +44,11 @@ tf-validate: tf-init
 		(cd $$dir && $(CURDIR)/$(TF) validate -no-color) || exit 1; \
 	done
 
-# The module's default code (dist/handlers.zip) must exist for the plan-level tests.
+# The module's default code (dist/handlers.zip) must exist for the plan-level tests. One
+# `terraform test` over every file, sharing one provider process (scripts/tf-test.sh says why).
 tf-unit: tf-init
 	@test -f dist/handlers.zip || { echo "error: dist/handlers.zip is missing (make dist)" >&2; exit 1; }
-	@ls tests/*.tftest.hcl | xargs -P $(TF_TEST_JOBS) -I{} sh -c \
-		'out=$$($(TF) test -no-color -filter={} 2>&1); rc=$$?; echo "$$out" | tail -n 1 | sed "s|^|{}: |"; \
-		 [ $$rc -eq 0 ] || { echo "$$out"; exit 255; }'
+	@scripts/tf-test.sh
 
 $(CHECKOV_STAMP): requirements-scan.txt
 	$(call venv,$(CHECKOV_VENV),-r requirements-scan.txt)

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -240,6 +241,23 @@ def _changes(changed: dict[str, Any] | None) -> str:
     return "; ".join(out)
 
 
+def _drain(sqs: Any, queue_url: str) -> Iterator[dict[str, Any]]:
+    """Every message on the queue until a receive finds none; each deleted once the caller
+    is done with it."""
+    while True:
+        msgs = (
+            sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+                "Messages"
+            )
+            or []
+        )
+        if not msgs:
+            return
+        for m in msgs:
+            yield m
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+
+
 def show(endpoint: str, outputs: dict[str, Any], queue_url: str) -> None:
     c = clients(endpoint)
     bucket = outputs["etl_bucket_name"]["value"]
@@ -263,22 +281,12 @@ def show(endpoint: str, outputs: dict[str, Any], queue_url: str) -> None:
 
     print("\n== Notifications: status changes, from the SNS topic (via an SQS subscription) ==")
     seen = 0
-    while True:
-        msgs = (
-            c["sqs"]
-            .receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
-            .get("Messages")
-            or []
-        )
-        if not msgs:
-            break
-        for m in msgs:
-            seen += 1
-            body = json.loads(json.loads(m["Body"]).get("Message", m["Body"]))
-            if seen <= 8:
-                keys = json.dumps(body.get("keys"))
-                say(f"{body.get('eventName')} {keys} {_changes(body.get('changedAttributes'))}")
-            c["sqs"].delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+    for m in _drain(c["sqs"], queue_url):
+        seen += 1
+        body = json.loads(json.loads(m["Body"]).get("Message", m["Body"]))
+        if seen <= 8:
+            keys = json.dumps(body.get("keys"))
+            say(f"{body.get('eventName')} {keys} {_changes(body.get('changedAttributes'))}")
     print(f"   {seen} notifications" + (" (the first 8 shown)" if seen > 8 else ""))
 
     print("\n== Analytics: counts per job and status, and status transitions ==")
@@ -338,25 +346,15 @@ def show_new_processors(state: Path, endpoint: str, outputs: dict[str, Any]) -> 
     if queue:
         print("\n== Event bus: the rule status-changes routes MODIFY events to an SQS queue ==")
         seen = 0
-        while True:
-            got = (
-                c["sqs"]
-                .receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1)
-                .get("Messages")
-                or []
-            )
-            if not got:
-                break
-            for m in got:
-                seen += 1
-                event = json.loads(m["Body"])
-                detail = event.get("detail") or {}
-                if seen == 1:
-                    say(f"source {event.get('source')}, detail-type {event.get('detail-type')}:")
-                if seen <= 6:
-                    keys = json.dumps(detail.get("keys"))
-                    say(f"{keys} {_changes(detail.get('changedAttributes'))}", indent="      ")
-                c["sqs"].delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+        for m in _drain(c["sqs"], queue):
+            seen += 1
+            event = json.loads(m["Body"])
+            detail = event.get("detail") or {}
+            if seen == 1:
+                say(f"source {event.get('source')}, detail-type {event.get('detail-type')}:")
+            if seen <= 6:
+                keys = json.dumps(detail.get("keys"))
+                say(f"{keys} {_changes(detail.get('changedAttributes'))}", indent="      ")
         print(f"   {seen} events on the queue (every other change is on the bus too)")
 
     view = out("view_table_name")

@@ -12,6 +12,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeSerializer
 
+from ddbt.ops.records import lambda_record
 from handlers.getrecords import attribute_value
 
 REGION = "us-east-1"
@@ -101,18 +102,14 @@ def record(
         block["NewImage"] = typed_image({**keys, **(new or {})})
     if event_name in ("MODIFY", "REMOVE") and view_type in ("OLD_IMAGE", "NEW_AND_OLD_IMAGES"):
         block["OldImage"] = typed_image({**keys, **(old or {})})
-    rec: dict[str, Any] = {
-        "eventID": f"{n:032x}",
-        "eventName": event_name,
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": REGION,
-        "dynamodb": block,
-        "eventSourceARN": stream_arn,
-    }
-    if ttl:
-        rec["userIdentity"] = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
-    return rec
+    return lambda_record(
+        event_id=f"{n:032x}",
+        event_name=event_name,
+        block=block,
+        stream_arn=stream_arn,
+        region=REGION,
+        ttl=ttl,
+    )
 
 
 def getrecords_record(

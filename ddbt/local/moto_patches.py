@@ -34,7 +34,8 @@ moto 5.2 (verified against 5.2.1) handles DynamoDB streams and Lambda like this:
 * TransactWriteItems copies every table it touches, applies its actions one by one and, when
   one fails, puts the copies back: a write that another request thread (the server is
   threaded) made to such a table meanwhile is undone, and a reader can see half a
-  transaction. -> DynamoDB item reads and writes run one at a time (patch 8).
+  transaction. -> DynamoDB item reads and writes run one at a time (patch 8; the tests'
+  in-process moto has it too: ``patch_dynamodb_isolation``).
 * SendMessage to a queue with an SQS event source mapping receives the message at once and
   invokes the function inside the SendMessage call, one message per invocation: a successful
   call deletes it whatever ``batchItemFailures`` says, a failed one is retried only by the
@@ -62,7 +63,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["CODE_PATH", "apply", "close", "code_location", "patch_backend_lookup"]
+__all__ = [
+    "CODE_PATH",
+    "apply",
+    "close",
+    "code_location",
+    "patch_backend_lookup",
+    "patch_dynamodb_isolation",
+]
 
 CODE_PATH = "/_ddbt/code"
 LOG_TAIL_BYTES = 4096  # Lambda's LogResult: the last 4 KB of the invocation's log
@@ -93,7 +101,7 @@ def apply(base_url: str | None = None, state_dir: Path | None = None) -> None:
     _patch_lambda()
     _patch_invoke()
     _patch_s3_policy()
-    _patch_dynamodb_isolation()
+    patch_dynamodb_isolation()
     _patch_sqs_send()
     patch_backend_lookup()
 
@@ -417,7 +425,7 @@ def _patch_invoke() -> None:
 _DYNAMODB_LOCK = threading.RLock()
 
 
-def _patch_dynamodb_isolation() -> None:
+def patch_dynamodb_isolation() -> None:
     # Patch 8: one lock around the item operations of the DynamoDB backend. Re-entrant:
     # transact_write_items calls put_item/update_item/delete_item itself (and BatchWriteItem
     # is put_item/delete_item per request). Two costs of moto's rollback copies go too: it
@@ -435,6 +443,8 @@ def _patch_dynamodb_isolation() -> None:
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
 
+    if getattr(DynamoDBBackend.transact_write_items, "_ddbt_locked", False):
+        return  # applied already in this process (apply(), a test's in-process moto)
     copies: list[dict[int, Any] | None] = [None]
 
     def deepcopy(value: Any, memo: Any = None) -> Any:
@@ -469,6 +479,7 @@ def _patch_dynamodb_isolation() -> None:
                     for model, count in tracked:
                         del model.instances_tracked[count:]
 
+        locked._ddbt_locked = True  # type: ignore[attr-defined]
         setattr(DynamoDBBackend, name, functools.wraps(original)(locked))
 
     for name in ("get_item", "put_item", "delete_item"):

@@ -200,48 +200,49 @@ class Runtime:
             if uuid not in still and not self._exists(uuid):
                 self.store.forget(uuid)  # deleted mapping: its checkpoint goes too
         for uuid, settings in seen.items():
-            if uuid in self.pollers:
-                continue
-            if settings.source_service == "sqs":
-                self._start_queue(settings)
-                continue
-            self.report.line(
-                f"mapping {uuid[:8]}: {settings.stream_arn.split('/')[1]} -> "
-                f"{settings.function_arn.split(':', 6)[-1]} (batch {settings.batch_size}, "
-                f"window {settings.batching_window:g}s, {settings.starting_position}, "
-                f"parallel {settings.parallelization_factor}, retries {settings.max_retries}, "
-                f"bisect {settings.bisect}, filters {len(settings.matcher.patterns)})"
+            if uuid not in self.pollers:
+                self._start(settings)
+        self.discovered_at = time.time()
+
+    def _start(self, settings: MappingSettings) -> None:
+        """A line naming the new mapping and its settings, then its poller (a queue's or a
+        stream's), started and kept."""
+        region = settings.stream_arn.split(":")[3]
+        invoke = functools.partial(self.invoke, settings.function_arn)
+        to = (
+            f"{settings.function_arn.split(':', 6)[-1]} (batch {settings.batch_size}, "
+            f"window {settings.batching_window:g}s"
+        )
+        filters = f"filters {len(settings.matcher.patterns)})"
+        poller: MappingPoller | QueuePoller
+        if settings.source_service == "sqs":
+            source = f"queue {settings.stream_arn.split(':')[5]}"
+            details = f"report failures {settings.report_item_failures}"
+            poller = QueuePoller(
+                settings,
+                sqs=self.client("sqs", region),
+                invoke=invoke,
+                options=self.config.options,
+                observer=self.report,
+                log=self.report.line,
+            )
+        else:
+            source = settings.stream_arn.split("/")[1]
+            details = (
+                f"{settings.starting_position}, parallel {settings.parallelization_factor}, "
+                f"retries {settings.max_retries}, bisect {settings.bisect}"
             )
             poller = MappingPoller(
                 settings,
-                streams=self.client("dynamodbstreams", settings.stream_arn.split(":")[3]),
-                invoke=functools.partial(self.invoke, settings.function_arn),
+                streams=self.client("dynamodbstreams", region),
+                invoke=invoke,
                 on_failure=self.sender,
                 store=self.store,
                 options=self.config.options,
                 observer=self.report,
                 log=self.report.line,
             )
-            self.pollers[uuid] = poller
-            self.settings[uuid] = settings
-            poller.start()
-        self.discovered_at = time.time()
-
-    def _start_queue(self, settings: MappingSettings) -> None:
-        self.report.line(
-            f"mapping {settings.uuid[:8]}: queue {settings.stream_arn.split(':')[5]} -> "
-            f"{settings.function_arn.split(':', 6)[-1]} (batch {settings.batch_size}, "
-            f"window {settings.batching_window:g}s, report failures "
-            f"{settings.report_item_failures}, filters {len(settings.matcher.patterns)})"
-        )
-        poller = QueuePoller(
-            settings,
-            sqs=self.client("sqs", settings.stream_arn.split(":")[3]),
-            invoke=functools.partial(self.invoke, settings.function_arn),
-            options=self.config.options,
-            observer=self.report,
-            log=self.report.line,
-        )
+        self.report.line(f"mapping {settings.uuid[:8]}: {source} -> {to}, {details}, {filters}")
         self.pollers[settings.uuid] = poller
         self.settings[settings.uuid] = settings
         poller.start()

@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ddbt.ops.records import lambda_record
 from ddbt.ops.stream_reading import read_shards
 from handlers import aws
 from handlers.codec import RecordError
@@ -229,15 +230,13 @@ def _line_record(line: Mapping[str, Any], stream_arn: str) -> dict[str, Any]:
     for name, field_name in (("NewImage", "newImage"), ("OldImage", "oldImage")):
         if field_name in line:
             block[name] = typed(line[field_name])["M"]
-    return {
-        "eventID": str(line.get("eventID", "")),
-        "eventName": str(line["eventName"]),
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": stream_arn.split(":")[3] if stream_arn.count(":") >= 5 else "",
-        "eventSourceARN": stream_arn,
-        "dynamodb": block,
-    }
+    return lambda_record(
+        event_id=str(line.get("eventID", "")),
+        event_name=str(line["eventName"]),
+        block=block,
+        stream_arn=stream_arn,
+        region=stream_arn.split(":")[3] if stream_arn.count(":") >= 5 else "",
+    )
 
 
 def archive_changes(

@@ -30,6 +30,7 @@ __all__ = [
     "generate_event",
     "image_from_json",
     "is_synthesized",
+    "lambda_record",
     "make_record",
     "parse_key_values",
     "stream_arn_for",
@@ -104,8 +105,29 @@ def make_record(
     block["SizeBytes"] = sum(
         item_size(block[part]) for part in ("Keys", "NewImage", "OldImage") if part in block
     )
+    return lambda_record(
+        event_id=hashlib.md5(f"{stream_arn}#{sequence_number}".encode()).hexdigest(),
+        event_name=event_name,
+        block=block,
+        stream_arn=stream_arn,
+        region=region,
+        ttl=ttl,
+    )
+
+
+def lambda_record(
+    *,
+    event_id: str,
+    event_name: str,
+    block: dict[str, Any],
+    stream_arn: str,
+    region: str,
+    ttl: bool = False,
+) -> dict[str, Any]:
+    """A DynamoDB stream record as Lambda delivers it, around its ``dynamodb`` ``block``;
+    ``ttl``: a deletion by Time to Live, which carries DynamoDB's ``userIdentity``."""
     record: dict[str, Any] = {
-        "eventID": hashlib.md5(f"{stream_arn}#{sequence_number}".encode()).hexdigest(),
+        "eventID": event_id,
         "eventName": event_name,
         "eventVersion": "1.1",
         "eventSource": "aws:dynamodb",

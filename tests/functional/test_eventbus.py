@@ -497,11 +497,8 @@ def test_calls_overlap_up_to_the_setting(
     allows (default 10, botocore's connection pool), every event accepted once."""
     monkeypatch.setenv("EVENTBUS_PUBLISH_CONCURRENCY", setting)
     records = inserts(50)
-    flight = InFlight(bus.events, "PutEvents", meet=most)
-    try:
+    with InFlight(bus.events, "PutEvents", meet=most) as flight:
         assert run(records) == {"batchItemFailures": []}
-    finally:
-        flight.close()
     assert (flight.most, flight.attempts) == (most, 5)
     assert sorted(d["sequenceNumber"] for d in bus.details()) == f.seqs(records)
 

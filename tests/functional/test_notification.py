@@ -614,11 +614,8 @@ def test_calls_overlap_up_to_the_setting(
     (default 10, botocore's connection pool), every message published once."""
     monkeypatch.setenv("NOTIFY_PUBLISH_CONCURRENCY", setting)
     records = f.sequential([f.record("INSERT", {"job_id": str(i)}, {"v": i}) for i in range(50)])
-    flight = InFlight(topic.sns, "PublishBatch", meet=most)
-    try:
+    with InFlight(topic.sns, "PublishBatch", meet=most) as flight:
         assert run(records) == {"batchItemFailures": []}
-    finally:
-        flight.close()
     assert (flight.most, flight.attempts) == (most, 5)
     assert sorted(b["sequenceNumber"] for b in topic.bodies()) == f.seqs(records)
 

@@ -338,11 +338,8 @@ def test_items_are_replicated_concurrently_each_once_per_batch(
     changes += [rec("MODIFY", f"a{i}", {"n": n}, {"n": n - 1}) for n in (1, 2) for i in range(24)]
     changes += [rec("REMOVE", f"a{i}", old={"n": 2}) for i in range(0, 24, 3)]
     run([])  # builds the processor: its client is the one to watch
-    flight = InFlight(aws.client("dynamodb", "us-west-2"), "PutItem", meet=most)
-    try:
+    with InFlight(aws.client("dynamodb", "us-west-2"), "PutItem", meet=most) as flight:
         assert run(f.sequential(changes)) == []
-    finally:
-        flight.close()
     assert flight.most == most
     # 80 changes of 24 items, coalesced: one write per item, the newest change's
     assert flight.attempts == 24

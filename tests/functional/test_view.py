@@ -438,11 +438,8 @@ def test_items_are_written_concurrently_each_once_per_batch(
         for o, p, c, s in (("c1", "A", "c2", "B"), ("c2", "B", "c3", "C"))
         for i in range(16)
     ]
-    flight = InFlight(aws.client("dynamodb"), "PutItem", meet=most)
-    try:
+    with InFlight(aws.client("dynamodb"), "PutItem", meet=most) as flight:
         assert f.reported(run(f.sequential([*inserts, *moves]))) == []
-    finally:
-        flight.close()
     assert flight.most == most  # 48 view items: as many in flight as the setting allows
     # each view item written once, with its newest change: 48 writes for 80 changes
     assert flight.attempts == 48
@@ -460,11 +457,8 @@ def test_a_view_item_shared_by_source_items_is_written_once_with_the_newest_chan
     # share a view item; its newest change wins, so that one alone is written
     use_view(monkeypatch, "latest_by_job", "job_id")
     records = [rec("INSERT", f"a{i}", {"job_id": f"J{i % 4}"}, created=T0 + i) for i in range(8)]
-    flight = InFlight(aws.client("dynamodb"), "PutItem", meet=4)
-    try:
+    with InFlight(aws.client("dynamodb"), "PutItem", meet=4) as flight:
         assert f.reported(run(f.sequential(records))) == []
-    finally:
-        flight.close()
     assert (flight.most, flight.attempts) == (4, 4)
     assert {k: v["application_id"] for k, v in live(ddb, "latest_by_job", ("job_id",)).items()} == {
         (f"J{j}",): f"a{j + 4}" for j in range(4)

@@ -9,16 +9,16 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-import requests
 
 from ddbt.local.polling import PollerOptions
 from ddbt.local.report import Report
 from ddbt.local.runtime import Runtime, RuntimeConfig
-from tests.conftest import endpoint_client
+from tests.conftest import endpoint_client, reset_endpoint
 from tests.factories import zip_bytes
 
 REGION = "eu-west-1"  # not us-east-1: events must carry the stream's region
@@ -119,8 +119,11 @@ class Cloud:
         )
         return str(self.ddb.describe_table(TableName=name)["Table"]["LatestStreamArn"])
 
-    def queue(self, name: str = "dlq") -> tuple[str, str]:
-        url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+    def queue(self, name: str = "dlq", visibility: int | None = None) -> tuple[str, str]:
+        """Queue ``name`` (its ``VisibilityTimeout`` in seconds, SQS's default unless given):
+        its URL and ARN."""
+        attributes = {} if visibility is None else {"VisibilityTimeout": str(visibility)}
+        url = self.sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
         return url, arn["Attributes"]["QueueArn"]
 
@@ -166,12 +169,14 @@ class Cloud:
             )["UUID"]
         )
 
-    def failing_to_dlq(self, timeout: int = 10, **mapping: Any) -> DlqStack:
+    def failing_to_dlq(
+        self, timeout: int = 10, visibility: int | None = None, **mapping: Any
+    ) -> DlqStack:
         """Table ``t``'s stream mapped to the fake function (``timeout`` seconds; ``mapping``:
         the mapping's settings), failed batches sent to the SQS queue ``dlq`` (the mapping's
-        on-failure destination)."""
+        on-failure destination; ``visibility``: its visibility timeout)."""
         stream = self.table()
-        url, arn = self.queue()
+        url, arn = self.queue(visibility=visibility)
         function = self.function(timeout=timeout)
         destination = {"OnFailure": {"Destination": arn}}
         uuid = self.mapping(stream, DestinationConfig=destination, **mapping)
@@ -240,12 +245,9 @@ class Cloud:
 
 @pytest.fixture
 def cloud(local_endpoint: str, tmp_path: Path) -> Iterator[Cloud]:
-    requests.post(f"{local_endpoint}/moto-api/reset", timeout=10)
-    c = Cloud(local_endpoint, tmp_path)
-    try:
+    reset_endpoint(local_endpoint)
+    with closing(Cloud(local_endpoint, tmp_path)) as c:
         yield c
-    finally:
-        c.close()
 
 
 def wait_for(predicate: Any, timeout: float = 20.0) -> None:

@@ -78,3 +78,16 @@ def test_the_backend_lookup_patch_applies_once() -> None:
     kept = DomainDispatcherApplication.get_backend_for_host
     patch_backend_lookup()
     assert DomainDispatcherApplication.get_backend_for_host is kept
+
+
+def test_the_dynamodb_isolation_patch_applies_once() -> None:
+    # patch 8 on its own (the tests' in-process moto has it too): a second call must not wrap
+    # the locked operations again (each wrap would take the lock and count instances once more)
+    from moto.dynamodb.models import DynamoDBBackend
+
+    from ddbt.local.moto_patches import patch_dynamodb_isolation
+
+    patch_dynamodb_isolation()
+    kept = {name: getattr(DynamoDBBackend, name) for name in ("get_item", "transact_write_items")}
+    patch_dynamodb_isolation()
+    assert {name: getattr(DynamoDBBackend, name) for name in kept} == kept

@@ -64,12 +64,15 @@ def delivered(out: Path) -> list[list[tuple[str, str]]]:
     ]
 
 
-def queue(cloud: Cloud, name: str, visibility: int = 1) -> tuple[str, str]:
-    url = cloud.sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": str(visibility)})[
-        "QueueUrl"
-    ]
-    arn = cloud.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-    return url, arn["Attributes"]["QueueArn"]
+def reporting_consumer(cloud: Cloud, batch_size: int) -> tuple[str, str, str, Path]:
+    """The queue "work" and the consumer mapped to it in batches of ``batch_size``, reporting
+    item failures: the queue's URL and ARN, the mapping's UUID, the consumer's output file."""
+    url, arn = cloud.queue("work", visibility=1)
+    out = consumer(cloud)
+    uuid = cloud.mapping(
+        arn, "consumer", BatchSize=batch_size, FunctionResponseTypes=["ReportBatchItemFailures"]
+    )
+    return url, arn, uuid, out
 
 
 def held(cloud: Cloud, url: str) -> int:
@@ -86,14 +89,7 @@ def held(cloud: Cloud, url: str) -> int:
 
 
 def test_reported_items_stay_and_come_back_the_rest_is_deleted(cloud: Cloud) -> None:
-    url, arn = queue(cloud, "work")
-    out = consumer(cloud)
-    uuid = cloud.mapping(
-        arn,
-        "consumer",
-        BatchSize=10,
-        FunctionResponseTypes=["ReportBatchItemFailures"],
-    )
+    url, arn, uuid, out = reporting_consumer(cloud, batch_size=10)
     # SendMessage only queues: nothing is invoked inside it (moto alone would)
     cloud.sqs.send_message(
         QueueUrl=url,
@@ -149,14 +145,7 @@ def test_reported_items_stay_and_come_back_the_rest_is_deleted(cloud: Cloud) -> 
 
 
 def test_function_error_and_invalid_report_keep_the_whole_batch(cloud: Cloud) -> None:
-    url, arn = queue(cloud, "work")
-    out = consumer(cloud)
-    uuid = cloud.mapping(
-        arn,
-        "consumer",
-        BatchSize=2,
-        FunctionResponseTypes=["ReportBatchItemFailures"],
-    )
+    url, _, uuid, out = reporting_consumer(cloud, batch_size=2)
     entries = [
         {"Id": str(i), "MessageBody": b}
         for i, b in enumerate(["ok-a", "raise-b", "ok-c", "invalid-d"])
@@ -176,7 +165,7 @@ def test_function_error_and_invalid_report_keep_the_whole_batch(cloud: Cloud) ->
 
 
 def test_batch_size_and_batching_window(cloud: Cloud) -> None:
-    url, arn = queue(cloud, "work", visibility=30)
+    url, arn = cloud.queue("work", visibility=30)
     out = consumer(cloud)
     # a 4 s window: a wide margin on a loaded machine for the messages sent 0.5 s apart below
     cloud.mapping(arn, "consumer", BatchSize=3, MaximumBatchingWindowInSeconds=4)
@@ -246,15 +235,9 @@ def test_one_failure_message_per_poison_record_whatever_the_dlq_consumer_does(
 ) -> None:
     """moto alone invoked the DLQ's consumer inside SendMessage and turned its error into a
     SendMessage error: the on-failure sender retried and the DLQ got copies."""
-    stream = cloud.table()
-    url, arn = queue(cloud, "dlq")
-    cloud.function()  # the stream's function: raises on "raise" keys
-    stream_uuid = cloud.mapping(
-        stream,
-        BatchSize=10,
-        BisectBatchOnFunctionError=True,
-        MaximumRetryAttempts=0,
-        DestinationConfig={"OnFailure": {"Destination": arn}},
+    # the stream's function raises on "raise" keys
+    _, url, arn, stream_uuid, _ = cloud.failing_to_dlq(
+        visibility=1, BatchSize=10, BisectBatchOnFunctionError=True, MaximumRetryAttempts=0
     )
     out = consumer(cloud, FAIL_ALL="1")
     dlq_uuid = cloud.mapping(arn, "consumer", FunctionResponseTypes=["ReportBatchItemFailures"])
@@ -283,18 +266,11 @@ def test_one_failure_message_per_poison_record_whatever_the_dlq_consumer_does(
 def test_dlq_archiver_archives_a_poison_record_within_seconds(cloud: Cloud) -> None:
     """End to end on the local runtime: poison write -> bisected down to the record -> the
     DLQ message -> the archiver's SQS mapping -> the S3 archive, and the DLQ is empty."""
-    stream = cloud.table()
-    url, arn = queue(cloud, "dlq", visibility=60)
+    _, url, arn, stream_uuid, _ = cloud.failing_to_dlq(
+        visibility=60, BatchSize=10, BisectBatchOnFunctionError=True, MaximumRetryAttempts=0
+    )
     s3 = cloud.client("s3")
     s3.create_bucket(Bucket="archive", CreateBucketConfiguration={"LocationConstraint": REGION})
-    cloud.function()
-    stream_uuid = cloud.mapping(
-        stream,
-        BatchSize=10,
-        BisectBatchOnFunctionError=True,
-        MaximumRetryAttempts=0,
-        DestinationConfig={"OnFailure": {"Destination": arn}},
-    )
     env = {"ARCHIVE_BUCKET": "archive"}
     cloud.deploy("t-dlq-archiver", "handlers.archiver.handler", handlers_zip(), env)
     archiver_uuid = cloud.mapping(

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from handlers import retry
-from tests.conftest import retry_policy
+from tests.conftest import reset_endpoint, retry_policy
 from tests.pipeline_stack import aggregates, etl_lines, notifications
 from tests.reliability.local_stack import Stack
 
@@ -31,12 +31,9 @@ def outage_retries() -> Iterator[None]:
 @pytest.fixture
 def stack(local_endpoint: str, tmp_path: Path) -> Iterator[Stack]:
     """A fresh (reset) endpoint and the stack's clients; its runtimes closed at the end."""
-    requests.post(f"{local_endpoint}/moto-api/reset", timeout=10)
-    s = Stack(local_endpoint, tmp_path)
-    try:
+    reset_endpoint(local_endpoint)
+    with closing(Stack(local_endpoint, tmp_path)) as s:
         yield s
-    finally:
-        s.close()
 
 
 def seqs(records: Sequence[dict[str, Any]]) -> list[str]:

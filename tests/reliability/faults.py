@@ -138,7 +138,7 @@ class InFlight:
     sure; with ``meet``, the first ``meet`` attempts instead wait (at most 10 s) until all
     of them are in flight, so that ``most`` reaches ``meet`` whenever the code lets that
     many attempts run at once, however slowly threads start. ``most`` is the highest count
-    seen; ``close()`` removes the hook."""
+    seen; ``close()`` (or leaving its ``with`` block) removes the hook."""
 
     def __init__(self, client: Any, operation: str, hold_s: float = 0.03, meet: int = 0) -> None:
         self.service = client.meta.service_model.service_id.hyphenize()
@@ -168,3 +168,9 @@ class InFlight:
 
     def close(self) -> None:
         self.client.meta.events.unregister(self.event, self._hook)
+
+    def __enter__(self) -> InFlight:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

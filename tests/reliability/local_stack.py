@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
+import random
 import threading
 import time
 from collections import Counter
@@ -293,15 +294,20 @@ class Stack:
         for service in SINK_SERVICES if sink_endpoint else ():
             env[f"AWS_ENDPOINT_URL_{service}"] = sink_endpoint
         role = self.c["iam"].create_role(RoleName="fn-role", AssumeRolePolicyDocument="{}")
-        self.c["lambda"].create_function(
-            FunctionName="pipeline",
-            Runtime="python3.12",
-            Role=role["Role"]["Arn"],
-            Handler="handlers.pipeline.handler",
-            Code={"ZipFile": code.read_bytes()},
-            Timeout=layout.timeout,
-            Environment={"Variables": env},
-        )
+
+        def function(name: str, timeout: int, variables: dict[str, str]) -> None:
+            """The function ``name`` from the package, its handler ``handlers.<name>``."""
+            self.c["lambda"].create_function(
+                FunctionName=name,
+                Runtime="python3.12",
+                Role=role["Role"]["Arn"],
+                Handler=f"handlers.{name}.handler",
+                Code={"ZipFile": code.read_bytes()},
+                Timeout=timeout,
+                Environment={"Variables": variables},
+            )
+
+        function("pipeline", layout.timeout, env)
         self.mapping = self.c["lambda"].create_event_source_mapping(
             EventSourceArn=self.stream,
             FunctionName="pipeline",
@@ -317,20 +323,14 @@ class Stack:
             self.c["s3"].create_bucket(
                 Bucket=ARCHIVE_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
             )
-            self.c["lambda"].create_function(
-                FunctionName="archiver",
-                Runtime="python3.12",
-                Role=role["Role"]["Arn"],
-                Handler="handlers.archiver.handler",
-                Code={"ZipFile": code.read_bytes()},
-                Timeout=60,
-                Environment={
-                    "Variables": {
-                        "ARCHIVE_BUCKET": ARCHIVE_BUCKET,
-                        "ARCHIVE_PREFIX": ARCHIVE_PREFIX,
-                        "SOURCE_MAPPINGS": json.dumps({"pipeline": self.mapping}),
-                        "LOG_LEVEL": layout.log_level,
-                    }
+            function(
+                "archiver",
+                60,
+                {
+                    "ARCHIVE_BUCKET": ARCHIVE_BUCKET,
+                    "ARCHIVE_PREFIX": ARCHIVE_PREFIX,
+                    "SOURCE_MAPPINGS": json.dumps({"pipeline": self.mapping}),
+                    "LOG_LEVEL": layout.log_level,
                 },
             )
             self.c["lambda"].create_event_source_mapping(
@@ -590,6 +590,22 @@ class Writer:
         self.changes.setdefault(key, []).append((name, version))
         self._expect(job, name)
         self.count += 1
+
+    def churn(
+        self, count: int, keys: int, seed: int, deletes: float = 0.15, pause: float = 0.0
+    ) -> None:
+        """``count`` random changes (seeded) over ``keys`` items ``<prefix>-<n>``: a live item
+        is deleted with chance ``deletes``, else put (a new item in a random job, an update
+        in its own); ``pause`` seconds after each change."""
+        rng = random.Random(seed)
+        for _ in range(count):
+            key = f"{self.prefix}-{rng.randrange(keys)}"
+            if key in self.live and rng.random() < deletes:
+                self.delete(key)
+            else:
+                self.put(key, self.live.get(key) or f"J{rng.randrange(self.jobs)}")
+            if pause:
+                time.sleep(pause)
 
     def delete(self, key: str) -> None:
         job = self.live.pop(key)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from ddbt.cli import runner_command
 from tests.reliability.local_stack import (
     BUCKET,
     REGION,
@@ -95,16 +95,7 @@ def test_runtime_restarts_mid_stream_lose_and_duplicate_nothing(stack: Stack) ->
     stack.deploy(processors="analytics,etl", batch_size=50)
     writers = [Writer(stack.c["dynamodb"], "w0")]
 
-    def write(w: Writer, seed: int) -> None:
-        rng = random.Random(seed)
-        for _ in range(500):
-            key = f"{w.prefix}-{rng.randrange(12)}"
-            if key in w.live and rng.random() < 0.15:
-                w.delete(key)
-            else:
-                w.put(key, w.live.get(key) or f"J{rng.randrange(3)}")
-
-    threads = [threading.Thread(target=write, args=(w, i)) for i, w in enumerate(writers)]
+    threads = [threading.Thread(target=w.churn, args=(500, 12, i)) for i, w in enumerate(writers)]
     for t in threads:
         t.start()
     # WHEN the runtime is stopped and restarted twice while the writes go on
@@ -167,22 +158,7 @@ def start_runtime(stack: Stack, state: Path, url: str = "") -> subprocess.Popen[
     ``url``: the endpoint it (and its functions) use, default the stack's."""
     state.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ddbt.cli",
-            "local",
-            "run",
-            "--endpoint-url",
-            url or stack.url,
-            "--state-dir",
-            str(state),
-            "--region",
-            REGION,
-            "--quiet",
-            "--retry-delay",
-            "0.05",
-        ],
+        runner_command(url or stack.url, state, [REGION], "--quiet", "--retry-delay", "0.05"),
         stdout=subprocess.DEVNULL,
         stderr=(state / "runtime.err").open("ab"),
     )
@@ -212,17 +188,7 @@ def test_runtime_killed_with_sigkill_mid_batch_loses_nothing(stack: Stack, tmp_p
     stack.deploy(processors="analytics,etl,notification", batch_size=batch, log_level="INFO")
     writer = Writer(stack.c["dynamodb"], "k")
 
-    def write() -> None:
-        rng = random.Random(6)
-        for _ in range(240):
-            key = f"k-{rng.randrange(15)}"
-            if key in writer.live and rng.random() < 0.15:
-                writer.delete(key)
-            else:
-                writer.put(key, writer.live.get(key) or f"J{rng.randrange(3)}")
-            time.sleep(0.01)
-
-    thread = threading.Thread(target=write)
+    thread = threading.Thread(target=writer.churn, args=(240, 15, 6), kwargs={"pause": 0.01})
     thread.start()
     state = tmp_path / "ddbt"
     orphans: list[int] = []
@@ -401,13 +367,7 @@ def test_outage_on_the_wire_longer_than_the_retry_budget_then_recovery(
     # and 100 changes
     stack.deploy(processors="analytics,etl,notification", batch_size=25, retries=-1)
     writer = Writer(stack.c["dynamodb"], "o")
-    rng = random.Random(3)
-    for _ in range(100):
-        key = f"o-{rng.randrange(20)}"
-        if key in writer.live and rng.random() < 0.2:
-            writer.delete(key)
-        else:
-            writer.put(key, writer.live.get(key) or f"J{rng.randrange(3)}")
+    writer.churn(100, 20, 3, deletes=0.2)
     with Proxy(local_endpoint) as proxy:
         # WHEN every sink is down (S3 503 SlowDown, SNS and DynamoDB throttling) for longer
         # than an invocation's retries (5 attempts per call), then recovers
