@@ -22,7 +22,7 @@ __all__ = ["main", "profile"]
 
 def profile(job: str, view_type: str = "NEW_AND_OLD_IMAGES", runs: int = 5, top: int = 25) -> str:
     text = workload.event_text(workload.BATCH, view_type)
-    todo = cpu.jobs(text)[job]
+    todo = cpu.jobs(text, view_type)[job]
     todo.run(json.loads(text) if todo.fresh else None)  # warm-up
     todo.release()
     profiler = cProfile.Profile()

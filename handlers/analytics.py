@@ -26,15 +26,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring as _quote
 from typing import Any
 
 from handlers import aws, retry
 from handlers.batch import Batch, Failure, Outcome, covered_after, run_batch
-from handlers.checkpoint import CheckpointStore, CoveredTooLarge, decode_covered, encode_covered
+from handlers.checkpoint import CheckpointStore, CoveredTooLarge, covered_numbers, encode_covered
 from handlers.codec import RecordError, to_json
 from handlers.coldstart import checkpoint_store, once
 from handlers.config import env_list, env_required
-from handlers.stream import StreamRecord
+from handlers.stream import EventName, StreamRecord
 
 __all__ = ["AnalyticsProcessor", "AnalyticsSettings", "build", "handler", "processor"]
 
@@ -44,6 +45,7 @@ PLAN = "plan_analytics"
 PLAN_DONE = "plan_analytics_done"
 PLAN_ID = "plan_analytics_id"
 COUNTERS = ("INSERT", "MODIFY", "REMOVE")
+_COUNTER = {event: event.value for event in EventName}  # a dict, not Enum's slow .value
 _NULL = {"NULL": True}
 
 
@@ -84,16 +86,22 @@ class AnalyticsProcessor:
         self.own_store = CheckpointStore(settings.table, f"#checkpoint#{scope}", dynamodb)
 
     # -- deltas -----------------------------------------------------------------------
-    def _group(self, record: StreamRecord) -> tuple[str, dict[str, Any]]:
-        image = record.raw_new_image if record.event_name != "REMOVE" else record.raw_old_image
-        keys = record.raw_keys
+    def _group(self, record: StreamRecord, event: EventName) -> tuple[str, dict[str, Any]]:
+        image = record.raw_new_image if event is not EventName.REMOVE else record.raw_old_image
+        source = image if image is not None else record.raw_keys
         group: dict[str, Any] = {}
         parts = [record.table_name]
         for name in self.settings.group_by:
-            value = (image if image is not None else keys).get(name, _NULL)
-            text = to_json(value, name)
+            value = source.get(name, _NULL)
             group[name] = value
-            parts.append(f"{name}={text}")
+            # to_json's text, the common cases inline: a missing attribute (a KEYS_ONLY
+            # stream's usual case) is null, a string is quoted
+            if value is _NULL:
+                parts.append(f"{name}=null")
+            elif type(value) is dict and len(value) == 1 and type(text := value.get("S")) is str:
+                parts.append(f"{name}={_quote(text)}")
+            else:
+                parts.append(f"{name}={to_json(value, name)}")
         return "|".join(parts), group
 
     def deltas(self, records: Sequence[StreamRecord]) -> tuple[dict[str, Delta], int, str]:
@@ -101,23 +109,24 @@ class AnalyticsProcessor:
         out: dict[str, Delta] = {}
         for i, record in enumerate(records):
             try:
-                record.check()
-                pk, group = self._group(record)
-                transitions = self._transitions(record)
+                event = record.check()
+                pk, group = self._group(record, event)
+                transitions = self._transitions(record) if event is EventName.MODIFY else ()
             except RecordError as exc:
                 return out, i, str(exc)
             delta = out.get(pk)
             if delta is None:
                 delta = out[pk] = {"table": record.table_name, "group": group, "counts": {}}
             counts = delta["counts"]
-            name = record.event_name.value
+            name = _COUNTER[event]
             counts[name] = counts.get(name, 0) + 1
             for label in transitions:
                 counts[label] = counts.get(label, 0) + 1
         return out, len(records), ""
 
     def _transitions(self, record: StreamRecord) -> list[str]:
-        if record.event_name != "MODIFY" or not self.settings.group_by:
+        """Labels of a MODIFY's group-by changes (``status: APPLIED -> INTERVIEW``)."""
+        if not self.settings.group_by:
             return []
         new, old = record.raw_new_image, record.raw_old_image
         if new is None or old is None:
@@ -189,7 +198,7 @@ class AnalyticsProcessor:
         # points[0] is the batch's first record: it lists the other records this progress
         # covers, for a redelivery to protect before a deeper bisection (handlers.batch)
         try:
-            covered = covered_after(batch.records, 0, through)
+            covered = covered_after(batch, 0, through)
         except CoveredTooLarge as exc:
             raise _Unavailable(f"analytics: {exc}") from exc
         marks = [
@@ -296,7 +305,7 @@ class AnalyticsProcessor:
         # protection of what the plan covered (read at the start of a delivery) already
         # ran. So that record gets the entry too, listing the covered records after it.
         last = batch.records[-1].seq
-        rest = [s for t in decode_covered(first, covered) if (s := int(t)) > last]
+        rest = [s for s in covered_numbers(first, covered) if s > last]
         if rest:
             lists[str(rest[0])] = encode_covered(rest[0], rest[1:], limit=None)
         finals = [

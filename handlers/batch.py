@@ -44,7 +44,7 @@ from handlers.checkpoint import (
     encode_covered,
 )
 from handlers.observe import emit_metrics, log
-from handlers.stream import StreamRecord, parse_event, sequence_problem
+from handlers.stream import StreamRecord, parse_event, sequence_numbers, sequence_problem
 
 __all__ = [
     "Batch",
@@ -123,6 +123,14 @@ class Batch:
     window_terminated_early: bool = False
     shard_id: str = ""
     partial: bool = False  # records of this batch will be reported failed
+    _seqs: list[int] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def seqs(self) -> list[int]:
+        """The records' sequence numbers as integers (``StreamRecord.seq``), parsed once per
+        batch (processors on other threads may parse them too: the same list)."""
+        if self._seqs is None:
+            self._seqs = sequence_numbers(self.records)
+        return self._seqs
 
     def restart_points(self) -> list[int]:
         """Indexes where the next delivery of these records can start after a function
@@ -198,9 +206,7 @@ def run_batch(
     n = len(records)
     if store is not None:
         try:  # before anything is applied: no entry of this batch may outgrow its item
-            check_covered(
-                records[0].seq, records[-1].seq, n - 1, lambda: [r.seq for r in records[1:]]
-            )
+            check_covered(records[0].seq, records[-1].seq, n - 1, lambda: batch.seqs()[1:])
         except CoveredTooLarge as exc:
             log("ERROR", "batch too large for its checkpoint entries", reason=str(exc))
             raise BatchFailed(str(exc)) from exc
@@ -399,19 +405,20 @@ def _record_progress(batch: Batch, starts: Sequence[int], through: dict[str, int
             entries[start] = progress
             top = max(progress.values())
             # fits: run_batch checked the whole batch's list (check_covered)
-            covered[start] = covered_after(records, i, top, limit=None)
+            covered[start] = covered_after(batch, i, top, limit=None)
     if entries:
         batch.store.save(batch.stream_arn, entries, covered)
 
 
-def covered_after(
-    records: Sequence[StreamRecord], i: int, through: int, limit: int | None = COVERED_BYTES
-) -> str:
-    """The ``covered`` text of the entry at ``records[i]``: the batch's later records up to
-    ``through`` (``checkpoint.encode_covered``, which raises ``CoveredTooLarge`` past
+def covered_after(batch: Batch, i: int, through: int, limit: int | None = COVERED_BYTES) -> str:
+    """The ``covered`` text of the entry at ``batch.records[i]``: the batch's later records
+    up to ``through`` (``checkpoint.encode_covered``, which raises ``CoveredTooLarge`` past
     ``limit``)."""
-    later = [s for r in records[i + 1 :] if (s := r.seq) <= through]
-    return encode_covered(records[i].seq, later, limit)
+    seqs = batch.seqs()
+    later = seqs[i + 1 :]
+    if later and max(later) > through:  # else every one is covered (the usual case)
+        later = [s for s in later if s <= through]
+    return encode_covered(seqs[i], later, limit)
 
 
 def _save_progress(batch: Batch, starts: Sequence[str], through: dict[str, int]) -> None:

@@ -26,7 +26,7 @@ from handlers.codec import (
     to_json,
 )
 from handlers.lanes import NO_KEYS, Call, run_calls
-from handlers.stream import StreamRecord
+from handlers.stream import EventName, StreamRecord
 
 __all__ = [
     "MISSING",
@@ -46,6 +46,13 @@ REDACTED = '{"redacted":true}'
 OMITTED = '{"omitted":true}'
 _ABSENT: Any = object()
 MISSING: Any = object()  # a call's answer has no result for the entry
+
+# ``ChangeJson.head``'s fixed parts: by event name, and by whether TTL deleted the item.
+_HEADS = {name: '{"eventName":"' + name.value + '","table":' for name in EventName}
+_TAILS = {
+    True: '","ttlExpired":true,"changedAttributes":',
+    False: '","ttlExpired":false,"changedAttributes":',
+}
 
 # A call's answer for one entry, in request order: None when the entry was accepted, else
 # (error code, message); MISSING when the answer says nothing about it.
@@ -74,21 +81,14 @@ class ChangeJson:
     def head(self, record: StreamRecord) -> str:
         """The message's text up to ``"changedAttributes":``: event name, table, keys,
         event ID, sequence number, creation time and whether TTL deleted the item."""
+        # one f-string: the text is built once (a chain of + copies it at every step)
         return (
-            '{"eventName":"'
-            + record.event_name.value
-            + '","table":'
-            + self.table_json(record.table_name)
-            + ',"keys":'
-            + self.image_json(record.raw_keys, "Keys")
-            + ',"eventID":'
-            + _quote(record.event_id)
-            + ',"sequenceNumber":'
-            + _quote(record.sequence_number)
-            + ',"approximateCreationDateTime":"'
-            + record.creation_iso
-            + ('","ttlExpired":true' if record.ttl_expired else '","ttlExpired":false')
-            + ',"changedAttributes":'
+            f"{_HEADS[record.event_name]}{self.table_json(record.table_name)}"
+            f',"keys":{self.image_json(record.raw_keys, "Keys")}'
+            f',"eventID":{_quote(record.event_id)}'
+            f',"sequenceNumber":{_quote(record.sequence_number)}'
+            f',"approximateCreationDateTime":"{record.creation_iso}'
+            f"{_TAILS[record.ttl_expired]}"
         )
 
     def image_json(self, raw: dict[str, Any], path: str) -> str:

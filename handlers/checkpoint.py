@@ -32,6 +32,8 @@ item's whole limit. A list over ``COVERED_BYTES`` is refused (``CoveredTooLarge`
 
 from __future__ import annotations
 
+import itertools
+import operator
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -44,6 +46,7 @@ __all__ = [
     "CoveredTooLarge",
     "attribute",
     "check_covered",
+    "covered_numbers",
     "decode_covered",
     "encode_covered",
 ]
@@ -68,9 +71,11 @@ def encode_covered(start: int, later: Sequence[int], limit: int | None = COVERED
     ``limit`` bytes (None: no limit)."""
     if not later:
         return ""
-    text = _HEX + ",".join(
-        [format(b - a, "x") for a, b in zip((start, *later), later, strict=False)]
-    )
+    # Each number's gap from the one before, in hex. Maps of C functions (no frame per gap),
+    # and hex() then "0x" dropped: format(gap, "x") parses its spec every call ("-0x5" ->
+    # "-5" as format writes it; no hex digit is an "x").
+    gaps = map(operator.sub, later, (start, *later))
+    text = _HEX + ",".join(map(hex, gaps)).replace("0x", "")
     if limit is not None and len(text) > limit:
         fit = len(later) * limit // len(text)
         raise CoveredTooLarge(
@@ -97,11 +102,17 @@ def decode_covered(start: str, text: str) -> list[str]:
     form: ``encode_covered``'s, or 0.2.0's comma-separated decimal numbers)."""
     if not text.startswith(_HEX):
         return [s for s in text.split(",") if s.isdigit()]
-    seq, out = int(start), []
-    for part in text[len(_HEX) :].split(","):
-        seq += int(part, 16)
-        out.append(str(seq))
-    return out
+    return list(map(str, covered_numbers(start, text)))
+
+
+def covered_numbers(start: str, text: str) -> list[int]:
+    """``decode_covered`` as integers (``int`` of each; C maps, no frame per number)."""
+    if not text.startswith(_HEX):
+        return [int(s) for s in text.split(",") if s.isdigit()]
+    gaps = map(int, text[len(_HEX) :].split(","), itertools.repeat(16))
+    numbers = itertools.accumulate(gaps, initial=int(start))
+    next(numbers)  # the entry's own
+    return list(numbers)
 
 
 def attribute(processor: str) -> str:

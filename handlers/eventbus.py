@@ -190,13 +190,7 @@ class EventBusProcessor:
         new_json = "null" if raw_new is None else writer.image_json(raw_new, "NewImage")
         old_json = "null" if raw_old is None else writer.image_json(raw_old, "OldImage")
         detail = (
-            head
-            + changes
-            + ',"newImage":'
-            + new_json
-            + ',"oldImage":'
-            + old_json
-            + ',"imagesOmitted":false}'
+            f'{head}{changes},"newImage":{new_json},"oldImage":{old_json},"imagesOmitted":false}}'
         )
         fixed += len(detail_type)
         size = fixed + utf8_len(detail)

@@ -176,7 +176,7 @@ class NotificationProcessor:
             attributes["changedAttributes"] = {"DataType": "String.Array", "StringValue": names}
             attribute_bytes += _CHANGED_ATTRIBUTE_BYTES + utf8_len(names)
         image = "null" if raw_image is None else writer.image_json(raw_image, image_key)
-        body = head + changes + ',"' + image_key + '":' + image + ',"imagesOmitted":false}'
+        body = f'{head}{changes},"{image_key}":{image},"imagesOmitted":false}}'
         size = utf8_len(body) + attribute_bytes
         if size > MAX_MESSAGE_BYTES:
             # Too large for SNS: send the change without values rather than drop it.

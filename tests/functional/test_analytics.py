@@ -672,3 +672,39 @@ def test_a_plan_stored_by_0_2_0_is_completed_with_its_list(tables: Any) -> None:
     assert store.covered(store.load_item(f.STREAM_ARN, first), first) == later
     deliver(make_handler(tables), recs[200:], batch_size=200)
     assert aggregates(tables) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"S": 'say "hé"\n'},
+        {"S": ""},
+        {"N": "1.50"},
+        {"NULL": True},
+        {"BOOL": False},
+        {"SS": ["b", "a"]},
+        {"M": {"S": {"S": "x"}}},
+        None,  # missing: null
+        {"S": "x", "N": "1"},  # malformed: two types
+        {"S": 7},  # malformed: not a string
+    ],
+)
+def test_aggregate_key_text_is_to_json_of_each_group_value(value: Any) -> None:
+    """The aggregate key's value texts are exactly ``to_json``'s (the common cases are
+    written inline in ``_group``; aggregate keys live in users' tables)."""
+    from handlers.codec import MalformedValue, to_json
+    from handlers.stream import parse_event
+
+    rec = f.record("INSERT", {"id": "1"}, {"id": "1"})
+    image = rec["dynamodb"]["NewImage"]
+    if value is not None:
+        image["job_id"] = value
+    [record] = parse_event(f.event([rec]))
+    processor = AnalyticsProcessor(AnalyticsSettings("t", ("job_id",)), lambda: None)
+    deltas, done, reason = processor.deltas([record])
+    try:
+        text = to_json(image.get("job_id", {"NULL": True}), "job_id")
+    except MalformedValue as exc:  # the record fails with to_json's own reason
+        assert (deltas, done, reason) == ({}, 0, str(exc))
+        return
+    assert (list(deltas), done, reason) == ([f"{record.table_name}|job_id={text}"], 1, "")

@@ -21,6 +21,7 @@ from handlers.stream import (
     StreamRecord,
     ViewType,
     parse_event,
+    sequence_numbers,
     sequence_problem,
 )
 from tests import factories
@@ -404,9 +405,19 @@ def test_bad_view_type_is_a_record_error() -> None:
         ("4421584600000000017450439127x", "'4421584600000000017450439127x'"),
         ("44215846000000000174504391²", "'44215846000000000174504391²'"),
         ("٤٤٢١", "'٤٤٢١'"),
+        ("1_000", "'1_000'"),  # int() accepts these four
+        ("+12", "'+12'"),
+        ("-12", "'-12'"),
+        (" 12", "' 12'"),
     ],
 )
 def test_sequence_problem_names_the_record(value: Any, shown: str) -> None:
+    """The problem names the record; the batch's one-pass parse (``sequence_numbers``) fails as the
+    record's ``seq`` does, and gives the same integers for a good batch."""
+    good = three_with(lambda rec: None)
+    assert sequence_numbers(good) == [r.seq for r in good]
+    assert sequence_numbers([]) == []
+
     def change(rec: dict[str, Any]) -> None:
         if value is None:
             del rec["dynamodb"]["SequenceNumber"]
@@ -418,8 +429,11 @@ def test_sequence_problem_names_the_record(value: Any, shown: str) -> None:
         f"record 1 (eventID 5c2b3e2d8f1a5c5fa04d1f6b2e3c4d5e) has no valid "
         f"dynamodb.SequenceNumber ({shown}), so it cannot be reported as a batch item failure"
     )
-    with pytest.raises(RecordError, match="SequenceNumber"):
+    with pytest.raises(RecordError, match="SequenceNumber") as expected:
         records[1].seq  # noqa: B018
+    with pytest.raises(RecordError) as got:
+        sequence_numbers(records)
+    assert str(got.value) == str(expected.value)
     records[1].check()  # the record's content is fine; only reporting it is impossible
 
 
