@@ -67,7 +67,10 @@ def _set(client: Any, stamp: Stamp, value: str) -> int:
     )
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(stored=stamps, incoming=stamps, old_form=st.booleans())
 def test_the_script_decides_as_the_views_condition(
     cache: Any, stored: Stamp, incoming: Stamp, old_form: bool
