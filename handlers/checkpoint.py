@@ -32,15 +32,18 @@ item's whole limit. A list over ``COVERED_BYTES`` is refused (``CoveredTooLarge`
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import operator
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 __all__ = [
     "COVERED",
     "COVERED_BYTES",
+    "SAVE_CALLS_AT_ONCE",
     "TTL_SECONDS",
     "CheckpointStore",
     "CoveredTooLarge",
@@ -57,6 +60,9 @@ COVERED = "covered"
 # handlers.analytics.PLAN_BYTES, its own copy of the list included): both fit in
 # DynamoDB's 400 KB (409,600 bytes) with room for the key and the other attributes.
 COVERED_BYTES = 100_000
+# UpdateItems of one ``save`` in flight at once: botocore's default pool, which every client
+# of ours keeps at least (handlers.aws.DEFAULT_POOL), so none waits for a connection.
+SAVE_CALLS_AT_ONCE = 10
 _PREFIX = "applied_"
 _HEX = "+"  # marks the hex-delta form of ``covered`` (0.2.0 wrote decimal numbers only)
 
@@ -190,11 +196,34 @@ class CheckpointStore:
         ``encode_covered`` wrote them).
 
         UpdateItem, not PutItem: an item may hold other attributes (an analytics commit
-        plan) that must survive. Called only when an invocation ends with progress past the
-        point where the next delivery starts, so at most a few calls in failure cases.
+        plan) that must survive. Called when an invocation ends with progress past the
+        point where the next delivery starts (a few entries), and by a redelivery that
+        finds a ``covered`` list: one entry per listed record, up to a whole batch (10,000
+        at the largest ``BatchSize``), so the calls overlap, ``SAVE_CALLS_AT_ONCE`` at a
+        time (each in a copy of the caller's context: retries keep the invocation's
+        budget). The entries are independent; any failure is raised once every call ended.
         """
         client = self._client()
+        calls = self._progress_updates(stream_arn, entries, covered or {})
+        if len(calls) == 1:
+            client.update_item(**calls[0])
+            return
+        with ThreadPoolExecutor(
+            max_workers=min(SAVE_CALLS_AT_ONCE, len(calls)), thread_name_prefix="checkpoint"
+        ) as pool:
+            done = [pool.submit(contextvars.copy_context().run, _update, client, c) for c in calls]
+        for future in done:
+            future.result()
+
+    def _progress_updates(
+        self,
+        stream_arn: str,
+        entries: Mapping[str, Mapping[str, int]],
+        covered: Mapping[str, str],
+    ) -> list[dict[str, Any]]:
+        """The UpdateItem requests of ``save``, in sequence-number order."""
         expires = self.expires_at()
+        calls: list[dict[str, Any]] = []
         for start, progress in sorted(entries.items()):
             names = {"#e": "expires_at"}
             values: dict[str, Any] = {":e": {"N": expires}}
@@ -203,18 +232,21 @@ class CheckpointStore:
                 names[f"#p{i}"] = attribute(processor)
                 values[f":p{i}"] = {"S": str(through)}
                 sets.append(f"#p{i} = :p{i}")
-            later = (covered or {}).get(start)
+            later = covered.get(start)
             if later:
                 names["#c"] = COVERED
                 values[":c"] = {"S": later}
                 sets.append("#c = :c")
-            client.update_item(
-                TableName=self.table,
-                Key=self.key(stream_arn, start),
-                UpdateExpression="SET " + ", ".join(sets),
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
+            calls.append(
+                {
+                    "TableName": self.table,
+                    "Key": self.key(stream_arn, start),
+                    "UpdateExpression": "SET " + ", ".join(sets),
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                }
             )
+        return calls
 
     def update_action(
         self,
@@ -242,3 +274,7 @@ class CheckpointStore:
             update["ExpressionAttributeNames"]["#c"] = COVERED
             update["ExpressionAttributeValues"][":covered"] = {"S": covered}
         return {"Update": update}
+
+
+def _update(client: Any, request: dict[str, Any]) -> None:
+    client.update_item(**request)
