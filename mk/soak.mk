@@ -8,5 +8,5 @@ SOAK_ARGS ?=
 
 .PHONY: soak
 
-soak: $(STAMP) package
+soak: $(STAMP) package cache-server
 	$(PY) scripts/soak.py --out $(BUILD)/soak.json $(SOAK_ARGS)
