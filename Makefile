@@ -78,13 +78,13 @@ cache-server: $(STAMP)
 py-test: $(STAMP) package cache-server
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=10 $(PYTEST_ARGS)
 
-# Terraform init and the two virtualenvs first, at once (some Python tests plan against the
-# root module), then the rest at once: the Python tests mostly wait on moto, Terraform and
-# the pollers, and the Terraform tests and the scan fill the gaps. Each part's output is
-# printed whole when it ends.
+# Terraform init and the virtualenv first, at once (some Python tests plan against the root
+# module), then the rest at once: the Python tests mostly wait on moto, Terraform and the
+# pollers, and the Terraform tests and the scan (whose own virtualenv is made then) fill the
+# gaps. Each part's output is printed whole when it ends.
 TEST_JOBS ?= 3
 test:
-	$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target tf-init $(STAMP) $(CHECKOV_STAMP)
+	$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target tf-init $(STAMP)
 	$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target TF_INITIALISED=1 \
 		lint tf-test py-test
 

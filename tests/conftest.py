@@ -31,6 +31,13 @@ settings.register_profile("untimed", deadline=None, suppress_health_check=[Healt
 settings.load_profile("untimed")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first, in collection order otherwise: pytest-xdist hands tests out in this
+    order, so a long test collected late (the soak, 70 to 95 s) ran alone at the end while
+    the other workers had finished. Every worker sorts the same way (a stable sort)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 # Short backoffs, three attempts: a retried call costs milliseconds in tests.
 FAST_RETRIES = retry.Policy(attempts=3, base=0.001, cap=0.002, reserve=0.0)
 

@@ -43,7 +43,7 @@ RECORDER = (
 )
 
 # One worker: the tests share the local cloud (the endpoint process and the pollers).
-pytestmark = pytest.mark.xdist_group("e2e")
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e")]
 
 # pytest-terraform: the stack's folder (named PREFIX, prepared by tests/e2e/aws.py) applied
 # once for this module. Its destroy is run by e2e_run (then checked), not left to the plugin.

@@ -107,9 +107,7 @@ def test_configuration_errors_name_the_variable(
         pipeline.handler(f.event([f.record()]), f.Context())
 
 
-def test_only_the_processors_named_run(
-    sinks: dict[str, Any], monkeypatch: Any
-) -> None:
+def test_only_the_processors_named_run(sinks: dict[str, Any], monkeypatch: Any) -> None:
     monkeypatch.setenv("PROCESSORS", "etl")
     monkeypatch.delenv("NOTIFY_TOPIC_ARN")
     monkeypatch.delenv("AGGREGATES_TABLE")

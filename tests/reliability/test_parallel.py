@@ -44,9 +44,10 @@ from tests.reliability.proxy import (
     s3_slowdown,
 )
 
-pytestmark = pytest.mark.skipif(
-    not ZIP.exists(), reason="build/handlers.zip missing (make package)"
-)
+pytestmark = [
+    pytest.mark.slow,  # 17 to 30 s each
+    pytest.mark.skipif(not ZIP.exists(), reason="build/handlers.zip missing (make package)"),
+]
 
 PROCESSORS = "analytics,etl,view,replicate"
 TOO_MANY_DIGITS = "123456789012345678901234567890123456789012"  # ETL refuses it: poison

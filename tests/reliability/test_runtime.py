@@ -47,6 +47,7 @@ def stream_seqs(stack: Stack) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 def test_poison_records_at_start_middle_and_end_of_a_batch_of_1000(stack: Stack) -> None:
     # GIVEN 1,000 inserts in one batch, the 1st, 500th and 1,000th unusable by ETL
     stack.deploy(processors="analytics,etl", batch_size=1000, retries=1)
@@ -128,6 +129,7 @@ def test_runtime_restarts_mid_stream_lose_and_duplicate_nothing(stack: Stack) ->
     assert stack.drain(stack.dlq) == []
 
 
+@pytest.mark.slow
 def test_concurrent_writes_get_unique_sequence_numbers(stack: Stack) -> None:
     stack.deploy(processors="etl")
     ddb = stack.c["dynamodb"]
@@ -182,6 +184,7 @@ def objects(stack: Stack) -> int:
     return int(stack.c["s3"].list_objects_v2(Bucket=BUCKET).get("KeyCount", 0))
 
 
+@pytest.mark.slow
 def test_runtime_killed_with_sigkill_mid_batch_loses_nothing(stack: Stack, tmp_path: Path) -> None:
     # GIVEN the pipeline (analytics, ETL, notification) and a writer making 240 changes
     batch = 20

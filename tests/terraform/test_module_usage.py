@@ -37,6 +37,7 @@ release = _script("release")  # the version, the changelog, the snippets, `make 
 
 # One worker: the tests share the module-scoped release repository.
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(shutil.which("terraform") is None, reason="no terraform"),
     pytest.mark.xdist_group("terraform-module-usage"),
 ]
