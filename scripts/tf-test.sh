@@ -30,16 +30,22 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 shopt -s nullglob
 binaries=(.terraform/providers/registry.terraform.io/hashicorp/aws/*/*/terraform-provider-aws*)
 shopt -u nullglob
 if [[ ${#binaries[@]} -eq 1 ]]; then
   # The provider's own logs would go to its stderr at trace level: off (it serves no apply).
-  TF_LOG=off TF_LOG_PROVIDER=off TF_LOG_SDK=off "${binaries[0]}" -debug >"$work/provider.out" 2>&1 &
+  # The output file exists before the provider starts: the loop may read it first.
+  : >"$work/provider.out"
+  TF_LOG=off TF_LOG_PROVIDER=off TF_LOG_SDK=off "${binaries[0]}" -debug >>"$work/provider.out" 2>&1 &
   provider_pid=$!
+  # Should this script be killed outright (a caller's timeout), the provider goes too.
+  (while kill -0 $$ 2>/dev/null; do sleep 1; done; kill "$provider_pid" 2>/dev/null) \
+    </dev/null >/dev/null 2>&1 &
   for _ in $(seq 600); do # up to 60 s for the provider to listen
-    reattach=$(sed -n "s/^[[:space:]]*TF_REATTACH_PROVIDERS='\(.*\)'$/\1/p" "$work/provider.out")
+    reattach=$(sed -n "s/^[[:space:]]*TF_REATTACH_PROVIDERS='\(.*\)'$/\1/p" "$work/provider.out" || true)
     if [[ -n "$reattach" ]]; then
       export TF_REATTACH_PROVIDERS=$reattach
       break
