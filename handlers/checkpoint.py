@@ -38,6 +38,7 @@ import operator
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 __all__ = [
@@ -205,13 +206,17 @@ class CheckpointStore:
         """
         client = self._client()
         calls = self._progress_updates(stream_arn, entries, covered or {})
-        if len(calls) == 1:
-            client.update_item(**calls[0])
+        if len(calls) <= 1:  # none or one: no thread to start
+            for call in calls:
+                client.update_item(**call)
             return
         with ThreadPoolExecutor(
             max_workers=min(SAVE_CALLS_AT_ONCE, len(calls)), thread_name_prefix="checkpoint"
         ) as pool:
-            done = [pool.submit(contextvars.copy_context().run, _update, client, c) for c in calls]
+            done = [
+                pool.submit(contextvars.copy_context().run, partial(client.update_item, **call))
+                for call in calls
+            ]
         for future in done:
             future.result()
 
@@ -274,7 +279,3 @@ class CheckpointStore:
             update["ExpressionAttributeNames"]["#c"] = COVERED
             update["ExpressionAttributeValues"][":covered"] = {"S": covered}
         return {"Update": update}
-
-
-def _update(client: Any, request: dict[str, Any]) -> None:
-    client.update_item(**request)

@@ -61,3 +61,9 @@ def test_a_failed_entry_is_raised_after_the_others_are_written() -> None:
     with pytest.raises(RuntimeError, match="throttled for good"):
         store.save(STREAM, entries(25))
     assert len(client.seen) == 25
+
+
+def test_no_entries_is_no_call() -> None:
+    client = Client(1)
+    CheckpointStore("checkpoints", "fn", lambda: client).save(STREAM, {})
+    assert client.seen == []
