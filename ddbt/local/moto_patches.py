@@ -429,6 +429,20 @@ def _patch_invoke() -> None:
 
 
 _DYNAMODB_LOCK = threading.RLock()
+_MARK = "_ddbt_patched"  # on the functions a patch put in moto's place
+
+
+def _mark(function: Any) -> Any:
+    """``function``, marked as a patch of ours (``_patched``)."""
+    setattr(function, _MARK, True)
+    return function
+
+
+def _patched(function: Any) -> bool:
+    """Whether ``function`` is a patch of ours: the patches that the tests' in-process moto
+    applies on their own, as well as ``apply()``, check it so that a second call does not
+    wrap moto's code twice."""
+    return bool(getattr(function, _MARK, False))
 
 
 def patch_dynamodb_isolation() -> None:
@@ -449,7 +463,7 @@ def patch_dynamodb_isolation() -> None:
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
 
-    if getattr(DynamoDBBackend.transact_write_items, "_ddbt_locked", False):
+    if _patched(DynamoDBBackend.transact_write_items):
         return  # applied already in this process (apply(), a test's in-process moto)
     copies: list[dict[int, Any] | None] = [None]
 
@@ -485,8 +499,7 @@ def patch_dynamodb_isolation() -> None:
                     for model, count in tracked:
                         del model.instances_tracked[count:]
 
-        locked._ddbt_locked = True  # type: ignore[attr-defined]
-        setattr(DynamoDBBackend, name, functools.wraps(original)(locked))
+        setattr(DynamoDBBackend, name, _mark(functools.wraps(original)(locked)))
 
     for name in ("get_item", "put_item", "delete_item"):
         wrap(name, untracked=False)
@@ -522,7 +535,7 @@ def patch_backend_lookup() -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
     original = DomainDispatcherApplication.get_backend_for_host
-    if getattr(original, "_ddbt_kept", False):
+    if _patched(original):
         return  # applied already in this process (apply(), a test's in-process moto)
     known: dict[str | None, Any] = {}
 
@@ -531,8 +544,7 @@ def patch_backend_lookup() -> None:
             known[host] = original(self, host)
         return known[host]
 
-    get_backend_for_host._ddbt_kept = True  # type: ignore[attr-defined]
-    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
+    DomainDispatcherApplication.get_backend_for_host = _mark(get_backend_for_host)  # type: ignore[method-assign]
 
 
 def patch_sqs_retention_check() -> None:
@@ -543,7 +555,7 @@ def patch_sqs_retention_check() -> None:
     from moto.sqs.models import SQSBackend
 
     original = SQSBackend.is_message_valid_based_on_retention_period
-    if getattr(original, "_ddbt_kept", False):
+    if _patched(original):
         return  # applied already in this process (apply(), a test's in-process moto)
 
     def is_message_valid_based_on_retention_period(
@@ -552,7 +564,6 @@ def patch_sqs_retention_check() -> None:
         period = self.get_queue(queue_name).message_retention_period
         return bool(period + message.sent_timestamp / 1000 > unix_time())
 
-    is_message_valid_based_on_retention_period._ddbt_kept = True  # type: ignore[attr-defined]
-    SQSBackend.is_message_valid_based_on_retention_period = (  # type: ignore[method-assign]
+    SQSBackend.is_message_valid_based_on_retention_period = _mark(  # type: ignore[method-assign]
         is_message_valid_based_on_retention_period
     )
