@@ -31,6 +31,7 @@ import threading
 import time
 import zipfile
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -431,9 +432,15 @@ def _diagnose(stack: Stack, injector: Injector, processors: dict[str, Any]) -> N
     }
     (stack.state / "diagnostics.json").write_text(json.dumps(diagnostics, indent=1) + "\n")
     if injector.trace is not None:
-        with (stack.state / "checkpoints.jsonl").open("w") as out:
-            for item in stack.items("checkpoints"):
-                out.write(json.dumps(item) + "\n")
+        write_jsonl(stack.state / "checkpoints.jsonl", stack.items("checkpoints"))
+
+
+def write_jsonl(path: Path, rows: Iterable[Any]) -> None:
+    """One JSON line per row (a dataclass as its fields) into ``path``."""
+    with path.open("w") as out:
+        for row in rows:
+            data = dataclasses.asdict(row) if dataclasses.is_dataclass(row) else row
+            out.write(json.dumps(data) + "\n")
 
 
 OLD_KEYS = ("written", "delivered", "in_failure_records", "duplicates", "lost", "max_lag_s")
@@ -514,16 +521,10 @@ def run(args: argparse.Namespace, faults: bool) -> dict[str, Any]:
                 "--json",
             )
         stack.close()
-    with (tmp / "invocations.jsonl").open("w") as trace:
-        for inv in report.invocations:
-            trace.write(json.dumps(dataclasses.asdict(inv)) + "\n")
-    with (tmp / "sent.jsonl").open("w") as trace:  # every publish, to account for it again
-        for sent in injector.sent:
-            trace.write(json.dumps(dataclasses.asdict(sent)) + "\n")
+    write_jsonl(tmp / "invocations.jsonl", report.invocations)
+    write_jsonl(tmp / "sent.jsonl", injector.sent)  # every publish, to account for it again
     if injector.trace is not None:
-        with (tmp / "trace.jsonl").open("w") as trace:
-            for call in injector.trace:
-                trace.write(json.dumps(call) + "\n")
+        write_jsonl(tmp / "trace.jsonl", injector.trace)
     processors = final.pop("processors")
     etl = processors["etl"]
     result: dict[str, Any] = {
