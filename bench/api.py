@@ -1,6 +1,6 @@
 """AWS API calls per 1,000 records, counted against moto.
 
-Set up as the tests' ``aws_env`` fixture does: a moto ``ThreadedMotoServer`` on 127.0.0.1,
+Set up as the tests' ``aws_env`` fixture does: moto's server in a thread (``moto_in_thread``),
 fake credentials and ``AWS_ENDPOINT_URL`` in the environment, the sinks created with boto3.
 Each entry point (``handlers.<name>.handler``) then runs once per cold start (its
 configuration and clients built from the environment, as in Lambda) over the 1,000-record
@@ -17,7 +17,6 @@ import io
 import json
 import math
 import os
-import socket
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -59,43 +58,30 @@ class ApiResult:
         return sum(self.calls.values())
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def moto_server() -> Iterator[str]:
     """A moto server for the duration, with fake credentials pointing every client at it."""
-    import logging
+    from ddbt.local.server import moto_in_thread
 
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
     saved = dict(os.environ)
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": workload.REGION,
-            "AWS_REGION": workload.REGION,
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }
-    )
-    os.environ.pop("AWS_PROFILE", None)
-    try:
-        yield endpoint
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        server.stop()
+    with moto_in_thread() as endpoint:
+        os.environ.update(
+            {
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_SESSION_TOKEN": "testing",
+                "AWS_DEFAULT_REGION": workload.REGION,
+                "AWS_REGION": workload.REGION,
+                "AWS_ENDPOINT_URL": endpoint,
+                "AWS_EC2_METADATA_DISABLED": "true",
+            }
+        )
+        os.environ.pop("AWS_PROFILE", None)
+        try:
+            yield endpoint
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
 
 
 def _reset(endpoint: str) -> None:

@@ -63,9 +63,8 @@ def fast_retries() -> Iterator[None]:
 def moto_endpoint() -> Iterator[str]:
     """moto's server in a thread of this process (each xdist worker has its own), bound to a
     port the system picks (port 0), so no two servers can race for one."""
-    from moto.server import ThreadedMotoServer
-
     from ddbt.local import moto_patches
+    from ddbt.local.server import moto_in_thread
 
     # As the local endpoint has them: the backend kept per host (routing only), DynamoDB item
     # operations one at a time with one rollback copy per table and transaction (moto copies
@@ -74,13 +73,8 @@ def moto_endpoint() -> Iterator[str]:
     moto_patches.patch_backend_lookup()
     moto_patches.patch_dynamodb_isolation()
     moto_patches.patch_sqs_retention_check()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with moto_in_thread() as url:
+        yield url
 
 
 def reset_endpoint(endpoint: str) -> None:
