@@ -255,11 +255,13 @@ class Workload:
             self.rt.wait_caught_up(600)
             w = self.poison_writer
             bad = {"status": {"S": "APPLIED"}, "salary": {"N": TOO_MANY_DIGITS}}
-            w.put(f"x-{i}-first", "J0", **bad)
+            # One transaction, the first poison record in it too: written on its own just
+            # before, it could be polled alone (a batch of one, never "first in a batch of
+            # several"), as it was whenever the poll fell between the two calls.
             burst = [
                 (f"x-{i}-{j}", JOBS[j % len(JOBS)], {"status": {"S": "APPLIED"}}) for j in range(24)
             ]
-            w.put_many([*burst, (f"x-{i}-last", "J1", bad)])
+            w.put_many([(f"x-{i}-first", "J0", bad), *burst, (f"x-{i}-last", "J1", bad)])
             self.rt.wait_caught_up(600)
             with self.pending_lock:
                 self.pending += [f"x-{i}-first", f"x-{i}-last"]
