@@ -42,15 +42,20 @@ help:
 # $(call venv,DIR,INSTALL ARGS): a virtualenv in DIR with INSTALL ARGS installed by uv (from
 # PyPI, into the venv itself: several times faster than pip), or by pip when uv cannot be
 # installed or fails (it does not read pip's configuration: a mirror only pip knows, say).
+# Another virtualenv than .venv is made by .venv's uv when it has one, without pip (the scan's:
+# 0.8 s instead of 5.4).
 UV_VERSION := 0.13.9
 define venv
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11+ not found (set PYTHON=...)" >&2; exit 1; }
-	$(PYTHON) -m venv $(1)
-	@if $(1)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) \
+	@if [ "$(1)" != "$(VENV)" ] && [ -x $(VENV)/bin/uv ] \
+		&& $(VENV)/bin/uv venv --quiet --allow-existing --python $(PYTHON) $(1) \
+		&& $(VENV)/bin/uv pip install --quiet --python $(1)/bin/python $(2); then :; else \
+	echo "$(PYTHON) -m venv $(1)" && $(PYTHON) -m venv $(1) || exit 1; \
+	if $(1)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) \
 		&& $(1)/bin/uv pip install --quiet --python $(1)/bin/python $(2); then :; else \
 		echo "uv is not usable here: installing with pip" >&2; \
 		$(1)/bin/python -m pip install --quiet --upgrade pip \
-		&& $(1)/bin/python -m pip install --quiet $(2); fi
+		&& $(1)/bin/python -m pip install --quiet $(2); fi; fi
 endef
 
 $(STAMP): requirements-dev.txt pyproject.toml
