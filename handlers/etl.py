@@ -260,24 +260,35 @@ class EtlProcessor:
         return Outcome(len(records))
 
     def _put(self, run: Run) -> Outcome | None:
-        """Write one run's object; the failure at its first record, or None."""
-        try:
-            self._client().put_object(
-                Bucket=self.bucket,
-                Key=run.key,
-                Body=run.body(),
-                ContentType=CONTENT_TYPE,
-                Metadata={
-                    "records": str(len(run.lines)),
-                    "first-sequence-number": run.first_sequence_number,
-                    "last-sequence-number": run.last_sequence_number,
-                },
-            )
-        except Exception as exc:
-            from botocore.exceptions import BotoCoreError, ClientError
+        """Write one run's object; the failure at its first record, or None.
 
-            if not isinstance(exc, (BotoCoreError, ClientError)):
-                raise
+        The first attempt only creates the object (``If-None-Match: *``). S3 answers 412 when
+        it exists: an earlier delivery that started at the same record wrote it, and this
+        one replaces it (the same records, or fewer: a first bisected half). So a write of
+        an earlier delivery still on its way when that function died, which S3 may apply
+        after this delivery wrote, cannot put its records back (docs/etl.md)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        client = self._client()
+        params: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": run.key,
+            "Body": run.body(),
+            "ContentType": CONTENT_TYPE,
+            "Metadata": {
+                "records": str(len(run.lines)),
+                "first-sequence-number": run.first_sequence_number,
+                "last-sequence-number": run.last_sequence_number,
+            },
+        }
+        try:
+            try:
+                client.put_object(**params, **_create_only(client))
+            except ClientError as exc:
+                if aws.error_code(exc) != "PreconditionFailed":
+                    raise
+                client.put_object(**params)
+        except (BotoCoreError, ClientError) as exc:
             # handlers.errors: an object holds many records, so S3 never names a poison
             # record; throttling and 5xx were retried (handlers.retry) before this.
             detail = aws.error_code(exc) or type(exc).__name__
@@ -286,6 +297,17 @@ class EtlProcessor:
                 run.start, Failure.TRANSIENT, f"PutObject {location} failed: {detail}: {exc}"
             )
         return None
+
+
+def _create_only(client: Any) -> dict[str, str]:
+    """``IfNoneMatch="*"`` when the client's botocore knows S3's conditional writes (1.35.x,
+    August 2024, and every Lambda runtime since); an older one, or a stand-in without a
+    service model (the benchmarks' counting client), writes unconditionally."""
+    meta = getattr(client, "meta", None)
+    if meta is None:
+        return {}
+    shape = meta.service_model.operation_model("PutObject").input_shape
+    return {"IfNoneMatch": "*"} if "IfNoneMatch" in shape.members else {}
 
 
 # --------------------------------------------------------------------------------------

@@ -537,6 +537,47 @@ def test_bisected_halves_after_the_batch_was_written(s3: Any, k: int, day: bool)
     assert_exactly_once(s3, recs)
 
 
+@pytest.mark.parametrize("lands", ["after the first half", "before the first half"])
+def test_a_write_sent_before_the_function_died_cannot_put_its_records_back(
+    s3: Any, lands: str
+) -> None:
+    # GIVEN a batch of 10 records (one object) whose PutObject was sent, but the function
+    # died before S3 applied it (say another processor of the pipeline crashed it): the
+    # request is held, as on the network
+    recs = spanning(10, 10)
+    held: list[dict[str, Any]] = []
+
+    class Dying:
+        meta = s3.meta
+
+        def put_object(self, **params: Any) -> None:
+            held.append(params)
+            raise RuntimeError("the function died with its PutObject on the way")
+
+    with pytest.raises(RuntimeError):
+        run_batch(f.event(recs), f.Context(), [EtlProcessor(BUCKET, PREFIX, Dying)], None)
+    handler = make_handler(s3)
+
+    def late_write() -> None:
+        # S3 applies the held request; refused once the object exists (412)
+        try:
+            s3.put_object(**held[0])
+        except s3.exceptions.ClientError as exc:
+            assert exc.response["Error"]["Code"] == "PreconditionFailed"
+
+    if lands == "before the first half":
+        late_write()
+    # WHEN Lambda bisects the batch: the first half rewrites the object with 4 records,
+    # the second half writes its own
+    assert handler(f.event(recs[:4]), f.Context()) == {"batchItemFailures": []}
+    if lands == "after the first half":
+        late_write()
+    assert handler(f.event(recs[4:]), f.Context()) == {"batchItemFailures": []}
+    # THEN every record is in S3 once: the late write did not put the 10 records back
+    assert len(held) == 1
+    assert_exactly_once(s3, recs)
+
+
 @pytest.mark.parametrize("split", [lambda n: n // 2, lambda n: (n + 1) // 2])
 def test_bisection_down_to_single_records_after_each_level_wrote(s3: Any, split: Any) -> None:
     # Every invocation of more than one record writes everything, then dies: Lambda bisects
