@@ -20,7 +20,7 @@ import boto3
 import botocore.session
 import pytest
 from botocore.exceptions import ClientError
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 
 from handlers import aws, errors, eventbus, notification, replicate, retry, versioned
 from handlers.batch import Batch, BatchFailed, Budget, Failure, Outcome, run_batch
@@ -276,6 +276,36 @@ def test_a_failed_put_object_is_transient(case: Case) -> None:
     )
     assert (outcome.done, outcome.failure) == (0, Failure.TRANSIENT)
     assert case["error"]["code"] in outcome.reason
+
+
+def test_an_existing_object_is_replaced_after_the_create_only_write_is_refused() -> None:
+    from handlers import etl
+
+    (case,) = cases("sinks", has="answer", operation="PutObject")
+    client = boto3.client("s3", region_name="us-east-1")
+    stubber = Stubber(client)
+    written = {
+        "Bucket": "bucket",
+        "Key": ANY,
+        "Body": ANY,
+        "ContentType": ANY,
+        "Metadata": ANY,
+    }
+    answer = case["answer"]
+    stubber.add_client_error(
+        "put_object",
+        service_error_code=answer["code"],
+        http_status_code=answer["http_status"],
+        expected_params={**written, **case["request"]},
+    )
+    stubber.add_response("put_object", {}, expected_params=written)  # the replacement
+    stubber.activate()
+    records = _records(2)
+    outcome = etl.EtlProcessor("bucket", "changes/", lambda: client).process(
+        records, _batch(records)
+    )
+    stubber.assert_no_pending_responses()
+    assert case["expect"]["outcome"] == "replaced" and outcome == Outcome(2)
 
 
 DYNAMODB_CALLS = [c for c in CALL_CASES if c["service"] == "dynamodb"]
