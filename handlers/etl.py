@@ -300,9 +300,9 @@ class EtlProcessor:
 
 
 def _create_only(client: Any) -> dict[str, str]:
-    """``IfNoneMatch="*"`` when the client's botocore knows S3's conditional writes (1.35.x,
-    August 2024, and every Lambda runtime since); an older one, or a stand-in without a
-    service model (the benchmarks' counting client), writes unconditionally."""
+    """``IfNoneMatch="*"`` when the client's botocore knows S3's conditional writes (its
+    S3 model has them since S3 launched them, August 2024); an older one, or a stand-in
+    without a service model (the benchmarks' counting client), writes unconditionally."""
     meta = getattr(client, "meta", None)
     if meta is None:
         return {}

@@ -116,8 +116,9 @@ class KeepAliveHandler(WSGIRequestHandler):
         if self.headers.get("Transfer-Encoding") or not declared.isdigit():
             super().run_wsgi()
             return
-        body = self.rfile.read(int(declared))
-        if len(body) < int(declared):  # the client went away within the body
+        length = int(declared)
+        body = self.rfile.read(length)
+        if len(body) < length:  # the client went away within the body
             self.close_connection = True
             return
         environ = self.make_environ()
@@ -133,7 +134,7 @@ class KeepAliveHandler(WSGIRequestHandler):
             lowered = name.lower()
             if lowered in ("connection", "transfer-encoding"):
                 continue
-            if lowered == "content-length" and not self.command == "HEAD":
+            if lowered == "content-length" and self.command != "HEAD":
                 continue
             self.send_header(name, value)
         if not bodiless:
