@@ -69,10 +69,12 @@ def moto_endpoint() -> Iterator[str]:
     # As the local endpoint has them: the backend kept per host (routing only), DynamoDB item
     # operations one at a time with one rollback copy per table and transaction (moto copies
     # the whole table once per action: a fifth of test_analytics' CPU), and ReceiveMessage's
-    # retention check without a count of the queue per message (the same answers).
+    # retention check without a count of the queue per message, and update expressions parsed
+    # once per text and walked without a class test per node per walk (the same answers).
     moto_patches.patch_backend_lookup()
     moto_patches.patch_dynamodb_isolation()
     moto_patches.patch_sqs_retention_check()
+    moto_patches.patch_update_expressions()
     with moto_in_thread() as url:
         yield url
 
