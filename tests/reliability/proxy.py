@@ -25,7 +25,8 @@ import socketserver
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -146,6 +147,7 @@ class Rule:
     action: tuple[Any, ...]
     times: int | None = 1
     hits: int = 0
+    answered: int = 0  # requests it took and forwarded whose exchange with the server is over
     on: bool = True
     seen: list[Request] = field(default_factory=list)
     met: threading.Barrier | None = None  # ("barrier", n, timeout): made on first use
@@ -315,15 +317,22 @@ def _reset(sock: socket.socket) -> None:
 
 
 class Proxy:
-    """``with Proxy(upstream_url) as proxy: ... proxy.url ...``; add rules any time."""
+    """``with Proxy(upstream_url) as proxy: ... proxy.url ...``; add rules any time.
 
-    def __init__(self, upstream: str) -> None:
+    Leaving the ``with`` block stops taking connections and waits (up to ``drain`` seconds)
+    until every request the proxy is holding or forwarding has its answer: a write a rule
+    delays must not land after the test, in the next test's tables on the same endpoint."""
+
+    def __init__(self, upstream: str, drain: float = 60.0) -> None:
         parts = urlsplit(upstream)
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.rules: list[Rule] = []
         self.requests = 0
+        self.drain = drain
         self._connections = itertools.count(1)
         self._lock = threading.Lock()
+        self._forwarding = 0  # requests held or on their way upstream
+        self._idle = threading.Condition(self._lock)
         proxy = self
 
         class Handler(socketserver.BaseRequestHandler):
@@ -345,6 +354,9 @@ class Proxy:
     def __exit__(self, *_: Any) -> None:
         self._server.shutdown()
         self._server.server_close()
+        with self._idle:
+            drained = self._idle.wait_for(lambda: self._forwarding == 0, self.drain)
+        assert drained, f"{self._forwarding} requests still held or forwarded after {self.drain} s"
 
     def add(self, match: Callable[[Request], bool], action: tuple[Any, ...], **kw: Any) -> Rule:
         rule = Rule(match, action, **kw)
@@ -395,18 +407,20 @@ class Proxy:
                         self._server.server_address[1],
                         lambda r: self._forward(r)[0],
                     )
-                    answer = action[1](exchange)
+                    with self._forwarding_one(None):
+                        answer = action[1](exchange)
                     if answer is None:
                         _reset(client)
                         return
                     client.sendall(answer)
                     continue
-                if kind == "delay":
-                    time.sleep(float(action[1]))
-                if kind == "barrier":
-                    assert rule is not None
-                    self._meet(rule)
-                response, closes = self._forward(request)
+                with self._forwarding_one(rule):
+                    if kind == "delay":
+                        time.sleep(float(action[1]))
+                    if kind == "barrier":
+                        assert rule is not None
+                        self._meet(rule)
+                    response, closes = self._forward(request)
                 if kind == "reset_after":
                     cut = int(len(response) * float(action[1]))
                     if cut:
@@ -422,6 +436,21 @@ class Proxy:
                 client.close()
             except OSError:
                 pass
+
+    @contextmanager
+    def _forwarding_one(self, rule: Rule | None) -> Iterator[None]:
+        """A request held or forwarded meanwhile (``__exit__`` waits for none to be left);
+        ``rule``'s ``answered`` counts it once it is done."""
+        with self._lock:
+            self._forwarding += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._forwarding -= 1
+                if rule is not None:
+                    rule.answered += 1
+                self._idle.notify_all()
 
     def _meet(self, rule: Rule) -> None:
         """Hold a request of a ``("barrier", n, timeout)`` rule until ``n`` are held."""

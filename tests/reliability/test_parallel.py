@@ -274,7 +274,9 @@ def test_a_function_killed_after_its_sink_writes_is_redelivered_exactly(
         # other lanes go on
         slow = proxy.add(put_item("replica", "c-05"), ("delay", 5.0), times=1)
         rt = run(stack, proxy, uuid, writer.count)
-        time.sleep(2.0)  # past the moment the held write lands (the replica must still match)
+        # past the moment the held write lands (the replica must still match): waited for,
+        # not slept (a fixed pause let it land in the next test's replica on a busy machine)
+        wait_until(lambda: slow.answered == 1, 30, rt)
         figures = account(stack, writer, rt, uuid)
     # THEN each change is in every sink exactly once
     assert slow.hits == 1
