@@ -458,12 +458,19 @@ def _patched(function: Any) -> bool:
 def patch_dynamodb_isolation() -> None:
     # Patch 8: one lock around the item operations of the DynamoDB backend. Re-entrant:
     # transact_write_items calls put_item/update_item/delete_item itself (and BatchWriteItem
-    # is put_item/delete_item per request). Two costs of moto's rollback copies go too: it
-    # deep-copies a table once per action (the same table, unchanged, for each one: now one
-    # copy per table and transaction), and every copied object stays registered in moto's
-    # instance tracker (``BaseModel.instances_tracked``, for its dashboard) for the life of
-    # the server: memory and time grew with the square of the soak's length (12 GB within
-    # minutes). Instances created while an update or a transaction runs are not tracked.
+    # is put_item/delete_item per request). Two costs of moto's rollback copies go too. moto
+    # deep-copies every table a transaction names, once per action, to put the copies back if
+    # it fails: its cost grew with the tables (and their streams' records), not with the
+    # transaction. Instead, a transaction here keeps a journal: a copy of each item as it was
+    # before the transaction's write to it, and the length of each touched table's stream;
+    # moto's rollback finds its tables unchanged (its "copies" are the tables themselves) and
+    # the journal, played backwards, undoes the writes and drops their stream records. The
+    # same end state as moto's (whatever the transaction wrote is gone, nothing else is
+    # touched), and one on any failure of the call, as on AWS, where moto kept the writes made
+    # before some errors. And every object created while an update or a transaction runs stays
+    # out of moto's instance tracker (``BaseModel.instances_tracked``, for its dashboard):
+    # kept for the life of the server, its memory and time grew with the square of the soak's
+    # length (12 GB within minutes).
     import copy
     import functools
     import types
@@ -471,50 +478,101 @@ def patch_dynamodb_isolation() -> None:
     from moto.core.model_instances import model_data
     from moto.dynamodb import models as dynamodb_models
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import DynamoType
     from moto.dynamodb.models.table import Table
 
     if _patched(DynamoDBBackend.transact_write_items):
         return  # applied already in this process (apply(), a test's in-process moto)
-    copies: list[dict[int, Any] | None] = [None]
+    journal: list[_Journal | None] = [None]  # the running transaction's
 
     def deepcopy(value: Any, memo: Any = None) -> Any:
-        held = copies[0]
-        if held is not None and isinstance(value, Table):
-            if id(value) not in held:
-                held[id(value)] = copy.deepcopy(value, memo)
-            return held[id(value)]
+        if journal[0] is not None and isinstance(value, Table):
+            return value  # moto's rollback copy: the journal undoes the writes instead
         return copy.deepcopy(value, memo)
 
     dynamodb_models.copy = types.SimpleNamespace(  # type: ignore[attr-defined, assignment]
         deepcopy=deepcopy, copy=copy.copy
     )
 
-    def wrap(name: str, untracked: bool) -> None:
+    def remember(backend: Any, table_name: Any, key: Any) -> None:
+        # Before a transaction's write to the item of ``key`` (the item's attributes for a
+        # put): a copy of that item as it is, or None. A write moto will refuse (no table, a
+        # key attribute missing or malformed) changes nothing and needs no entry.
+        held = journal[0]
+        table = backend.tables.get(table_name) if isinstance(table_name, str) else None
+        if held is None or table is None or not isinstance(key, dict):
+            return
+        try:
+            hash_value = DynamoType(key[table.hash_key_attr])
+            range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+        except (KeyError, TypeError, AttributeError):
+            return
+        if range_value is None:
+            item = table.items.get(hash_value)
+        else:
+            item = table.items.get(hash_value, {}).get(range_value)
+        held.items.append((table, hash_value, range_value, copy.deepcopy(item)))
+        shard = table.stream_shard
+        if shard is not None and id(shard) not in held.streams:
+            held.streams[id(shard)] = (shard, len(shard.items))
+
+    def wrap(name: str, writes: bool, untracked: bool) -> None:
         original = getattr(DynamoDBBackend, name)
 
         def locked(*args: Any, **kwargs: Any) -> Any:
             with _DYNAMODB_LOCK:
+                if writes and journal[0] is not None:
+                    # backend.put_item(table_name, item_attrs, ...), update_item and
+                    # delete_item(table_name, key, ...): how transact_write_items calls them
+                    remember(*args[:3])
                 if not untracked:
                     return original(*args, **kwargs)
                 models: dict[str, Any] = model_data.get("dynamodb", {})
                 tracked = [(model, len(model.instances_tracked)) for model in models.values()]
-                outer = copies[0] is None
+                outer = name == "transact_write_items" and journal[0] is None
                 if outer:
-                    copies[0] = {}
+                    journal[0] = _Journal()
                 try:
                     return original(*args, **kwargs)
+                except BaseException:
+                    if outer:
+                        journal[0].undo()  # type: ignore[union-attr]
+                    raise
                 finally:
                     if outer:
-                        copies[0] = None
+                        journal[0] = None
                     for model, count in tracked:
                         del model.instances_tracked[count:]
 
         setattr(DynamoDBBackend, name, _mark(functools.wraps(original)(locked)))
 
-    for name in ("get_item", "put_item", "delete_item"):
-        wrap(name, untracked=False)
-    for name in ("update_item", "transact_write_items"):
-        wrap(name, untracked=True)
+    wrap("get_item", writes=False, untracked=False)
+    wrap("put_item", writes=True, untracked=False)
+    wrap("delete_item", writes=True, untracked=False)
+    wrap("update_item", writes=True, untracked=True)
+    wrap("transact_write_items", writes=False, untracked=True)
+
+
+class _Journal:
+    """What a running transaction changed (patch 8): each written item as it was before,
+    and each touched stream's length before it."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[Any, Any, Any, Any]] = []  # (table, hash, range or None, item)
+        self.streams: dict[int, tuple[Any, int]] = {}  # id(shard) -> (shard, its length)
+
+    def undo(self) -> None:
+        for table, hash_value, range_value, item in reversed(self.items):
+            if range_value is None:
+                slot, key = table.items, hash_value
+            else:
+                slot, key = table.items[hash_value], range_value
+            if item is None:
+                slot.pop(key, None)
+            else:
+                slot[key] = item
+        for shard, length in self.streams.values():
+            del shard.items[length:]
 
 
 def _patch_sqs_send() -> None:
