@@ -34,8 +34,9 @@ moto 5.2 (verified against 5.2.1) handles DynamoDB streams and Lambda like this:
 * TransactWriteItems copies every table it touches, applies its actions one by one and, when
   one fails, puts the copies back: a write that another request thread (the server is
   threaded) made to such a table meanwhile is undone, and a reader can see half a
-  transaction. -> DynamoDB item reads and writes run one at a time (patch 8; the tests'
-  in-process moto has it too: ``patch_dynamodb_isolation``).
+  transaction. -> DynamoDB item reads and writes run one at a time, and a failed transaction
+  is undone from a journal of the items it wrote instead of copies of its tables (patch 8; the
+  tests' in-process moto has it too: ``patch_dynamodb_isolation``).
 * SendMessage to a queue with an SQS event source mapping receives the message at once and
   invokes the function inside the SendMessage call, one message per invocation: a successful
   call deletes it whatever ``batchItemFailures`` says, a failed one is retried only by the
