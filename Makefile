@@ -66,7 +66,8 @@ dev: $(STAMP)
 
 package: $(BUILD)/handlers.zip
 
-$(BUILD)/handlers.zip: $(shell find handlers -name '*.py' 2>/dev/null) scripts/package.py requirements-handlers.txt
+$(BUILD)/handlers.zip: $(shell find handlers -name '*.py' 2>/dev/null) scripts/package.py requirements-handlers.txt \
+		| $(if $(TEST_RUN),$(STAMP))
 	@mkdir -p $(BUILD)
 	$(or $(wildcard $(PY)),$(PYTHON)) scripts/package.py handlers $@
 
@@ -86,18 +87,22 @@ lint: $(STAMP)
 cache-server: $(STAMP)
 	$(PY) -m ddbt.local.cacheserver install
 
-py-test: $(STAMP) package cache-server
+# In `make test` (TEST_RUN=1) the Python tests also wait for terraform init: some of them
+# plan against the root module.
+py-test: $(STAMP) package cache-server $(if $(TEST_RUN),tf-init)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=10 $(PYTEST_ARGS)
 
-# Terraform init and the virtualenv first, at once (some Python tests plan against the root
-# module), then the rest at once: the Python tests mostly wait on moto, Terraform and the
-# pollers, and the Terraform tests and the scan (whose own virtualenv is made then) fill the
-# gaps. Each part's output is printed whole when it ends.
-TEST_JOBS ?= 3
+# Everything at once, each part as soon as what it needs is there: terraform init and the
+# virtualenv first, the plan-level Terraform tests as soon as init is done (while the
+# virtualenv is made: one core was idle then), the Python tests as soon as the virtualenv,
+# the zip and the cache server are (never waiting for a job slot: they are the longest part),
+# the lint and the scan alongside. The Python tests mostly wait on moto, Terraform and the
+# pollers, and the rest fills the gaps. Each part's output is printed whole when it ends.
+TEST_JOBS ?= 8
+
 test:
-	$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target tf-init $(STAMP)
-	$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target TF_INITIALISED=1 \
-		lint tf-test py-test
+	$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target TEST_RUN=1 \
+		py-test tf-test lint
 
 tag: $(STAMP)
 	$(PY) scripts/release.py tag

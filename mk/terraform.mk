@@ -29,11 +29,9 @@ tf-fmt-check:
 	$(TF) fmt -check -recursive -diff .
 
 # Each directory gets its own .terraform (lock files are not committed: see .gitignore).
-# TF_INITIALISED=1 (make test, once it has run this): nothing to do, so that no init rewrites
-# .terraform while the tests use it.
+# Run once per make invocation; in `make test`, before anything that uses .terraform.
 tf-init:
-	@test -z "$(TF_INITIALISED)" || exit 0; \
-	for dir in . $(TF_EXAMPLES); do \
+	@for dir in . $(TF_EXAMPLES); do \
 		echo "terraform init $$dir"; \
 		(cd $$dir && $(CURDIR)/$(TF) init -backend=false -input=false -no-color >/dev/null) || exit 1; \
 	done
@@ -50,7 +48,8 @@ tf-unit: tf-init
 	@test -f dist/handlers.zip || { echo "error: dist/handlers.zip is missing (make dist)" >&2; exit 1; }
 	@scripts/tf-test.sh
 
-$(CHECKOV_STAMP): requirements-scan.txt
+# In `make test`, after .venv: its uv makes this virtualenv in a second, pip's way in five.
+$(CHECKOV_STAMP): requirements-scan.txt | $(if $(TEST_RUN),$(STAMP))
 	$(call venv,$(CHECKOV_VENV),-r requirements-scan.txt)
 	@touch $@
 

@@ -31,11 +31,28 @@ settings.register_profile("untimed", deadline=None, suppress_health_check=[Healt
 settings.load_profile("untimed")
 
 
+# Tests that mostly wait: they run the local runtime or the local cloud, whose batching
+# windows, timeouts and polls are timers. Collected late, they ran together at the end of
+# the run, every worker waiting and the cores half idle (10 to 15 s of `make test`); handed
+# out as one block after the slow tests, the cores idled in the middle instead.
+WAITING = ("tests/local/", "tests/ops/")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Slow tests first, in collection order otherwise: pytest-xdist hands tests out in this
-    order, so a long test collected late (the soak, 70 to 95 s) ran alone at the end while
-    the other workers had finished. Every worker sorts the same way (a stable sort)."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """Slow tests first, then the others with the ones that mostly wait (``WAITING``) spread
+    evenly among the rest, in collection order otherwise: pytest-xdist hands tests out in
+    this order, so a long test collected late (the soak, 70 to 95 s) ran alone at the end
+    while the other workers had finished, and a wait overlaps other tests' work when other
+    workers have work. Every worker orders them the same way (the order depends on the
+    collected items alone)."""
+    slow = [item for item in items if item.get_closest_marker("slow") is not None]
+    rest = [item for item in items if item.get_closest_marker("slow") is None]
+    waiting = [item for item in rest if item.nodeid.startswith(WAITING)]
+    others = [item for item in rest if not item.nodeid.startswith(WAITING)]
+    # each test at its proportional place in its own list: the waiting ones spread evenly
+    places = [((i + 0.5) / len(waiting), 0, i) for i in range(len(waiting))]
+    places += [((i + 0.5) / len(others), 1, i) for i in range(len(others))]
+    items[:] = slow + [(others if kind else waiting)[i] for _, kind, i in sorted(places)]
 
 
 # Short backoffs, three attempts: a retried call costs milliseconds in tests.
