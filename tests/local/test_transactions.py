@@ -9,17 +9,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import make_client
+from tests.conftest import create_table, make_client
 
 
 def _tables(ddb: Any) -> None:
-    ddb.create_table(
-        TableName="plain",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )
+    create_table("plain", stream="NEW_AND_OLD_IMAGES")
     ddb.create_table(
         TableName="ranged",
         KeySchema=[
