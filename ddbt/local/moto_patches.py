@@ -478,6 +478,7 @@ def patch_dynamodb_isolation() -> None:
 
     from moto.core.model_instances import model_data
     from moto.dynamodb import models as dynamodb_models
+    from moto.dynamodb.exceptions import ResourceNotFoundException
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.dynamo_type import DynamoType
     from moto.dynamodb.models.table import Table
@@ -500,13 +501,13 @@ def patch_dynamodb_isolation() -> None:
         # put): a copy of that item as it is, or None. A write moto will refuse (no table, a
         # key attribute missing or malformed) changes nothing and needs no entry.
         held = journal[0]
-        table = backend.tables.get(table_name) if isinstance(table_name, str) else None
-        if held is None or table is None or not isinstance(key, dict):
+        if held is None or not isinstance(key, dict):
             return
         try:
+            table = backend.get_table(table_name)  # a name or an ARN, as moto takes it
             hash_value = DynamoType(key[table.hash_key_attr])
             range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
-        except (KeyError, TypeError, AttributeError):
+        except (ResourceNotFoundException, KeyError, TypeError, AttributeError):
             return
         if range_value is None:
             item = table.items.get(hash_value)

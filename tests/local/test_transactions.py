@@ -134,3 +134,24 @@ def test_a_failed_transaction_leaves_items_and_stream_as_they_were(
         "MODIFY",
         "REMOVE",
     ]
+
+
+def test_a_failed_transaction_naming_its_table_by_arn_is_undone_too(
+    aws_env: str, no_table_copies: None
+) -> None:
+    # TransactWriteItems takes a table's name or its ARN (moto copied only tables named)
+    ddb = make_client("dynamodb")
+    _tables(ddb)
+    arn = ddb.describe_table(TableName="plain")["Table"]["TableArn"]
+    before = _state(ddb)
+    writes = [{"Put": {"TableName": arn, "Item": {"pk": {"S": "by-arn"}}}}]
+    failing = {
+        "ConditionCheck": {
+            "TableName": arn,
+            "Key": {"pk": {"S": "kept"}},
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+    }
+    with pytest.raises(ClientError):
+        ddb.transact_write_items(TransactItems=[*writes, failing])
+    assert _state(ddb) == before

@@ -147,7 +147,7 @@ class Rule:
     action: tuple[Any, ...]
     times: int | None = 1
     hits: int = 0
-    answered: int = 0  # requests it took and forwarded whose exchange with the server is over
+    answered: int = 0  # requests it took that were forwarded and answered by the server
     on: bool = True
     seen: list[Request] = field(default_factory=list)
     met: threading.Barrier | None = None  # ("barrier", n, timeout): made on first use
@@ -331,7 +331,8 @@ class Proxy:
         self.drain = drain
         self._connections = itertools.count(1)
         self._lock = threading.Lock()
-        self._forwarding = 0  # requests held or on their way upstream
+        self._forwarding = 0  # requests read and not answered yet
+        self._closing = False
         self._idle = threading.Condition(self._lock)
         proxy = self
 
@@ -351,12 +352,15 @@ class Proxy:
         self._thread.start()
         return self
 
-    def __exit__(self, *_: Any) -> None:
+    def __exit__(self, failed: type[BaseException] | None, *_: Any) -> None:
+        with self._lock:
+            self._closing = True  # a request read from now on is refused (connection reset)
         self._server.shutdown()
         self._server.server_close()
         with self._idle:
             drained = self._idle.wait_for(lambda: self._forwarding == 0, self.drain)
-        assert drained, f"{self._forwarding} requests still held or forwarded after {self.drain} s"
+        if failed is None:  # else the block's own error is the one to see
+            assert drained, f"{self._forwarding} requests still unanswered after {self.drain} s"
 
     def add(self, match: Callable[[Request], bool], action: tuple[Any, ...], **kw: Any) -> Rule:
         rule = Rule(match, action, **kw)
@@ -384,73 +388,85 @@ class Proxy:
                 body, _ = _body(reader, headers, response=False)
                 method, _, rest = start.partition(" ")
                 request = Request(method, rest.rpartition(" ")[0], headers, body, head + body)
-                rule = self._pick(request)
-                action = rule.action if rule else ("pass",)
-                kind = action[0]
-                if kind == "respond":
-                    _, status, extra, payload = action
-                    if callable(payload):
-                        payload = payload(request)
-                    lines = [f"HTTP/1.1 {status} Injected"]
-                    lines += [f"{k}: {v}" for k, v in extra.items()]
-                    lines += [f"Content-Length: {len(payload)}", "", ""]
-                    client.sendall("\r\n".join(lines).encode() + payload)
-                    continue
-                if kind == "reset_before":
-                    _reset(client)
-                    return
-                if kind == "custom":
-                    exchange = Exchange(
-                        request,
-                        connection,
-                        client.getpeername()[1],
-                        self._server.server_address[1],
-                        lambda r: self._forward(r)[0],
-                    )
-                    with self._forwarding_one(None):
-                        answer = action[1](exchange)
-                    if answer is None:
+                with self._handling() as admitted:
+                    if not admitted:  # the proxy is closing: not forwarded
                         _reset(client)
                         return
-                    client.sendall(answer)
-                    continue
-                with self._forwarding_one(rule):
-                    if kind == "delay":
-                        time.sleep(float(action[1]))
-                    if kind == "barrier":
-                        assert rule is not None
-                        self._meet(rule)
-                    response, closes = self._forward(request)
-                if kind == "reset_after":
-                    cut = int(len(response) * float(action[1]))
-                    if cut:
-                        client.sendall(response[:cut])
-                    _reset(client)
-                    return
-                client.sendall(response)
-                if closes:
-                    client.close()
-                    return
+                    if not self._exchange(client, connection, request):
+                        return
         except (_Closed, OSError):
             try:
                 client.close()
             except OSError:
                 pass
 
+    def _exchange(self, client: socket.socket, connection: int, request: Request) -> bool:
+        """Answer one request as its rule says; False when the connection is done."""
+        rule = self._pick(request)
+        action = rule.action if rule else ("pass",)
+        kind = action[0]
+        if kind == "respond":
+            _, status, extra, payload = action
+            if callable(payload):
+                payload = payload(request)
+            lines = [f"HTTP/1.1 {status} Injected"]
+            lines += [f"{k}: {v}" for k, v in extra.items()]
+            lines += [f"Content-Length: {len(payload)}", "", ""]
+            client.sendall("\r\n".join(lines).encode() + payload)
+            return True
+        if kind == "reset_before":
+            _reset(client)
+            return False
+        if kind == "custom":
+            exchange = Exchange(
+                request,
+                connection,
+                client.getpeername()[1],
+                self._server.server_address[1],
+                lambda r: self._forward(r)[0],
+            )
+            answer = action[1](exchange)
+            if answer is None:
+                _reset(client)
+                return False
+            client.sendall(answer)
+            return True
+        if kind == "delay":
+            time.sleep(float(action[1]))
+        if kind == "barrier":
+            assert rule is not None
+            self._meet(rule)
+        response, closes = self._forward(request)
+        if rule is not None:
+            with self._lock:
+                rule.answered += 1
+        if kind == "reset_after":
+            cut = int(len(response) * float(action[1]))
+            if cut:
+                client.sendall(response[:cut])
+            _reset(client)
+            return False
+        client.sendall(response)
+        if closes:
+            client.close()
+            return False
+        return True
+
     @contextmanager
-    def _forwarding_one(self, rule: Rule | None) -> Iterator[None]:
-        """A request held or forwarded meanwhile (``__exit__`` waits for none to be left);
-        ``rule``'s ``answered`` counts it once it is done."""
+    def _handling(self) -> Iterator[bool]:
+        """Counts a request from the moment it was read until it is answered (``__exit__``
+        waits for none to be left); yields False, counting nothing, once the proxy closes."""
         with self._lock:
-            self._forwarding += 1
+            admitted = not self._closing
+            if admitted:
+                self._forwarding += 1
         try:
-            yield
+            yield admitted
         finally:
-            with self._idle:
-                self._forwarding -= 1
-                if rule is not None:
-                    rule.answered += 1
-                self._idle.notify_all()
+            if admitted:
+                with self._idle:
+                    self._forwarding -= 1
+                    self._idle.notify_all()
 
     def _meet(self, rule: Rule) -> None:
         """Hold a request of a ``("barrier", n, timeout)`` rule until ``n`` are held."""
