@@ -84,10 +84,11 @@ def moto_endpoint() -> Iterator[str]:
     from ddbt.local.server import moto_in_thread
 
     # As the local endpoint has them: the backend kept per host (routing only), DynamoDB item
-    # operations one at a time with one rollback copy per table and transaction (moto copies
-    # the whole table once per action: a fifth of test_analytics' CPU), and ReceiveMessage's
-    # retention check without a count of the queue per message, and update expressions parsed
-    # once per text and walked without a class test per node per walk (the same answers).
+    # operations one at a time with a failed transaction undone from a journal of its writes
+    # (moto copied every table it names, once per action: a fifth of test_analytics' CPU),
+    # ReceiveMessage's retention check without a count of the queue per message, and update
+    # expressions parsed once per text and walked without a class test per node per walk (the
+    # same answers).
     moto_patches.patch_backend_lookup()
     moto_patches.patch_dynamodb_isolation()
     moto_patches.patch_sqs_retention_check()

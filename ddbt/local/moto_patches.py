@@ -518,7 +518,10 @@ def patch_dynamodb_isolation() -> None:
         if shard is not None and id(shard) not in held.streams:
             held.streams[id(shard)] = (shard, len(shard.items))
 
-    def wrap(name: str, writes: bool, untracked: bool) -> None:
+    def wrap(name: str, writes: bool, untracked: bool, journals: bool = False) -> None:
+        # writes: a transaction's journal records the item before it; untracked: objects it
+        # creates stay out of the tracker; journals: it runs a transaction (the outermost call
+        # keeps the journal and undoes it on failure)
         original = getattr(DynamoDBBackend, name)
 
         def locked(*args: Any, **kwargs: Any) -> Any:
@@ -531,7 +534,7 @@ def patch_dynamodb_isolation() -> None:
                     return original(*args, **kwargs)
                 models: dict[str, Any] = model_data.get("dynamodb", {})
                 tracked = [(model, len(model.instances_tracked)) for model in models.values()]
-                outer = name == "transact_write_items" and journal[0] is None
+                outer = journals and journal[0] is None
                 if outer:
                     journal[0] = _Journal()
                 try:
@@ -552,7 +555,7 @@ def patch_dynamodb_isolation() -> None:
     wrap("put_item", writes=True, untracked=False)
     wrap("delete_item", writes=True, untracked=False)
     wrap("update_item", writes=True, untracked=True)
-    wrap("transact_write_items", writes=False, untracked=True)
+    wrap("transact_write_items", writes=False, untracked=True, journals=True)
 
 
 class _Journal:
