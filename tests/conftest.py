@@ -88,11 +88,13 @@ def moto_endpoint() -> Iterator[str]:
     # (moto copied every table it names, once per action: a fifth of test_analytics' CPU),
     # ReceiveMessage's retention check without a count of the queue per message, and update
     # expressions parsed once per text and walked without a class test per node per walk (the
-    # same answers).
+    # same answers), and GetRecords' answer written by a converter built from the model instead
+    # of moto's serializer (the same body).
     moto_patches.patch_backend_lookup()
     moto_patches.patch_dynamodb_isolation()
     moto_patches.patch_sqs_retention_check()
     moto_patches.patch_update_expressions()
+    moto_patches.patch_stream_records_response()
     with moto_in_thread() as url:
         yield url
 
