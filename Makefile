@@ -80,9 +80,9 @@ dist: $(BUILD)/handlers.zip
 lint: $(STAMP)
 	$(PY) scripts/readme.py --check
 	$(PY) scripts/release.py check
-	$(VENV)/bin/ruff check handlers ddbt bench tests scripts
-	$(VENV)/bin/ruff format --check handlers
-	$(VENV)/bin/mypy
+	$(BACKGROUND) $(VENV)/bin/ruff check handlers ddbt bench tests scripts
+	$(BACKGROUND) $(VENV)/bin/ruff format --check handlers
+	$(BACKGROUND) $(VENV)/bin/mypy
 
 # The cache processor's tests need a real Valkey/Redis server: found, or unpacked from
 # Debian's packages into build/cache-server (ddbt/local/cacheserver.py).
@@ -92,7 +92,8 @@ cache-server: $(STAMP)
 # In `make test` (TEST_RUN=1) the Python tests also wait for terraform init: some of them
 # plan against the root module.
 py-test: $(STAMP) package cache-server $(if $(TEST_RUN),tf-init)
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=10 $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=10 \
+		$(PYTEST_ARGS)
 
 # Everything at once, each part as soon as what it needs is there: terraform init and the
 # virtualenv first, the plan-level Terraform tests as soon as init is done (while the
@@ -101,6 +102,11 @@ py-test: $(STAMP) package cache-server $(if $(TEST_RUN),tf-init)
 # the lint and the scan alongside. The Python tests mostly wait on moto, Terraform and the
 # pollers, and the rest fills the gaps. Each part's output is printed whole when it ends.
 TEST_JOBS ?= 8
+# The parts whose end nothing waits for (the plan-level Terraform tests, the scan, mypy) run
+# at a lower priority in `make test`: the Python tests, the longest part, get the cores when
+# both want them (their workers collected for 26 s, behind these), and these take the cores
+# whenever every Python test is waiting on a timer or on Terraform.
+BACKGROUND := $(if $(TEST_RUN),nice -n 10)
 
 test:
 	$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target TEST_RUN=1 \

@@ -46,7 +46,7 @@ tf-validate: tf-init
 # `terraform test` over every file, sharing one provider process (scripts/tf-test.sh says why).
 tf-unit: tf-init
 	@test -f dist/handlers.zip || { echo "error: dist/handlers.zip is missing (make dist)" >&2; exit 1; }
-	@scripts/tf-test.sh
+	@$(BACKGROUND) scripts/tf-test.sh
 
 # In `make test`, after .venv: its uv makes this virtualenv in a second, pip's way in five.
 $(CHECKOV_STAMP): requirements-scan.txt | $(if $(TEST_RUN),$(STAMP))
@@ -57,7 +57,7 @@ $(CHECKOV_STAMP): requirements-scan.txt | $(if $(TEST_RUN),$(STAMP))
 # (#checkov:skip=<ID>:<reason>), which checkov_skips.py enforces.
 tf-scan: $(CHECKOV_STAMP)
 	$(or $(wildcard $(PY)),$(PYTHON)) scripts/checkov_skips.py .
-	$(CHECKOV_VENV)/bin/checkov --directory . --framework terraform --skip-path tests \
+	$(BACKGROUND) $(CHECKOV_VENV)/bin/checkov --directory . --framework terraform --skip-path tests \
 		--download-external-modules false --skip-download --compact --quiet
 
 tf-docs:

@@ -36,23 +36,47 @@ settings.load_profile("untimed")
 # the run, every worker waiting and the cores half idle (10 to 15 s of `make test`); handed
 # out as one block after the slow tests, the cores idled in the middle instead.
 WAITING = ("tests/local/", "tests/ops/")
+# The units of work that hold a worker for a minute or more (an xdist_group is one unit),
+# longest first: 3, 2.5, 1 and 0.75 minutes. Handed out first, one to each worker, they
+# overlap each other and everything else. (Handed out in collection order, the soak started
+# behind the Terraform groups and the parallel tests, 110 s into the tests.)
+LONGEST = (
+    "tests/e2e/",
+    "tests/terraform/test_attached_table_moto.py",
+    "tests/reliability/test_soak.py",
+    "tests/terraform/test_module_usage.py",
+)
+# Quick tests to hand out right after them: pytest-xdist gives each worker two units at the
+# start, and a worker's second unit waits until its first is done.
+QUICK = "tests/unit/"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Slow tests first, then the others with the ones that mostly wait (``WAITING``) spread
-    evenly among the rest, in collection order otherwise: pytest-xdist hands tests out in
-    this order, so a long test collected late (the soak, 70 to 95 s) ran alone at the end
-    while the other workers had finished, and a wait overlaps other tests' work when other
-    workers have work. Every worker orders them the same way (the order depends on the
-    collected items alone)."""
-    slow = [item for item in items if item.get_closest_marker("slow") is not None]
-    rest = [item for item in items if item.get_closest_marker("slow") is None]
+    """The longest units first (``LONGEST``), then one quick test per xdist worker (``QUICK``),
+    then the other slow tests, then the rest with the ones that mostly wait (``WAITING``)
+    spread evenly among them, in collection order otherwise. ``make test`` runs pytest-xdist
+    with ``--no-loadscope-reorder``, so that it hands units out in this order (by default it
+    sorts them by their number of tests first): a long test handed out late (the soak) ran
+    alone at the end while the other workers had finished, and a wait overlaps other tests'
+    work when other workers have work. Every worker orders them the same way (the order
+    depends on the collected items alone)."""
+
+    def longest(item: pytest.Item) -> int:
+        return next((i for i, p in enumerate(LONGEST) if item.nodeid.startswith(p)), -1)
+
+    first = sorted((item for item in items if longest(item) >= 0), key=longest)
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    quick = [item for item in items if item.nodeid.startswith(QUICK)][:workers]
+    taken = {id(item) for item in first + quick}
+    slow = [i for i in items if id(i) not in taken and i.get_closest_marker("slow") is not None]
+    rest = [i for i in items if id(i) not in taken and i.get_closest_marker("slow") is None]
     waiting = [item for item in rest if item.nodeid.startswith(WAITING)]
     others = [item for item in rest if not item.nodeid.startswith(WAITING)]
     # each test at its proportional place in its own list: the waiting ones spread evenly
     places = [((i + 0.5) / len(waiting), 0, i) for i in range(len(waiting))]
     places += [((i + 0.5) / len(others), 1, i) for i in range(len(others))]
-    items[:] = slow + [(others if kind else waiting)[i] for _, kind, i in sorted(places)]
+    spread = [(others if kind else waiting)[i] for _, kind, i in sorted(places)]
+    items[:] = first + quick + slow + spread
 
 
 # Short backoffs, three attempts: a retried call costs milliseconds in tests.
