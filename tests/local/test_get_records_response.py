@@ -90,7 +90,7 @@ def records(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(records(), max_size=4),
     st.none() | st.just("arn:aws:dynamodb:eu-west-1:123456789012:table/t/stream/x|1|it"),
