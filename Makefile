@@ -106,7 +106,7 @@ TEST_JOBS ?= 8
 # at a lower priority in `make test`: the Python tests, the longest part, get the cores when
 # both want them (their workers collected for 26 s, behind these), and these take the cores
 # whenever every Python test is waiting on a timer or on Terraform.
-BACKGROUND := $(if $(TEST_RUN),nice -n 10)
+BACKGROUND := $(if $(TEST_RUN),nice -n 5)
 
 test:
 	$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target TEST_RUN=1 \
