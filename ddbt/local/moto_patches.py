@@ -65,7 +65,8 @@ moto 5.2 (verified against 5.2.1) handles DynamoDB streams and Lambda like this:
   1,000 records, the largest part of the endpoint's CPU when the local runtime polls a busy
   stream. -> a converter built once from the same model writes the same JSON from the
   backend's records, which are plain dicts with the model's member names (patch 13; anything
-  else, such as an error, keeps moto's serializer).
+  else, such as an error, keeps moto's serializer; an empty attribute name, which DynamoDB
+  refuses and moto accepts, comes out under its name instead of breaking the answer).
 
 Nothing else of moto changes. ``apply()`` is idempotent.
 """
@@ -822,7 +823,11 @@ def patch_stream_records_response() -> None:
     # body, status and Content-Type. moto's serializer still answers when the result holds
     # anything but plain dicts, lists and scalars with the model's member names, when a
     # response transformer is registered (none is for this service), with pretty-printed
-    # responses, and for errors (raised, as before).
+    # responses, for a request in another content type than the SDKs' (moto chooses the
+    # answer's protocol by it), and for errors (raised, as before). One difference, on input
+    # DynamoDB refuses: an empty attribute name (moto accepts one) is written under its
+    # name, where moto's serializer writes its value into the map around it (an answer
+    # botocore cannot parse).
     from moto import settings
     from moto.core.responses import ActionResult
     from moto.core.utils import get_service_model
@@ -841,6 +846,7 @@ def patch_stream_records_response() -> None:
             not isinstance(result, ActionResult)
             or self.RESPONSE_KEY_PATH_TO_TRANSFORMER
             or settings.PRETTIFY_RESPONSES
+            or self.headers.get("Content-Type", "") != content_type  # moto picks by it
         ):
             return result
         try:

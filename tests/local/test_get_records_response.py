@@ -152,6 +152,34 @@ def test_get_records_is_answered_without_motos_serializer(
     assert answer["NextShardIterator"]
 
 
+def test_a_record_the_converter_does_not_take_is_answered_by_moto(aws_env: str) -> None:
+    # a userIdentity kept in snake_case: moto's serializer finds its members by their aliases
+    arn = create_table("t", stream="NEW_IMAGE")
+    make_client("dynamodb").put_item(TableName="t", Item={"pk": {"S": "a"}})
+    shard = next(s for s in _shards() if s.table.name == "t")
+    shard.items[0].record["userIdentity"] = {"type": "Service", "principal_id": "x"}
+    streams = make_client("dynamodbstreams")
+    shard_id = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]
+    iterator = streams.get_shard_iterator(
+        StreamArn=arn, ShardId=shard_id["ShardId"], ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    (record,) = streams.get_records(ShardIterator=iterator)["Records"]
+    assert record["userIdentity"] == {"Type": "Service", "PrincipalId": "x"}
+    assert record["dynamodb"]["NewImage"] == {"pk": {"S": "a"}}
+
+
+def _shards() -> list[Any]:
+    from moto.dynamodb.models import dynamodb_backends
+
+    return [
+        t.stream_shard
+        for regions in dynamodb_backends.values()
+        for backend in regions.values()
+        for t in backend.tables.values()
+        if t.stream_shard is not None
+    ]
+
+
 def test_the_patch_applies_once() -> None:
     from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 
