@@ -107,18 +107,10 @@ def moto_endpoint() -> Iterator[str]:
     from ddbt.local import moto_patches
     from ddbt.local.server import moto_in_thread
 
-    # As the local endpoint has them: the backend kept per host (routing only), DynamoDB item
-    # operations one at a time with a failed transaction undone from a journal of its writes
-    # (moto copied every table it names, once per action: a fifth of test_analytics' CPU),
-    # ReceiveMessage's retention check without a count of the queue per message, and update
-    # expressions parsed once per text and walked without a class test per node per walk (the
-    # same answers), and GetRecords' answer written by a converter built from the model instead
-    # of moto's serializer (the same body).
-    moto_patches.patch_backend_lookup()
-    moto_patches.patch_dynamodb_isolation()
-    moto_patches.patch_sqs_retention_check()
-    moto_patches.patch_update_expressions()
-    moto_patches.patch_stream_records_response()
+    # As the local endpoint has them (moto_patches.apply_common): DynamoDB item operations
+    # one at a time with a failed transaction undone from a journal of its writes, and the
+    # patches that make moto faster with the same answers.
+    moto_patches.apply_common()
     with moto_in_thread() as url:
         yield url
 

@@ -87,6 +87,7 @@ from urllib.parse import quote
 __all__ = [
     "CODE_PATH",
     "apply",
+    "apply_common",
     "close",
     "code_location",
     "patch_backend_lookup",
@@ -125,8 +126,15 @@ def apply(base_url: str | None = None, state_dir: Path | None = None) -> None:
     _patch_lambda()
     _patch_invoke()
     _patch_s3_policy()
-    patch_dynamodb_isolation()
     _patch_sqs_send()
+    apply_common()
+
+
+def apply_common() -> None:
+    """The patches the tests' in-process moto has too (patches 8 and 10 to 13): they need
+    none of this server's settings and keep moto's answers, or make DynamoDB's writes atomic
+    as on AWS. Each applies once per process, whoever calls it first."""
+    patch_dynamodb_isolation()
     patch_backend_lookup()
     patch_sqs_retention_check()
     patch_update_expressions()
