@@ -60,13 +60,23 @@ moto 5.2 (verified against 5.2.1) handles DynamoDB streams and Lambda like this:
   once and kept (moto only reads it: its validator works on a copy, made from the tree's
   pickle, five times faster than ``deepcopy``), and each walk finds a node class's step once
   (patch 12; the same trees, walked in the same order).
-* GetRecords' answer is written by moto's model-driven serializer, which finds every member of
-  every record, image and attribute value through a chain of alias lookups: 0.7 CPU-s per
-  1,000 records, the largest part of the endpoint's CPU when the local runtime polls a busy
-  stream. -> a converter built once from the same model writes the same JSON from the
-  backend's records, which are plain dicts with the model's member names (patch 13; anything
-  else, such as an error, keeps moto's serializer; an empty attribute name, which DynamoDB
-  refuses and moto accepts, comes out under its name instead of breaking the answer).
+* Every answer of DynamoDB and DynamoDB Streams is written by moto's model-driven serializer,
+  which finds every member of every item, image and attribute value through a chain of alias
+  lookups: 0.7 CPU-s per 1,000 stream records, the largest part of the endpoint's CPU when
+  the local runtime polls a busy stream, and a tenth of the CPU of the tests' item
+  operations. -> a converter built once per operation from the same model writes the same
+  JSON from the backend's result, which is plain dicts with the model's member names (patch
+  13; anything else, such as an error, keeps moto's serializer; an empty attribute name,
+  which DynamoDB refuses and moto accepts, comes out under its name instead of breaking the
+  answer).
+* Each request finds its action among the handler class's methods by listing all of them
+  (``inspect.getmembers``, a few hundred per class). -> the action's name is looked up on the
+  class (patch 14: the same test, whether the class has a function of that name).
+* SendMessage reads one setting through the queue's whole attribute list, in which three
+  counts scan the queue and read the clock twice per message: sending to a queue that
+  nothing drains (an SNS subscription's, in the tests) cost the square of its length. -> the
+  counts read the clock once per scan (patch 15: the same counts at one instant), and the
+  local endpoint's SendMessage (patch 9) reads the setting alone.
 
 Nothing else of moto changes. ``apply()`` is idempotent.
 """
@@ -90,10 +100,12 @@ __all__ = [
     "apply_common",
     "close",
     "code_location",
+    "patch_action_lookup",
     "patch_backend_lookup",
     "patch_dynamodb_isolation",
+    "patch_json_answers",
+    "patch_sqs_counts",
     "patch_sqs_retention_check",
-    "patch_stream_records_response",
     "patch_update_expressions",
 ]
 
@@ -131,14 +143,16 @@ def apply(base_url: str | None = None, state_dir: Path | None = None) -> None:
 
 
 def apply_common() -> None:
-    """The patches the tests' in-process moto has too (patches 8 and 10 to 13): they need
+    """The patches the tests' in-process moto has too (patches 8 and 10 to 15): they need
     none of this server's settings and keep moto's answers, or make DynamoDB's writes atomic
     as on AWS. Each applies once per process, whoever calls it first."""
     patch_dynamodb_isolation()
     patch_backend_lookup()
     patch_sqs_retention_check()
     patch_update_expressions()
-    patch_stream_records_response()
+    patch_json_answers()
+    patch_action_lookup()
+    patch_sqs_counts()
 
 
 def close() -> None:
@@ -605,7 +619,8 @@ def _patch_sqs_send() -> None:
     from moto.sqs import models
 
     def add_message(self: Any, message: Any) -> None:
-        content_based = self.attributes.get("ContentBasedDeduplication") == "true"
+        # moto reads the setting through self.attributes, which counts the queue (patch 15)
+        content_based = self.content_based_deduplication == "true"
         if self.fifo_queue and (content_based or message.deduplication_id):
             for m in self._messages:
                 if m.deduplication_id == message.deduplication_id:
@@ -658,6 +673,65 @@ def patch_sqs_retention_check() -> None:
     SQSBackend.is_message_valid_based_on_retention_period = _mark(  # type: ignore[method-assign]
         is_message_valid_based_on_retention_period
     )
+
+
+def patch_action_lookup() -> None:
+    # Patch 14: BaseResponse.call_action decides whether the handler class implements the
+    # request's action by listing every function of the class (method_names_from_class:
+    # inspect.getmembers, sorted) for each request. The same test, asked of the one name:
+    # whether the class has a function of that name.
+    import inspect
+
+    from moto.core import responses
+
+    if _patched(getattr(responses, "method_names_from_class", None)):
+        return  # applied already in this process (apply(), a test's in-process moto)
+
+    class Functions:
+        """The names of a class's functions, as a container that is asked, not listed."""
+
+        __slots__ = ("_class",)
+
+        def __init__(self, cls: Any) -> None:
+            self._class = cls
+
+        def __contains__(self, name: object) -> bool:
+            return isinstance(name, str) and inspect.isfunction(getattr(self._class, name, None))
+
+    setattr(responses, "method_names_from_class", _mark(Functions))  # noqa: B010
+
+
+def patch_sqs_counts() -> None:
+    # Patch 15: Queue's ApproximateNumberOfMessages, ...Delayed and ...NotVisible ask each
+    # message whether it is visible and whether it is delayed, and each answer reads the
+    # clock (unix_time_millis: two datetimes). SendMessage builds the whole attribute list to
+    # read one setting, so a send cost three scans of the queue at two clock readings per
+    # message. The same counts, with one clock reading per count instead of one per message
+    # (microseconds apart).
+    from moto.core.utils import unix_time_millis
+    from moto.sqs.models import Queue
+
+    if _patched(getattr(Queue.approximate_number_of_messages, "fget", None)):
+        return  # applied already in this process (apply(), a test's in-process moto)
+
+    def available(self: Any) -> int:  # moto: len(self.messages): visible and not delayed
+        now = unix_time_millis()
+        return sum(1 for m in self._messages if now > m.visible_at and not now < m.delayed_until)
+
+    def delayed(self: Any) -> int:
+        now = unix_time_millis()
+        return sum(1 for m in self._messages if now < m.delayed_until)
+
+    def not_visible(self: Any) -> int:
+        now = unix_time_millis()
+        return sum(1 for m in self._messages if not now > m.visible_at)
+
+    for name, count in (
+        ("approximate_number_of_messages", available),
+        ("approximate_number_of_messages_delayed", delayed),
+        ("approximate_number_of_messages_not_visible", not_visible),
+    ):
+        setattr(Queue, name, property(_mark(count)))
 
 
 def patch_update_expressions() -> None:
@@ -823,45 +897,72 @@ def _not_plain(value: Any) -> Any:
     raise _NotPlain("a shape still being built")
 
 
-def patch_stream_records_response() -> None:
-    # Patch 13: DynamoDBStreamsHandler.get_records answers with the JSON of the backend's
-    # result written by a converter built once from GetRecords' output shape (_json_writer)
-    # instead of moto's ResponseSerializer, which asks a chain of alias providers for every
-    # member of every structure (each attribute value of each image of each record): the same
-    # body, status and Content-Type. moto's serializer still answers when the result holds
-    # anything but plain dicts, lists and scalars with the model's member names, when a
-    # response transformer is registered (none is for this service), with pretty-printed
-    # responses, for a request in another content type than the SDKs' (moto chooses the
-    # answer's protocol by it), and for errors (raised, as before). One difference, on input
-    # DynamoDB refuses: an empty attribute name (moto accepts one) is written under its
-    # name, where moto's serializer writes its value into the map around it (an answer
-    # botocore cannot parse).
+def patch_json_answers() -> None:
+    # Patch 13: DynamoDB's and DynamoDB Streams' answers are written from the backend's result
+    # by a converter built once per operation from its output shape (_json_writer) instead of
+    # moto's ResponseSerializer, which asks a chain of alias providers for every member of
+    # every structure (each attribute value of each item, image and record): the same body,
+    # status and headers. moto's serializer still answers when the result holds anything but
+    # plain dicts, lists and scalars with the model's member names, when a response
+    # transformer is registered (none is for these services), with pretty-printed responses,
+    # for a request in another content type than the SDKs' (moto chooses the answer's
+    # protocol by it), for a paginated result, and for errors. One difference, on input
+    # DynamoDB refuses: an empty attribute name (moto accepts one) is written under its name,
+    # where moto's serializer writes its value into the map around it (an answer botocore
+    # cannot parse).
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    for handler, service_name in (
+        (DynamoHandler, "dynamodb"),
+        (DynamoDBStreamsHandler, "dynamodbstreams"),
+    ):
+        _answer_with_converters(handler, service_name)
+
+
+def _answer_with_converters(handler: Any, service_name: str) -> None:
+    from botocore.model import OperationNotFoundError
     from moto import settings
     from moto.core.responses import ActionResult
     from moto.core.utils import get_service_model
-    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 
-    original = DynamoDBStreamsHandler.get_records
+    original = handler.serialized
     if _patched(original):
         return  # applied already in this process (apply(), a test's in-process moto)
-    service = get_service_model("dynamodbstreams")
-    write = _json_writer(service.operation_model("GetRecords").output_shape, {})
+    service = get_service_model(service_name)
     content_type = f"application/x-amz-json-{service.metadata.get('jsonVersion', '1.0')}"
+    made: dict[str, Callable[[Any], Any]] = {}  # the service's structures, by shape name
+    # operation name -> (status, the converter; None: the operation has no output shape)
+    operations: dict[str, tuple[int, Callable[[Any], Any] | None]] = {}
 
-    def get_records(self: Any) -> Any:
-        result = original(self)
+    def operation(name: str) -> tuple[int, Callable[[Any], Any] | None]:
+        found = operations.get(name)
+        if found is None:
+            model = service.operation_model(name)  # OperationNotFoundError: moto's path
+            shape = model.output_shape
+            status = int(model.http.get("responseCode", 200))
+            write = None if shape is None else _json_writer(shape, made)
+            found = operations[name] = (status, write)
+        return found
+
+    def serialized(self: Any, action_result: Any) -> Any:
+        result = action_result.result
         if (
-            not isinstance(result, ActionResult)
+            # moto's own writing of the result (a PaginatedResult pages it first)
+            type(action_result).execute_result is not ActionResult.execute_result
+            or isinstance(result, Exception)
             or self.RESPONSE_KEY_PATH_TO_TRANSFORMER
             or settings.PRETTIFY_RESPONSES
             or self.headers.get("Content-Type", "") != content_type  # moto picks by it
         ):
-            return result
+            return original(self, action_result)
         try:
-            body = json.dumps(write(result.result))
-        except _NotPlain:
-            return result
-        self.response_headers["Content-Type"] = content_type
-        return body
+            status, write = operation(self._get_action())
+            body = json.dumps(write(result) if write else {})
+        except (_NotPlain, OperationNotFoundError):
+            return original(self, action_result)
+        headers = {"Content-Type": content_type}
+        headers.update(self.response_headers)
+        return status, headers, body
 
-    DynamoDBStreamsHandler.get_records = _mark(get_records)  # type: ignore[method-assign]
+    handler.serialized = _mark(serialized)

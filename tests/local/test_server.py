@@ -1,5 +1,6 @@
 """The local endpoint process (``python -m ddbt.local.server``): its request log and its
-request routing (moto_patches patch 10)."""
+request routing (moto_patches patch 10); the patches that keep moto's answers at a lower
+cost (11, 14 and 15)."""
 
 from __future__ import annotations
 
@@ -113,3 +114,77 @@ def test_receiving_checks_retention_without_counting_the_queue(
     monkeypatch.setattr(Queue, "approximate_number_of_messages", property(counted))
     got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
     assert [m["Body"] for m in got] == ["kept"]
+
+
+def test_an_action_is_found_as_moto_finds_it() -> None:
+    # patch 14: the request's action is looked up on the handler class, not found in the list
+    # of all its functions, for the same verdict on any name
+    from moto.core import responses, utils
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.sqs.responses import SQSResponse
+
+    from ddbt.local.moto_patches import patch_action_lookup
+
+    patch_action_lookup()
+    assert responses.method_names_from_class is not utils.method_names_from_class
+    for cls in (DynamoHandler, SQSResponse, responses.BaseResponse):
+        listed = utils.method_names_from_class(cls)  # moto's own, which utils keeps
+        asked = responses.method_names_from_class(cls)
+        names = {*dir(cls), "", "no_such_action", "__init__", "region", "__class__"}
+        assert {name for name in names if name in asked} == {n for n in names if n in listed}
+        assert "put_item" in asked or "send_message" in asked or cls is responses.BaseResponse
+
+
+def test_the_action_lookup_patch_applies_once() -> None:
+    from moto.core import responses
+
+    from ddbt.local.moto_patches import patch_action_lookup
+
+    patch_action_lookup()
+    kept = responses.method_names_from_class
+    patch_action_lookup()
+    assert responses.method_names_from_class is kept
+
+
+def test_sending_counts_the_queue_without_asking_each_message(
+    aws_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # patch 15: SendMessage and GetQueueAttributes count the queue at one instant instead of
+    # asking every message whether it is visible and delayed (each reading the clock)
+    from moto.sqs.models import Message
+
+    from tests.conftest import make_client
+
+    sqs = make_client("sqs")
+    url = sqs.create_queue(QueueName="q")["QueueUrl"]
+    for body in ("a", "b"):
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
+    (taken,) = sqs.receive_message(QueueUrl=url, VisibilityTimeout=60)["Messages"]
+
+    def asked(self: object) -> bool:
+        raise AssertionError("a message was asked whether it is visible or delayed")
+
+    monkeypatch.setattr(Message, "visible", property(asked))
+    monkeypatch.setattr(Message, "delayed", property(asked))
+    sqs.send_message(QueueUrl=url, MessageBody="c")
+    got = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    # the same counts moto's per-message questions give: b and c available, "later" delayed,
+    # the received message in flight
+    assert taken["Body"] == "a"
+    assert (
+        got["ApproximateNumberOfMessages"],
+        got["ApproximateNumberOfMessagesDelayed"],
+        got["ApproximateNumberOfMessagesNotVisible"],
+    ) == ("2", "1", "1")
+
+
+def test_the_queue_count_patch_applies_once() -> None:
+    from moto.sqs.models import Queue
+
+    from ddbt.local.moto_patches import patch_sqs_counts
+
+    patch_sqs_counts()
+    kept = Queue.approximate_number_of_messages
+    patch_sqs_counts()
+    assert Queue.approximate_number_of_messages is kept
