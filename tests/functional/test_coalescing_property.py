@@ -134,9 +134,8 @@ def histories(draw: st.DrawFn, shape: str, versioned: bool) -> dict[str, Any]:
     return {"prior": records[:split], "batch": records[split:], "items": items}
 
 
-def _processor(shape: str, versioned: bool, workers: int) -> Processor:
-    client = make_client("dynamodb")
-    writer = Versioned(TARGET, lambda: client, clock=lambda: CLOCK)
+def _processor(ddb: Any, shape: str, versioned: bool, workers: int) -> Processor:
+    writer = Versioned(TARGET, lambda: ddb, clock=lambda: CLOCK)
     if shape == "replicate":
         variable = "REPLICATE_VERSION_ATTRIBUTE"
         return ReplicateProcessor(
@@ -173,10 +172,10 @@ def _run(ddb: Any, shape: str, versioned: bool, history: dict[str, Any], togethe
     key, _ = SHAPES[shape]
     _create(ddb, key)
     try:
-        prior = _one_at_a_time(_processor(shape, versioned, 1), history["prior"])
+        prior = _one_at_a_time(_processor(ddb, shape, versioned, 1), history["prior"])
         if prior.done < len(history["prior"]):
             return None  # a poison record before the batch: nothing to compare
-        processor = _processor(shape, versioned, 8)
+        processor = _processor(ddb, shape, versioned, 8)
         if together:
             outcome = _process(processor, history["batch"])
         else:

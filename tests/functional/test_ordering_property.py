@@ -116,14 +116,16 @@ def deliveries(draw: st.DrawFn, records: list[dict[str, Any]]) -> list[list[dict
     return batches
 
 
-def _run(processor: str, history: dict[str, Any], batches: list[list[dict[str, Any]]]) -> None:
+def _run(
+    ddb: Any, processor: str, history: dict[str, Any], batches: list[list[dict[str, Any]]]
+) -> None:
     handler = replicate.handler if processor == "replicate" else view.handler
     for batch in batches:
         coldstart.reset()
         assert handler(f.event(batch), f.Context()) == {"batchItemFailures": []}
     found = {
         i[KEY]: {k: v for k, v in i.items() if not k.startswith("_ddbt_")}
-        for i in scan(make_client("dynamodb"), TARGET)
+        for i in scan(ddb, TARGET)
         if i[KEY] in history["items"] and not i.get("_ddbt_deleted")
     }
     assert found == history["expected"]
@@ -144,4 +146,4 @@ def test_any_delivery_ends_in_the_stream_order_state(
     else:
         monkeypatch.delenv(variable, raising=False)
     history = data.draw(histories())
-    _run(processor, history, data.draw(deliveries(history["records"])))
+    _run(target, processor, history, data.draw(deliveries(history["records"])))
