@@ -198,8 +198,8 @@ def _patch_stream_shard() -> None:
             record.record["eventVersion"] = "1.1"
             self.items.append(record)
 
-    shard_cls.__init__ = __init__  # type: ignore[method-assign]
-    shard_cls.add = add  # type: ignore[method-assign]
+    shard_cls.__init__ = __init__
+    shard_cls.add = add
 
 
 def _patch_lambda() -> None:
@@ -216,7 +216,7 @@ def _patch_lambda() -> None:
         self._ddbt_logging_config = _logging_config(self, spec.get("LoggingConfig"))
 
     def get_configuration(self: Any, *args: Any, **kw: Any) -> dict[str, Any]:
-        config = original_get_configuration(self, *args, **kw)
+        config: dict[str, Any] = original_get_configuration(self, *args, **kw)
         if not hasattr(self, "_ddbt_logging_config"):
             self._ddbt_logging_config = _logging_config(self, None)
         config["LoggingConfig"] = dict(self._ddbt_logging_config)
@@ -225,10 +225,11 @@ def _patch_lambda() -> None:
     def update_configuration(self: Any, config_updates: dict[str, Any]) -> dict[str, Any]:
         if "LoggingConfig" in config_updates:
             self._ddbt_logging_config = _logging_config(self, config_updates["LoggingConfig"])
-        return original_update_configuration(self, config_updates)
+        updated: dict[str, Any] = original_update_configuration(self, config_updates)
+        return updated
 
     def get_code(self: Any) -> dict[str, Any]:
-        response = original_get_code(self)
+        response: dict[str, Any] = original_get_code(self)
         if self.package_type == "Zip":
             qualifier = None if str(self.version) == "$LATEST" else str(self.version)
             response["Code"] = {
@@ -239,10 +240,10 @@ def _patch_lambda() -> None:
             }
         return response
 
-    fn_cls.__init__ = __init__  # type: ignore[method-assign]
-    fn_cls.get_configuration = get_configuration  # type: ignore[method-assign]
-    fn_cls.update_configuration = update_configuration  # type: ignore[method-assign]
-    fn_cls.get_code = get_code  # type: ignore[method-assign]
+    fn_cls.__init__ = __init__
+    fn_cls.get_configuration = get_configuration
+    fn_cls.update_configuration = update_configuration
+    fn_cls.get_code = get_code
 
     esm_cls = models.EventSourceMapping
     original_esm_init = esm_cls.__init__
@@ -253,7 +254,7 @@ def _patch_lambda() -> None:
         # pollers use LastModified to place LATEST, so it must be a true epoch.
         self.last_modified = time.time()
 
-    esm_cls.__init__ = esm_init  # type: ignore[method-assign]
+    esm_cls.__init__ = esm_init
 
     backend_cls = models.LambdaBackend
     original_update_esm = backend_cls.update_event_source_mapping
@@ -268,7 +269,7 @@ def _patch_lambda() -> None:
             esm.last_modified = time.time()
         return esm
 
-    backend_cls.update_event_source_mapping = update_event_source_mapping  # type: ignore[method-assign]
+    backend_cls.update_event_source_mapping = update_event_source_mapping
 
 
 def _logging_config(fn: Any, given: dict[str, Any] | None) -> dict[str, Any]:
@@ -324,7 +325,7 @@ def _patch_s3_policy() -> None:
         document["Statement"] = kept
         return IAMPolicy(json.dumps(document)).is_action_permitted(action, resource)
 
-    bucket_cls.get_permission = get_permission  # type: ignore[method-assign]
+    bucket_cls.get_permission = get_permission
 
 
 # -- patch 7: Invoke runs the deployed zip -----------------------------------------------------
@@ -339,7 +340,8 @@ class _MotoLambda:
         account, region, name = parts[4], parts[3], parts[6]
         qualifier = parts[7] if len(parts) > 7 else None
         fn = lambda_backends[account][region].get_function(name, qualifier)
-        return fn.get_code()
+        code: dict[str, Any] = fn.get_code()
+        return code
 
 
 _REGISTRY_LOCK = threading.Lock()
@@ -360,8 +362,8 @@ def _registry() -> Any:
 def _invoke_error(code: int, error: str, message: str) -> Exception:
     from moto.core.exceptions import JsonRESTError
 
-    exc = JsonRESTError(error, message)
-    exc.code = code
+    exc: Exception = JsonRESTError(error, message)
+    exc.code = code  # type: ignore[attr-defined]
     return exc
 
 
@@ -468,7 +470,7 @@ def _patch_invoke() -> None:
             }
         return json.dumps(payload).encode()
 
-    models.LambdaFunction.invoke = invoke  # type: ignore[method-assign]
+    models.LambdaFunction.invoke = invoke
 
 
 _DYNAMODB_LOCK = threading.RLock()
@@ -524,9 +526,7 @@ def patch_dynamodb_isolation() -> None:
             return value  # moto's rollback copy: the journal undoes the writes instead
         return copy.deepcopy(value, memo)
 
-    dynamodb_models.copy = types.SimpleNamespace(  # type: ignore[attr-defined, assignment]
-        deepcopy=deepcopy, copy=copy.copy
-    )
+    dynamodb_models.copy = types.SimpleNamespace(deepcopy=deepcopy, copy=copy.copy)
 
     def remember(backend: Any, table_name: Any, key: Any) -> None:
         # Before a transaction's write to the item of ``key`` (the item's attributes for a
@@ -631,7 +631,7 @@ def _patch_sqs_send() -> None:
             self._messages.append(message)
             self._messages_lock.notify_all()
 
-    models.Queue.add_message = add_message  # type: ignore[method-assign]
+    models.Queue.add_message = add_message
 
 
 def patch_backend_lookup() -> None:
@@ -650,7 +650,7 @@ def patch_backend_lookup() -> None:
             known[host] = original(self, host)
         return known[host]
 
-    DomainDispatcherApplication.get_backend_for_host = _mark(get_backend_for_host)  # type: ignore[method-assign]
+    DomainDispatcherApplication.get_backend_for_host = _mark(get_backend_for_host)
 
 
 def patch_sqs_retention_check() -> None:
@@ -670,7 +670,7 @@ def patch_sqs_retention_check() -> None:
         period = self.get_queue(queue_name).message_retention_period
         return bool(period + message.sent_timestamp / 1000 > unix_time())
 
-    SQSBackend.is_message_valid_based_on_retention_period = _mark(  # type: ignore[method-assign]
+    SQSBackend.is_message_valid_based_on_retention_period = _mark(
         is_message_valid_based_on_retention_period
     )
 
@@ -750,8 +750,8 @@ def patch_update_expressions() -> None:
 
     # (moto's parsing modules are not type-checked: mypy sees none of their names)
     from moto.dynamodb.parsing import validators
-    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node  # type: ignore[attr-defined]
-    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
 
     original_make = UpdateExpressionParser.make
     if _patched(original_make):
@@ -780,7 +780,7 @@ def patch_update_expressions() -> None:
         return pickle.loads(blob) if kept is value else copy.deepcopy(value, memo)
 
     UpdateExpressionParser.make = classmethod(_mark(make))
-    validators.deepcopy = deepcopy  # type: ignore[attr-defined, assignment]
+    validators.deepcopy = deepcopy
 
     original_walk = DepthFirstTraverser.traverse_node_recursively
     not_a_node = object()
