@@ -619,8 +619,10 @@ def _patch_sqs_send() -> None:
     from moto.sqs import models
 
     def add_message(self: Any, message: Any) -> None:
-        # moto reads the setting through self.attributes, which counts the queue (patch 15)
-        content_based = self.content_based_deduplication == "true"
+        # The setting as moto reads it, through self.attributes (which writes a bool as
+        # "true" or "false"), without building the attributes: they count the queue.
+        setting = self.content_based_deduplication
+        content_based = (str(setting).lower() if isinstance(setting, bool) else setting) == "true"
         if self.fifo_queue and (content_based or message.deduplication_id):
             for m in self._messages:
                 if m.deduplication_id == message.deduplication_id:

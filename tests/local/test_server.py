@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -188,3 +189,35 @@ def test_the_queue_count_patch_applies_once() -> None:
     kept = Queue.approximate_number_of_messages
     patch_sqs_counts()
     assert Queue.approximate_number_of_messages is kept
+
+
+def test_the_endpoints_send_reads_content_based_deduplication_as_moto_does(
+    aws_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # patch 9 (the local endpoint's Queue.add_message) reads the queue's setting without
+    # building its attributes (patch 15's reason) and must read it as moto does: stored as a
+    # bool, written "true" by the attributes. Two messages without a deduplication id on a
+    # content-based FIFO queue (as a move to a dead-letter queue adds them): moto keeps one.
+    from moto.sqs.models import Message, Queue, sqs_backends
+
+    from ddbt.local import moto_patches
+    from tests.conftest import make_client
+
+    make_client("sqs").create_queue(
+        QueueName="d.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+    )
+    queue = sqs_backends["123456789012"]["us-east-1"].queues["d.fifo"]
+    motos = Queue.add_message
+    monkeypatch.setattr(Queue, "add_message", motos)  # moto's again after the test
+    moto_patches._patch_sqs_send()
+    assert Queue.add_message is not motos
+
+    def kept(add: Any) -> int:
+        queue._messages.clear()
+        for n, body in enumerate(("one", "two")):
+            message = Message(f"m{n}", body)
+            message.mark_sent()
+            add(queue, message)
+        return len(queue._messages)
+
+    assert kept(Queue.add_message) == kept(motos) == 1
