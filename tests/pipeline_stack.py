@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import create_table, make_client
+from tests.e2e.scenario import drain
 
 __all__ = ["aggregates", "etl_lines", "notifications", "sinks"]
 
@@ -61,14 +62,7 @@ def etl_lines(s3: Any) -> Counter[str]:
 
 
 def notifications(sqs: Any, queue: str) -> Counter[str]:
-    seen: Counter[str] = Counter()
-    while True:
-        msgs = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
-        if not msgs:
-            return seen
-        for m in msgs:
-            seen[json.loads(m["Body"])["sequenceNumber"]] += 1
-            sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+    return Counter(body["sequenceNumber"] for body in drain(sqs, queue))
 
 
 def aggregates(ddb: Any) -> dict[str, dict[str, int]]:

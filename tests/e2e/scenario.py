@@ -59,16 +59,22 @@ def set_status(ddb: Any, table: str, app: str, status: str) -> None:
     )
 
 
-def drain(sqs: Any, url: str) -> list[dict[str, Any]]:
-    """Every message body now in the queue (JSON), deleting them."""
-    out = []
+def drain_bodies(sqs: Any, url: str) -> list[str]:
+    """Every message body now in the queue, deleting them (ten per call each way)."""
+    out: list[str] = []
     while True:
         msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages") or []
         if not msgs:
             return out
-        for m in msgs:
-            out.append(json.loads(m["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        out += [m["Body"] for m in msgs]
+        done = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)]
+        failed = sqs.delete_message_batch(QueueUrl=url, Entries=done).get("Failed") or []
+        assert not failed, f"messages not deleted: {failed}"
+
+
+def drain(sqs: Any, url: str) -> list[dict[str, Any]]:
+    """Every message body now in the queue (JSON), deleting them."""
+    return [json.loads(body) for body in drain_bodies(sqs, url)]
 
 
 def etl_lines(s3: Any, bucket: str) -> list[dict[str, Any]]:

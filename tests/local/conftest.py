@@ -19,6 +19,7 @@ from ddbt.local.polling import PollerOptions
 from ddbt.local.report import Report
 from ddbt.local.runtime import Runtime, RuntimeConfig
 from tests.conftest import endpoint_client, reset_endpoint
+from tests.e2e.scenario import drain
 from tests.factories import zip_bytes
 
 REGION = "eu-west-1"  # not us-east-1: events must carry the stream's region
@@ -226,16 +227,7 @@ class Cloud:
         return int(attrs["ApproximateNumberOfMessages"])
 
     def dlq(self, url: str) -> list[dict[str, Any]]:
-        out = []
-        while True:
-            msgs = (
-                self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages") or []
-            )
-            if not msgs:
-                return out
-            for m in msgs:
-                out.append(json.loads(m["Body"]))
-                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        return drain(self.sqs, url)
 
     def close(self) -> None:
         for rt in self.runtimes:

@@ -12,6 +12,7 @@ import pytest
 
 from handlers import pipeline
 from tests import factories as f
+from tests.e2e.scenario import drain
 from tests.lambda_sim import deliver
 from tests.pipeline_stack import notifications
 
@@ -89,14 +90,7 @@ def test_images_missing_for_the_view_type_are_delivered_as_they_are(
     ((lines),) = objects(sinks["s3"]).values()
     assert ["oldImage" in x for x in lines] == [False, False, False]
     assert ["newImage" in x for x in lines] == [True, False, False]
-    msgs = []
-    while True:
-        got = sinks["sqs"].receive_message(QueueUrl=sinks["queue"], MaxNumberOfMessages=10)
-        if not got.get("Messages"):
-            break
-        for m in got["Messages"]:
-            msgs.append(json.loads(m["Body"]))
-            sinks["sqs"].delete_message(QueueUrl=sinks["queue"], ReceiptHandle=m["ReceiptHandle"])
+    msgs = drain(sinks["sqs"], sinks["queue"])
     by_name = {m["eventName"]: m for m in msgs}
     assert by_name["MODIFY"]["changedAttributes"] is None
     assert by_name["INSERT"]["newImage"] is None and by_name["REMOVE"]["oldImage"] is None

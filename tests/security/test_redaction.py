@@ -15,20 +15,10 @@ import pytest
 
 from handlers import pipeline
 from tests import factories as f
+from tests.e2e.scenario import drain_bodies
 from tests.lambda_sim import deliver
 
 SECRET = "S3CR3T-7f1c"
-
-
-def captured_messages(sqs: Any, queue: str) -> list[str]:
-    out = []
-    while True:
-        msgs = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
-        if not msgs:
-            return out
-        for m in msgs:
-            out.append(m["Body"])
-            sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
 
 
 def run_pipeline(
@@ -36,7 +26,7 @@ def run_pipeline(
 ) -> tuple[str, list[str], list[list[str]]]:
     out = deliver(pipeline.handler, recs, batch_size=len(recs), max_retries=1)
     logs = capsys.readouterr().out
-    return logs, captured_messages(sinks["sqs"], sinks["queue"]), out.dlq
+    return logs, drain_bodies(sinks["sqs"], sinks["queue"]), out.dlq
 
 
 def changes_with_secrets() -> list[dict[str, Any]]:
