@@ -388,15 +388,3 @@ def _shards() -> list[Any]:
         for t in backend.tables.values()
         if t.stream_shard is not None
     ]
-
-
-def test_the_patch_applies_once() -> None:
-    from moto.dynamodb.responses import DynamoHandler
-    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
-
-    from ddbt.local.moto_patches import patch_json_answers
-
-    patch_json_answers()
-    kept = DynamoHandler.serialized, DynamoDBStreamsHandler.serialized
-    patch_json_answers()
-    assert (DynamoHandler.serialized, DynamoDBStreamsHandler.serialized) == kept

@@ -1,12 +1,15 @@
 """The local endpoint process (``python -m ddbt.local.server``): its request log and its
 request routing (moto_patches patch 10); the patches that keep moto's answers at a lower
-cost (11, 14 and 15)."""
+cost (11, 14 and 15); and every patch of the tests' in-process moto applying once."""
 
 from __future__ import annotations
 
+import inspect
+import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,32 +73,6 @@ def test_requests_of_every_service_reach_their_backend(tmp_path: Path) -> None:
         _stop(proc)
 
 
-def test_the_backend_lookup_patch_applies_once() -> None:
-    # apply() is idempotent, and so is patch 10 called on its own (the tests' in-process
-    # moto): a second call must not wrap the kept lookup again
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
-
-    from ddbt.local.moto_patches import patch_backend_lookup
-
-    patch_backend_lookup()
-    kept = DomainDispatcherApplication.get_backend_for_host
-    patch_backend_lookup()
-    assert DomainDispatcherApplication.get_backend_for_host is kept
-
-
-def test_the_dynamodb_isolation_patch_applies_once() -> None:
-    # patch 8 on its own (the tests' in-process moto has it too): a second call must not wrap
-    # the locked operations again (each wrap would take the lock and count instances once more)
-    from moto.dynamodb.models import DynamoDBBackend
-
-    from ddbt.local.moto_patches import patch_dynamodb_isolation
-
-    patch_dynamodb_isolation()
-    kept = {name: getattr(DynamoDBBackend, name) for name in ("get_item", "transact_write_items")}
-    patch_dynamodb_isolation()
-    assert {name: getattr(DynamoDBBackend, name) for name in kept} == kept
-
-
 def test_receiving_checks_retention_without_counting_the_queue(
     aws_env: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -136,17 +113,6 @@ def test_an_action_is_found_as_moto_finds_it() -> None:
         assert "put_item" in asked or "send_message" in asked or cls is responses.BaseResponse
 
 
-def test_the_action_lookup_patch_applies_once() -> None:
-    from moto.core import responses
-
-    from ddbt.local.moto_patches import patch_action_lookup
-
-    patch_action_lookup()
-    kept = responses.method_names_from_class
-    patch_action_lookup()
-    assert responses.method_names_from_class is kept
-
-
 def test_sending_counts_the_queue_without_asking_each_message(
     aws_env: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -180,17 +146,6 @@ def test_sending_counts_the_queue_without_asking_each_message(
     ) == ("2", "1", "1")
 
 
-def test_the_queue_count_patch_applies_once() -> None:
-    from moto.sqs.models import Queue
-
-    from ddbt.local.moto_patches import patch_sqs_counts
-
-    patch_sqs_counts()
-    kept = Queue.approximate_number_of_messages
-    patch_sqs_counts()
-    assert Queue.approximate_number_of_messages is kept
-
-
 def test_the_endpoints_send_reads_content_based_deduplication_as_moto_does(
     aws_env: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -221,3 +176,60 @@ def test_the_endpoints_send_reads_content_based_deduplication_as_moto_does(
         return len(queue._messages)
 
     assert kept(Queue.add_message) == kept(motos) == 1
+
+
+def _what_each_patch_installs() -> dict[str, Callable[[], tuple[Any, ...]]]:
+    """What each patch of the tests' in-process moto (moto_patches.apply_common) puts in
+    moto's place."""
+    from moto.core import responses
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+    from moto.sqs.models import Queue, SQSBackend
+
+    return {
+        "patch_dynamodb_isolation": lambda: (
+            DynamoDBBackend.get_item,
+            DynamoDBBackend.transact_write_items,
+        ),
+        "patch_backend_lookup": lambda: (DomainDispatcherApplication.get_backend_for_host,),
+        "patch_sqs_retention_check": lambda: (
+            SQSBackend.is_message_valid_based_on_retention_period,
+        ),
+        "patch_update_expressions": lambda: (
+            UpdateExpressionParser.make,
+            DepthFirstTraverser.traverse_node_recursively,
+        ),
+        "patch_json_answers": lambda: (DynamoHandler.serialized, DynamoDBStreamsHandler.serialized),
+        "patch_action_lookup": lambda: (responses.method_names_from_class,),
+        "patch_sqs_counts": lambda: (
+            Queue.approximate_number_of_messages,
+            Queue.approximate_number_of_messages_delayed,
+            Queue.approximate_number_of_messages_not_visible,
+        ),
+    }
+
+
+def test_every_patch_of_the_tests_moto_is_checked_below() -> None:
+    from ddbt.local import moto_patches
+
+    source = inspect.getsource(moto_patches.apply_common)
+    called = re.findall(r"^    (patch_\w+)\(\)$", source, re.M)
+    assert called and sorted(called) == sorted(_what_each_patch_installs())
+
+
+@pytest.mark.parametrize("name", sorted(_what_each_patch_installs()))
+def test_each_patch_applies_once(name: str) -> None:
+    # apply() and the tests' in-process moto (apply_common) both call them: a second call must
+    # not wrap moto's code again (a wrapped lock would be taken twice, a kept answer kept twice)
+    from ddbt.local import moto_patches
+
+    patch = getattr(moto_patches, name)
+    installed = _what_each_patch_installs()[name]
+    patch()
+    kept = installed()
+    patch()
+    assert installed() == kept

@@ -21,19 +21,6 @@ def _update(ddb: Any, expression: str, values: dict[str, Any] | None = None, **k
     return ddb.update_item(TableName="t", Key={"pk": {"S": "a"}}, **args)["Attributes"]
 
 
-def test_the_patch_applies_once() -> None:
-    # apply() and the tests' in-process moto both call it: a second call must not wrap again
-    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
-    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
-
-    from ddbt.local.moto_patches import patch_update_expressions
-
-    patch_update_expressions()
-    kept = (UpdateExpressionParser.make, DepthFirstTraverser.traverse_node_recursively)
-    patch_update_expressions()
-    assert (UpdateExpressionParser.make, DepthFirstTraverser.traverse_node_recursively) == kept
-
-
 def test_a_text_is_parsed_once_and_its_walks_ask_no_class_list_per_node(
     aws_env: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
