@@ -216,9 +216,10 @@ def offline_aws(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @functools.cache
 def _table_maker(endpoint: str) -> Any:
-    """The DynamoDB client ``create_table`` uses on ``endpoint``, made once per process (a
-    client costs about 10 ms of CPU to make): no test gets it, so none registers on it."""
-    return boto3.client("dynamodb", region_name="us-east-1", endpoint_url=endpoint)
+    """``make_client("dynamodb")`` for ``create_table``, made once per endpoint (the one in
+    AWS_ENDPOINT_URL, which the caller passes) and process: a client costs about 10 ms of CPU
+    to make. No test gets it, so none registers on it."""
+    return make_client("dynamodb")
 
 
 def create_table(name: str, key: str = "pk", stream: str = "") -> str:
