@@ -213,15 +213,21 @@ def _what_each_patch_installs() -> dict[str, Callable[[], tuple[Any, ...]]]:
     }
 
 
-def test_every_patch_of_the_tests_moto_is_checked_below() -> None:
+def _common_patches() -> list[str]:
+    """The patches ``moto_patches.apply_common`` calls, in its order (read from its source:
+    collecting imports no moto)."""
     from ddbt.local import moto_patches
 
     source = inspect.getsource(moto_patches.apply_common)
-    called = re.findall(r"^    (patch_\w+)\(\)$", source, re.M)
+    return re.findall(r"^    (patch_\w+)\(\)$", source, re.M)
+
+
+def test_every_patch_of_the_tests_moto_is_checked_below() -> None:
+    called = _common_patches()
     assert called and sorted(called) == sorted(_what_each_patch_installs())
 
 
-@pytest.mark.parametrize("name", sorted(_what_each_patch_installs()))
+@pytest.mark.parametrize("name", _common_patches())
 def test_each_patch_applies_once(name: str) -> None:
     # apply() and the tests' in-process moto (apply_common) both call them: a second call must
     # not wrap moto's code again (a wrapped lock would be taken twice, a kept answer kept twice)
